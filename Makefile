@@ -1,0 +1,33 @@
+# capsule for Go: the two commands a fresh machine needs are
+#   make run    audit some calls into the default SQLite store and verify the chain
+#   make test   run every test (PostgreSQL tests too when CAPSULE_TEST_POSTGRES_URL is set)
+GO ?= go
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+
+.PHONY: run test test-short vet fmt check-generated generate bench fuzz
+
+run:
+	$(GO) run ./examples/agent
+
+test: vet check-generated
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race ./runtime/... ./storage/... ./integrations/...
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+check-generated:
+	$(GO) run ./cmd/capsulegen -check ./...
+
+generate:
+	$(GO) generate ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/... ./storage/... ./gen/...
+	$(GO) run ./cmd/capsule bench
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzCanonicalize -fuzztime=60s ./runtime/canonical
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./runtime/uri

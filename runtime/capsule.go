@@ -1,0 +1,241 @@
+// Package capsule records tamper-evident audit capsules: one sealed record
+// per action, with six sections (trigger, context, reasoning, authority,
+// execution, outcome), chained by hash per tenant, sealed with SHA3-256 and
+// Ed25519, and stored in SQLite or PostgreSQL. The records are
+// byte-compatible with the Python and TypeScript implementations of the
+// Capsule Protocol (CPS 1.0).
+//
+// The package lives in the runtime directory of the module; import it as
+//
+//	import capsule "github.com/capsule-go/capsule/runtime"
+//
+// Most programs never call it directly beyond [Current]: capsulegen writes
+// Audited* wrappers that call [Start] and [Call.Finish]. Programs that build
+// capsules by hand use [New], fill the sections, and call
+// [Capsules.Append].
+package capsule
+
+import (
+	"crypto/rand"
+	"time"
+)
+
+// SpecVersion is the protocol version this package writes.
+const SpecVersion = "1.0"
+
+// Type is a capsule type: one of the eight the protocol defines.
+type Type string
+
+// The capsule types.
+const (
+	TypeAgent    Type = "agent"
+	TypeTool     Type = "tool"
+	TypeSystem   Type = "system"
+	TypeKill     Type = "kill"
+	TypeWorkflow Type = "workflow"
+	TypeChat     Type = "chat"
+	TypeVault    Type = "vault"
+	TypeAuth     Type = "auth"
+)
+
+// Types lists the capsule types in protocol order.
+var Types = []Type{TypeAgent, TypeTool, TypeSystem, TypeKill, TypeWorkflow, TypeChat, TypeVault, TypeAuth}
+
+// Valid reports whether t is one of the eight capsule types.
+func (t Type) Valid() bool {
+	switch t {
+	case TypeAgent, TypeTool, TypeSystem, TypeKill, TypeWorkflow, TypeChat, TypeVault, TypeAuth:
+		return true
+	}
+	return false
+}
+
+// Status is an outcome status.
+type Status string
+
+// The outcome statuses.
+const (
+	StatusPending Status = "pending"
+	StatusSuccess Status = "success"
+	StatusFailure Status = "failure"
+	StatusPartial Status = "partial"
+	StatusBlocked Status = "blocked"
+)
+
+// Trigger types used by the reference implementation.
+const (
+	TriggerUserRequest = "user_request"
+	TriggerScheduled   = "scheduled"
+	TriggerSystem      = "system"
+	TriggerAgent       = "agent"
+)
+
+// Authority types used by the reference implementation.
+const (
+	AuthorityAutonomous    = "autonomous"
+	AuthorityHumanApproved = "human_approved"
+	AuthorityPolicy        = "policy"
+	AuthorityEscalated     = "escalated"
+)
+
+// Capsule is the content of one record: what is hashed and signed.
+//
+// For the fields whose protocol default is null (ParentID, PreviousHash,
+// Trigger.CorrelationID, Trigger.UserID, Context.SessionID, Reasoning.Model,
+// Reasoning.PromptHash, Authority.Approver, Authority.PolicyReference,
+// Authority.EscalationReason, ToolCall.Error, Outcome.Error) the empty string
+// stands for null. Free-form values (Environment, Result, Metrics, …) may
+// hold nil, bool, string, any Go integer or float type, json.Number,
+// canonical.Number, []any, []string, map[string]any and map[string]string.
+//
+// A Capsule is not safe for concurrent use.
+type Capsule struct {
+	ID           string // UUID v4, lowercase and hyphenated
+	Type         Type
+	Domain       string
+	ParentID     string
+	Sequence     int64 // set by the chain on append
+	PreviousHash string
+	Trigger      Trigger
+	Context      Context
+	Reasoning    Reasoning
+	Authority    Authority
+	Execution    Execution
+	Outcome      Outcome
+}
+
+// Trigger says what started the action.
+type Trigger struct {
+	Type          string
+	Source        string
+	Timestamp     time.Time // written in UTC with microsecond precision
+	Request       string
+	CorrelationID string
+	UserID        string
+}
+
+// Context says who acted and where.
+type Context struct {
+	AgentID     string
+	SessionID   string
+	Environment map[string]any
+}
+
+// Reasoning says why the action was taken.
+type Reasoning struct {
+	Analysis string
+	Options  []Option
+	// OptionsConsidered is written as is only when Options is empty;
+	// otherwise it is the list of the options' descriptions.
+	OptionsConsidered []string
+	SelectedOption    string
+	Reasoning         string
+	Confidence        float64 // 0.0 to 1.0
+	Model             string
+	PromptHash        string
+}
+
+// Option is one alternative considered while reasoning.
+type Option struct {
+	ID              string
+	Description     string
+	Pros            []string
+	Cons            []string
+	EstimatedImpact map[string]any
+	Feasibility     float64
+	Risks           []string
+	Selected        bool
+	RejectionReason string
+}
+
+// Authority says who allowed the action.
+type Authority struct {
+	Type             string
+	Approver         string
+	PolicyReference  string
+	Chain            []map[string]any
+	EscalationReason string
+}
+
+// Execution says what was done.
+type Execution struct {
+	ToolCalls     []ToolCall
+	DurationMS    int64
+	ResourcesUsed map[string]any
+}
+
+// ToolCall is one tool invocation during execution.
+type ToolCall struct {
+	Tool       string
+	Arguments  map[string]any
+	Result     any
+	Success    bool
+	DurationMS int64
+	Error      string
+}
+
+// Outcome says how the action ended.
+type Outcome struct {
+	Status      Status
+	Result      any
+	Summary     string
+	Error       string
+	SideEffects []string
+	Metrics     map[string]any
+}
+
+// New returns a fresh capsule of type t with the reference defaults: a new
+// UUID v4, domain "agents", trigger type "user_request" stamped now (UTC),
+// authority "autonomous" and outcome "pending".
+func New(t Type) *Capsule {
+	return &Capsule{
+		ID:        NewID(),
+		Type:      t,
+		Domain:    "agents",
+		Trigger:   Trigger{Type: TriggerUserRequest, Timestamp: time.Now().UTC()},
+		Authority: Authority{Type: AuthorityAutonomous},
+		Outcome:   Outcome{Status: StatusPending},
+	}
+}
+
+// NewID returns a random UUID v4 in its lowercase hyphenated form.
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	const hexdig = "0123456789abcdef"
+	var s [36]byte
+	j := 0
+	for i, x := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			s[j] = '-'
+			j++
+		}
+		s[j], s[j+1] = hexdig[x>>4], hexdig[x&0x0f]
+		j += 2
+	}
+	return string(s[:])
+}
+
+// IsUUID reports whether s is a UUID in lowercase hyphenated form
+// (8-4-4-4-12 hex digits), as the protocol writes ids.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}

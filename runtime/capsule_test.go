@@ -1,0 +1,464 @@
+package capsule
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/memory"
+)
+
+type fixture struct {
+	Name          string          `json:"name"`
+	CapsuleDict   json.RawMessage `json:"capsule_dict"`
+	CanonicalJSON string          `json:"canonical_json"`
+	Hash          string          `json:"sha3_256_hash"`
+}
+
+func loadFixtures(t testing.TB) []fixture {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/conformance/fixtures.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ Fixtures []fixture }
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Fixtures) != 16 {
+		t.Fatalf("got %d fixtures, want 16", len(f.Fixtures))
+	}
+	return f.Fixtures
+}
+
+func capsuleOf(t testing.TB, raw []byte) *Capsule {
+	t.Helper()
+	v, err := canonical.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromContent(v.(map[string]any))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The model's direct encoder writes every golden vector byte for byte.
+func TestModelEncodesGoldenVectors(t *testing.T) {
+	for _, f := range loadFixtures(t) {
+		t.Run(f.Name, func(t *testing.T) {
+			c := capsuleOf(t, f.CapsuleDict)
+			got, err := c.Canonical()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != f.CanonicalJSON {
+				t.Fatalf("canonical mismatch\n got %s\nwant %s", got, f.CanonicalJSON)
+			}
+			if h := Hash(got); h != f.Hash {
+				t.Fatalf("hash %s, want %s", h, f.Hash)
+			}
+		})
+	}
+}
+
+// Go float64 values in free-form fields are written the Python way.
+func TestGoFloatsWrittenAsPython(t *testing.T) {
+	c := New(TypeTool)
+	c.ID = "a1b2c3d4-e5f6-4890-abcd-ef1234567890"
+	c.Trigger.Timestamp = time.Date(2026, 1, 15, 12, 0, 0, 123456000, time.UTC)
+	c.Context.Environment = map[string]any{
+		"a": 0.00004, "b": 1e-05, "c": 5.0, "d": 1e16, "e": 1.0 / 3, "f": 1e15, "g": int64(7), "h": -0.0 * -1,
+	}
+	c.Reasoning.Confidence = 1
+	got, err := c.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"environment":{"a":4e-05,"b":1e-05,"c":5.0,"d":1e+16,"e":0.3333333333333333,"f":1000000000000000.0,"g":7,"h":0.0}`,
+		`"confidence":1.0`,
+		`"timestamp":"2026-01-15T12:00:00.123456+00:00"`,
+	} {
+		if !bytes.Contains(got, []byte(want)) {
+			t.Errorf("canonical JSON lacks %s\n%s", want, got)
+		}
+	}
+	// The generic canonicalizer agrees with the model's encoder.
+	again, err := canonical.CanonicalizeContent(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, got) {
+		t.Fatalf("not a fixed point:\n%s\n%s", got, again)
+	}
+	c.Context.Environment["nan"] = math.NaN()
+	if _, err := c.Canonical(); err == nil || !strings.Contains(err.Error(), "context.environment") {
+		t.Fatalf("NaN: err = %v, want an error naming context.environment", err)
+	}
+}
+
+type testSigner struct {
+	priv ed25519.PrivateKey
+}
+
+func newTestSigner() *testSigner {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	return &testSigner{priv}
+}
+
+func (s *testSigner) Sign(h string) string {
+	return fmt.Sprintf("%x", ed25519.Sign(s.priv, []byte(h)))
+}
+func (s *testSigner) Fingerprint() string          { return "test" }
+func (s *testSigner) PublicKey() ed25519.PublicKey { return s.priv.Public().(ed25519.PublicKey) }
+
+func newMemCapsules(t testing.TB) (*Capsules, *memory.Store) {
+	st := memory.New()
+	c, err := NewCapsules(st, WithSigner(newTestSigner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, st
+}
+
+// Many goroutines appending to several chains end with gap-free chains that
+// verify at every level, and every acknowledged capsule is stored.
+func TestConcurrentAppendsVerify(t *testing.T) {
+	c, st := newMemCapsules(t)
+	ctx := context.Background()
+	const goroutines, each = 32, 40
+	tenants := []string{"", "a", "b"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				cp := New(TypeAgent)
+				cp.Trigger.Request = fmt.Sprintf("g%d i%d", g, i)
+				rec, err := c.Append(ctx, tenants[(g+i)%3], cp)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if rec.Hash == "" || rec.Signature == "" || cp.Sequence != rec.Sequence {
+					t.Errorf("incomplete record %+v", rec)
+				}
+				mu.Lock()
+				acked[rec.ID] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for _, tenant := range tenants {
+		for _, level := range []Level{Structural, Full, Signatures} {
+			res, err := c.Verify(ctx, tenant, level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Valid {
+				t.Fatalf("tenant %q %v: %+v", tenant, level, res)
+			}
+			if level == Signatures {
+				total += int(res.CapsulesVerified)
+			}
+		}
+	}
+	if total != goroutines*each || len(acked) != total {
+		t.Fatalf("verified %d capsules, acknowledged %d, want %d", total, len(acked), goroutines*each)
+	}
+	for id := range acked {
+		if _, err := st.Get(ctx, id, nil); err != nil {
+			t.Fatalf("acknowledged %s missing: %v", id, err)
+		}
+	}
+}
+
+// conflictStore moves the head under the chain once, as another process
+// would, to exercise re-sequencing.
+type conflictStore struct {
+	*memory.Store
+	once   sync.Once
+	signer Signer
+}
+
+func (s *conflictStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+	s.once.Do(func() {
+		// Another writer lands a genesis capsule first.
+		other := New(TypeSystem)
+		rec, err := SealWith(other, tenant, s.signer, nil)
+		if err != nil {
+			panic(err)
+		}
+		if err := s.Store.Append(ctx, tenant, []storage.Record{rec}); err != nil {
+			panic(err)
+		}
+	})
+	return s.Store.Append(ctx, tenant, recs)
+}
+
+func TestAppendResequencesAfterConflict(t *testing.T) {
+	signer := newTestSigner()
+	st := &conflictStore{Store: memory.New(), signer: signer}
+	c, err := NewCapsules(st, WithSigner(signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	rec, err := c.Append(ctx, "t", New(TypeAgent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Sequence != 1 {
+		t.Fatalf("sequence %d, want 1 after another writer took 0", rec.Sequence)
+	}
+	res, err := c.Verify(ctx, "t", Signatures)
+	if err != nil || !res.Valid || res.CapsulesVerified != 2 {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+	if c.Stats().Conflicts != 1 {
+		t.Fatalf("conflicts = %d, want 1", c.Stats().Conflicts)
+	}
+}
+
+// failingStore fails appends while down is set.
+type failingStore struct {
+	*memory.Store
+	mu   sync.Mutex
+	down bool
+}
+
+func (s *failingStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down {
+		return errors.New("disk on fire")
+	}
+	return s.Store.Append(ctx, tenant, recs)
+}
+
+func TestAppendRecoversAfterStoreFailure(t *testing.T) {
+	st := &failingStore{Store: memory.New()}
+	c, err := NewCapsules(st, WithSigner(newTestSigner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.Append(ctx, "", New(TypeAgent)); err != nil {
+		t.Fatal(err)
+	}
+	st.down = true
+	if _, err := c.Append(ctx, "", New(TypeAgent)); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("err = %v, want the store's error", err)
+	}
+	st.down = false
+	rec, err := c.Append(ctx, "", New(TypeAgent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Sequence != 1 {
+		t.Fatalf("sequence %d, want 1: the failed capsule must not leave a gap", rec.Sequence)
+	}
+	if res, _ := c.Verify(ctx, "", Signatures); !res.Valid || res.CapsulesVerified != 2 {
+		t.Fatalf("verify: %+v", res)
+	}
+}
+
+// Verification reports the first bad capsule at the right level.
+func TestVerifyDetectsTampering(t *testing.T) {
+	c, st := newMemCapsules(t)
+	ctx := context.Background()
+	for range 6 {
+		if _, err := c.Append(ctx, "", New(TypeAgent)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recs []Sealed
+	for r, err := range st.Scan(ctx, "", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	other := newTestSigner()
+	cases := []struct {
+		name   string
+		edit   func([]Sealed) []Sealed
+		level  Level // lowest level that must catch it
+		broken int64
+	}{
+		{"content edit", func(r []Sealed) []Sealed {
+			r[3].Data = bytes.Replace(r[3].Data, []byte(`"domain":"agents"`), []byte(`"domain":"agentz"`), 1)
+			return r
+		}, Full, 3},
+		{"stored hash edit", func(r []Sealed) []Sealed { r[2].Hash = strings.Repeat("0", 64); return r }, Full, 2},
+		{"stored hash edit seen by linkage", func(r []Sealed) []Sealed { r[2].Hash = strings.Repeat("0", 64); return r }, Structural, 3},
+		{"delete", func(r []Sealed) []Sealed { return append(r[:4:4], r[5:]...) }, Structural, 5},
+		{"swap", func(r []Sealed) []Sealed { r[1], r[2] = r[2], r[1]; return r }, Structural, 2},
+		{"forged signature", func(r []Sealed) []Sealed { r[4].Signature = other.Sign(r[4].Hash); return r }, Signatures, 4},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			edited := tc.edit(cloneRecs(recs))
+			seq := func(yield func(Sealed, error) bool) {
+				for _, r := range edited {
+					if !yield(r, nil) {
+						return
+					}
+				}
+			}
+			if tc.level > Structural && tc.name != "stored hash edit" {
+				res, err := VerifyChain(ctx, seq, tc.level-1, VerifyOptions{Resolve: c.Resolver()})
+				if err != nil || !res.Valid {
+					t.Fatalf("level %v should not see it: %+v %v", tc.level-1, res, err)
+				}
+			}
+			res, err := VerifyChain(ctx, seq, tc.level, VerifyOptions{Resolve: c.Resolver()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Valid || res.BrokenSequence != tc.broken || res.BrokenAt != edited[indexOf(edited, tc.broken)].ID {
+				t.Fatalf("got %+v, want broken at sequence %d", res, tc.broken)
+			}
+		})
+	}
+}
+
+func indexOf(recs []Sealed, seq int64) int {
+	for i, r := range recs {
+		if r.Sequence == seq {
+			return i
+		}
+	}
+	return -1
+}
+
+func cloneRecs(in []Sealed) []Sealed {
+	out := make([]Sealed, len(in))
+	for i, r := range in {
+		r.Data = bytes.Clone(r.Data)
+		out[i] = r
+	}
+	return out
+}
+
+func TestCallRecordsOutcome(t *testing.T) {
+	c, st := newMemCapsules(t)
+	site := &Site{Type: TypeTool, Source: "src", AgentID: "pkg.F", Domain: "d", SwallowErrors: true,
+		Capsules: func() *Capsules { return c }}
+	ctx := context.Background()
+
+	cctx, call := Start(ctx, site, "t1", "do it")
+	Current(cctx).Reasoning.Model = "gpt-4o"
+	if err := call.Finish(strings.Repeat("é", 600), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, call = Start(ctx, site, "t1", "fail")
+	if err := call.Finish(nil, errors.New("boom")); err != nil {
+		t.Fatal(err)
+	}
+	_, call = Start(ctx, site, "t1", "panic")
+	call.Panic("oops")
+
+	var got []map[string]any
+	for r, err := range st.Scan(ctx, "t1", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := canonical.Parse(r.Data)
+		got = append(got, v.(map[string]any))
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d capsules, want 3", len(got))
+	}
+	out := func(i int, k string) any { return got[i]["outcome"].(map[string]any)[k] }
+	if out(0, "status") != "success" || len([]rune(out(0, "result").(string))) != 500 {
+		t.Errorf("success capsule outcome: %v", got[0]["outcome"])
+	}
+	if got[0]["reasoning"].(map[string]any)["model"] != "gpt-4o" {
+		t.Errorf("enrichment lost: %v", got[0]["reasoning"])
+	}
+	if got[0]["trigger"].(map[string]any)["request"] != "do it" || got[0]["context"].(map[string]any)["agent_id"] != "pkg.F" ||
+		got[0]["trigger"].(map[string]any)["source"] != "src" || got[0]["type"] != "tool" || got[0]["domain"] != "d" {
+		t.Errorf("fields: %v", got[0])
+	}
+	if out(1, "status") != "failure" || out(1, "error") != "boom" {
+		t.Errorf("failure capsule outcome: %v", got[1]["outcome"])
+	}
+	if out(2, "status") != "failure" || out(2, "error") != "panic: oops" {
+		t.Errorf("panic capsule outcome: %v", got[2]["outcome"])
+	}
+	if _, err := FromContext(ctx); !errors.Is(err, ErrNoActiveCapsule) {
+		t.Errorf("FromContext outside a call: %v", err)
+	}
+}
+
+func TestCallAuditFailure(t *testing.T) {
+	c, st := newMemCapsules(t)
+	st.Close()
+	ctx := context.Background()
+	swallow := &Site{Type: TypeAgent, AgentID: "pkg.F", SwallowErrors: true, Capsules: func() *Capsules { return c }}
+	_, call := Start(ctx, swallow, "", "")
+	if err := call.Finish("ok", nil); err != nil {
+		t.Fatalf("swallowed audit failure returned %v", err)
+	}
+	strict := &Site{Type: TypeAgent, AgentID: "pkg.F", Capsules: func() *Capsules { return c }}
+	_, call = Start(ctx, strict, "", "")
+	if err := call.Finish("ok", nil); err == nil {
+		t.Fatal("audit failure not returned with swallow_errors=false")
+	}
+}
+
+func BenchmarkSeal(b *testing.B) {
+	f := loadFixtures(b)[1] // "full"
+	c := capsuleOf(b, f.CapsuleDict)
+	s := newTestSigner()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := SealWith(c, "", s, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCanonicalModel(b *testing.B) {
+	f := loadFixtures(b)[1]
+	c := capsuleOf(b, f.CapsuleDict)
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, _ = c.AppendCanonical(buf[:0])
+	}
+}
+
+func BenchmarkAppendMemory(b *testing.B) {
+	c, _ := newMemCapsules(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Append(ctx, "", New(TypeAgent)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,358 @@
+package capsule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/postgres"
+	"github.com/capsule-go/capsule/storage/sqlite"
+)
+
+// Capsules owns a store, the chains in it and the key that seals them. It
+// is safe for concurrent use; one per database is enough for a process.
+type Capsules struct {
+	store         storage.Store
+	ownsStore     bool
+	signer        Signer
+	pq            PQSigner
+	resolve       KeyResolver
+	log           *slog.Logger
+	retryDeadline time.Duration
+
+	mu     sync.Mutex
+	chains map[string]*chain
+	closed bool
+
+	metrics metrics
+	burst   burstLog
+}
+
+// OpenOption configures [Open] and [NewCapsules].
+type OpenOption func(*config)
+
+type config struct {
+	keyDir        string
+	signer        Signer
+	pq            bool
+	log           *slog.Logger
+	retryDeadline time.Duration
+	sqliteOpts    []sqlite.Option
+}
+
+// WithKeyDir reads (or creates) the signing key and keyring in dir instead
+// of the data directory.
+func WithKeyDir(dir string) OpenOption { return func(c *config) { c.keyDir = dir } }
+
+// WithSigner seals with s instead of the key in the data directory.
+func WithSigner(s Signer) OpenOption { return func(c *config) { c.signer = s } }
+
+// WithPostQuantum adds an ML-DSA-65 signature (signature_pq) to every
+// capsule, with the key pair key.ml / key.ml.pub in the key directory.
+func WithPostQuantum() OpenOption { return func(c *config) { c.pq = true } }
+
+// WithLogger sets the logger for audit failures; the default is
+// slog.Default().
+func WithLogger(l *slog.Logger) OpenOption { return func(c *config) { c.log = l } }
+
+// WithRetryDeadline bounds how long an append keeps retrying while writers
+// in other processes move the chain head (default 60s).
+func WithRetryDeadline(d time.Duration) OpenOption { return func(c *config) { c.retryDeadline = d } }
+
+// WithSQLiteOptions passes options to the SQLite backend when Open picks it.
+func WithSQLiteOptions(opts ...sqlite.Option) OpenOption {
+	return func(c *config) { c.sqliteOpts = append(c.sqliteOpts, opts...) }
+}
+
+// DefaultURL returns the database the process default uses: $CAPSULE_URL
+// if set, else capsules.db in the data directory.
+func DefaultURL() (string, error) {
+	if u := os.Getenv("CAPSULE_URL"); u != "" {
+		return u, nil
+	}
+	dir, err := keys.DataDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "capsules.db"), nil
+}
+
+// Open opens the capsules at url: a URL starting with "postgres" opens
+// PostgreSQL; any other string is a SQLite file path (an optional
+// "sqlite://" or "sqlite:" prefix is removed); "" means [DefaultURL].
+func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error) {
+	cfg := newConfig(opts)
+	if url == "" {
+		u, err := DefaultURL()
+		if err != nil {
+			return nil, err
+		}
+		url = u
+	}
+	store, err := OpenStore(ctx, url, cfg.sqliteOpts...)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newCapsules(store, cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	c.ownsStore = true
+	return c, nil
+}
+
+// OpenStore opens the storage backend url names, as [Open] does.
+func OpenStore(ctx context.Context, url string, sqliteOpts ...sqlite.Option) (storage.Store, error) {
+	if strings.HasPrefix(url, "postgres") {
+		s, err := postgres.Open(ctx, url)
+		if err != nil {
+			return nil, fmt.Errorf("capsule: open postgres: %w", err)
+		}
+		return s, nil
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "sqlite:")
+	s, err := sqlite.Open(ctx, path, sqliteOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("capsule: open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// NewCapsules returns Capsules over a store the caller opened (a custom
+// backend, say). Close does not close the store.
+func NewCapsules(store storage.Store, opts ...OpenOption) (*Capsules, error) {
+	return newCapsules(store, newConfig(opts))
+}
+
+func newConfig(opts []OpenOption) *config {
+	cfg := &config{retryDeadline: retryDeadlineDefault}
+	for _, o := range opts {
+		o(cfg)
+	}
+	if cfg.log == nil {
+		cfg.log = slog.Default()
+	}
+	return cfg
+}
+
+func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
+	c := &Capsules{
+		store:         store,
+		signer:        cfg.signer,
+		log:           cfg.log,
+		retryDeadline: cfg.retryDeadline,
+		chains:        make(map[string]*chain),
+	}
+	dir := cfg.keyDir
+	if dir == "" && (c.signer == nil || cfg.pq) {
+		d, err := keys.DataDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	if c.signer == nil {
+		s, err := keys.LoadOrCreate(dir)
+		if err != nil {
+			return nil, fmt.Errorf("capsule: signing key: %w", err)
+		}
+		c.signer = s
+	}
+	if cfg.pq {
+		pq, err := keys.LoadOrCreatePQ(dir)
+		if err != nil {
+			return nil, fmt.Errorf("capsule: ML-DSA-65 key: %w", err)
+		}
+		c.pq = pq
+	}
+	c.resolve = StaticKey(c.signer.PublicKey())
+	if dir != "" {
+		if kr, err := keys.LoadKeyring(dir); err == nil {
+			c.resolve = KeyResolver(kr.Resolver(c.signer.PublicKey()))
+		}
+	}
+	c.burst.log = c.log
+	return c, nil
+}
+
+// Store returns the storage backend.
+func (c *Capsules) Store() storage.Store { return c.store }
+
+// Signer returns the key that seals new capsules.
+func (c *Capsules) Signer() Signer { return c.signer }
+
+// Resolver returns the key lookup verification uses: the keyring of the key
+// directory by signed_by, falling back to the signing key.
+func (c *Capsules) Resolver() KeyResolver { return c.resolve }
+
+// ErrClosed reports use of closed Capsules.
+var ErrClosed = errors.New("capsule: closed")
+
+// Append chains capsule cp into tenant's chain ("" is the null tenant):
+// it sets cp.Sequence and cp.PreviousHash, seals it and stores it. It
+// returns once the capsule is durable. Concurrent appends to one chain
+// share storage transactions (group commit).
+func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Sealed, error) {
+	var p parts
+	if err := p.encode(cp); err != nil {
+		return Sealed{}, err
+	}
+	return c.appendParts(ctx, tenant, cp, &p)
+}
+
+func (c *Capsules) appendParts(ctx context.Context, tenant string, cp *Capsule, p *parts) (Sealed, error) {
+	ch, err := c.chain(tenant)
+	if err != nil {
+		return Sealed{}, err
+	}
+	return ch.append(ctx, cp, p)
+}
+
+func (c *Capsules) chain(tenant string) (*chain, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	ch := c.chains[tenant]
+	if ch == nil {
+		ch = newChain(c, tenant)
+		c.chains[tenant] = ch
+	}
+	return ch, nil
+}
+
+// Close waits for queued appends to land and closes the store if Open
+// opened it.
+func (c *Capsules) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	chains := c.chains
+	c.mu.Unlock()
+	for _, ch := range chains {
+		ch.cmu.Lock()
+		for ch.running {
+			ch.cmu.Unlock()
+			time.Sleep(time.Millisecond)
+			ch.cmu.Lock()
+		}
+		ch.cmu.Unlock()
+	}
+	if c.ownsStore {
+		return c.store.Close()
+	}
+	return nil
+}
+
+// Stats are counters of a Capsules since it was opened.
+type Stats struct {
+	Committed int64 // capsules stored
+	Failed    int64 // capsules whose append failed
+	Conflicts int64 // times another process moved a chain head first
+}
+
+// Stats returns the counters.
+func (c *Capsules) Stats() Stats {
+	return Stats{c.metrics.ok.Load(), c.metrics.bad.Load(), c.metrics.conflicts.Load()}
+}
+
+type metrics struct{ ok, bad, conflicts atomic.Int64 }
+
+func (m *metrics) committed(n int) { m.ok.Add(int64(n)) }
+func (m *metrics) failed(n int)    { m.bad.Add(int64(n)) }
+
+// The process default.
+var (
+	defaultMu sync.Mutex
+	defaultC  *Capsules
+)
+
+// Default returns the process default Capsules, opening it on first use at
+// [DefaultURL] ($CAPSULE_URL, else capsules.db in the data directory, with
+// the key beside it). A failed open is retried on the next call.
+func Default() (*Capsules, error) {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if defaultC != nil {
+		return defaultC, nil
+	}
+	c, err := Open(context.Background(), "")
+	if err != nil {
+		return nil, err
+	}
+	defaultC = c
+	return c, nil
+}
+
+// SetDefault replaces the process default (nil forgets it, so the next
+// [Default] opens a new one). It does not close the previous one.
+func SetDefault(c *Capsules) {
+	defaultMu.Lock()
+	defaultC = c
+	defaultMu.Unlock()
+}
+
+// burstLog logs audit failures once per burst: the first failure after a
+// quiet period is logged with its error; the ones that follow within the
+// burst are counted and reported when appends succeed again.
+type burstLog struct {
+	log        *slog.Logger
+	flag       atomic.Bool // mirrors inBurst, read without the lock
+	mu         sync.Mutex
+	inBurst    bool
+	suppressed int
+	last       time.Time
+}
+
+const burstQuiet = 10 * time.Second
+
+func (b *burstLog) failure(site string, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if b.inBurst && now.Sub(b.last) < burstQuiet {
+		b.suppressed++
+		b.last = now
+		return
+	}
+	if b.suppressed > 0 {
+		b.logger().Warn("capsule: audit failures suppressed", "count", b.suppressed)
+	}
+	b.inBurst, b.suppressed, b.last = true, 0, now
+	b.flag.Store(true)
+	b.logger().Error("capsule: audit failed; the call's result is unaffected", "function", site, "err", err)
+}
+
+func (b *burstLog) success() {
+	b.mu.Lock()
+	if b.inBurst {
+		b.logger().Info("capsule: auditing recovered", "suppressed_failures", b.suppressed)
+		b.inBurst, b.suppressed = false, 0
+		b.flag.Store(false)
+	}
+	b.mu.Unlock()
+}
+
+// active reports, without locking, whether a burst of failures is open.
+func (b *burstLog) active() bool { return b.flag.Load() }
+
+func (b *burstLog) logger() *slog.Logger {
+	if b.log == nil {
+		return slog.Default()
+	}
+	return b.log
+}

@@ -1,0 +1,235 @@
+package capsule
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha3"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/storage"
+)
+
+// Sealed is a sealed capsule: its canonical content and the seal. It is the
+// storage record of the capsule.
+type Sealed = storage.Record
+
+// Hash returns the lowercase hex SHA3-256 of canonical content bytes.
+func Hash(content []byte) string {
+	sum := sha3.Sum256(content)
+	return hex.EncodeToString(sum[:])
+}
+
+// Signer signs capsule hashes. *keys.Signer implements it.
+type Signer interface {
+	// Sign returns the lowercase hex Ed25519 signature of the 64 ASCII
+	// bytes of hashHex.
+	Sign(hashHex string) string
+	// Fingerprint is the value written to signed_by.
+	Fingerprint() string
+	// PublicKey is the key that verifies the signatures.
+	PublicKey() ed25519.PublicKey
+}
+
+// PQSigner adds the optional ML-DSA-65 signature (signature_pq).
+type PQSigner interface {
+	SignPQ(hashHex string) string
+}
+
+// SealWith seals c as it stands (sequence and previous_hash included):
+// canonical JSON, SHA3-256, Ed25519 over the hex hash. tenant names the
+// chain the record belongs to. pq may be nil.
+func SealWith(c *Capsule, tenant string, s Signer, pq PQSigner) (Sealed, error) {
+	content, err := c.Canonical()
+	if err != nil {
+		return Sealed{}, err
+	}
+	rec := c.record(tenant, content, Hash(content))
+	rec.Signature = s.Sign(rec.Hash)
+	if pq != nil {
+		rec.SignaturePQ = pq.SignPQ(rec.Hash)
+	}
+	rec.SignedBy = s.Fingerprint()
+	rec.SignedAt = string(canonical.AppendTimestamp(nil, time.Now()))
+	return rec, nil
+}
+
+// record returns the storage record of c with its content and hash; the
+// signature fields are left empty.
+func (c *Capsule) record(tenant string, content []byte, hash string) Sealed {
+	return Sealed{
+		ID: c.ID, Type: string(c.Type), Domain: c.Domain, Tenant: tenant,
+		Sequence: c.Sequence, PreviousHash: c.PreviousHash,
+		SessionID: c.Context.SessionID, Data: content, Hash: hash,
+	}
+}
+
+// Reasons a seal check fails; test with errors.Is.
+var (
+	ErrMissingHash      = errors.New("missing hash")
+	ErrMissingSignature = errors.New("missing signature")
+	ErrMalformedHex     = errors.New("malformed hex")
+	ErrHashMismatch     = errors.New("hash mismatch")
+	ErrBadSignature     = errors.New("bad signature")
+	ErrUnknownSigner    = errors.New("unknown signer")
+)
+
+// KeyResolver finds the public key that signed a capsule from its
+// signed_by value.
+type KeyResolver func(signedBy string) (ed25519.PublicKey, error)
+
+// CheckHash recomputes the hash of rec's content and compares it with the
+// stored hash. It returns the canonical content it hashed.
+func CheckHash(rec *Sealed) error {
+	if rec.Hash == "" {
+		return ErrMissingHash
+	}
+	if !isHex(rec.Hash, 64) {
+		return fmt.Errorf("hash: %w", ErrMalformedHex)
+	}
+	content, err := canonical.CanonicalizeContent(rec.Data)
+	if err != nil {
+		return err
+	}
+	if got := Hash(content); got != rec.Hash {
+		return fmt.Errorf("%w: stored %s, computed %s", ErrHashMismatch, rec.Hash, got)
+	}
+	return nil
+}
+
+// CheckSignature checks rec's Ed25519 signature over its stored hash with
+// the key resolve finds for rec.SignedBy.
+func CheckSignature(rec *Sealed, resolve KeyResolver) error {
+	if rec.Signature == "" {
+		return ErrMissingSignature
+	}
+	if !isHex(rec.Signature, 128) {
+		return fmt.Errorf("signature: %w", ErrMalformedHex)
+	}
+	if !isHex(rec.Hash, 64) {
+		return fmt.Errorf("hash: %w", ErrMalformedHex)
+	}
+	pub, err := resolve(rec.SignedBy)
+	if err != nil {
+		return fmt.Errorf("%w %q: %v", ErrUnknownSigner, rec.SignedBy, err)
+	}
+	var sig [64]byte
+	hex.Decode(sig[:], []byte(rec.Signature))
+	if !ed25519.Verify(pub, []byte(rec.Hash), sig[:]) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// StaticKey returns a KeyResolver that answers pub for every signer.
+func StaticKey(pub ed25519.PublicKey) KeyResolver {
+	return func(string) (ed25519.PublicKey, error) { return pub, nil }
+}
+
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// MarshalSealed returns the sealed dict of rec as JSON: its content with
+// the five seal keys added (hash, signature, signature_pq, signed_at,
+// signed_by), keys in code-point order when the content is canonical.
+func MarshalSealed(rec *Sealed) ([]byte, error) {
+	return AppendSealed(nil, rec)
+}
+
+// AppendSealed appends the sealed dict of rec to dst; see MarshalSealed.
+func AppendSealed(dst []byte, rec *Sealed) ([]byte, error) {
+	data := bytes.TrimSpace(rec.Data)
+	if len(data) < 2 || data[0] != '{' || data[len(data)-1] != '}' {
+		return dst, fmt.Errorf("capsule %s: content is not a JSON object", rec.ID)
+	}
+	v, err := canonical.Parse(data)
+	if err != nil {
+		return dst, fmt.Errorf("capsule %s: %w", rec.ID, err)
+	}
+	m := v.(map[string]any)
+	for _, k := range []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"} {
+		if _, dup := m[k]; dup {
+			return dst, fmt.Errorf("capsule %s: content has seal key %q", rec.ID, k)
+		}
+	}
+	m["hash"] = rec.Hash
+	m["signature"] = rec.Signature
+	m["signature_pq"] = rec.SignaturePQ
+	m["signed_at"] = nullIfEmpty(rec.SignedAt)
+	m["signed_by"] = nullIfEmpty(rec.SignedBy)
+	return canonical.Append(dst, m)
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// sealKeys are the keys of a sealed dict that are not content.
+var sealKeys = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}
+
+// ParseSealed reads one sealed dict (content plus seal keys) into a record
+// for the given tenant. The content is kept canonicalized.
+func ParseSealed(m map[string]any, tenant string) (Sealed, error) {
+	var rec Sealed
+	content := make(map[string]any, len(m))
+	for k, v := range m {
+		if !slices.Contains(sealKeys, k) {
+			content[k] = v
+		}
+	}
+	str := func(k string) (string, error) {
+		switch v := m[k].(type) {
+		case nil:
+			return "", nil
+		case string:
+			return v, nil
+		default:
+			return "", &FieldError{k, "want a string"}
+		}
+	}
+	var err error
+	for _, f := range []struct {
+		k   string
+		dst *string
+	}{{"hash", &rec.Hash}, {"signature", &rec.Signature}, {"signature_pq", &rec.SignaturePQ}, {"signed_at", &rec.SignedAt}, {"signed_by", &rec.SignedBy}} {
+		if *f.dst, err = str(f.k); err != nil {
+			return rec, err
+		}
+	}
+	data, err := canonical.AppendContent(nil, content)
+	if err != nil {
+		return rec, err
+	}
+	rec.Data = data
+	rec.Tenant = tenant
+	rec.ID, _ = content["id"].(string)
+	rec.Type, _ = content["type"].(string)
+	rec.Domain, _ = content["domain"].(string)
+	rec.PreviousHash, _ = content["previous_hash"].(string)
+	if n, ok := toInt(content["sequence"]); ok {
+		rec.Sequence = n
+	} else {
+		rec.Sequence = -1
+	}
+	if ctx, ok := content["context"].(map[string]any); ok {
+		rec.SessionID, _ = ctx["session_id"].(string)
+	}
+	return rec, nil
+}

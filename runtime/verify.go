@@ -1,0 +1,280 @@
+package capsule
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"runtime"
+	"sync"
+
+	"github.com/capsule-go/capsule/runtime/canonical"
+)
+
+// Level is how deep verification goes.
+type Level int
+
+// The verification levels, each including the previous one.
+const (
+	// Structural checks sequence numbers and hash linkage.
+	Structural Level = iota + 1
+	// Full also recomputes every hash from the content.
+	Full
+	// Signatures also checks every Ed25519 signature.
+	Signatures
+)
+
+// String returns the level's name as the CLI and JSON write it.
+func (l Level) String() string {
+	switch l {
+	case Structural:
+		return "structural"
+	case Full:
+		return "full"
+	case Signatures:
+		return "signatures"
+	}
+	return fmt.Sprintf("Level(%d)", int(l))
+}
+
+// ParseLevel parses a level name.
+func ParseLevel(s string) (Level, error) {
+	for _, l := range []Level{Structural, Full, Signatures} {
+		if l.String() == s {
+			return l, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown verification level %q (want structural, full or signatures)", s)
+}
+
+// Result is the outcome of verifying a chain.
+type Result struct {
+	Valid            bool   `json:"valid"`
+	Level            string `json:"level"`
+	CapsulesVerified int64  `json:"capsules_verified"`
+	// Error says what is wrong with the first bad capsule; "" when valid.
+	Error string `json:"error"`
+	// BrokenAt is the id of the first bad capsule; "" when valid.
+	BrokenAt string `json:"broken_at"`
+	// BrokenSequence is the chain position of the first bad capsule, -1
+	// when valid.
+	BrokenSequence int64 `json:"broken_sequence"`
+}
+
+// VerifyOptions tune [VerifyChain].
+type VerifyOptions struct {
+	// Resolve finds signers' public keys; required at level Signatures.
+	Resolve KeyResolver
+	// Workers is how many goroutines check hashes and signatures; 0 means
+	// GOMAXPROCS.
+	Workers int
+	// Progress, when set, is called from the verifying goroutine after each
+	// batch with the number of capsules checked so far.
+	Progress func(done int64)
+}
+
+// verifyBatch is how many capsules are checked per parallel batch. Two
+// batches are in memory at a time, so memory stays constant whatever the
+// chain length.
+const verifyBatch = 1024
+
+// VerifyChain checks a chain streamed in sequence order, at level. It
+// returns an error only when the stream itself fails (an I/O error); a bad
+// chain is a Result with Valid false.
+func VerifyChain(ctx context.Context, recs iter.Seq2[Sealed, error], level Level, opt VerifyOptions) (Result, error) {
+	res := Result{Level: level.String(), BrokenSequence: -1}
+	if level == Signatures && opt.Resolve == nil {
+		return res, fmt.Errorf("capsule: verify signatures: no key resolver")
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+
+	// A reader goroutine fills batches while the previous one is checked.
+	type batch struct {
+		recs []Sealed
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan batch, 1)
+	free := make(chan []Sealed, 2)
+	free <- make([]Sealed, 0, verifyBatch)
+	free <- make([]Sealed, 0, verifyBatch)
+	go func() {
+		defer close(batches)
+		var buf []Sealed
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return
+		}
+		for rec, err := range recs {
+			if err != nil {
+				batches <- batch{recs: buf, err: err}
+				return
+			}
+			buf = append(buf, rec)
+			if len(buf) == verifyBatch {
+				select {
+				case batches <- batch{recs: buf}:
+				case <-ctx.Done():
+					return
+				}
+				select {
+				case buf = <-free:
+					buf = buf[:0]
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		if len(buf) > 0 {
+			select {
+			case batches <- batch{recs: buf}:
+			case <-ctx.Done():
+			}
+		}
+	}()
+
+	errs := make([]error, verifyBatch)
+	var prevHash string
+	expect := int64(0)
+	first := true
+	for b := range batches {
+		if level >= Full {
+			checkParallel(b.recs, errs, level, opt.Resolve, workers)
+		}
+		for i := range b.recs {
+			rec := &b.recs[i]
+			if first {
+				expect = rec.Sequence
+				if rec.Sequence != 0 {
+					return res.broken(rec, fmt.Sprintf("chain starts at sequence %d, not 0 (genesis missing)", rec.Sequence)), nil
+				}
+				first = false
+			}
+			if msg := linkError(rec, expect, prevHash); msg != "" {
+				return res.broken(rec, msg), nil
+			}
+			if level >= Full && errs[i] != nil {
+				return res.broken(rec, errs[i].Error()), nil
+			}
+			prevHash = rec.Hash
+			expect++
+			res.CapsulesVerified++
+		}
+		if b.err != nil {
+			return res, fmt.Errorf("capsule: read chain: %w", b.err)
+		}
+		if opt.Progress != nil {
+			opt.Progress(res.CapsulesVerified)
+		}
+		free <- b.recs
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	res.Valid = true
+	return res, nil
+}
+
+func (r Result) broken(rec *Sealed, msg string) Result {
+	r.Valid = false
+	r.Error = fmt.Sprintf("sequence %d: %s", rec.Sequence, msg)
+	r.BrokenAt = rec.ID
+	r.BrokenSequence = rec.Sequence
+	return r
+}
+
+// linkError checks rec's place in the chain: its sequence is expect and its
+// previous_hash the hash of the capsule before it. The values are read from
+// the hashed content, and the stored columns must agree with them.
+func linkError(rec *Sealed, expect int64, prevHash string) string {
+	if rec.Sequence != expect {
+		if rec.Sequence > expect {
+			return fmt.Sprintf("sequence gap: expected %d, found %d", expect, rec.Sequence)
+		}
+		return fmt.Sprintf("sequence out of order: expected %d, found %d", expect, rec.Sequence)
+	}
+	if rec.PreviousHash != prevHash {
+		if prevHash == "" {
+			return "genesis capsule has a previous_hash"
+		}
+		if rec.PreviousHash == "" {
+			return "previous_hash is null after genesis"
+		}
+		return fmt.Sprintf("previous_hash %s does not match the hash of sequence %d (%s)", rec.PreviousHash, expect-1, prevHash)
+	}
+	return ""
+}
+
+// checkParallel recomputes hashes (and checks signatures at level
+// Signatures) of recs on workers goroutines, writing each outcome to errs.
+func checkParallel(recs []Sealed, errs []error, level Level, resolve KeyResolver, workers int) {
+	var wg sync.WaitGroup
+	chunk := (len(recs) + workers - 1) / workers
+	for lo := 0; lo < len(recs); lo += chunk {
+		hi := min(lo+chunk, len(recs))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				errs[i] = checkOne(&recs[i], level, resolve)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// checkOne checks one capsule's content against its columns, its hash and,
+// at level Signatures, its signature.
+func checkOne(rec *Sealed, level Level, resolve KeyResolver) error {
+	v, err := canonical.Parse(rec.Data)
+	if err != nil {
+		return fmt.Errorf("content: %w", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("content is not a JSON object")
+	}
+	if err := columnsAgree(rec, m); err != nil {
+		return err
+	}
+	content, err := canonical.AppendContent(make([]byte, 0, len(rec.Data)), m)
+	if err != nil {
+		return fmt.Errorf("content: %w", err)
+	}
+	if rec.Hash == "" {
+		return ErrMissingHash
+	}
+	if got := Hash(content); got != rec.Hash {
+		return fmt.Errorf("%w: stored %s, computed %s", ErrHashMismatch, rec.Hash, got)
+	}
+	if level >= Signatures {
+		return CheckSignature(rec, resolve)
+	}
+	return nil
+}
+
+// columnsAgree checks that the stored index columns say what the hashed
+// content says, so a reader of the columns cannot be misled.
+func columnsAgree(rec *Sealed, m map[string]any) error {
+	if id, _ := m["id"].(string); id != rec.ID {
+		return fmt.Errorf("id column %q differs from content id %q", rec.ID, id)
+	}
+	if seq, ok := toInt(m["sequence"]); !ok || seq != rec.Sequence {
+		return fmt.Errorf("sequence column %d differs from content sequence %v", rec.Sequence, m["sequence"])
+	}
+	prev, _ := m["previous_hash"].(string)
+	if prev != rec.PreviousHash {
+		return fmt.Errorf("previous_hash column %q differs from content previous_hash %q", rec.PreviousHash, prev)
+	}
+	if t, _ := m["type"].(string); t != rec.Type {
+		return fmt.Errorf("type column %q differs from content type %q", rec.Type, t)
+	}
+	return nil
+}
+
+// Verify checks tenant's chain at level, streaming it from the store.
+func (c *Capsules) Verify(ctx context.Context, tenant string, level Level) (Result, error) {
+	return VerifyChain(ctx, c.store.Scan(ctx, tenant, 0), level, VerifyOptions{Resolve: c.resolve})
+}

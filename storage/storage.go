@@ -1,0 +1,113 @@
+// Package storage defines the contract between the capsule runtime and a
+// database, small enough to implement for another database.
+//
+// A Store keeps sealed capsules ([Record]) in chains, one chain per tenant.
+// The empty tenant "" is the null tenant: a chain of its own, stored with a
+// NULL tenant column where the database has one. The runtime decides
+// sequence numbers and hashes; a Store only checks, atomically, that a batch
+// extends the chain head it was computed against, so that writers in other
+// processes can never fork a chain.
+//
+// Backends live in sub-packages: storage/sqlite and storage/postgres. The
+// package storagetest holds the contract test suite every backend must pass.
+package storage
+
+import (
+	"context"
+	"errors"
+	"iter"
+)
+
+// Errors a Store reports. Wrap them with context; callers test with errors.Is.
+var (
+	// ErrNotFound reports that no capsule matches a lookup.
+	ErrNotFound = errors.New("capsule not found")
+	// ErrAmbiguous reports that an id prefix matches more than one capsule.
+	ErrAmbiguous = errors.New("ambiguous capsule id prefix")
+	// ErrConflict reports that a batch does not extend the current chain
+	// head: another writer appended first. Nothing of the batch was stored.
+	ErrConflict = errors.New("chain head moved")
+	// ErrClosed reports use of a closed Store.
+	ErrClosed = errors.New("store is closed")
+)
+
+// Record is one sealed capsule as stored: the content dict as JSON text plus
+// the seal, with the columns the reference layouts index.
+type Record struct {
+	ID           string // UUID, lowercase hyphenated
+	Type         string // capsule type
+	Domain       string // capsule domain
+	Tenant       string // chain; "" is the null tenant
+	Sequence     int64  // position in the tenant's chain, from 0
+	PreviousHash string // hash of the previous capsule; "" for genesis
+	SessionID    string // context.session_id; "" when null
+	Data         []byte // content dict as JSON text (canonical when written by this module)
+	Hash         string // SHA3-256 of the canonical content, lowercase hex
+	Signature    string // Ed25519 over the hex hash, lowercase hex
+	SignaturePQ  string // optional ML-DSA-65 signature, hex; "" when absent
+	SignedAt     string // ISO-8601 UTC
+	SignedBy     string // key fingerprint
+}
+
+// Head is the last link of a chain.
+type Head struct {
+	Sequence int64  // sequence of the last capsule; -1 for an empty chain
+	Hash     string // hash of the last capsule; "" for an empty chain
+}
+
+// Empty reports whether the chain has no capsule yet.
+func (h Head) Empty() bool { return h.Sequence < 0 }
+
+// Filter selects capsules for List and Count. Zero fields do not filter.
+type Filter struct {
+	// Tenant restricts to one chain when non-nil; a pointer to "" selects
+	// the null tenant. nil means every tenant.
+	Tenant    *string
+	Type      string
+	Domain    string
+	SessionID string
+	Limit     int   // maximum rows; 0 means no limit
+	Offset    int64 // rows to skip
+}
+
+// Store is the storage contract. Implementations are safe for concurrent use.
+type Store interface {
+	// Append stores recs, in order, as the next links of tenant's chain, in
+	// one transaction that is durable when Append returns nil. Every record
+	// belongs to tenant; recs[0].Sequence must be the current head's
+	// sequence + 1 (0 for an empty chain) and recs[0].PreviousHash its hash,
+	// each next record following the previous one. If the head differs,
+	// Append stores nothing and returns an error wrapping ErrConflict.
+	Append(ctx context.Context, tenant string, recs []Record) error
+
+	// Head returns the last link of tenant's chain.
+	Head(ctx context.Context, tenant string) (Head, error)
+
+	// Get returns the capsule whose id is id or, when id is shorter than a
+	// full UUID, starts with it (ErrAmbiguous when several do). A non-nil
+	// tenant restricts the lookup to that chain.
+	Get(ctx context.Context, id string, tenant *string) (Record, error)
+
+	// GetByHash returns the capsule with the given hash, restricted to one
+	// chain when tenant is non-nil.
+	GetByHash(ctx context.Context, hash string, tenant *string) (Record, error)
+
+	// Scan streams tenant's chain in sequence order starting at sequence
+	// from. It holds at most a bounded batch of records in memory. The
+	// iteration stops at the first error, which it yields.
+	Scan(ctx context.Context, tenant string, from int64) iter.Seq2[Record, error]
+
+	// List returns the capsules matching f ordered by sequence descending
+	// (newest first), then tenant ascending.
+	List(ctx context.Context, f Filter) ([]Record, error)
+
+	// Count returns how many capsules match f, ignoring Limit and Offset.
+	Count(ctx context.Context, f Filter) (int64, error)
+
+	// Tenants returns every tenant that has a chain, "" (the null tenant)
+	// included when it has one, in ascending order.
+	Tenants(ctx context.Context) ([]string, error)
+
+	// Close releases the store's resources.
+	Close() error
+}
