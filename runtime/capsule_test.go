@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/runtime/checkpoint"
+	"github.com/capsule-go/capsule/runtime/keys"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/memory"
 )
@@ -461,4 +464,43 @@ func BenchmarkAppendMemory(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestCheckpointsWrittenOnClose(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	signer := keys.NewSigner(priv, "qp_key_test")
+	dir := t.TempDir()
+	st := memory.New()
+	c, err := NewCapsules(st, WithSigner(signer), WithCheckpoints(dir, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tenant := range []string{"", "acme"} {
+		for range 3 {
+			if _, err := c.Append(ctx, tenant, New(TypeAgent)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(string) (ed25519.PublicKey, error) { return signer.PublicKey(), nil }
+	for _, tenant := range []string{"", "acme"} {
+		b, err := os.ReadFile(filepath.Join(dir, checkpoint.FileName(tenant)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, err := checkpoint.Open(b, lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.Tenant != tenant || cp.Size != 3 {
+			t.Fatalf("checkpoint %+v, want tenant %q size 3", cp, tenant)
+		}
+		if err := checkpoint.Check(ctx, st, cp); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

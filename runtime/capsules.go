@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/capsule-go/capsule/runtime/checkpoint"
 	"github.com/capsule-go/capsule/runtime/keys"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/postgres"
@@ -35,6 +36,10 @@ type Capsules struct {
 
 	metrics metrics
 	burst   burstLog
+
+	checkpointDir string
+	stopTimer     chan struct{}
+	timerDone     chan struct{}
 }
 
 // OpenOption configures [Open] and [NewCapsules].
@@ -47,6 +52,9 @@ type config struct {
 	log           *slog.Logger
 	retryDeadline time.Duration
 	sqliteOpts    []sqlite.Option
+
+	checkpointDir   string
+	checkpointEvery time.Duration
 }
 
 // WithKeyDir reads (or creates) the signing key and keyring in dir instead
@@ -67,6 +75,14 @@ func WithLogger(l *slog.Logger) OpenOption { return func(c *config) { c.log = l 
 // WithRetryDeadline bounds how long an append keeps retrying while writers
 // in other processes move the chain head (default 60s).
 func WithRetryDeadline(d time.Duration) OpenOption { return func(c *config) { c.retryDeadline = d } }
+
+// WithCheckpoints writes a signed checkpoint of every chain this Capsules
+// appends to into dir (one file per chain, see package checkpoint) every
+// interval, and a last one on Close. Keep dir outside the database's reach:
+// checkpoints exist to detect a chain cut short.
+func WithCheckpoints(dir string, every time.Duration) OpenOption {
+	return func(c *config) { c.checkpointDir, c.checkpointEvery = dir, every }
+}
 
 // WithSQLiteOptions passes options to the SQLite backend when Open picks it.
 func WithSQLiteOptions(opts ...sqlite.Option) OpenOption {
@@ -182,7 +198,77 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		}
 	}
 	c.burst.log = c.log
+	if cfg.checkpointDir != "" {
+		if _, ok := c.signer.(checkpoint.MessageSigner); !ok {
+			return nil, fmt.Errorf("capsule: checkpoints need a signer that signs messages (%T does not)", c.signer)
+		}
+		if err := os.MkdirAll(cfg.checkpointDir, 0o755); err != nil {
+			return nil, fmt.Errorf("capsule: checkpoint directory: %w", err)
+		}
+		c.checkpointDir = cfg.checkpointDir
+		if cfg.checkpointEvery > 0 {
+			c.stopTimer, c.timerDone = make(chan struct{}), make(chan struct{})
+			go c.checkpointLoop(cfg.checkpointEvery)
+		}
+	}
 	return c, nil
+}
+
+// Checkpoint returns a signed checkpoint of tenant's chain head as it is in
+// the store now (see package checkpoint).
+func (c *Capsules) Checkpoint(ctx context.Context, tenant string) ([]byte, error) {
+	ms, ok := c.signer.(checkpoint.MessageSigner)
+	if !ok {
+		return nil, fmt.Errorf("capsule: checkpoints need a signer that signs messages (%T does not)", c.signer)
+	}
+	_, signed, err := checkpoint.Take(ctx, c.store, tenant, ms)
+	return signed, err
+}
+
+// checkpointLoop writes checkpoints of the chains whose head moved, every
+// interval, until Close.
+func (c *Capsules) checkpointLoop(every time.Duration) {
+	defer close(c.timerDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	written := map[string]int64{}
+	for {
+		select {
+		case <-t.C:
+			c.writeCheckpoints(written)
+		case <-c.stopTimer:
+			c.writeCheckpoints(written)
+			return
+		}
+	}
+}
+
+// writeCheckpoints writes a checkpoint for each chain appended to since the
+// last one; written maps tenant to the capsule count last checkpointed.
+func (c *Capsules) writeCheckpoints(written map[string]int64) {
+	c.mu.Lock()
+	tenants := make([]string, 0, len(c.chains))
+	for t := range c.chains {
+		tenants = append(tenants, t)
+	}
+	c.mu.Unlock()
+	ms := c.signer.(checkpoint.MessageSigner)
+	ctx := context.Background()
+	for _, t := range tenants {
+		cp, signed, err := checkpoint.Take(ctx, c.store, t, ms)
+		if err != nil {
+			c.log.Warn("capsule: checkpoint not taken", "tenant", t, "err", err)
+			continue
+		}
+		if n, ok := written[t]; ok && n == cp.Size {
+			continue
+		}
+		if err := checkpoint.WriteFile(filepath.Join(c.checkpointDir, checkpoint.FileName(t)), signed); err != nil {
+			c.log.Warn("capsule: checkpoint not written", "tenant", t, "err", err)
+			continue
+		}
+		written[t] = cp.Size
+	}
 }
 
 // Store returns the storage backend.
@@ -251,6 +337,10 @@ func (c *Capsules) Close() error {
 			ch.cmu.Lock()
 		}
 		ch.cmu.Unlock()
+	}
+	if c.stopTimer != nil {
+		close(c.stopTimer)
+		<-c.timerDone
 	}
 	if c.ownsStore {
 		return c.store.Close()

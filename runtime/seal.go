@@ -184,8 +184,8 @@ func nullIfEmpty(s string) any {
 // sealKeys are the keys of a sealed dict that are not content.
 var sealKeys = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}
 
-// ParseSealed reads one sealed dict (content plus seal keys) into a record
-// for the given tenant. The content is kept canonicalized.
+// ParseSealed reads one sealed dict (content plus seal keys), as read by
+// canonical.Parse, into a record for the given tenant.
 func ParseSealed(m map[string]any, tenant string) (Sealed, error) {
 	var rec Sealed
 	content := make(map[string]any, len(m))
@@ -213,7 +213,10 @@ func ParseSealed(m map[string]any, tenant string) (Sealed, error) {
 			return rec, err
 		}
 	}
-	data, err := canonical.AppendContent(nil, content)
+	// The content is kept as generic canonical JSON: capsule-level rules
+	// (timestamps, float fields) are applied when its hash is checked, so a
+	// bad value is reported by verification at its sequence.
+	data, err := canonical.Append(nil, content)
 	if err != nil {
 		return rec, err
 	}
