@@ -1,0 +1,828 @@
+// Package validate checks one capsule, as a JSON object, against the
+// Capsule Protocol (CPS 1.0): the fields and types of the content, the chain
+// rules that one capsule can show on its own, and the seal's hash.
+//
+// A check stops at the first problem and reports it as an [*Error] with the
+// categories of the conformance vectors (conformance/invalid-fixtures.json)
+// and the path of the field, such as "trigger.timestamp" or
+// "reasoning.options[1].feasibility". The order of the checks is fixed, so a
+// given input always gets the same report:
+//
+//  1. every top-level field is present, in the order id, type, domain,
+//     parent_id, sequence, previous_hash, spec_version, trigger, context,
+//     reasoning, authority, execution, outcome (so {} reports "id");
+//  2. the same fields in the same order, each for its type, then its value;
+//     a section is checked completely (presence of all its keys in protocol
+//     order, then each key's type and value, then unknown keys) before the
+//     next field;
+//  3. top-level fields that the protocol does not define;
+//  4. the chain rules: sequence 0 has a null previous_hash, any other
+//     sequence a non-null one;
+//  5. the content can be canonicalized (rule 7 of canonical JSON).
+//
+// Free-form values (context.environment, execution.resources_used,
+// outcome.result, outcome.metrics, tool call arguments and results, option
+// estimated_impact, authority.chain entries) may hold any JSON.
+package validate
+
+import (
+	"crypto/sha3"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/capsule-go/capsule/runtime/canonical"
+)
+
+// Category classifies a validation error, as the conformance vectors do.
+type Category string
+
+// The categories of conformance/invalid-fixtures.json.
+const (
+	// MissingField: a required top-level or section field is absent.
+	MissingField Category = "missing_field"
+	// WrongType: a field has the wrong JSON type.
+	WrongType Category = "wrong_type"
+	// InvalidValue: a field has a structurally invalid value.
+	InvalidValue Category = "invalid_value"
+	// ChainViolation: the chain rules are violated.
+	ChainViolation Category = "chain_violation"
+	// IntegrityViolation: the stored hash does not match the content.
+	IntegrityViolation Category = "integrity_violation"
+)
+
+// Error is one protocol violation.
+type Error struct {
+	Category Category // what kind of violation
+	Field    string   // path of the field, like "reasoning.confidence"; "" for the whole capsule
+	Message  string   // what is wrong, for people
+}
+
+// Error formats e as "<category> <field>: <message>".
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return string(e.Category) + ": " + e.Message
+	}
+	return string(e.Category) + " " + e.Field + ": " + e.Message
+}
+
+// sealFields are the keys of a sealed capsule that are not content.
+var sealFields = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}
+
+// capsuleTypes are the eight capsule types, in protocol order.
+var capsuleTypes = []string{"agent", "tool", "system", "kill", "workflow", "chat", "vault", "auth"}
+
+// outcomeStatuses are the values of outcome.status.
+var outcomeStatuses = []string{"pending", "success", "failure", "partial", "blocked"}
+
+// Content checks a capsule's content dict: the 13 top-level fields and the
+// six sections, with the types and values the protocol defines, and the
+// chain rules. It returns nil when m is valid content. Seal fields (hash,
+// signature, ...) are not content: use [Sealed] for a sealed capsule.
+//
+// m is a dict as [canonical.Parse] returns it (numbers as canonical.Number)
+// or built by hand with the types canonical.AppendContent accepts. An
+// integer field holds a Number without '.', 'e' or 'E' (or a Go integer);
+// a float like 1.0 is not an integer.
+func Content(m map[string]any) *Error {
+	_, err := checkContent(m)
+	return err
+}
+
+// Sealed checks a sealed capsule: the content (m without the seal fields)
+// as [Content] does, then the seal. hash must be present and 64 lowercase
+// hex digits, and equal the SHA3-256 of the canonical content
+// (integrity_violation otherwise); signature must be present and 128
+// lowercase hex digits. signature_pq, signed_at and signed_by are checked
+// when present: hex (or empty), a timestamp, and a string. Signatures are
+// not verified here: that needs the signer's public key (package keys).
+func Sealed(m map[string]any) *Error {
+	content := make(map[string]any, len(m))
+	for k, v := range m {
+		if !slices.Contains(sealFields, k) {
+			content[k] = v
+		}
+	}
+	canon, err := checkContent(content)
+	if err != nil {
+		return err
+	}
+
+	h, present := m["hash"]
+	if !present {
+		return missing("hash")
+	}
+	hs, ok := h.(string)
+	if !ok {
+		return wrongType("hash", "a string", h)
+	}
+	if !isLowerHex(hs, 64) {
+		return invalid("hash", "must be 64 lowercase hex digits (SHA3-256), got %s", quote(hs))
+	}
+	sum := sha3.Sum256(canon)
+	if got := hex.EncodeToString(sum[:]); got != hs {
+		return &Error{Category: IntegrityViolation, Field: "hash",
+			Message: fmt.Sprintf("stored hash %s does not match the content, whose SHA3-256 is %s", hs, got)}
+	}
+
+	sig, present := m["signature"]
+	if !present {
+		return missing("signature")
+	}
+	ss, ok := sig.(string)
+	if !ok {
+		return wrongType("signature", "a string", sig)
+	}
+	if len(ss) != 128 {
+		return invalid("signature", "must be 128 lowercase hex digits (Ed25519), got %d characters", len(ss))
+	}
+	if !isLowerHex(ss, 128) {
+		return invalid("signature", "must be 128 lowercase hex digits (Ed25519), got other characters")
+	}
+	if v, present := m["signature_pq"]; present {
+		s, ok := v.(string)
+		if !ok {
+			return wrongType("signature_pq", "a string", v)
+		}
+		if len(s)%2 != 0 || !isLowerHex(s, len(s)) {
+			return invalid("signature_pq", "must be lowercase hex digits, or empty when absent")
+		}
+	}
+	if v, present := m["signed_at"]; present {
+		s, ok := v.(string)
+		if !ok {
+			return wrongType("signed_at", "a string", v)
+		}
+		if !isTimestamp(s) {
+			return invalid("signed_at", "must be an ISO-8601 date and time like 2026-01-15T12:00:00+00:00, got %s", quote(s))
+		}
+	}
+	if v, present := m["signed_by"]; present {
+		if _, ok := v.(string); !ok {
+			return wrongType("signed_by", "a string", v)
+		}
+	}
+	return nil
+}
+
+// Document checks one capsule given as JSON text. The text must be one JSON
+// object; it is checked with [Sealed] when it has any seal field (hash,
+// signature, signature_pq, signed_at, signed_by), else with [Content].
+//
+// JSON that cannot be read is reported as invalid_value, with the field
+// path where the parser stopped ("" at the top level) and the parser's
+// message: malformed JSON, duplicate keys, invalid UTF-8, lone surrogates.
+// A top-level value that is not an object is wrong_type with field "".
+func Document(data []byte) *Error {
+	v, err := canonical.Parse(data)
+	if err != nil {
+		if ce, ok := err.(*canonical.Error); ok {
+			return &Error{Category: InvalidValue, Field: ce.Path, Message: "unreadable JSON: " + ce.Msg}
+		}
+		return &Error{Category: InvalidValue, Message: "unreadable JSON: " + err.Error()}
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return &Error{Category: WrongType, Message: "a capsule must be a JSON object, got " + kindName(v)}
+	}
+	for _, k := range sealFields {
+		if _, ok := m[k]; ok {
+			return Sealed(m)
+		}
+	}
+	return Content(m)
+}
+
+// checkContent runs the content checks and returns the canonical bytes of
+// the content.
+func checkContent(m map[string]any) ([]byte, *Error) {
+	if m == nil {
+		return nil, &Error{Category: WrongType, Message: "a capsule must be a JSON object, got null"}
+	}
+	if err := checkObject("", m, topLevel); err != nil {
+		return nil, err
+	}
+	// Chain rules. The fields were checked above.
+	seq, _ := integer(m["sequence"])
+	prev := m["previous_hash"]
+	switch {
+	case seq == 0 && prev != nil:
+		return nil, &Error{Category: ChainViolation, Field: "previous_hash",
+			Message: "the genesis capsule (sequence 0) must have a null previous_hash"}
+	case seq > 0 && prev == nil:
+		return nil, &Error{Category: ChainViolation, Field: "previous_hash",
+			Message: fmt.Sprintf("capsule at sequence %d must carry the hash of capsule %d, got null", seq, seq-1)}
+	}
+	canon, err := canonical.AppendContent(nil, m)
+	if err != nil {
+		if ce, ok := err.(*canonical.Error); ok {
+			return nil, &Error{Category: InvalidValue, Field: ce.Path, Message: "cannot be canonicalized: " + ce.Msg}
+		}
+		return nil, &Error{Category: InvalidValue, Message: "cannot be canonicalized: " + err.Error()}
+	}
+	return canon, nil
+}
+
+// jtype is the JSON type a field must have.
+type jtype int
+
+const (
+	tString jtype = iota
+	tInteger
+	tNumber
+	tBool
+	tObject
+	tArray
+	tAny
+)
+
+var jtypeNames = [...]string{
+	tString:  "a string",
+	tInteger: "an integer",
+	tNumber:  "a number",
+	tBool:    "a boolean",
+	tObject:  "an object",
+	tArray:   "an array",
+	tAny:     "any JSON value",
+}
+
+// spec describes one key of an object: its JSON type, whether null is
+// allowed, and a check of its value once the type is right.
+type spec struct {
+	name     string
+	typ      jtype
+	nullable bool
+	check    func(path string, v any) *Error
+}
+
+// The specs below are read-only tables: the top-level fields and the keys of
+// each section and nested object, in protocol order.
+var topLevel = []spec{
+	{"id", tString, false, checkUUID},
+	{"type", tString, false, oneOf(capsuleTypes)},
+	{"domain", tString, false, nil},
+	{"parent_id", tString, true, checkUUID},
+	{"sequence", tInteger, false, checkNonNegative},
+	{"previous_hash", tString, true, checkHash},
+	{"spec_version", tString, false, checkSpecVersion},
+	{"trigger", tObject, false, objectOf(triggerSpec)},
+	{"context", tObject, false, objectOf(contextSpec)},
+	{"reasoning", tObject, false, checkReasoning},
+	{"authority", tObject, false, objectOf(authoritySpec)},
+	{"execution", tObject, false, objectOf(executionSpec)},
+	{"outcome", tObject, false, objectOf(outcomeSpec)},
+}
+
+var triggerSpec = []spec{
+	{"type", tString, false, nil},
+	{"source", tString, false, nil},
+	{"timestamp", tString, false, checkTimestamp},
+	{"request", tString, false, nil},
+	{"correlation_id", tString, true, nil},
+	{"user_id", tString, true, nil},
+}
+
+var contextSpec = []spec{
+	{"agent_id", tString, false, nil},
+	{"session_id", tString, true, nil},
+	{"environment", tObject, false, nil},
+}
+
+var reasoningSpec = []spec{
+	{"analysis", tString, false, nil},
+	{"options", tArray, false, arrayOf(tObject, objectOf(optionSpec))},
+	{"options_considered", tArray, false, arrayOf(tString, nil)},
+	{"selected_option", tString, false, nil},
+	{"reasoning", tString, false, nil},
+	{"confidence", tNumber, false, checkUnitInterval},
+	{"model", tString, true, nil},
+	{"prompt_hash", tString, true, nil},
+}
+
+var optionSpec = []spec{
+	{"id", tString, false, nil},
+	{"description", tString, false, nil},
+	{"pros", tArray, false, arrayOf(tString, nil)},
+	{"cons", tArray, false, arrayOf(tString, nil)},
+	{"estimated_impact", tObject, false, nil},
+	{"feasibility", tNumber, false, checkFinite},
+	{"risks", tArray, false, arrayOf(tString, nil)},
+	{"selected", tBool, false, nil},
+	{"rejection_reason", tString, false, nil},
+}
+
+var authoritySpec = []spec{
+	{"type", tString, false, nil},
+	{"approver", tString, true, nil},
+	{"policy_reference", tString, true, nil},
+	{"chain", tArray, false, arrayOf(tObject, nil)},
+	{"escalation_reason", tString, true, nil},
+}
+
+var executionSpec = []spec{
+	{"tool_calls", tArray, false, arrayOf(tObject, objectOf(toolCallSpec))},
+	{"duration_ms", tInteger, false, checkNonNegative},
+	{"resources_used", tObject, false, nil},
+}
+
+var toolCallSpec = []spec{
+	{"tool", tString, false, nil},
+	{"arguments", tObject, false, nil},
+	{"result", tAny, true, nil},
+	{"success", tBool, false, nil},
+	{"duration_ms", tInteger, false, checkNonNegative},
+	{"error", tString, true, nil},
+}
+
+var outcomeSpec = []spec{
+	{"status", tString, false, oneOf(outcomeStatuses)},
+	{"result", tAny, true, nil},
+	{"summary", tString, false, nil},
+	{"error", tString, true, nil},
+	{"side_effects", tArray, false, arrayOf(tString, nil)},
+	{"metrics", tObject, false, nil},
+}
+
+// checkObject checks m against specs: presence of every key in order, then
+// type and value of each in order, then keys the specs do not define.
+func checkObject(path string, m map[string]any, specs []spec) *Error {
+	for _, s := range specs {
+		if _, ok := m[s.name]; !ok {
+			return missing(join(path, s.name))
+		}
+	}
+	for _, s := range specs {
+		p := join(path, s.name)
+		v := m[s.name]
+		if v == nil {
+			if s.nullable {
+				continue
+			}
+			return wrongType(p, jtypeNames[s.typ], v)
+		}
+		if !hasType(v, s.typ) {
+			want := jtypeNames[s.typ]
+			if s.nullable {
+				want += " or null"
+			}
+			return wrongType(p, want, v)
+		}
+		if s.check != nil {
+			if err := s.check(p, v); err != nil {
+				return err
+			}
+		}
+	}
+	if len(m) > len(specs) {
+		var unknown []string
+		for k := range m {
+			if !slices.ContainsFunc(specs, func(s spec) bool { return s.name == k }) {
+				unknown = append(unknown, k)
+			}
+		}
+		slices.Sort(unknown)
+		msg := "field is not defined by the protocol (CPS 1.0)"
+		if path == "" && slices.Contains(sealFields, unknown[0]) {
+			msg = "seal field in capsule content: check a sealed capsule with Sealed"
+		}
+		return &Error{Category: InvalidValue, Field: join(path, unknown[0]), Message: msg}
+	}
+	return nil
+}
+
+// objectOf returns the check of an object field with the given keys.
+func objectOf(specs []spec) func(string, any) *Error {
+	return func(path string, v any) *Error {
+		return checkObject(path, asObject(v), specs)
+	}
+}
+
+// arrayOf returns the check of an array whose elements have type elem and
+// pass check (when not nil).
+func arrayOf(elem jtype, check func(string, any) *Error) func(string, any) *Error {
+	return func(path string, v any) *Error {
+		for i, e := range asArray(v) {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			if !hasType(e, elem) {
+				return wrongType(p, jtypeNames[elem], e)
+			}
+			if check != nil {
+				if err := check(p, e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// checkReasoning checks the reasoning section, and that options_considered
+// lists the descriptions of the options when there are options.
+func checkReasoning(path string, v any) *Error {
+	m := asObject(v)
+	if err := checkObject(path, m, reasoningSpec); err != nil {
+		return err
+	}
+	opts := asArray(m["options"])
+	if len(opts) == 0 {
+		return nil
+	}
+	considered := asArray(m["options_considered"])
+	ok := len(considered) == len(opts)
+	for i := 0; ok && i < len(opts); i++ {
+		ok = asObject(opts[i])["description"] == considered[i]
+	}
+	if !ok {
+		return invalid(join(path, "options_considered"), "must list the descriptions of reasoning.options, in order")
+	}
+	return nil
+}
+
+func checkUUID(path string, v any) *Error {
+	if s := v.(string); !isUUID(s) {
+		return invalid(path, "must be a lowercase hyphenated UUID, got %s", quote(s))
+	}
+	return nil
+}
+
+func oneOf(values []string) func(string, any) *Error {
+	return func(path string, v any) *Error {
+		if s := v.(string); !slices.Contains(values, s) {
+			return invalid(path, "must be one of %s; got %s", strings.Join(values, ", "), quote(s))
+		}
+		return nil
+	}
+}
+
+func checkNonNegative(path string, v any) *Error {
+	n, ok := integer(v)
+	if !ok {
+		return invalid(path, "integer out of range")
+	}
+	if n < 0 {
+		return invalid(path, "must be >= 0, got %d", n)
+	}
+	return nil
+}
+
+func checkHash(path string, v any) *Error {
+	if s := v.(string); !isLowerHex(s, 64) {
+		return invalid(path, "must be 64 lowercase hex digits (SHA3-256) or null, got %s", quote(s))
+	}
+	return nil
+}
+
+func checkSpecVersion(path string, v any) *Error {
+	if s := v.(string); s != "1.0" {
+		return invalid(path, `must be "1.0", got %s`, quote(s))
+	}
+	return nil
+}
+
+func checkTimestamp(path string, v any) *Error {
+	if s := v.(string); !isTimestamp(s) {
+		return invalid(path, "must be an ISO-8601 date and time like 2026-01-15T12:00:00+00:00, got %s", quote(s))
+	}
+	return nil
+}
+
+func checkUnitInterval(path string, v any) *Error {
+	f, ok := float(v)
+	if !ok || math.IsNaN(f) || f < 0 || f > 1 {
+		return invalid(path, "must be between 0.0 and 1.0, got %s", numberText(v))
+	}
+	return nil
+}
+
+func checkFinite(path string, v any) *Error {
+	if f, ok := float(v); !ok || math.IsNaN(f) || math.IsInf(f, 0) {
+		return invalid(path, "must be a finite number, got %s", numberText(v))
+	}
+	return nil
+}
+
+// hasType reports whether v is of JSON type t.
+func hasType(v any, t jtype) bool {
+	switch t {
+	case tString:
+		_, ok := v.(string)
+		return ok
+	case tInteger:
+		return isInteger(v)
+	case tNumber:
+		return isNumber(v)
+	case tBool:
+		_, ok := v.(bool)
+		return ok
+	case tObject:
+		switch v.(type) {
+		case map[string]any, map[string]string:
+			return true
+		}
+	case tArray:
+		switch v.(type) {
+		case []any, []string:
+			return true
+		}
+	case tAny:
+		return true
+	}
+	return false
+}
+
+// asObject returns v (an object per hasType) as a map[string]any.
+func asObject(v any) map[string]any {
+	switch v := v.(type) {
+	case map[string]any:
+		return v
+	case map[string]string:
+		m := make(map[string]any, len(v))
+		for k, s := range v {
+			m[k] = s
+		}
+		return m
+	}
+	return nil
+}
+
+// asArray returns v (an array per hasType) as a []any.
+func asArray(v any) []any {
+	switch v := v.(type) {
+	case []any:
+		return v
+	case []string:
+		a := make([]any, len(v))
+		for i, s := range v {
+			a[i] = s
+		}
+		return a
+	}
+	return nil
+}
+
+// isNumber reports whether v is a JSON number.
+func isNumber(v any) bool {
+	switch v := v.(type) {
+	case canonical.Number, json.Number, canonical.Float, float64, float32,
+		int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return true
+	case *big.Int:
+		return v != nil
+	}
+	return false
+}
+
+// isInteger reports whether v is an integer: a JSON number literal with no
+// fraction or exponent, or a Go integer.
+func isInteger(v any) bool {
+	switch v := v.(type) {
+	case canonical.Number:
+		return isIntegerLiteral(string(v))
+	case json.Number:
+		return isIntegerLiteral(string(v))
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return true
+	case *big.Int:
+		return v != nil
+	}
+	return false
+}
+
+// isIntegerLiteral reports whether s is a JSON integer: -?(0|[1-9][0-9]*).
+func isIntegerLiteral(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// integer returns the value of an integer (per isInteger) when it fits an
+// int64.
+func integer(v any) (int64, bool) {
+	switch v := v.(type) {
+	case canonical.Number:
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		return n, err == nil
+	case json.Number:
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		return n, err == nil
+	case int:
+		return int64(v), true
+	case int8:
+		return int64(v), true
+	case int16:
+		return int64(v), true
+	case int32:
+		return int64(v), true
+	case int64:
+		return v, true
+	case uint:
+		return int64(v), uint64(v) <= math.MaxInt64
+	case uint8:
+		return int64(v), true
+	case uint16:
+		return int64(v), true
+	case uint32:
+		return int64(v), true
+	case uint64:
+		return int64(v), v <= math.MaxInt64
+	case *big.Int:
+		return v.Int64(), v.IsInt64()
+	}
+	return 0, false
+}
+
+// float returns the value of a number (per isNumber) as a float64.
+func float(v any) (float64, bool) {
+	switch v := v.(type) {
+	case canonical.Number:
+		f, err := strconv.ParseFloat(string(v), 64)
+		return f, err == nil
+	case json.Number:
+		f, err := strconv.ParseFloat(string(v), 64)
+		return f, err == nil
+	case canonical.Float:
+		return float64(v), true
+	case float64:
+		return v, true
+	case float32:
+		return float64(v), true
+	case *big.Int:
+		f, _ := new(big.Float).SetInt(v).Float64()
+		return f, true
+	}
+	if n, ok := integer(v); ok {
+		return float64(n), true
+	}
+	if u, ok := v.(uint64); ok {
+		return float64(u), true
+	}
+	if u, ok := v.(uint); ok {
+		return float64(u), true
+	}
+	return 0, false
+}
+
+func numberText(v any) string {
+	switch v := v.(type) {
+	case canonical.Number:
+		return string(v)
+	case json.Number:
+		return string(v)
+	}
+	return fmt.Sprint(v)
+}
+
+// kindName names the JSON type of v for messages.
+func kindName(v any) string {
+	switch {
+	case v == nil:
+		return "null"
+	case hasType(v, tString):
+		return "string"
+	case hasType(v, tInteger):
+		return "integer"
+	case hasType(v, tNumber):
+		return "number"
+	case hasType(v, tBool):
+		return "boolean"
+	case hasType(v, tObject):
+		return "object"
+	case hasType(v, tArray):
+		return "array"
+	}
+	return fmt.Sprintf("Go value of type %T", v)
+}
+
+func missing(path string) *Error {
+	return &Error{Category: MissingField, Field: path, Message: "required field is missing"}
+}
+
+func wrongType(path, want string, got any) *Error {
+	return &Error{Category: WrongType, Field: path, Message: "must be " + want + ", got " + kindName(got)}
+}
+
+func invalid(path, format string, args ...any) *Error {
+	return &Error{Category: InvalidValue, Field: path, Message: fmt.Sprintf(format, args...)}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// quote quotes s for a message, shortened when long.
+func quote(s string) string {
+	if len(s) > 80 {
+		return strconv.Quote(s[:80]) + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// isUUID reports whether s is 8-4-4-4-12 lowercase hex digits (any version:
+// the conformance vectors use non-v4 ids).
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+		} else if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isLowerHex reports whether s is n lowercase hex digits.
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isTimestamp reports whether s is an ISO-8601 date and time in the form
+// canonical.AppendContent accepts for trigger.timestamp:
+// YYYY-MM-DD(T| )HH:MM:SS[.f{1,6}][Z|±HH:MM], with a real date and time.
+func isTimestamp(s string) bool {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+		return false
+	}
+	num := func(i, n int) int {
+		v := 0
+		for j := i; j < i+n; j++ {
+			if s[j] < '0' || s[j] > '9' {
+				return -1
+			}
+			v = v*10 + int(s[j]-'0')
+		}
+		return v
+	}
+	year, month, day := num(0, 4), num(5, 2), num(8, 2)
+	hour, minute, sec := num(11, 2), num(14, 2), num(17, 2)
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return false
+	}
+	i := 19
+	if i < len(s) && s[i] == '.' {
+		i++
+		n := 0
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			n++
+			i++
+		}
+		if n < 1 || n > 6 {
+			return false
+		}
+	}
+	switch {
+	case i == len(s):
+		return true
+	case s[i] == 'Z':
+		return i+1 == len(s)
+	case s[i] == '+' || s[i] == '-':
+		if i+6 != len(s) || s[i+3] != ':' {
+			return false
+		}
+		oh, om := num(i+1, 2), num(i+4, 2)
+		return oh >= 0 && oh <= 23 && om >= 0 && om <= 59
+	}
+	return false
+}
+
+func daysIn(year, month int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
