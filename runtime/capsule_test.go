@@ -504,3 +504,30 @@ func TestCheckpointsWrittenOnClose(t *testing.T) {
 		}
 	}
 }
+
+func benchmarkVerify(b *testing.B, level Level) {
+	c, st := newMemCapsules(b)
+	ctx := context.Background()
+	const n = 4096
+	for range n {
+		cp := New(TypeAgent)
+		cp.Context.Environment = map[string]any{"cwd": "/workspace", "os": "linux", "cost": 0.0042}
+		cp.Trigger.Request = strings.Repeat("deploy the service ", 20)
+		if _, err := c.Append(ctx, "", cp); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := VerifyChain(ctx, st.Scan(ctx, "", 0), level, VerifyOptions{Resolve: c.Resolver()})
+		if err != nil || !res.Valid {
+			b.Fatal(res, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "capsules/s")
+}
+
+func BenchmarkVerifyStructural(b *testing.B) { benchmarkVerify(b, Structural) }
+func BenchmarkVerifyFull(b *testing.B)       { benchmarkVerify(b, Full) }
+func BenchmarkVerifySignatures(b *testing.B) { benchmarkVerify(b, Signatures) }

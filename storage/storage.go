@@ -77,7 +77,10 @@ type Store interface {
 	// belongs to tenant; recs[0].Sequence must be the current head's
 	// sequence + 1 (0 for an empty chain) and recs[0].PreviousHash its hash,
 	// each next record following the previous one. If the head differs,
-	// Append stores nothing and returns an error wrapping ErrConflict.
+	// Append stores nothing and returns an error wrapping ErrConflict. A
+	// batch that is not a chain of tenant's records, or reuses a stored id,
+	// stores nothing and returns an error that does not wrap ErrConflict
+	// (retrying cannot help). An empty batch does nothing.
 	Append(ctx context.Context, tenant string, recs []Record) error
 
 	// Head returns the last link of tenant's chain.
@@ -85,7 +88,8 @@ type Store interface {
 
 	// Get returns the capsule whose id is id or, when id is shorter than a
 	// full UUID, starts with it (ErrAmbiguous when several do). A non-nil
-	// tenant restricts the lookup to that chain.
+	// tenant restricts the lookup to that chain. An empty id matches
+	// nothing (ErrNotFound).
 	Get(ctx context.Context, id string, tenant *string) (Record, error)
 
 	// GetByHash returns the capsule with the given hash, restricted to one
@@ -108,6 +112,6 @@ type Store interface {
 	// included when it has one, in ascending order.
 	Tenants(ctx context.Context) ([]string, error)
 
-	// Close releases the store's resources.
+	// Close releases the store's resources. Closing twice does nothing.
 	Close() error
 }

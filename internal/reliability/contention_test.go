@@ -1,0 +1,161 @@
+package reliability
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule/runtime/keys"
+)
+
+const (
+	envChildURL  = "CAPSULE_REL_CHILD_URL"
+	envChildKeys = "CAPSULE_REL_CHILD_KEYS"
+	envChildN    = "CAPSULE_REL_CHILD_N"
+)
+
+const (
+	procs      = 8
+	goroutines = 64
+	perRoutine = 10
+	tenant     = "shared"
+)
+
+// TestContentionSQLite: 8 OS processes x 64 goroutines append to one chain
+// in one SQLite file. Every acknowledged capsule must be there, with no gap,
+// no duplicate sequence, and the chain must verify with signatures.
+func TestContentionSQLite(t *testing.T) {
+	if runChild(t) {
+		return
+	}
+	dir := t.TempDir()
+	contend(t, filepath.Join(dir, "capsules.db"), dir)
+}
+
+// TestContentionPostgres is the same against one PostgreSQL chain.
+func TestContentionPostgres(t *testing.T) {
+	if runChild(t) {
+		return
+	}
+	contend(t, PostgresURL(t), t.TempDir())
+}
+
+func contend(t *testing.T, dbURL, keyDir string) {
+	if testing.Short() {
+		t.Skip("spawns 8 processes")
+	}
+	if _, err := keys.LoadOrCreate(keyDir); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	acked := make([][]string, procs)
+	for i := range procs {
+		cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1")
+		cmd.Env = append(os.Environ(), envChildURL+"="+dbURL, envChildKeys+"="+keyDir, envChildN+"="+strconv.Itoa(perRoutine))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if id, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
+					acked[i] = append(acked[i], id)
+				}
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("child %d: %v\n%s", i, err, stderr.String())
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	ctx := context.Background()
+	c, err := capsule.Open(ctx, dbURL, capsule.WithKeyDir(keyDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want := procs * goroutines * perRoutine
+	total := 0
+	for i, ids := range acked {
+		if len(ids) != goroutines*perRoutine {
+			t.Errorf("child %d acknowledged %d capsules, want %d", i, len(ids), goroutines*perRoutine)
+		}
+		for _, id := range ids {
+			tn := tenant
+			if _, err := c.Store().Get(ctx, id, &tn); err != nil {
+				t.Fatalf("acknowledged capsule %s: %v", id, err)
+			}
+		}
+		total += len(ids)
+	}
+	res, err := c.Verify(ctx, tenant, capsule.Signatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Valid || res.CapsulesVerified != int64(want) || total != want {
+		t.Fatalf("verify: %+v; acknowledged %d; want %d valid capsules", res, total, want)
+	}
+	h, err := c.Store().Head(ctx, tenant)
+	if err != nil || h.Sequence != int64(want-1) {
+		t.Fatalf("head %+v, %v; want sequence %d (no gap, no duplicate)", h, err, want-1)
+	}
+}
+
+// runChild runs the child side when the test binary was started by contend:
+// 64 goroutines append and print each acknowledged id.
+func runChild(t *testing.T) bool {
+	dbURL := os.Getenv(envChildURL)
+	if dbURL == "" {
+		return false
+	}
+	n, _ := strconv.Atoi(os.Getenv(envChildN))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := capsule.Open(ctx, dbURL, capsule.WithKeyDir(os.Getenv(envChildKeys)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	w := bufio.NewWriter(os.Stdout)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range n {
+				cp := capsule.New(capsule.TypeAgent)
+				cp.Trigger.Request = fmt.Sprintf("pid %d g %d i %d", os.Getpid(), g, i)
+				rec, err := c.Append(ctx, tenant, cp)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				fmt.Fprintf(w, "acked %s\n", rec.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	w.Flush()
+	mu.Unlock()
+	return true
+}

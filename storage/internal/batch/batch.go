@@ -1,0 +1,43 @@
+// Package batch checks the shape of a batch passed to storage.Store.Append,
+// for the backends of this module.
+package batch
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/capsule-go/capsule/storage"
+)
+
+// ErrInvalid reports a batch that can never be appended as given: a record
+// of another tenant, or records that do not follow each other. Retrying
+// such a batch cannot help, so it is not a storage.ErrConflict.
+var ErrInvalid = errors.New("invalid batch")
+
+// Check reports whether recs, a non-empty batch for tenant's chain, holds
+// only tenant's records, each following the previous one (sequence + 1,
+// previous_hash = its hash), with distinct ids. Whether recs[0] extends the
+// stored head is for the store to check.
+func Check(tenant string, recs []storage.Record) error {
+	ids := make(map[string]struct{}, len(recs))
+	for i, r := range recs {
+		if r.Tenant != tenant {
+			return fmt.Errorf("record %d (sequence %d) belongs to tenant %q: %w", i, r.Sequence, r.Tenant, ErrInvalid)
+		}
+		if _, dup := ids[r.ID]; dup {
+			return fmt.Errorf("record %d (sequence %d) repeats id %s: %w", i, r.Sequence, r.ID, ErrInvalid)
+		}
+		ids[r.ID] = struct{}{}
+		if i == 0 {
+			continue
+		}
+		prev := recs[i-1]
+		if r.Sequence != prev.Sequence+1 {
+			return fmt.Errorf("record %d has sequence %d after %d: %w", i, r.Sequence, prev.Sequence, ErrInvalid)
+		}
+		if r.PreviousHash != prev.Hash {
+			return fmt.Errorf("record %d (sequence %d) does not link to the hash of record %d: %w", i, r.Sequence, i-1, ErrInvalid)
+		}
+	}
+	return nil
+}

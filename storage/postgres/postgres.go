@@ -1,0 +1,610 @@
+// Package postgres implements [storage.Store] on PostgreSQL, through
+// github.com/jackc/pgx/v5.
+//
+// Capsules live in the Python reference's table, quantumpipes_capsules,
+// created with the reference layout when missing: the reference columns
+// plus domain and tenant_id (NULL for the null tenant), UNIQUE(tenant_id,
+// sequence) and a unique index on sequence where tenant_id is NULL. The
+// table is found through the connection's search_path.
+//
+// An Append is one round trip: a pipeline that begins a transaction, takes
+// a transaction-scoped advisory lock on the tenant's chain (so writers in
+// any number of processes serialize in the database), inserts the batch
+// only if it extends the chain head, and commits.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"iter"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/internal/batch"
+)
+
+// scanBatch is how many records Scan reads per query.
+const scanBatch = 512
+
+// rollbackTimeout bounds the ROLLBACK of a failed Append, which runs even
+// when the caller's context is done.
+const rollbackTimeout = 5 * time.Second
+
+// Store is a [storage.Store] on a PostgreSQL database. It is safe for
+// concurrent use.
+type Store struct {
+	pool   *pgxpool.Pool
+	owned  bool // Close closes the pool
+	closed atomic.Bool
+
+	schemaMu    sync.Mutex  // serializes the creation of the table
+	schemaReady atomic.Bool // the table exists
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// config holds the settings Options change.
+type config struct {
+	pool []func(*pgxpool.Config)
+}
+
+// Option changes a setting of [Open].
+type Option func(*config)
+
+// WithPoolConfig lets f adjust the pool configuration parsed from the URL
+// (pool size, connection parameters, AfterConnect …) before Open creates
+// the pool.
+func WithPoolConfig(f func(*pgxpool.Config)) Option {
+	return func(c *config) { c.pool = append(c.pool, f) }
+}
+
+// Open connects to the database at url (a PostgreSQL URL or key=value
+// connection string, as pgx reads it), creates the table when missing and
+// returns a Store that owns its connection pool.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The error may quote the URL, password included: keep it out.
+		return nil, errors.New("postgres: open: cannot parse the connection string")
+	}
+	for _, f := range cfg.pool {
+		f(pc)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s := &Store{pool: pool, owned: true}
+	if err := s.ready(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	return s, nil
+}
+
+// New returns a Store on an existing pool. The table is created, when
+// missing, on first use. Close does not close the pool.
+func New(pool *pgxpool.Pool) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("postgres: new: nil pool")
+	}
+	return &Store{pool: pool}, nil
+}
+
+// schema is the reference layout, as SQLAlchemy creates it for the Python
+// reference.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS quantumpipes_capsules (
+	id VARCHAR(36) NOT NULL,
+	type VARCHAR(20) NOT NULL,
+	sequence INTEGER NOT NULL,
+	previous_hash VARCHAR(64),
+	data TEXT NOT NULL,
+	hash VARCHAR(64) NOT NULL,
+	signature TEXT NOT NULL,
+	signature_pq TEXT NOT NULL,
+	signed_at VARCHAR(40),
+	signed_by VARCHAR(32),
+	session_id VARCHAR(36),
+	domain VARCHAR(50) NOT NULL,
+	tenant_id VARCHAR(36),
+	PRIMARY KEY (id),
+	CONSTRAINT uq_capsule_tenant_sequence UNIQUE (tenant_id, sequence)
+)`,
+	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_sequence ON quantumpipes_capsules (sequence)",
+	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_hash ON quantumpipes_capsules (hash)",
+	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_session_id ON quantumpipes_capsules (session_id)",
+	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_domain ON quantumpipes_capsules (domain)",
+	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_tenant_id ON quantumpipes_capsules (tenant_id)",
+	"CREATE UNIQUE INDEX IF NOT EXISTS uq_capsule_global_sequence ON quantumpipes_capsules (sequence) WHERE tenant_id IS NULL",
+}
+
+// lockKey is the advisory lock key for name: a stable 64-bit hash (FNV-1a)
+// shared by every process using this package.
+func lockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return int64(h.Sum64())
+}
+
+// chainLock is the advisory lock key of tenant's chain.
+func chainLock(tenant string) int64 { return lockKey("capsule:" + tenant) }
+
+// ready reports whether the store is open, creating the table on first
+// use.
+func (s *Store) ready(ctx context.Context) error {
+	if s.closed.Load() {
+		return storage.ErrClosed
+	}
+	if s.schemaReady.Load() {
+		return nil
+	}
+	s.schemaMu.Lock()
+	defer s.schemaMu.Unlock()
+	if s.schemaReady.Load() {
+		return nil
+	}
+	if err := s.createSchema(ctx); err != nil {
+		return err
+	}
+	s.schemaReady.Store(true)
+	return nil
+}
+
+// createSchema creates the table and its indexes when the table is
+// missing, under an advisory lock so that concurrent creators wait for each
+// other. An existing table is left as it is.
+func (s *Store) createSchema(ctx context.Context) error {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, "SELECT to_regclass('quantumpipes_capsules') IS NOT NULL").Scan(&exists); err != nil {
+		return fmt.Errorf("look for table quantumpipes_capsules: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("capsule:schema")); err != nil {
+			return err
+		}
+		for _, stmt := range schema {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create table quantumpipes_capsules: %w", err)
+	}
+	return nil
+}
+
+// Close marks the store closed and closes the pool if Open created it.
+// Closing a closed Store does nothing.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.owned {
+		s.pool.Close()
+	}
+	return nil
+}
+
+// The conditional INSERT of Append. The batch arrives as one array per
+// column; the rows are inserted only if the chain holds nothing at or after
+// recs[0]'s sequence ($13) and, unless recs[0] is a genesis with no previous
+// hash, its previous link is the capsule of sequence $13-1 with hash $14.
+// In READ COMMITTED each statement sees what committed before it began, so
+// after the advisory lock it sees the head every other writer left.
+const (
+	insertSelect = `INSERT INTO quantumpipes_capsules
+	(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id)
+SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
+	r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, `
+	insertFrom = `
+FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+	$9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
+	AS r(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, ord)
+WHERE NOT EXISTS (SELECT 1 FROM quantumpipes_capsules WHERE `
+	insertHead = ` AND sequence >= $13::int8)
+	AND (($13::int8 = 0 AND $14::text = '')
+		OR EXISTS (SELECT 1 FROM quantumpipes_capsules WHERE `
+	insertLink = ` AND sequence = $13::int8 - 1 AND hash = $14::text))
+ORDER BY r.ord`
+
+	insertNull = insertSelect + "NULL" + insertFrom + "tenant_id IS NULL" + insertHead + "tenant_id IS NULL" + insertLink
+	// insertTenant takes the tenant as $15.
+	insertTenant = insertSelect + "$15::text" + insertFrom + "tenant_id = $15::text" + insertHead + "tenant_id = $15::text" + insertLink
+)
+
+// Append stores recs as the next links of tenant's chain in one
+// transaction; see [storage.Store.Append]. It returns an error wrapping
+// [storage.ErrConflict] when recs[0] does not extend the current head, and
+// another error, storing nothing, when the batch is not a chain of tenant's
+// records or reuses the id of a stored capsule.
+func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+	if err := s.ready(ctx); err != nil {
+		return fmt.Errorf("postgres: append: %w", err)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := batch.Check(tenant, recs); err != nil {
+		return fmt.Errorf("postgres: append to %q: %w", tenant, err)
+	}
+	n := len(recs)
+	ids, types, prevs, data, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sigs, sigsPQ, signedAt, signedBy, sessions, domains := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seqs := make([]int64, n)
+	for i, r := range recs {
+		ids[i], types[i], seqs[i], prevs[i], data[i], hashes[i] = r.ID, r.Type, r.Sequence, r.PreviousHash, string(r.Data), r.Hash
+		sigs[i], sigsPQ[i], signedAt[i], signedBy[i], sessions[i], domains[i] = r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, r.SessionID, r.Domain
+	}
+	args := []any{ids, types, seqs, prevs, data, hashes, sigs, sigsPQ, signedAt, signedBy, sessions, domains, recs[0].Sequence, recs[0].PreviousHash}
+	insert := insertNull
+	if tenant != "" {
+		insert = insertTenant
+		args = append(args, tenant)
+	}
+
+	var b pgx.Batch
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	b.Queue("SELECT pg_advisory_xact_lock($1)", chainLock(tenant))
+	b.Queue(insert, args...)
+	b.Queue("COMMIT")
+
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: append to %q: %w", tenant, err)
+	}
+	// Release destroys the connection if it is still inside a transaction.
+	defer conn.Release()
+	br := conn.SendBatch(ctx, &b)
+	inserted, err := readAppend(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		err = errors.New("transaction left open")
+	}
+	if err != nil {
+		if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
+			// Roll back so the connection can go back to the pool; if
+			// this fails too, Release destroys it.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			conn.Exec(rctx, "ROLLBACK")
+			cancel()
+		}
+		return appendErr(tenant, recs, err)
+	}
+	if inserted != int64(n) {
+		if inserted == 0 {
+			return fmt.Errorf("postgres: append to %q at sequence %d: the head is not sequence %d with hash %q: %w",
+				tenant, recs[0].Sequence, recs[0].Sequence-1, recs[0].PreviousHash, storage.ErrConflict)
+		}
+		// Unreachable: the INSERT's condition holds for every row or none.
+		return fmt.Errorf("postgres: append to %q: %d of %d records inserted", tenant, inserted, n)
+	}
+	return nil
+}
+
+// readAppend reads the results of Append's pipeline and returns how many
+// rows the INSERT stored.
+func readAppend(br pgx.BatchResults) (int64, error) {
+	if _, err := br.Exec(); err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return 0, fmt.Errorf("lock the chain: %w", err)
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return 0, fmt.Errorf("insert: %w", err)
+	}
+	commit, err := br.Exec()
+	if err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	if commit.String() != "COMMIT" {
+		return 0, fmt.Errorf("commit: the server answered %q", commit.String())
+	}
+	return tag.RowsAffected(), nil
+}
+
+// appendErr maps a failed Append: a unique violation on a sequence
+// constraint means another writer (one that does not take the advisory
+// lock, such as the Python reference) extended the chain first; one on the
+// primary key means the id is taken, which retrying cannot fix.
+func appendErr(tenant string, recs []storage.Record, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		if pe.ConstraintName == "quantumpipes_capsules_pkey" {
+			return fmt.Errorf("postgres: append to %q: a capsule id of the batch is already stored: %w", tenant, err)
+		}
+		return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrConflict, err)
+	}
+	return fmt.Errorf("postgres: append to %q at sequence %d: %w", tenant, recs[0].Sequence, err)
+}
+
+// query builds a SELECT with numbered parameters.
+type query struct {
+	conds []string
+	args  []any
+}
+
+// arg adds a parameter and returns its placeholder.
+func (q *query) arg(v any) string {
+	q.args = append(q.args, v)
+	return "$" + strconv.Itoa(len(q.args))
+}
+
+// where adds a condition; cond contains %s where the placeholders of args
+// go.
+func (q *query) where(cond string, args ...any) {
+	ph := make([]any, len(args))
+	for i, a := range args {
+		ph[i] = q.arg(a)
+	}
+	q.conds = append(q.conds, fmt.Sprintf(cond, ph...))
+}
+
+// tenant restricts the query to tenant's chain.
+func (q *query) tenant(tenant string) {
+	if tenant == "" {
+		q.conds = append(q.conds, "tenant_id IS NULL")
+	} else {
+		q.where("tenant_id = %s", tenant)
+	}
+}
+
+func (q *query) tenantFilter(tenant *string) {
+	if tenant != nil {
+		q.tenant(*tenant)
+	}
+}
+
+// sql returns "SELECT what FROM quantumpipes_capsules [WHERE …] tail".
+func (q *query) sql(what, tail string) string {
+	s := "SELECT " + what + " FROM quantumpipes_capsules"
+	if len(q.conds) > 0 {
+		s += " WHERE " + strings.Join(q.conds, " AND ")
+	}
+	if tail != "" {
+		s += " " + tail
+	}
+	return s
+}
+
+// recordCols selects the columns scanRecord reads, in its order.
+const recordCols = "id, type, domain, COALESCE(tenant_id, ''), sequence, COALESCE(previous_hash, ''), data, hash, " +
+	"signature, signature_pq, COALESCE(signed_at, ''), COALESCE(signed_by, ''), COALESCE(session_id, '')"
+
+func scanRecord(row pgx.Row) (storage.Record, error) {
+	var r storage.Record
+	var seq int32
+	err := row.Scan(&r.ID, &r.Type, &r.Domain, &r.Tenant, &seq, &r.PreviousHash, &r.Data, &r.Hash,
+		&r.Signature, &r.SignaturePQ, &r.SignedAt, &r.SignedBy, &r.SessionID)
+	r.Sequence = int64(seq)
+	if r.Data == nil {
+		r.Data = []byte{}
+	}
+	return r, err
+}
+
+func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]storage.Record, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var recs []storage.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, rows.Err()
+}
+
+// Head returns the last link of tenant's chain.
+func (s *Store) Head(ctx context.Context, tenant string) (storage.Head, error) {
+	if err := s.ready(ctx); err != nil {
+		return storage.Head{}, fmt.Errorf("postgres: head: %w", err)
+	}
+	var q query
+	q.tenant(tenant)
+	h := storage.Head{Sequence: -1}
+	var seq int32
+	err := s.pool.QueryRow(ctx, q.sql("sequence, hash", "ORDER BY sequence DESC LIMIT 1"), q.args...).Scan(&seq, &h.Hash)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return h, nil
+	case err != nil:
+		return storage.Head{}, fmt.Errorf("postgres: head of %q: %w", tenant, err)
+	}
+	h.Sequence = int64(seq)
+	return h, nil
+}
+
+// idLen is the length of a full capsule id (a hyphenated UUID).
+const idLen = 36
+
+// likePrefix returns the LIKE pattern matching the strings that start with
+// prefix, escaping the pattern characters.
+func likePrefix(prefix string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(prefix) + "%"
+}
+
+// Get returns the capsule with id id or, when id is shorter than a full
+// id, the one capsule whose id starts with it.
+func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Record, error) {
+	if err := s.ready(ctx); err != nil {
+		return storage.Record{}, fmt.Errorf("postgres: get: %w", err)
+	}
+	var q query
+	if len(id) >= idLen {
+		q.where("id = %s", id)
+	} else {
+		q.where(`id LIKE %s ESCAPE '\'`, likePrefix(id))
+	}
+	q.tenantFilter(tenant)
+	recs, err := s.queryRecords(ctx, q.sql(recordCols, "LIMIT 2"), q.args...)
+	if err != nil {
+		return storage.Record{}, fmt.Errorf("postgres: get %q: %w", id, err)
+	}
+	switch len(recs) {
+	case 0:
+		return storage.Record{}, fmt.Errorf("postgres: get %q: %w", id, storage.ErrNotFound)
+	case 1:
+		return recs[0], nil
+	}
+	return storage.Record{}, fmt.Errorf("postgres: get %q: %w", id, storage.ErrAmbiguous)
+}
+
+// GetByHash returns the capsule with the given hash.
+func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (storage.Record, error) {
+	if err := s.ready(ctx); err != nil {
+		return storage.Record{}, fmt.Errorf("postgres: get by hash: %w", err)
+	}
+	var q query
+	q.where("hash = %s", hash)
+	q.tenantFilter(tenant)
+	recs, err := s.queryRecords(ctx, q.sql(recordCols, "LIMIT 1"), q.args...)
+	if err != nil {
+		return storage.Record{}, fmt.Errorf("postgres: get by hash %q: %w", hash, err)
+	}
+	if len(recs) == 0 {
+		return storage.Record{}, fmt.Errorf("postgres: get by hash %q: %w", hash, storage.ErrNotFound)
+	}
+	return recs[0], nil
+}
+
+// Scan streams tenant's chain from sequence from, reading batches of 512
+// records by key (sequence), so memory stays bounded whatever the length
+// of the chain and no connection is held between batches.
+func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[storage.Record, error] {
+	return func(yield func(storage.Record, error) bool) {
+		var q query
+		q.tenant(tenant)
+		q.where("sequence >= %s::int8", from)
+		sql := q.sql(recordCols, "ORDER BY sequence LIMIT "+strconv.Itoa(scanBatch))
+		for {
+			if err := s.ready(ctx); err != nil {
+				yield(storage.Record{}, fmt.Errorf("postgres: scan %q: %w", tenant, err))
+				return
+			}
+			recs, err := s.queryRecords(ctx, sql, q.args...)
+			if err != nil {
+				yield(storage.Record{}, fmt.Errorf("postgres: scan %q from %d: %w", tenant, q.args[len(q.args)-1], err))
+				return
+			}
+			for _, r := range recs {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			if len(recs) < scanBatch {
+				return
+			}
+			q.args[len(q.args)-1] = recs[len(recs)-1].Sequence + 1
+		}
+	}
+}
+
+// filter returns the conditions of f other than Limit and Offset.
+func filter(f storage.Filter) *query {
+	q := new(query)
+	q.tenantFilter(f.Tenant)
+	if f.Type != "" {
+		q.where("type = %s", f.Type)
+	}
+	if f.Domain != "" {
+		q.where("domain = %s", f.Domain)
+	}
+	if f.SessionID != "" {
+		q.where("session_id = %s", f.SessionID)
+	}
+	return q
+}
+
+// List returns the capsules matching f, newest first, then by tenant (the
+// null tenant first, then in byte order).
+func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: list: %w", err)
+	}
+	q := filter(f)
+	var limit any // NULL: no limit
+	if f.Limit > 0 {
+		limit = int64(f.Limit)
+	}
+	tail := `ORDER BY sequence DESC, tenant_id COLLATE "C" ASC NULLS FIRST LIMIT ` + q.arg(limit) + "::int8 OFFSET " + q.arg(max(f.Offset, 0)) + "::int8"
+	recs, err := s.queryRecords(ctx, q.sql(recordCols, tail), q.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list: %w", err)
+	}
+	return recs, nil
+}
+
+// Count returns how many capsules match f, ignoring Limit and Offset.
+func (s *Store) Count(ctx context.Context, f storage.Filter) (int64, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, fmt.Errorf("postgres: count: %w", err)
+	}
+	q := filter(f)
+	var n int64
+	if err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count: %w", err)
+	}
+	return n, nil
+}
+
+// tenantsQuery lists the null tenant when its chain has a capsule, then
+// every other tenant, jumping from one to the next through the tenant_id
+// index instead of reading every row.
+const tenantsQuery = `SELECT '' WHERE EXISTS (SELECT 1 FROM quantumpipes_capsules WHERE tenant_id IS NULL)
+UNION ALL
+(WITH RECURSIVE t(tenant_id) AS (
+	(SELECT tenant_id FROM quantumpipes_capsules WHERE tenant_id IS NOT NULL ORDER BY tenant_id LIMIT 1)
+	UNION ALL
+	SELECT (SELECT c.tenant_id FROM quantumpipes_capsules c WHERE c.tenant_id > t.tenant_id ORDER BY c.tenant_id LIMIT 1)
+	FROM t WHERE t.tenant_id IS NOT NULL
+)
+SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL)`
+
+// Tenants returns every tenant with a chain, in ascending byte order, ""
+// first when the null tenant has one.
+func (s *Store) Tenants(ctx context.Context) ([]string, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: tenants: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, tenantsQuery)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: tenants: %w", err)
+	}
+	tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: tenants: %w", err)
+	}
+	slices.Sort(tenants)
+	return tenants, nil
+}

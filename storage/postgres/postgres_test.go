@@ -1,0 +1,530 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/sqlite"
+	"github.com/capsule-go/capsule/storage/storagetest"
+)
+
+const urlEnv = "CAPSULE_TEST_POSTGRES_URL"
+
+// testURL returns the test server's URL, or skips the test.
+func testURL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv(urlEnv)
+	if url == "" {
+		t.Skip("set CAPSULE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the PostgreSQL tests")
+	}
+	return url
+}
+
+// newSchema creates a schema with a random name, dropped when t ends, so
+// that tests and test runs do not see each other's tables.
+func newSchema(t testing.TB) string {
+	t.Helper()
+	url := testURL(t)
+	var b [8]byte
+	rand.Read(b[:])
+	name := "capsule_test_" + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("connect: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// inSchema makes the pool's connections find tables in schema.
+func inSchema(schema string) Option {
+	return WithPoolConfig(func(c *pgxpool.Config) {
+		c.ConnConfig.RuntimeParams["search_path"] = schema
+	})
+}
+
+// openSchema opens a store in a new schema.
+func openSchema(t testing.TB) (*Store, string) {
+	t.Helper()
+	schema := newSchema(t)
+	s, err := Open(t.Context(), testURL(t), inSchema(schema))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, schema
+}
+
+// rawPool connects to schema directly, to look at what the store wrote.
+func rawPool(t *testing.T, schema string) *pgxpool.Pool {
+	t.Helper()
+	pc, err := pgxpool.ParseConfig(testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.ConnConfig.RuntimeParams["search_path"] = schema
+	pool, err := pgxpool.NewWithConfig(t.Context(), pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func TestContract(t *testing.T) {
+	testURL(t)
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		s, _ := openSchema(t)
+		return s
+	})
+}
+
+// referenceColumns is the layout of the reference table: name, type,
+// character length (0: none), nullable.
+var referenceColumns = []string{
+	"id character varying 36 NO",
+	"type character varying 20 NO",
+	"sequence integer 0 NO",
+	"previous_hash character varying 64 YES",
+	"data text 0 NO",
+	"hash character varying 64 NO",
+	"signature text 0 NO",
+	"signature_pq text 0 NO",
+	"signed_at character varying 40 YES",
+	"signed_by character varying 32 YES",
+	"session_id character varying 36 YES",
+	"domain character varying 50 NO",
+	"tenant_id character varying 36 YES",
+}
+
+var referenceIndexes = []string{
+	"ix_quantumpipes_capsules_domain CREATE INDEX ix_quantumpipes_capsules_domain ON %s.quantumpipes_capsules USING btree (domain)",
+	"ix_quantumpipes_capsules_hash CREATE INDEX ix_quantumpipes_capsules_hash ON %s.quantumpipes_capsules USING btree (hash)",
+	"ix_quantumpipes_capsules_sequence CREATE INDEX ix_quantumpipes_capsules_sequence ON %s.quantumpipes_capsules USING btree (sequence)",
+	"ix_quantumpipes_capsules_session_id CREATE INDEX ix_quantumpipes_capsules_session_id ON %s.quantumpipes_capsules USING btree (session_id)",
+	"ix_quantumpipes_capsules_tenant_id CREATE INDEX ix_quantumpipes_capsules_tenant_id ON %s.quantumpipes_capsules USING btree (tenant_id)",
+	"quantumpipes_capsules_pkey CREATE UNIQUE INDEX quantumpipes_capsules_pkey ON %s.quantumpipes_capsules USING btree (id)",
+	"uq_capsule_global_sequence CREATE UNIQUE INDEX uq_capsule_global_sequence ON %s.quantumpipes_capsules USING btree (sequence) WHERE (tenant_id IS NULL)",
+	"uq_capsule_tenant_sequence CREATE UNIQUE INDEX uq_capsule_tenant_sequence ON %s.quantumpipes_capsules USING btree (tenant_id, sequence)",
+}
+
+func TestReferenceLayout(t *testing.T) {
+	_, schema := openSchema(t)
+	pool := rawPool(t, schema)
+	rows, err := pool.Query(t.Context(), `SELECT column_name || ' ' || data_type || ' ' || coalesce(character_maximum_length, 0) || ' ' || is_nullable
+		FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'quantumpipes_capsules' ORDER BY ordinal_position`, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cols, referenceColumns) {
+		t.Fatalf("columns:\n%q\nwant\n%q", cols, referenceColumns)
+	}
+	rows, err = pool.Query(t.Context(), `SELECT indexname || ' ' || indexdef FROM pg_indexes
+		WHERE schemaname = $1 AND tablename = 'quantumpipes_capsules' ORDER BY indexname`, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, i := range referenceIndexes {
+		want = append(want, fmt.Sprintf(i, schema))
+	}
+	if !reflect.DeepEqual(idx, want) {
+		t.Fatalf("indexes:\n%q\nwant\n%q", idx, want)
+	}
+}
+
+// TestReferenceChain copies the chain the Python reference sealed, read
+// from its SQLite file, into PostgreSQL and reads it back byte for byte.
+func TestReferenceChain(t *testing.T) {
+	s, schema := openSchema(t)
+	lite, err := sqlite.Open(t.Context(), copyOf(t, "../../testdata/interop/python-reference/capsules.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	ref := storagetest.CheckChain(t.Context(), t, lite, "", 12)
+	if err := s.Append(t.Context(), "", ref[:5]); err != nil {
+		t.Fatal(err)
+	}
+	for i := 5; i < 12; i++ {
+		if err := s.Append(t.Context(), "", ref[i:i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := storagetest.CheckChain(t.Context(), t, s, "", 12)
+	if !reflect.DeepEqual(got, ref) {
+		t.Fatal("the reference chain differs after a round trip through PostgreSQL")
+	}
+	// The columns hold what the reference writes: NULL tenant, NULL
+	// previous hash for genesis only, the domain of the content.
+	var nullTenants, nullPrev int
+	var domain string
+	err = rawPool(t, schema).QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE tenant_id IS NULL),
+		count(*) FILTER (WHERE previous_hash IS NULL), min(domain) FROM quantumpipes_capsules`).Scan(&nullTenants, &nullPrev, &domain)
+	if err != nil || nullTenants != 12 || nullPrev != 1 || domain != "interop" {
+		t.Fatalf("null tenants %d, null previous hashes %d, domain %q, %v", nullTenants, nullPrev, domain, err)
+	}
+}
+
+func copyOf(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
+
+// TestExistingTable opens a table another program created and filled, as
+// the reference does: New leaves it as it is and reads its rows.
+func TestExistingTable(t *testing.T) {
+	schema := newSchema(t)
+	pool := rawPool(t, schema)
+	_, err := pool.Exec(t.Context(), strings.Join(schema0(), ";\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pool.Exec(t.Context(), `INSERT INTO quantumpipes_capsules VALUES
+		('00000000-0000-4000-8000-000000000000', 'agent', 0, NULL, '{"domain": "x"}', 'h0', 's0', '', '2026-01-01T00:00:00+00:00', 'qp_key_0000', NULL, 'x', NULL),
+		('00000000-0000-4000-8000-000000000001', 'tool', 0, NULL, '{"domain": "y"}', 'h1', 's1', 'pq', '', '', 'sess', 'y', 'acme')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := storagetest.CheckChain(t.Context(), t, s, "acme", 1)
+	want := storage.Record{ID: "00000000-0000-4000-8000-000000000001", Type: "tool", Domain: "y", Tenant: "acme",
+		Data: []byte(`{"domain": "y"}`), Hash: "h1", Signature: "s1", SignaturePQ: "pq", SessionID: "sess"}
+	if !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("got  %+v\nwant %+v", got[0], want)
+	}
+	tenants, err := s.Tenants(t.Context())
+	if err != nil || !reflect.DeepEqual(tenants, []string{"", "acme"}) {
+		t.Fatalf("Tenants = %q, %v", tenants, err)
+	}
+}
+
+// schema0 is the reference's DDL without our IF NOT EXISTS.
+func schema0() []string {
+	var out []string
+	for _, s := range schema {
+		out = append(out, strings.ReplaceAll(s, "IF NOT EXISTS ", ""))
+	}
+	return out
+}
+
+// TestNew checks that a Store made by New creates the table on first use
+// and leaves the pool open.
+func TestNew(t *testing.T) {
+	if _, err := New(nil); err == nil {
+		t.Fatal("New(nil) succeeded")
+	}
+	schema := newSchema(t)
+	pool := rawPool(t, schema)
+	s, err := New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exists bool
+	if err := pool.QueryRow(t.Context(), "SELECT to_regclass('quantumpipes_capsules') IS NOT NULL").Scan(&exists); err != nil || exists {
+		t.Fatalf("table exists before first use: %v, %v", exists, err)
+	}
+	if err := s.Append(t.Context(), "x", storagetest.Chain("x", storage.Head{Sequence: -1}, 3)); err != nil {
+		t.Fatal(err)
+	}
+	storagetest.CheckChain(t.Context(), t, s, "x", 3)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Ping(t.Context()); err != nil {
+		t.Fatalf("the pool was closed: %v", err)
+	}
+	if _, err := s.Head(t.Context(), ""); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("Head after Close: %v", err)
+	}
+}
+
+func TestOpenBadURL(t *testing.T) {
+	_, err := Open(t.Context(), "postgres://user:secret@%zz/db")
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("Open of a bad URL: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := Open(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"); err == nil {
+		t.Fatal("Open of an unreachable server succeeded")
+	}
+}
+
+// TestConcurrentSchemaCreation opens many stores on a new schema at once.
+func TestConcurrentSchemaCreation(t *testing.T) {
+	schema := newSchema(t)
+	errs := make(chan error, 6)
+	for range cap(errs) {
+		go func() {
+			s, err := Open(t.Context(), testURL(t), inSchema(schema))
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("Open: %v", err)
+		}
+	}
+}
+
+// TestUniqueViolation races Append against a writer that takes no advisory
+// lock (as the Python reference): the unique constraint turns the lost race
+// into ErrConflict.
+func TestUniqueViolation(t *testing.T) {
+	for _, tenant := range []string{"", "t"} {
+		s, schema := openSchema(t)
+		chain := storagetest.Chain(tenant, storage.Head{Sequence: -1}, 2)
+		if err := s.Append(t.Context(), tenant, chain); err != nil {
+			t.Fatal(err)
+		}
+		other := storagetest.NewRecord(tenant, 2, chain[1].Hash)
+		tx, err := rawPool(t, schema).Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tenantArg any
+		if tenant != "" {
+			tenantArg = tenant
+		}
+		_, err = tx.Exec(t.Context(), `INSERT INTO quantumpipes_capsules VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)`,
+			other.ID, other.Type, other.Sequence, other.PreviousHash, string(other.Data), other.Hash, other.Signature, other.SignaturePQ,
+			other.SignedAt, other.SignedBy, other.Domain, tenantArg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Append(t.Context(), tenant, []storage.Record{storagetest.NewRecord(tenant, 2, chain[1].Hash)})
+		}()
+		select {
+		case err := <-done:
+			t.Fatalf("Append did not wait for the uncommitted row: %v", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := tx.Commit(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; !errors.Is(err, storage.ErrConflict) || !strings.Contains(err.Error(), "23505") {
+			t.Fatalf("tenant %q: Append that lost the race: %v, want ErrConflict from a unique violation", tenant, err)
+		}
+		storagetest.CheckChain(t.Context(), t, s, tenant, 3)
+		// The connection went back to the pool in a usable state.
+		next := storagetest.Chain(tenant, storage.Head{Sequence: 2, Hash: other.Hash}, 1)
+		if err := s.Append(t.Context(), tenant, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLongValues checks that values longer than the reference columns
+// allow fail cleanly and store nothing.
+func TestLongValues(t *testing.T) {
+	s, _ := openSchema(t)
+	tenant := strings.Repeat("t", 37)
+	err := s.Append(t.Context(), tenant, storagetest.Chain(tenant, storage.Head{Sequence: -1}, 1))
+	if err == nil || errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("Append with a 37-character tenant: %v", err)
+	}
+	if n, err := s.Count(t.Context(), storage.Filter{}); err != nil || n != 0 {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+	if err := s.Append(t.Context(), "", storagetest.Chain("", storage.Head{Sequence: -1}, 1)); err != nil {
+		t.Fatalf("Append after a failed one: %v", err)
+	}
+}
+
+func TestLikePrefix(t *testing.T) {
+	for in, want := range map[string]string{"": "%", "ab": "ab%", "a%b_c\\": `a\%b\_c\\%`} {
+		if got := likePrefix(in); got != want {
+			t.Errorf("likePrefix(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLockKey(t *testing.T) {
+	// The keys are how processes agree on a lock: they must never change.
+	for name, want := range map[string]int64{
+		"":     -6701140843242172126, // FNV-1a 64 of "capsule:"
+		"acme": -2214979424711340972,
+	} {
+		if got := chainLock(name); got != want {
+			t.Errorf("chainLock(%q) = %d, want %d", name, got, want)
+		}
+	}
+	if got := lockKey("capsule:schema"); got != 8327468915836955021 {
+		t.Errorf("schema lock key = %d", got)
+	}
+}
+
+const (
+	childEnvSchema = "CAPSULE_PG_TEST_CHILD_SCHEMA"
+	childEnvN      = "CAPSULE_PG_TEST_CHILD_N"
+	childEnvTenant = "CAPSULE_PG_TEST_CHILD_TENANT"
+)
+
+func TestMultiProcess(t *testing.T) {
+	if schema := os.Getenv(childEnvSchema); schema != "" {
+		runChild(t, schema)
+		return
+	}
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	const procs, n = 4, 40
+	s, schema := openSchema(t)
+	for _, tenant := range []string{"", "mp"} {
+		cmds := make([]*exec.Cmd, procs)
+		outs := make([]strings.Builder, procs)
+		for i := range cmds {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMultiProcess$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), childEnvSchema+"="+schema, childEnvN+"="+strconv.Itoa(n), childEnvTenant+"="+tenant)
+			cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds[i] = cmd
+		}
+		for i, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("child %d: %v\n%s", i, err, outs[i].String())
+			}
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+		recs := storagetest.CheckChain(t.Context(), t, s, tenant, procs*n)
+		ids := map[string]bool{}
+		for _, r := range recs {
+			ids[r.ID] = true
+		}
+		for i := range outs {
+			for line := range strings.Lines(outs[i].String()) {
+				if id, ok := strings.CutPrefix(strings.TrimSpace(line), "acked "); ok && !ids[id] {
+					t.Errorf("child %d: acknowledged capsule %s is missing", i, id)
+				}
+			}
+			if c := strings.Count(outs[i].String(), "acked "); c != n {
+				t.Errorf("child %d acknowledged %d capsules, want %d", i, c, n)
+			}
+		}
+	}
+}
+
+func runChild(t *testing.T, schema string) {
+	n, err := strconv.Atoi(os.Getenv(childEnvN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	s, err := Open(ctx, testURL(t), inSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	recs, err := storagetest.AppendRetry(ctx, s, os.Getenv(childEnvTenant), n)
+	for _, r := range recs {
+		fmt.Printf("acked %s\n", r.ID)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	for _, size := range []int{1, 64} {
+		for _, tenant := range []string{"", "bench"} {
+			b.Run(fmt.Sprintf("batch=%d/tenant=%q", size, tenant), func(b *testing.B) {
+				s, _ := openSchema(b)
+				head := storage.Head{Sequence: -1}
+				for b.Loop() {
+					b.StopTimer()
+					recs := storagetest.Chain(tenant, head, size)
+					head = storage.Head{Sequence: recs[size-1].Sequence, Hash: recs[size-1].Hash}
+					b.StartTimer()
+					if err := s.Append(b.Context(), tenant, recs); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
+	}
+}
+
+// TestNullColumns checks the columns the reference leaves NULL: the
+// previous hash of a genesis, a missing session and the null tenant.
+func TestNullColumns(t *testing.T) {
+	s, schema := openSchema(t)
+	r := storagetest.NewRecord("", 0, "")
+	r.SessionID = ""
+	if err := s.Append(t.Context(), "", []storage.Record{r}); err != nil {
+		t.Fatal(err)
+	}
+	var prevNull, sessionNull, tenantNull bool
+	var domain, data string
+	err := rawPool(t, schema).QueryRow(t.Context(), `SELECT previous_hash IS NULL, session_id IS NULL, tenant_id IS NULL, domain, data
+		FROM quantumpipes_capsules`).Scan(&prevNull, &sessionNull, &tenantNull, &domain, &data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prevNull || !sessionNull || !tenantNull || domain != r.Domain || data != string(r.Data) {
+		t.Fatalf("stored previous_hash NULL %v, session_id NULL %v, tenant_id NULL %v, domain %q, data %q",
+			prevNull, sessionNull, tenantNull, domain, data)
+	}
+}

@@ -1,0 +1,735 @@
+// Package sqlite implements [storage.Store] on a SQLite file, through
+// github.com/mattn/go-sqlite3 (cgo).
+//
+// The file is shared with the Python reference implementation: the null
+// tenant's chain lives in the reference table "capsules", created with the
+// reference's exact DDL when missing and never altered, so a file written by
+// either side opens and verifies on the other (the reference ignores
+// tenants). The chains of other tenants live in a second table,
+// "capsule_tenant_chains", which the reference does not read.
+//
+// The database runs in WAL mode. Writes go through one connection and take
+// the write lock at BEGIN (BEGIN IMMEDIATE), so an Append reads the chain
+// head and inserts under the same lock; reads use a separate pool and never
+// wait for the writer. Several processes may write the same file: each
+// waits for the lock up to the busy timeout.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/internal/batch"
+)
+
+// Synchronous is SQLite's synchronous setting for commits.
+type Synchronous int
+
+const (
+	// SynchronousFull syncs the write-ahead log at every commit: a commit
+	// survives a power loss. The default.
+	SynchronousFull Synchronous = iota
+	// SynchronousNormal syncs only at checkpoints: faster, and the file
+	// stays consistent, but the last commits before a power loss (not a
+	// process crash) may be lost.
+	SynchronousNormal
+)
+
+// String returns the PRAGMA value: "FULL" or "NORMAL".
+func (s Synchronous) String() string {
+	switch s {
+	case SynchronousFull:
+		return "FULL"
+	case SynchronousNormal:
+		return "NORMAL"
+	}
+	return "Synchronous(" + strconv.Itoa(int(s)) + ")"
+}
+
+// DefaultBusyTimeout is how long a write waits for another process's write
+// lock before failing, unless [WithBusyTimeout] says otherwise.
+const DefaultBusyTimeout = 10 * time.Second
+
+// scanBatch is how many records Scan reads per query.
+const scanBatch = 512
+
+// config holds the settings Options change.
+type config struct {
+	sync        Synchronous
+	busyTimeout time.Duration
+}
+
+// Option changes a setting of [Open].
+type Option func(*config)
+
+// WithSynchronous sets the durability of commits; the default is
+// [SynchronousFull].
+func WithSynchronous(s Synchronous) Option {
+	return func(c *config) { c.sync = s }
+}
+
+// WithBusyTimeout sets how long an operation waits for a lock held by
+// another connection or process before failing; the default is
+// [DefaultBusyTimeout].
+func WithBusyTimeout(d time.Duration) Option {
+	return func(c *config) { c.busyTimeout = d }
+}
+
+// Store is a [storage.Store] on one SQLite file. It is safe for concurrent
+// use, and several processes may open the same file.
+type Store struct {
+	path   string
+	abs    string
+	file   os.FileInfo // the database file as opened, to notice it vanish
+	w      *sql.DB     // one connection; transactions begin IMMEDIATE
+	r      *sql.DB     // read pool
+	closed atomic.Bool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// The reference table, exactly as the Python reference creates it; SQLite
+// stores the text without "IF NOT EXISTS", so a file created here carries
+// the same schema as one created there.
+const (
+	refTableDDL = "CREATE TABLE IF NOT EXISTS capsules (\n" +
+		"\tid VARCHAR(36) NOT NULL,\n" +
+		"\ttype VARCHAR(20) NOT NULL,\n" +
+		"\tsequence INTEGER NOT NULL,\n" +
+		"\tprevious_hash VARCHAR(64),\n" +
+		"\tdata TEXT NOT NULL,\n" +
+		"\thash VARCHAR(64) NOT NULL,\n" +
+		"\tsignature TEXT NOT NULL,\n" +
+		"\tsignature_pq TEXT NOT NULL,\n" +
+		"\tsigned_at VARCHAR(40),\n" +
+		"\tsigned_by VARCHAR(32),\n" +
+		"\tsession_id VARCHAR(36),\n" +
+		"\tPRIMARY KEY (id),\n" +
+		"\tCONSTRAINT uq_capsule_sequence UNIQUE (sequence)\n" +
+		")"
+	// tenantTableDDL holds the chains of non-null tenants.
+	tenantTableDDL = "CREATE TABLE IF NOT EXISTS capsule_tenant_chains (\n" +
+		"\tid VARCHAR(36) NOT NULL,\n" +
+		"\ttype VARCHAR(20) NOT NULL,\n" +
+		"\tsequence INTEGER NOT NULL,\n" +
+		"\tprevious_hash VARCHAR(64),\n" +
+		"\tdata TEXT NOT NULL,\n" +
+		"\thash VARCHAR(64) NOT NULL,\n" +
+		"\tsignature TEXT NOT NULL,\n" +
+		"\tsignature_pq TEXT NOT NULL,\n" +
+		"\tsigned_at VARCHAR(40),\n" +
+		"\tsigned_by VARCHAR(32),\n" +
+		"\tsession_id VARCHAR(36),\n" +
+		"\tdomain TEXT NOT NULL,\n" +
+		"\ttenant_id TEXT NOT NULL,\n" +
+		"\tPRIMARY KEY (id),\n" +
+		"\tCONSTRAINT uq_capsule_tenant_sequence UNIQUE (tenant_id, sequence)\n" +
+		")"
+)
+
+// schema creates the tables and indexes that are missing.
+var schema = []string{
+	refTableDDL,
+	"CREATE INDEX IF NOT EXISTS ix_capsules_sequence ON capsules (sequence)",
+	"CREATE INDEX IF NOT EXISTS ix_capsules_hash ON capsules (hash)",
+	"CREATE INDEX IF NOT EXISTS ix_capsules_session_id ON capsules (session_id)",
+	tenantTableDDL,
+	"CREATE INDEX IF NOT EXISTS ix_capsule_tenant_chains_hash ON capsule_tenant_chains (hash)",
+	"CREATE INDEX IF NOT EXISTS ix_capsule_tenant_chains_session_id ON capsule_tenant_chains (session_id)",
+	// Newest first across tenants (List without a tenant).
+	"CREATE INDEX IF NOT EXISTS ix_capsule_tenant_chains_sequence ON capsule_tenant_chains (sequence DESC, tenant_id)",
+}
+
+// Open opens the SQLite database at path, creating the file, its parent
+// directory (mode 0700) and the tables when missing. Close releases it.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	cfg := config{sync: SynchronousFull, busyTimeout: DefaultBusyTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.sync != SynchronousFull && cfg.sync != SynchronousNormal {
+		return nil, fmt.Errorf("sqlite: open %s: invalid synchronous setting %v", path, cfg.sync)
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: open %q: want the path of a database file", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	busy := strconv.FormatInt(max(cfg.busyTimeout.Milliseconds(), 0), 10)
+	w, err := sql.Open("sqlite3", dsn(abs, url.Values{
+		"_journal_mode":    {"WAL"},
+		"_synchronous":     {cfg.sync.String()},
+		"_busy_timeout":    {busy},
+		"_txlock":          {"immediate"},
+		"_stmt_cache_size": {"32"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{path: path, abs: abs, w: w}
+	if err := s.createSchema(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if s.file, err = os.Stat(abs); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	s.r, err = sql.Open("sqlite3", dsn(abs, url.Values{
+		"_busy_timeout":    {busy},
+		"_query_only":      {"true"},
+		"_stmt_cache_size": {"32"},
+	}))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.r.SetMaxOpenConns(readers)
+	s.r.SetMaxIdleConns(readers)
+	if err := s.r.PingContext(ctx); err != nil {
+		s.r.Close()
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// dsn is the go-sqlite3 data source name for the file at abs: a file: URI,
+// so that any byte of the path survives, with the driver's parameters.
+func dsn(abs string, params url.Values) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: params.Encode()}
+	return u.String()
+}
+
+// createSchema creates the tables and indexes when they are missing, under
+// the write lock, so that processes opening a new file together agree.
+func (s *Store) createSchema(ctx context.Context) error {
+	var n int
+	err := s.w.QueryRowContext(ctx,
+		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains')").Scan(&n)
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
+	}
+	if n == 2 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: create schema: %w", s.path, err)
+	}
+	defer tx.Rollback()
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("sqlite: open %s: create schema: %w", s.path, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: open %s: create schema: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close closes the database. Closing a closed Store does nothing.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// table is one of the two tables, with the SQL that reads a Record from it.
+type table struct {
+	name string
+	// cols selects the columns scanRecord reads, in its order.
+	cols string
+	// domain is the expression of a capsule's domain.
+	domain string
+	// head reads the last link of a chain; its only parameter, if any, is
+	// the tenant.
+	head string
+	// insert stores a record: id, type, sequence, previous_hash, data, hash,
+	// signature, signature_pq, signed_at, signed_by, session_id, domain,
+	// tenant_id (the reference table ignores the last two).
+	insert string
+}
+
+// refDomain reads the domain of a capsule in the reference table, which has
+// no domain column, from its content, tolerating content that is not JSON.
+const refDomain = "CASE WHEN json_valid(data) THEN CASE json_type(data, '$.domain') WHEN 'text' THEN json_extract(data, '$.domain') END END"
+
+var (
+	refTable = table{
+		name: "capsules",
+		cols: "id, type, " + refDomain + " AS domain, '' AS tenant_id, sequence, previous_hash, data, hash, " +
+			"signature, signature_pq, signed_at, signed_by, session_id",
+		domain: refDomain,
+		head:   "SELECT sequence, hash FROM capsules ORDER BY sequence DESC LIMIT 1",
+		insert: "INSERT INTO capsules (id, type, sequence, previous_hash, data, hash, signature, signature_pq, " +
+			"signed_at, signed_by, session_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	}
+	tenantTable = table{
+		name: "capsule_tenant_chains",
+		cols: "id, type, domain, tenant_id, sequence, previous_hash, data, hash, " +
+			"signature, signature_pq, signed_at, signed_by, session_id",
+		domain: "domain",
+		head:   "SELECT sequence, hash FROM capsule_tenant_chains WHERE tenant_id = ? ORDER BY sequence DESC LIMIT 1",
+		insert: "INSERT INTO capsule_tenant_chains (id, type, sequence, previous_hash, data, hash, signature, signature_pq, " +
+			"signed_at, signed_by, session_id, domain, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	}
+)
+
+// tableOf returns the table holding tenant's chain.
+func tableOf(tenant string) table {
+	if tenant == "" {
+		return refTable
+	}
+	return tenantTable
+}
+
+// part is a SELECT over one table, restricted to a tenant when the table
+// holds several.
+type part struct {
+	t    table
+	cond []string
+	args []any
+}
+
+// parts returns the SELECTs covering the chains a tenant filter selects.
+func parts(tenant *string) []part {
+	switch {
+	case tenant == nil:
+		return []part{{t: refTable}, {t: tenantTable}}
+	case *tenant == "":
+		return []part{{t: refTable}}
+	default:
+		return []part{{t: tenantTable, cond: []string{"tenant_id = ?"}, args: []any{*tenant}}}
+	}
+}
+
+// where adds a condition with its arguments.
+func (p *part) where(cond string, args ...any) {
+	p.cond = append(p.cond, cond)
+	p.args = append(p.args, args...)
+}
+
+// sql returns "SELECT <what> FROM <table> [WHERE ...]" and its arguments.
+func (p part) sql(what string) (string, []any) {
+	q := "SELECT " + what + " FROM " + p.t.name
+	if len(p.cond) > 0 {
+		q += " WHERE " + strings.Join(p.cond, " AND ")
+	}
+	return q, p.args
+}
+
+// union joins the SELECTs of records of ps with UNION ALL.
+func union(ps []part) (string, []any) {
+	var qs []string
+	var args []any
+	for _, p := range ps {
+		q, a := p.sql(p.t.cols)
+		qs = append(qs, q)
+		args = append(args, a...)
+	}
+	return strings.Join(qs, " UNION ALL "), args
+}
+
+// scanRecord reads a row selected with table.cols.
+func scanRecord(row interface{ Scan(...any) error }) (storage.Record, error) {
+	var r storage.Record
+	var domain, prev, signedAt, signedBy, session sql.NullString
+	err := row.Scan(&r.ID, &r.Type, &domain, &r.Tenant, &r.Sequence, &prev, &r.Data, &r.Hash,
+		&r.Signature, &r.SignaturePQ, &signedAt, &signedBy, &session)
+	if err != nil {
+		return storage.Record{}, err
+	}
+	r.Domain, r.PreviousHash, r.SignedAt, r.SignedBy, r.SessionID = domain.String, prev.String, signedAt.String, signedBy.String, session.String
+	if r.Data == nil {
+		r.Data = []byte{}
+	}
+	return r, nil
+}
+
+// queryRecords runs q and reads every row as a Record.
+func (s *Store) queryRecords(ctx context.Context, q string, args ...any) ([]storage.Record, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var recs []storage.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, rows.Err()
+}
+
+func (s *Store) errClosed(op string) error {
+	return fmt.Errorf("sqlite: %s %s: %w", op, s.path, storage.ErrClosed)
+}
+
+// nullable maps "" to NULL.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// Append stores recs as the next links of tenant's chain in one
+// transaction; see [storage.Store.Append]. It returns an error wrapping
+// [storage.ErrConflict] when recs[0] does not extend the current head, and
+// another error, storing nothing, when the batch is not a chain of tenant's
+// records or reuses the id of a stored capsule.
+func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+	if s.closed.Load() {
+		return s.errClosed("append")
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := batch.Check(tenant, recs); err != nil {
+		return fmt.Errorf("sqlite: append to %q: %w", tenant, err)
+	}
+	t := tableOf(tenant)
+	other := tenantTable
+	if tenant != "" {
+		other = refTable
+	}
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		return s.appendErr(tenant, recs, fmt.Errorf("begin: %w", err))
+	}
+	defer tx.Rollback()
+	if err := s.checkFile(); err != nil {
+		return s.appendErr(tenant, recs, err)
+	}
+
+	head := storage.Head{Sequence: -1}
+	var headArgs []any
+	if tenant != "" {
+		headArgs = []any{tenant}
+	}
+	err = tx.QueryRowContext(ctx, t.head, headArgs...).Scan(&head.Sequence, &head.Hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return s.appendErr(tenant, recs, fmt.Errorf("read head: %w", err))
+	}
+	if recs[0].Sequence != head.Sequence+1 || recs[0].PreviousHash != head.Hash {
+		return fmt.Errorf("sqlite: append to %q at sequence %d: head is %d %q: %w",
+			tenant, recs[0].Sequence, head.Sequence, head.Hash, storage.ErrConflict)
+	}
+
+	// Ids are unique across both tables, as in the PostgreSQL layout.
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	idsJSON, err := json.Marshal(ids)
+	if err != nil {
+		return s.appendErr(tenant, recs, err)
+	}
+	var dup string
+	err = tx.QueryRowContext(ctx, "SELECT id FROM "+other.name+" WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1",
+		string(idsJSON)).Scan(&dup)
+	switch {
+	case err == nil:
+		return fmt.Errorf("sqlite: append to %q: capsule id %s is already stored", tenant, dup)
+	case !errors.Is(err, sql.ErrNoRows):
+		return s.appendErr(tenant, recs, fmt.Errorf("check ids: %w", err))
+	}
+
+	stmt, err := tx.PrepareContext(ctx, t.insert)
+	if err != nil {
+		return s.appendErr(tenant, recs, fmt.Errorf("prepare insert: %w", err))
+	}
+	defer stmt.Close()
+	for _, r := range recs {
+		args := []any{r.ID, r.Type, r.Sequence, nullable(r.PreviousHash), string(r.Data), r.Hash,
+			r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID)}
+		if tenant != "" {
+			args = append(args, r.Domain, tenant)
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return s.insertErr(tenant, r, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.appendErr(tenant, recs, fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// ErrFileGone reports that the database file was removed, moved or
+// replaced while the store had it open. SQLite would go on writing to the
+// open file, which nothing would keep: Append refuses instead, until the
+// file is back where it was.
+var ErrFileGone = errors.New("database file is no longer at its path")
+
+// checkFile reports whether the path still names the file the store
+// opened. It runs under the write lock, before anything is written.
+func (s *Store) checkFile() error {
+	fi, err := os.Stat(s.abs)
+	if err != nil {
+		return fmt.Errorf("%w (%s: %v); restore it or reopen the store", ErrFileGone, s.abs, err)
+	}
+	if !os.SameFile(fi, s.file) {
+		return fmt.Errorf("%w (%s was replaced by another file); reopen the store", ErrFileGone, s.abs)
+	}
+	return nil
+}
+
+func (s *Store) appendErr(tenant string, recs []storage.Record, err error) error {
+	return fmt.Errorf("sqlite: append to %q at sequence %d: %w", tenant, recs[0].Sequence, err)
+}
+
+// insertErr maps a failed INSERT of r: a taken sequence means another
+// writer extended the chain (ErrConflict), a taken id does not.
+func (s *Store) insertErr(tenant string, r storage.Record, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.ExtendedCode {
+		case sqlite3.ErrConstraintPrimaryKey:
+			return fmt.Errorf("sqlite: append to %q: capsule id %s is already stored: %w", tenant, r.ID, err)
+		case sqlite3.ErrConstraintUnique:
+			if strings.Contains(se.Error(), ".sequence") {
+				return fmt.Errorf("sqlite: append to %q: sequence %d is taken: %w (%w)", tenant, r.Sequence, storage.ErrConflict, err)
+			}
+		}
+	}
+	return fmt.Errorf("sqlite: append to %q at sequence %d: %w", tenant, r.Sequence, err)
+}
+
+// Head returns the last link of tenant's chain.
+func (s *Store) Head(ctx context.Context, tenant string) (storage.Head, error) {
+	if s.closed.Load() {
+		return storage.Head{}, s.errClosed("head")
+	}
+	var args []any
+	if tenant != "" {
+		args = []any{tenant}
+	}
+	h := storage.Head{Sequence: -1}
+	err := s.r.QueryRowContext(ctx, tableOf(tenant).head, args...).Scan(&h.Sequence, &h.Hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return storage.Head{}, fmt.Errorf("sqlite: head of %q: %w", tenant, err)
+	}
+	return h, nil
+}
+
+// idLen is the length of a full capsule id (a hyphenated UUID).
+const idLen = 36
+
+// Get returns the capsule with id id or, when id is shorter than a full
+// id, the one capsule whose id starts with it.
+func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Record, error) {
+	if s.closed.Load() {
+		return storage.Record{}, s.errClosed("get")
+	}
+	ps := parts(tenant)
+	for i := range ps {
+		if len(id) >= idLen {
+			ps[i].where("id = ?", id)
+		} else {
+			// Every id starting with the prefix sorts between the prefix
+			// and the prefix followed by 0xFF, a byte UTF-8 text never
+			// holds; the primary key index answers the range.
+			ps[i].where("id >= ? AND id < ?", id, id+"\xff")
+		}
+	}
+	q, args := union(ps)
+	recs, err := s.queryRecords(ctx, q+" LIMIT 2", args...)
+	if err != nil {
+		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, err)
+	}
+	switch len(recs) {
+	case 0:
+		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrNotFound)
+	case 1:
+		return recs[0], nil
+	}
+	return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrAmbiguous)
+}
+
+// GetByHash returns the capsule with the given hash.
+func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (storage.Record, error) {
+	if s.closed.Load() {
+		return storage.Record{}, s.errClosed("get by hash")
+	}
+	ps := parts(tenant)
+	for i := range ps {
+		ps[i].where("hash = ?", hash)
+	}
+	q, args := union(ps)
+	recs, err := s.queryRecords(ctx, q+" LIMIT 1", args...)
+	if err != nil {
+		return storage.Record{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, err)
+	}
+	if len(recs) == 0 {
+		return storage.Record{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, storage.ErrNotFound)
+	}
+	return recs[0], nil
+}
+
+// Scan streams tenant's chain from sequence from, reading batches of 512
+// records by key (sequence), so memory stays bounded whatever the length
+// of the chain and no read transaction stays open between batches.
+func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[storage.Record, error] {
+	return func(yield func(storage.Record, error) bool) {
+		p := parts(&tenant)[0]
+		p.where("sequence >= ?", nil)
+		q, args := p.sql(p.t.cols)
+		q += " ORDER BY sequence LIMIT " + strconv.Itoa(scanBatch)
+		next := from
+		for {
+			if s.closed.Load() {
+				yield(storage.Record{}, s.errClosed(fmt.Sprintf("scan %q", tenant)))
+				return
+			}
+			args[len(args)-1] = next
+			recs, err := s.queryRecords(ctx, q, args...)
+			if err != nil {
+				yield(storage.Record{}, fmt.Errorf("sqlite: scan %q from %d: %w", tenant, next, err))
+				return
+			}
+			for _, r := range recs {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			if len(recs) < scanBatch {
+				return
+			}
+			next = recs[len(recs)-1].Sequence + 1
+		}
+	}
+}
+
+// filtered returns the SELECTs for f's conditions other than Limit and
+// Offset.
+func filtered(f storage.Filter) []part {
+	ps := parts(f.Tenant)
+	for i := range ps {
+		if f.Type != "" {
+			ps[i].where("type = ?", f.Type)
+		}
+		if f.Domain != "" {
+			ps[i].where(ps[i].t.domain+" = ?", f.Domain)
+		}
+		if f.SessionID != "" {
+			ps[i].where("session_id = ?", f.SessionID)
+		}
+	}
+	return ps
+}
+
+// List returns the capsules matching f, newest first, then by tenant.
+func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+	if s.closed.Load() {
+		return nil, s.errClosed("list")
+	}
+	q, args := union(filtered(f))
+	limit := int64(-1) // no limit
+	if f.Limit > 0 {
+		limit = int64(f.Limit)
+	}
+	q += " ORDER BY sequence DESC, tenant_id LIMIT ? OFFSET ?"
+	args = append(args, limit, max(f.Offset, 0))
+	recs, err := s.queryRecords(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list: %w", err)
+	}
+	return recs, nil
+}
+
+// Count returns how many capsules match f, ignoring Limit and Offset.
+func (s *Store) Count(ctx context.Context, f storage.Filter) (int64, error) {
+	if s.closed.Load() {
+		return 0, s.errClosed("count")
+	}
+	var qs []string
+	var args []any
+	for _, p := range filtered(f) {
+		q, a := p.sql("count(*)")
+		qs = append(qs, "("+q+")")
+		args = append(args, a...)
+	}
+	var n int64
+	if err := s.r.QueryRowContext(ctx, "SELECT "+strings.Join(qs, " + "), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count: %w", err)
+	}
+	return n, nil
+}
+
+// tenantsQuery lists the null tenant when its chain has a capsule, then
+// every other tenant, jumping from one to the next through the unique
+// (tenant_id, sequence) index instead of reading every row.
+const tenantsQuery = `SELECT '' WHERE EXISTS (SELECT 1 FROM capsules)
+UNION ALL
+SELECT tenant_id FROM (
+	WITH RECURSIVE t(tenant_id) AS (
+		SELECT min(tenant_id) FROM capsule_tenant_chains
+		UNION ALL
+		SELECT (SELECT min(tenant_id) FROM capsule_tenant_chains WHERE tenant_id > t.tenant_id)
+		FROM t WHERE t.tenant_id IS NOT NULL
+	)
+	SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL
+)`
+
+// Tenants returns every tenant with a chain, in ascending byte order, ""
+// first when the null tenant has one.
+func (s *Store) Tenants(ctx context.Context) ([]string, error) {
+	if s.closed.Load() {
+		return nil, s.errClosed("tenants")
+	}
+	rows, err := s.r.QueryContext(ctx, tenantsQuery)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: tenants: %w", err)
+	}
+	defer rows.Close()
+	var tenants []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, fmt.Errorf("sqlite: tenants: %w", err)
+		}
+		tenants = append(tenants, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: tenants: %w", err)
+	}
+	slices.Sort(tenants)
+	return tenants, nil
+}

@@ -1,0 +1,533 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/storagetest"
+)
+
+// openTemp opens a store on a new file in a temporary directory.
+func openTemp(t testing.TB, opts ...Option) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "capsules.db")
+	s, err := Open(t.Context(), path, opts...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestContract(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		s, _ := openTemp(t)
+		return s
+	})
+}
+
+func TestContractSynchronousNormal(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		s, _ := openTemp(t, WithSynchronous(SynchronousNormal))
+		return s
+	})
+}
+
+// rawDB opens path directly, to look at what the store wrote.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// schemaOf returns sqlite_master's rows for the reference table.
+func schemaOf(t *testing.T, path string) []string {
+	t.Helper()
+	rows, err := rawDB(t, path).Query("SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master WHERE tbl_name = 'capsules' ORDER BY name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// referenceSchema is sqlite_master for the table of the Python reference,
+// as in testdata/interop/python-reference/capsules.db.
+var referenceSchema = []string{
+	"table capsules CREATE TABLE capsules (\n\tid VARCHAR(36) NOT NULL,\n\ttype VARCHAR(20) NOT NULL,\n\tsequence INTEGER NOT NULL,\n\tprevious_hash VARCHAR(64),\n\tdata TEXT NOT NULL,\n\thash VARCHAR(64) NOT NULL,\n\tsignature TEXT NOT NULL,\n\tsignature_pq TEXT NOT NULL,\n\tsigned_at VARCHAR(40),\n\tsigned_by VARCHAR(32),\n\tsession_id VARCHAR(36),\n\tPRIMARY KEY (id),\n\tCONSTRAINT uq_capsule_sequence UNIQUE (sequence)\n)",
+	"index ix_capsules_hash CREATE INDEX ix_capsules_hash ON capsules (hash)",
+	"index ix_capsules_sequence CREATE INDEX ix_capsules_sequence ON capsules (sequence)",
+	"index ix_capsules_session_id CREATE INDEX ix_capsules_session_id ON capsules (session_id)",
+	"index sqlite_autoindex_capsules_1 ",
+	"index sqlite_autoindex_capsules_2 ",
+}
+
+// referenceDataSHA256 is the SHA-256 of the data column of each capsule of
+// the reference file, computed with Python's sqlite3 module.
+var referenceDataSHA256 = []string{
+	"97cb9dddafb858c53c115d77b640dac14313d401684d9c3f8b91fe9093b7c129",
+	"f1400bd9f15e10bdcc68ccd29eeabe7c804530cceefce9ba71822684978f4258",
+	"e84a0f7902ccfbe9658e769cf693925ae682c1b4ed12a45cea9a669a680f1e43",
+	"6774175a4aedff08166167ed65a5b906833149e99f53c79a184c719f5b9364e0",
+	"6e64898d3f3ce5eb7dbfaf20a04995dfd6269eea8ac10ab1486d69ca4fd96a6e",
+	"effd9a4f9451a15dd6b4dfaa517a243c5e5e4e73a530d91ce7bdd703dcaff58f",
+	"f5a53e66dd5017ab108a4688215d55f234e596d749811619c47521c5a8ef1e96",
+	"61ba7d26028ea4baa9a92b19de07eb3b8a7ad4b461ef9583c377350fe63bd0a6",
+	"96c9ac08ef51f9569a704401d82f796bf0779d9490724a2d95912765ed7ae0a9",
+	"72112d1d6f1d6bea446aaf520f7d1aa2e1a69a2473eaf3e4d26fbf3d20ebccda",
+	"1351a0cc4a1288bdb4c44faf8025d2af9ab6588f9918534eadd96d8fb6228f06",
+	"b06042c63d23575b3d35f8e0d664b0c9783189a5ff11ba1f9a5bba91d6f0da36",
+}
+
+func TestFreshFileHasReferenceSchema(t *testing.T) {
+	s, path := openTemp(t)
+	s.Close()
+	got := schemaOf(t, path)
+	if !reflect.DeepEqual(got, referenceSchema) {
+		t.Fatalf("schema of a new file:\n%q\nwant\n%q", got, referenceSchema)
+	}
+	var mode string
+	if err := rawDB(t, path).QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+// chainEntry is one sealed capsule of chain.json.
+type chainEntry map[string]any
+
+func (e chainEntry) str(key string) string {
+	s, _ := e[key].(string)
+	return s
+}
+
+func TestPythonReferenceFile(t *testing.T) {
+	const ref = "../../testdata/interop/python-reference"
+	path := filepath.Join(t.TempDir(), "capsules.db")
+	copyFile(t, filepath.Join(ref, "capsules.db"), path)
+	if got := schemaOf(t, path); !reflect.DeepEqual(got, referenceSchema) {
+		t.Fatalf("schema of the reference file:\n%q\nwant\n%q", got, referenceSchema)
+	}
+	raw, err := os.ReadFile(filepath.Join(ref, "chain.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chain []chainEntry
+	if err := json.Unmarshal(raw, &chain); err != nil {
+		t.Fatal(err)
+	}
+	if len(chain) != 12 {
+		t.Fatalf("chain.json holds %d capsules, want 12", len(chain))
+	}
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	var recs []storage.Record
+	for r, err := range s.Scan(t.Context(), "", 0) {
+		if err != nil {
+			t.Fatalf("Scan: %v", err)
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) != 12 {
+		t.Fatalf("Scan yielded %d capsules, want 12", len(recs))
+	}
+	for i, r := range recs {
+		want := chain[i]
+		ctxSection, _ := want["context"].(map[string]any)
+		session, _ := ctxSection["session_id"].(string)
+		wantRec := storage.Record{
+			ID: want.str("id"), Type: want.str("type"), Domain: want.str("domain"), Tenant: "",
+			Sequence: int64(i), PreviousHash: want.str("previous_hash"), SessionID: session,
+			Data: r.Data, Hash: want.str("hash"), Signature: want.str("signature"),
+			SignaturePQ: want.str("signature_pq"), SignedAt: want.str("signed_at"), SignedBy: want.str("signed_by"),
+		}
+		if !reflect.DeepEqual(r, wantRec) {
+			t.Fatalf("capsule %d:\ngot  %+v\nwant %+v", i, r, wantRec)
+		}
+		if r.Domain != "interop" || r.SignedBy != "qp_key_ceef" || len(r.Signature) != 128 {
+			t.Fatalf("capsule %d: domain %q, signed_by %q, signature of %d chars", i, r.Domain, r.SignedBy, len(r.Signature))
+		}
+		sum := sha256.Sum256(r.Data)
+		if got := hex.EncodeToString(sum[:]); got != referenceDataSHA256[i] {
+			t.Fatalf("capsule %d: data bytes changed: sha256 %s, want %s", i, got, referenceDataSHA256[i])
+		}
+		// The content is chain.json's capsule without the seal.
+		var content map[string]any
+		if err := json.Unmarshal(r.Data, &content); err != nil {
+			t.Fatalf("capsule %d: data: %v", i, err)
+		}
+		sealed := map[string]any{}
+		for k, v := range want {
+			sealed[k] = v
+		}
+		for _, k := range []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"} {
+			delete(sealed, k)
+		}
+		if !reflect.DeepEqual(content, sealed) {
+			t.Fatalf("capsule %d: data differs from chain.json", i)
+		}
+	}
+	head, err := s.Head(t.Context(), "")
+	if err != nil || head != (storage.Head{Sequence: 11, Hash: recs[11].Hash}) {
+		t.Fatalf("Head = %+v, %v", head, err)
+	}
+	got, err := s.Get(t.Context(), "00001234-0000-4000-8000-00000000000a", nil)
+	if err != nil || got.Sequence != 10 {
+		t.Fatalf("Get of capsule 10 = %d, %v", got.Sequence, err)
+	}
+	_, err = s.Get(t.Context(), "00001234", nil)
+	if !errors.Is(err, storage.ErrAmbiguous) {
+		t.Fatalf("Get by a shared prefix: %v, want ErrAmbiguous", err)
+	}
+	n, err := s.Count(t.Context(), storage.Filter{Domain: "interop", Type: "tool"})
+	if err != nil || n != 3 {
+		t.Fatalf("Count(domain interop, type tool) = %d, %v; want 3", n, err)
+	}
+
+	// A 13th capsule, then a tenant chain beside the reference table.
+	next := storagetest.NewRecord("", 12, head.Hash)
+	if err := s.Append(t.Context(), "", []storage.Record{next}); err != nil {
+		t.Fatalf("Append of capsule 12: %v", err)
+	}
+	if err := s.Append(t.Context(), "t1", storagetest.Chain("t1", storage.Head{Sequence: -1}, 2)); err != nil {
+		t.Fatalf("Append to tenant t1: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	recs2 := storagetest.CheckChain(t.Context(), t, s2, "", 13)
+	if !reflect.DeepEqual(recs2[:12], recs) || !reflect.DeepEqual(recs2[12], next) {
+		t.Fatal("the reopened chain differs")
+	}
+	if got := schemaOf(t, path); !reflect.DeepEqual(got, referenceSchema) {
+		t.Fatalf("schema of the reference table after writing:\n%q\nwant\n%q", got, referenceSchema)
+	}
+	// The reference reads the row it would have written: TEXT columns, NULL
+	// session and previous hash only where it writes NULL.
+	var typ, prevType string
+	err = rawDB(t, path).QueryRow("SELECT typeof(data), typeof(previous_hash) FROM capsules WHERE sequence = 12").Scan(&typ, &prevType)
+	if err != nil || typ != "text" || prevType != "text" {
+		t.Fatalf("stored types: data %s, previous_hash %s, %v", typ, prevType, err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNullColumns(t *testing.T) {
+	s, path := openTemp(t)
+	r := storagetest.NewRecord("", 0, "")
+	r.SessionID = ""
+	if err := s.Append(t.Context(), "", []storage.Record{r}); err != nil {
+		t.Fatal(err)
+	}
+	var prev, session, data string
+	err := rawDB(t, path).QueryRow("SELECT typeof(previous_hash), typeof(session_id), data FROM capsules").Scan(&prev, &session, &data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prev != "null" || session != "null" || data != string(r.Data) {
+		t.Fatalf("genesis stored previous_hash %s, session_id %s, data %q", prev, session, data)
+	}
+}
+
+func TestOpenCreatesDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b?c#d%20e")
+	path := filepath.Join(dir, "capsules.db")
+	s, err := Open(t.Context(), path, WithBusyTimeout(time.Second))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("directory mode %v, want 0700", fi.Mode().Perm())
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not at the path given: %v", err)
+	}
+	if err := s.Append(t.Context(), "", storagetest.Chain("", storage.Head{Sequence: -1}, 1)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "file:x.db?mode=memory"} {
+		if s, err := Open(t.Context(), path); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", path)
+		}
+	}
+	if s, err := Open(t.Context(), filepath.Join(t.TempDir(), "x.db"), WithSynchronous(Synchronous(7))); err == nil {
+		s.Close()
+		t.Error("Open with an invalid synchronous setting succeeded")
+	}
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(t.Context(), filepath.Join(notDir, "x.db")); err == nil {
+		s.Close()
+		t.Error("Open under a regular file succeeded")
+	}
+}
+
+func TestSynchronousSetting(t *testing.T) {
+	for _, c := range []struct {
+		opts []Option
+		want int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{nil, 2}, {[]Option{WithSynchronous(SynchronousNormal)}, 1}, {[]Option{WithSynchronous(SynchronousFull)}, 2}} {
+		s, _ := openTemp(t, c.opts...)
+		var got int
+		if err := s.w.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("synchronous = %d, want %d", got, c.want)
+		}
+	}
+}
+
+// TestBusy holds the write lock from another connection: an Append waits
+// for the busy timeout, then fails without ErrConflict.
+func TestBusy(t *testing.T) {
+	s, path := openTemp(t, WithBusyTimeout(200*time.Millisecond))
+	other, err := sql.Open("sqlite3", "file:"+path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	start := time.Now()
+	err = s.Append(t.Context(), "", storagetest.Chain("", storage.Head{Sequence: -1}, 1))
+	if err == nil || errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("Append while another connection writes: %v, want a busy error", err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Fatalf("Append gave up after %v, before the busy timeout", d)
+	}
+	// Reads do not wait for the writer.
+	if _, err := s.Head(t.Context(), ""); err != nil {
+		t.Fatalf("Head while another connection writes: %v", err)
+	}
+	tx.Rollback()
+	if err := s.Append(t.Context(), "", storagetest.Chain("", storage.Head{Sequence: -1}, 1)); err != nil {
+		t.Fatalf("Append after the lock is released: %v", err)
+	}
+}
+
+// TestUniqueViolation maps the constraints of the tables, which another
+// writer may hit without the head check: a taken sequence is a conflict, a
+// taken id is not.
+func TestUniqueViolation(t *testing.T) {
+	s, _ := openTemp(t)
+	for _, tenant := range []string{"", "x"} {
+		chain := storagetest.Chain(tenant, storage.Head{Sequence: -1}, 2)
+		if err := s.Append(t.Context(), tenant, chain); err != nil {
+			t.Fatal(err)
+		}
+		tbl := tableOf(tenant)
+		insert := func(r storage.Record) error {
+			args := []any{r.ID, r.Type, r.Sequence, nullable(r.PreviousHash), string(r.Data), r.Hash,
+				r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID), r.Domain, tenant}
+			_, err := s.w.ExecContext(t.Context(), tbl.insert, args[:strings.Count(tbl.insert, "?")]...)
+			return s.insertErr(tenant, r, err)
+		}
+		err := insert(storagetest.NewRecord(tenant, 1, chain[0].Hash))
+		if !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("tenant %q: taken sequence: %v, want ErrConflict", tenant, err)
+		}
+		dup := storagetest.NewRecord(tenant, 2, chain[1].Hash)
+		dup.ID = chain[0].ID
+		err = insert(dup)
+		if err == nil || errors.Is(err, storage.ErrConflict) || !strings.Contains(err.Error(), "already stored") {
+			t.Errorf("tenant %q: taken id: %v, want a duplicate id error", tenant, err)
+		}
+	}
+}
+
+// The multi-process test: the test binary runs itself as child processes
+// that all append to one file.
+const (
+	childEnvDB     = "CAPSULE_SQLITE_TEST_CHILD_DB"
+	childEnvN      = "CAPSULE_SQLITE_TEST_CHILD_N"
+	childEnvTenant = "CAPSULE_SQLITE_TEST_CHILD_TENANT"
+)
+
+func TestMultiProcess(t *testing.T) {
+	if path := os.Getenv(childEnvDB); path != "" {
+		runChild(t, path)
+		return
+	}
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	const procs, n = 4, 40
+	path := filepath.Join(t.TempDir(), "shared", "capsules.db")
+	for _, tenant := range []string{"", "mp"} {
+		cmds := make([]*exec.Cmd, procs)
+		outs := make([]strings.Builder, procs)
+		for i := range cmds {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMultiProcess$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), childEnvDB+"="+path, childEnvN+"="+strconv.Itoa(n), childEnvTenant+"="+tenant)
+			cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds[i] = cmd
+		}
+		for i, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("child %d: %v\n%s", i, err, outs[i].String())
+			}
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+		s, err := Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := storagetest.CheckChain(t.Context(), t, s, tenant, procs*n)
+		ids := map[string]bool{}
+		for _, r := range recs {
+			ids[r.ID] = true
+		}
+		// Every child printed the ids it had acknowledged.
+		for i := range outs {
+			for line := range strings.Lines(outs[i].String()) {
+				if id, ok := strings.CutPrefix(strings.TrimSpace(line), "acked "); ok && !ids[id] {
+					t.Errorf("child %d: acknowledged capsule %s is missing", i, id)
+				}
+			}
+			if c := strings.Count(outs[i].String(), "acked "); c != n {
+				t.Errorf("child %d acknowledged %d capsules, want %d", i, c, n)
+			}
+		}
+		s.Close()
+	}
+}
+
+func runChild(t *testing.T, path string) {
+	n, err := strconv.Atoi(os.Getenv(childEnvN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	recs, err := storagetest.AppendRetry(ctx, s, os.Getenv(childEnvTenant), n)
+	for _, r := range recs {
+		fmt.Printf("acked %s\n", r.ID)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	for _, size := range []int{1, 64} {
+		for _, tenant := range []string{"", "bench"} {
+			b.Run(fmt.Sprintf("batch=%d/tenant=%q", size, tenant), func(b *testing.B) {
+				s, _ := openTemp(b)
+				head := storage.Head{Sequence: -1}
+				for b.Loop() {
+					b.StopTimer()
+					recs := storagetest.Chain(tenant, head, size)
+					head = storage.Head{Sequence: recs[size-1].Sequence, Hash: recs[size-1].Hash}
+					b.StartTimer()
+					if err := s.Append(b.Context(), tenant, recs); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
+	}
+}
+
+// A database file removed while open is noticed: SQLite would write into
+// the unlinked file and the capsules would be lost.
+func TestAppendRefusesRemovedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db", "capsules.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := storagetest.AppendRetry(t.Context(), s, "", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Dir(path)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = storagetest.AppendRetry(t.Context(), s, "", 1)
+	if !errors.Is(err, ErrFileGone) {
+		t.Fatalf("append after removal: %v, want ErrFileGone", err)
+	}
+}
