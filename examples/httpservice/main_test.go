@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	capsule "github.com/capsule-go/capsule/runtime"
+)
+
+// call sends one request as site and returns the status and body.
+func call(t *testing.T, srv *httptest.Server, method, target, site, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+target, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if site != "" {
+		req.Header.Set("X-Site-ID", site)
+	}
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, string(b)
+}
+
+func TestService(t *testing.T) {
+	dir := t.TempDir()
+	caps, err := capsule.Open(t.Context(), filepath.Join(dir, "capsules.db"), capsule.WithKeyDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { caps.Close() })
+	capsule.SetDefault(caps)
+	t.Cleanup(func() { capsule.SetDefault(nil) })
+	srv := httptest.NewServer(newHandler(caps, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+
+	status, body := call(t, srv, http.MethodPost, "/summarize", "acme", `{"text":"Ship it. Then rest."}`)
+	if want := `{"sentence":"Ship it.","words":4}` + "\n"; status != http.StatusOK || body != want {
+		t.Fatalf("summarize = %d %q, want 200 %q", status, body, want)
+	}
+	status, body = call(t, srv, http.MethodGet, "/convert?value=100&unit=c-to-f", "acme", "")
+	if want := `{"value":212}` + "\n"; status != http.StatusOK || body != want {
+		t.Fatalf("convert = %d %q, want 200 %q", status, body, want)
+	}
+	status, _ = call(t, srv, http.MethodGet, "/convert?value=1&unit=kelvin", "globex", "")
+	if status != http.StatusBadRequest {
+		t.Fatalf("convert with a bad unit = %d", status)
+	}
+	if status, _ = call(t, srv, http.MethodPost, "/summarize", "", `{"text":"x"}`); status != http.StatusUnauthorized {
+		t.Fatalf("summarize without a site = %d", status)
+	}
+
+	// acme's chain holds its two calls, newest first; globex's the failure.
+	status, body = call(t, srv, http.MethodGet, "/api/v1/capsules/", "acme", "")
+	var list struct {
+		Capsules []struct {
+			ID       string `json:"id"`
+			Type     string `json:"type"`
+			Sequence int    `json:"sequence"`
+			Trigger  struct {
+				Request string `json:"request"`
+				Source  string `json:"source"`
+			} `json:"trigger"`
+			Reasoning struct {
+				Model string `json:"model"`
+			} `json:"reasoning"`
+			Outcome struct {
+				Status string          `json:"status"`
+				Result json.RawMessage `json:"result"`
+			} `json:"outcome"`
+		} `json:"capsules"`
+		Total int `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); status != http.StatusOK || err != nil {
+		t.Fatalf("list = %d %s (%v)", status, body, err)
+	}
+	if list.Total != 2 || len(list.Capsules) != 2 {
+		t.Fatalf("acme's list = %s", body)
+	}
+	conv, sum := list.Capsules[0], list.Capsules[1]
+	if conv.Type != "tool" || conv.Sequence != 1 || conv.Trigger.Request != "c-to-f" || string(conv.Outcome.Result) != "212.0" {
+		t.Errorf("convert capsule = %+v", conv)
+	}
+	if sum.Type != "agent" || sum.Sequence != 0 || sum.Trigger.Request != "Ship it. Then rest." ||
+		sum.Trigger.Source != "httpservice summarize" || sum.Reasoning.Model != "first-sentence-v1" ||
+		string(sum.Outcome.Result) != `{"sentence":"Ship it.","words":4}` {
+		t.Errorf("summarize capsule = %+v %s", sum, sum.Outcome.Result)
+	}
+	status, body = call(t, srv, http.MethodGet, "/api/v1/capsules/"+sum.ID, "globex", "")
+	if status != http.StatusNotFound {
+		t.Errorf("globex reading acme's capsule = %d %s", status, body)
+	}
+	status, body = call(t, srv, http.MethodGet, "/api/v1/capsules/?tenant_id=acme", "globex", "")
+	if status != http.StatusForbidden {
+		t.Errorf("globex listing acme's chain = %d %s", status, body)
+	}
+	status, body = call(t, srv, http.MethodGet, "/api/v1/capsules/verify", "acme", "")
+	want := `{"valid":true,"level":"signatures","capsules_verified":2,"chains_verified":1,"complete":true,"tenant_id":"acme","error":null,"broken_at":null,"broken_sequence":null,"broken_tenant_id":null}`
+	if status != http.StatusOK || body != want {
+		t.Errorf("verify = %d %s, want %s", status, body, want)
+	}
+	status, body = call(t, srv, http.MethodGet, "/api/v1/capsules/", "globex", "")
+	if status != http.StatusOK || !strings.Contains(body, `"status":"failure"`) || !strings.Contains(body, `"total":1`) {
+		t.Errorf("globex's list = %d %s", status, body)
+	}
+}

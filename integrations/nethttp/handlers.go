@@ -1,0 +1,195 @@
+package nethttp
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule/storage"
+)
+
+// list serves GET {prefix}/.
+func (s *server) list(w http.ResponseWriter, r *http.Request) {
+	bound, rerr := s.authenticate(r)
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	q, rerr := parseListQuery(r.URL.RawQuery)
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	tenant, rerr := restrict(bound, q.tenant)
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	f := storage.Filter{Tenant: tenant, Type: q.typ, Limit: q.limit, Offset: q.offset}
+	total, err := s.store.Count(r.Context(), f)
+	if err != nil {
+		s.storageFailure(w, r, "count", err)
+		return
+	}
+	var recs []storage.Record
+	if q.offset < total {
+		recs, err = s.store.List(r.Context(), f)
+		if err != nil {
+			s.storageFailure(w, r, "list", err)
+			return
+		}
+	}
+	buf := make([]byte, 0, 1024+len(recs)*2048)
+	buf = append(buf, `{"capsules":[`...)
+	for i := range recs {
+		if bound != nil && recs[i].Tenant != *bound {
+			// The store returned a capsule of another chain: never show it.
+			s.log.ErrorContext(r.Context(), "nethttp: store returned a capsule outside the requested tenant",
+				"route", "list", "capsule_id", recs[i].ID)
+			writeError(w, http.StatusServiceUnavailable, "storage unavailable", "")
+			return
+		}
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf, err = capsule.AppendSealed(buf, &recs[i])
+		if err != nil {
+			s.unreadable(w, r, &recs[i], err)
+			return
+		}
+	}
+	buf = append(buf, `],"total":`...)
+	buf = strconv.AppendInt(buf, total, 10)
+	buf = append(buf, `,"limit":`...)
+	buf = strconv.AppendInt(buf, int64(q.limit), 10)
+	buf = append(buf, `,"offset":`...)
+	buf = strconv.AppendInt(buf, q.offset, 10)
+	buf = append(buf, '}')
+	writeJSON(w, http.StatusOK, buf)
+}
+
+// get serves GET {prefix}/{id}.
+func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	bound, rerr := s.authenticate(r)
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	id := r.PathValue("id")
+	if rerr := checkID(id); rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	vals, rerr := parseQuery(r.URL.RawQuery, "tenant_id")
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	var param *string
+	if t, ok := vals["tenant_id"]; ok {
+		if rerr := checkTenant(t); rerr != nil {
+			writeRequestError(w, rerr)
+			return
+		}
+		param = &t
+	}
+	tenant, rerr := restrict(bound, param)
+	if rerr != nil {
+		writeRequestError(w, rerr)
+		return
+	}
+	rec, err := s.store.Get(r.Context(), id, tenant)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "capsule not found", "")
+		return
+	case errors.Is(err, storage.ErrAmbiguous):
+		writeError(w, http.StatusBadRequest, "id prefix "+id+" matches more than one capsule; give more characters", "id")
+		return
+	case err != nil:
+		s.storageFailure(w, r, "get", err)
+		return
+	}
+	if !strings.HasPrefix(rec.ID, id) || tenant != nil && rec.Tenant != *tenant {
+		// Defence in depth: a backend that answered outside the lookup must
+		// not leak another tenant's capsule.
+		s.log.ErrorContext(r.Context(), "nethttp: store returned a capsule outside the lookup",
+			"route", "get", "id", id, "capsule_id", rec.ID)
+		writeError(w, http.StatusNotFound, "capsule not found", "")
+		return
+	}
+	buf, err := capsule.AppendSealed(make([]byte, 0, len(rec.Data)+512), &rec)
+	if err != nil {
+		s.unreadable(w, r, &rec, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, buf)
+}
+
+// storageFailure answers 503 and logs err, which never reaches the client.
+func (s *server) storageFailure(w http.ResponseWriter, r *http.Request, op string, err error) {
+	if r.Context().Err() != nil {
+		// The client went away; the failure is its cancellation.
+		s.log.DebugContext(r.Context(), "nethttp: request canceled", "op", op, "path", r.URL.Path, "err", err)
+	} else {
+		s.log.ErrorContext(r.Context(), "nethttp: storage failure", "op", op, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, http.StatusServiceUnavailable, "storage unavailable", "")
+}
+
+// unreadable answers 500 for a stored capsule that cannot be written as a
+// sealed dict.
+func (s *server) unreadable(w http.ResponseWriter, r *http.Request, rec *storage.Record, err error) {
+	s.log.ErrorContext(r.Context(), "nethttp: stored capsule is unreadable", "capsule_id", rec.ID, "err", err)
+	buf := []byte(`{"error":"stored capsule is unreadable","capsule_id":`)
+	buf = appendString(buf, rec.ID)
+	buf = append(buf, '}')
+	writeJSON(w, http.StatusInternalServerError, buf)
+}
+
+// writeJSON writes body with the headers every response carries.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// writeError writes {"error":msg,"parameter":param}, without parameter when
+// param is "".
+func writeError(w http.ResponseWriter, status int, msg, param string) {
+	writeRequestError(w, &requestError{status: status, msg: msg, param: param, isParam: param != ""})
+}
+
+// writeRequestError writes {"error":msg,"parameter":param}, with parameter
+// only when the error concerns one.
+func writeRequestError(w http.ResponseWriter, e *requestError) {
+	buf := []byte(`{"error":`)
+	buf = appendString(buf, e.msg)
+	if e.isParam {
+		buf = append(buf, `,"parameter":`...)
+		buf = appendString(buf, e.param)
+	}
+	buf = append(buf, '}')
+	writeJSON(w, e.status, buf)
+}
+
+// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(dst, b...)
+}
+
+// appendNullString appends s as a JSON string, or null when null is true.
+func appendNullString(dst []byte, s string, null bool) []byte {
+	if null {
+		return append(dst, "null"...)
+	}
+	return appendString(dst, s)
+}

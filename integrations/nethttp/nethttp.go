@@ -1,0 +1,262 @@
+// Package nethttp serves the read-only capsule routes over net/http:
+//
+//	GET {prefix}/          list capsules, newest first
+//	GET {prefix}/verify    verify a chain (or every chain)
+//	GET {prefix}/{id}      one capsule by id or id prefix
+//
+// The default prefix is /api/v1/capsules. [Handler] returns the routes on a
+// mux of their own; [Mount] adds them to an application's *http.ServeMux.
+//
+// # Responses
+//
+// Every response this package writes is JSON (Content-Type
+// application/json; charset=utf-8) with X-Content-Type-Options: nosniff and
+// Cache-Control: no-store. A capsule is written as its sealed dict (the
+// content plus hash, signature, signature_pq, signed_at and signed_by), in
+// the bytes [capsule.AppendSealed] produces.
+//
+//   - GET {prefix}/?limit=&offset=&type=&tenant_id= answers
+//     {"capsules":[…],"total":N,"limit":L,"offset":O}. limit is an integer
+//     from 1 to 100 (default 20), offset an integer >= 0 (default 0), type
+//     one of the eight capsule types, tenant_id any tenant; an absent
+//     tenant_id lists every tenant and an empty one (tenant_id=) the null
+//     tenant. total counts every capsule matching type and tenant_id.
+//   - GET {prefix}/verify?tenant_id=&level= answers
+//     {"valid","level","capsules_verified","chains_verified","complete",
+//     "tenant_id","error","broken_at","broken_sequence","broken_tenant_id"}.
+//     level is structural, full or signatures; the default is signatures
+//     when a key resolver was given ([WithResolver]) and full otherwise, and
+//     signatures without a resolver is a bad parameter. With tenant_id the
+//     one chain is verified (tenant_id= is the null tenant's chain) and the
+//     tenant_id field repeats it; without it every chain is verified in
+//     turn, tenant_id is null, and broken_tenant_id names the chain of the
+//     first bad capsule. error, broken_at, broken_sequence and
+//     broken_tenant_id are null when nothing is broken.
+//   - GET {prefix}/{id}?tenant_id= answers the sealed dict. id is a full
+//     UUID or a prefix of one of 4 to 36 characters (lowercase hex, hyphens
+//     where a UUID has them). A capsule that does not exist (or belongs to
+//     another tenant than tenant_id or the bound tenant) is 404
+//     {"error":"capsule not found"}; a prefix that matches several capsules
+//     is 400 with parameter "id", like any other unusable id.
+//
+// A bad parameter (malformed, out of range, repeated or unknown) is 400
+// {"error":"…","parameter":"name"}; a request never causes a 500. Storage
+// failures are 503 {"error":"storage unavailable"}, with the underlying
+// error logged through log/slog and never sent to the client. A stored
+// capsule that cannot be encoded (its content is not a JSON object) is 500
+// {"error":"stored capsule is unreadable","capsule_id":…}.
+//
+// # Bounded verification
+//
+// One verify request checks at most [WithVerifyLimit] capsules (default
+// 1,000,000) and runs for at most [WithVerifyTimeout] (default 30s), so a
+// client cannot pin the server. When either bound stops it early, the
+// answer is the partial result with "complete":false: "valid":true then
+// only means that no broken link was found among the capsules_verified
+// capsules checked. A client that needs a verdict on the whole chain must
+// check "complete" as well as "valid" (or use the capsule verify command,
+// which has no bound). A broken chain is always reported as soon as it is
+// found, with "complete":true.
+//
+// # Tenants
+//
+// By default the tenant_id query parameter chooses the tenant, so anyone
+// who can reach the routes can read every chain. [WithTenantFunc] binds the
+// tenant to the request's authentication instead: every route is then
+// restricted to the bound tenant's chain, a capsule of another tenant is a
+// 404 exactly like a missing one, a request the function does not
+// authenticate is 401 {"error":"authentication required"}, and a tenant_id
+// parameter that differs from the bound tenant is 403 {"error":"tenant_id
+// does not match the authenticated tenant","parameter":"tenant_id"}
+// (repeating the bound tenant is allowed).
+//
+// # Methods and paths
+//
+// The routes answer GET and HEAD only. On the mux of [Handler] any other
+// method is 405 with Allow: GET, HEAD, and a path outside the routes (or
+// not in clean form, such as one with "//" or "..") is 404, both as JSON. [Mount] leaves those cases to the application's mux, which
+// answers them itself (405 with an Allow header, 404) in plain text.
+package nethttp
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule/storage"
+)
+
+// DefaultPrefix is where the routes are mounted unless [WithPrefix] says
+// otherwise.
+const DefaultPrefix = "/api/v1/capsules"
+
+// Defaults of the verify bounds.
+const (
+	// DefaultVerifyLimit is how many capsules one verify request checks at
+	// most unless [WithVerifyLimit] says otherwise.
+	DefaultVerifyLimit = 1_000_000
+	// DefaultVerifyTimeout is how long one verify request runs at most
+	// unless [WithVerifyTimeout] says otherwise.
+	DefaultVerifyTimeout = 30 * time.Second
+)
+
+// Option configures [Handler] and [Mount].
+type Option func(*config)
+
+type config struct {
+	prefix        string
+	resolve       capsule.KeyResolver
+	tenantFunc    func(*http.Request) (string, bool)
+	log           *slog.Logger
+	verifyLimit   int64
+	verifyTimeout time.Duration
+}
+
+// WithPrefix mounts the routes under prefix instead of [DefaultPrefix]. The
+// prefix is a path starting with "/"; a trailing "/" is ignored, so "/"
+// mounts the routes at the root. "" keeps the default. Handler and Mount
+// panic on a prefix that is not a clean plain path (no "{", "}", "%",
+// spaces, "?", "#", "//", "." or ".." elements).
+func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
+
+// WithResolver gives the key lookup that signature-level verification
+// needs (for instance [capsule.Capsules.Resolver]). With it, verify
+// defaults to level signatures; without it, to level full, and level
+// signatures is refused.
+func WithResolver(resolve capsule.KeyResolver) Option {
+	return func(c *config) { c.resolve = resolve }
+}
+
+// WithTenantFunc binds the tenant to the request's authentication: f
+// returns the authenticated tenant ("" is the null tenant) and ok true, or
+// ok false when the request is not authenticated (401). Every route is
+// then restricted to that tenant's chain; see the package documentation.
+func WithTenantFunc(f func(r *http.Request) (tenant string, ok bool)) Option {
+	return func(c *config) { c.tenantFunc = f }
+}
+
+// WithLogger sets the logger for storage failures; the default is
+// slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithVerifyLimit bounds how many capsules one verify request checks
+// (default [DefaultVerifyLimit]); n <= 0 removes the bound.
+func WithVerifyLimit(n int64) Option { return func(c *config) { c.verifyLimit = n } }
+
+// WithVerifyTimeout bounds how long one verify request runs (default
+// [DefaultVerifyTimeout]); d <= 0 removes the bound.
+func WithVerifyTimeout(d time.Duration) Option { return func(c *config) { c.verifyTimeout = d } }
+
+// server holds what the handlers share.
+type server struct {
+	store  storage.Store
+	prefix string // without trailing slash; "" at the root
+	config
+}
+
+func newServer(store storage.Store, opts []Option) *server {
+	if store == nil {
+		panic("nethttp: nil store")
+	}
+	cfg := config{
+		verifyLimit:   DefaultVerifyLimit,
+		verifyTimeout: DefaultVerifyTimeout,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.log == nil {
+		cfg.log = slog.Default()
+	}
+	prefix, err := cleanPrefix(cfg.prefix)
+	if err != nil {
+		panic("nethttp: " + err.Error())
+	}
+	return &server{store: store, prefix: prefix, config: cfg}
+}
+
+// cleanPrefix validates a prefix and removes its trailing slashes.
+func cleanPrefix(p string) (string, error) {
+	if p == "" {
+		return DefaultPrefix, nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("prefix %q does not start with /", p)
+	}
+	if i := strings.IndexAny(p, "{}% \t\r\n?#"); i >= 0 {
+		return "", fmt.Errorf("prefix %q contains %q", p, p[i])
+	}
+	p = strings.TrimRight(p, "/")
+	if p != "" && path.Clean(p) != p {
+		return "", fmt.Errorf("prefix %q is not a clean path", p)
+	}
+	return p, nil
+}
+
+// Handler returns the routes mounted under the prefix (default
+// [DefaultPrefix]) on a new ServeMux. Requests with another method than
+// GET or HEAD get 405 JSON with an Allow header, and paths outside the
+// routes 404 JSON. It panics if store is nil or the prefix is invalid.
+func Handler(store storage.Store, opts ...Option) http.Handler {
+	s := newServer(store, opts)
+	mux := http.NewServeMux()
+	s.mount(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		probe := r
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			probe = r.Clone(r.Context())
+			probe.Method = http.MethodGet
+		}
+		if _, pattern := mux.Handler(probe); pattern == "" || cleanPath(r.URL.Path) != r.URL.Path {
+			// No route, or a path the mux would redirect to its clean form:
+			// answer JSON rather than the mux's text and HTML.
+			writeError(w, http.StatusNotFound, "not found", "")
+			return
+		}
+		if probe != r {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed", "")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath returns the canonical form of p as ServeMux computes it: rooted,
+// without "." and ".." elements or repeated slashes, keeping a trailing
+// slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
+}
+
+// Mount registers the routes on mux under the prefix (default
+// [DefaultPrefix]): GET {prefix}/ (and GET {prefix} without the slash),
+// GET {prefix}/verify and GET {prefix}/{id}. It panics if store is nil, the
+// prefix is invalid, or the patterns conflict with ones already on mux.
+func Mount(mux *http.ServeMux, store storage.Store, opts ...Option) {
+	newServer(store, opts).mount(mux)
+}
+
+func (s *server) mount(mux *http.ServeMux) {
+	list := http.HandlerFunc(s.list)
+	mux.Handle("GET "+s.prefix+"/{$}", list)
+	if s.prefix != "" {
+		mux.Handle("GET "+s.prefix, list)
+	}
+	mux.HandleFunc("GET "+s.prefix+"/verify", s.verify)
+	mux.HandleFunc("GET "+s.prefix+"/{id}", s.get)
+}
