@@ -2,9 +2,12 @@ package capsule
 
 import (
 	"context"
+	"crypto/sha3"
+	"encoding/hex"
 	"fmt"
 	"iter"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"github.com/capsule-go/capsule/runtime/canonical"
@@ -217,37 +220,38 @@ func checkParallel(recs []Sealed, errs []error, level Level, resolve KeyResolver
 	for lo := 0; lo < len(recs); lo += chunk {
 		hi := min(lo+chunk, len(recs))
 		wg.Go(func() {
+			buf := bufPool.Get().(*[]byte)
 			for i := lo; i < hi; i++ {
-				errs[i] = checkOne(&recs[i], level, resolve)
+				errs[i] = checkOne(buf, &recs[i], level, resolve)
 			}
+			bufPool.Put(buf)
 		})
 	}
 	wg.Wait()
 }
 
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
 // checkOne checks one capsule's content against its columns, its hash and,
-// at level Signatures, its signature.
-func checkOne(rec *Sealed, level Level, resolve KeyResolver) error {
-	v, err := canonical.Parse(rec.Data)
+// at level Signatures, its signature. buf is scratch space for the
+// canonical content.
+func checkOne(buf *[]byte, rec *Sealed, level Level, resolve KeyResolver) error {
+	content, err := canonical.AppendCanonicalContent((*buf)[:0], rec.Data)
 	if err != nil {
 		return fmt.Errorf("content: %w", err)
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return fmt.Errorf("content is not a JSON object")
-	}
-	if err := columnsAgree(rec, m); err != nil {
+	*buf = content
+	if err := columnsAgree(rec, content); err != nil {
 		return err
-	}
-	content, err := canonical.AppendContent(make([]byte, 0, len(rec.Data)), m)
-	if err != nil {
-		return fmt.Errorf("content: %w", err)
 	}
 	if rec.Hash == "" {
 		return ErrMissingHash
 	}
-	if got := Hash(content); got != rec.Hash {
-		return fmt.Errorf("%w: stored %s, computed %s", ErrHashMismatch, rec.Hash, got)
+	sum := sha3.Sum256(content)
+	var got [64]byte
+	hex.Encode(got[:], sum[:])
+	if string(got[:]) != rec.Hash {
+		return fmt.Errorf("%w: stored %s, computed %s", ErrHashMismatch, rec.Hash, got[:])
 	}
 	if level >= Signatures {
 		return CheckSignature(rec, resolve)
@@ -256,22 +260,101 @@ func checkOne(rec *Sealed, level Level, resolve KeyResolver) error {
 }
 
 // columnsAgree checks that the stored index columns say what the hashed
-// content says, so a reader of the columns cannot be misled.
-func columnsAgree(rec *Sealed, m map[string]any) error {
-	if id, _ := m["id"].(string); id != rec.ID {
-		return fmt.Errorf("id column %q differs from content id %q", rec.ID, id)
+// content says, so that editing a column (a sequence, a previous_hash)
+// cannot make a chain look whole. content is canonical JSON.
+func columnsAgree(rec *Sealed, content []byte) error {
+	var id, seq, prev, typ []byte
+	err := topLevel(content, func(key, value []byte) {
+		switch string(key) {
+		case "id":
+			id = value
+		case "sequence":
+			seq = value
+		case "previous_hash":
+			prev = value
+		case "type":
+			typ = value
+		}
+	})
+	if err != nil {
+		return err
 	}
-	if seq, ok := toInt(m["sequence"]); !ok || seq != rec.Sequence {
-		return fmt.Errorf("sequence column %d differs from content sequence %v", rec.Sequence, m["sequence"])
+	if !jsonStringIs(id, rec.ID) {
+		return fmt.Errorf("id column %q differs from content id %s", rec.ID, id)
 	}
-	prev, _ := m["previous_hash"].(string)
-	if prev != rec.PreviousHash {
-		return fmt.Errorf("previous_hash column %q differs from content previous_hash %q", rec.PreviousHash, prev)
+	if string(seq) != strconv.FormatInt(rec.Sequence, 10) {
+		return fmt.Errorf("sequence column %d differs from content sequence %s", rec.Sequence, seq)
 	}
-	if t, _ := m["type"].(string); t != rec.Type {
-		return fmt.Errorf("type column %q differs from content type %q", rec.Type, t)
+	if rec.PreviousHash == "" && string(prev) != "null" || rec.PreviousHash != "" && !jsonStringIs(prev, rec.PreviousHash) {
+		return fmt.Errorf("previous_hash column %q differs from content previous_hash %s", rec.PreviousHash, prev)
+	}
+	if !jsonStringIs(typ, rec.Type) {
+		return fmt.Errorf("type column %q differs from content type %s", rec.Type, typ)
 	}
 	return nil
+}
+
+// jsonStringIs reports whether v is the JSON string literal of s, for
+// strings that need no escaping (ids, hex, type names).
+func jsonStringIs(v []byte, s string) bool {
+	return len(v) == len(s)+2 && v[0] == '"' && v[len(v)-1] == '"' && string(v[1:len(v)-1]) == s
+}
+
+// topLevel calls f with each key and raw value of the top-level object of
+// canonical JSON b (keys are unescaped only when they need no escaping,
+// which is the case for every protocol key).
+func topLevel(b []byte, f func(key, value []byte)) error {
+	if len(b) < 2 || b[0] != '{' {
+		return fmt.Errorf("content is not a JSON object")
+	}
+	i := 1
+	for i < len(b) && b[i] != '}' {
+		// key
+		if b[i] != '"' {
+			return fmt.Errorf("content: malformed canonical JSON at %d", i)
+		}
+		end := skipString(b, i)
+		key := b[i+1 : end-1]
+		i = end + 1 // past ':'
+		start := i
+		depth := 0
+	value:
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth == 0 {
+					break value
+				}
+				depth--
+			case ',':
+				if depth == 0 {
+					break value
+				}
+			}
+		}
+		f(key, b[start:i])
+		if i < len(b) && b[i] == ',' {
+			i++
+		}
+	}
+	return nil
+}
+
+// skipString returns the index just past the JSON string starting at b[i].
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
 }
 
 // Verify checks tenant's chain at level, streaming it from the store.

@@ -1,0 +1,403 @@
+package canonical
+
+import "strconv"
+
+// Parse reads one JSON value from data; whitespace may surround it, nothing
+// else may follow it. Objects become map[string]any, arrays []any, strings
+// string, numbers [Number] (the literal text, checked against the JSON
+// grammar), true and false bool, and null nil.
+//
+// Beyond syntax errors (reported with their byte offset), Parse rejects
+// what rule 7 of the protocol cannot canonicalize: duplicate keys in one
+// object, invalid UTF-8, lone surrogates in \u escapes, float literals that
+// overflow float64 (1e400), and nesting deeper than [MaxDepth]. Every error
+// is an [*Error] naming the field path.
+func Parse(data []byte) (any, error) {
+	p := parser{data: data}
+	v, err := p.value()
+	if err == nil {
+		if p.pos = skipSpace(data, p.pos); p.pos < len(data) {
+			err = syntaxError(p.pos, "unexpected "+describe(data, p.pos)+" after top-level value")
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// parser builds the tree of [Parse]. Array elements and object members are
+// collected on shared stacks first, so that each slice and map is
+// allocated once at its final size.
+type parser struct {
+	data  []byte
+	pos   int
+	depth int
+	buf   []byte     // scratch for unescaping
+	vals  stack[any] // pending array elements
+	kvs   stack[kv]  // pending object members
+}
+
+type kv struct {
+	key string
+	val any
+	off int // offset of the key in the input
+}
+
+func (p *parser) value() (any, *Error) {
+	p.pos = skipSpace(p.data, p.pos)
+	if p.pos >= len(p.data) {
+		return nil, syntaxError(p.pos, "unexpected end of input, expected a value")
+	}
+	switch c := p.data[p.pos]; c {
+	case '{':
+		return p.object()
+	case '[':
+		return p.array()
+	case '"':
+		return p.str()
+	case 't':
+		return true, p.literal("true")
+	case 'f':
+		return false, p.literal("false")
+	case 'n':
+		return nil, p.literal("null")
+	default:
+		if c == '-' || isDigit(c) {
+			return p.number()
+		}
+		return nil, syntaxError(p.pos, "unexpected "+describe(p.data, p.pos)+", expected a value")
+	}
+}
+
+func (p *parser) literal(lit string) *Error {
+	if len(p.data)-p.pos < len(lit) || string(p.data[p.pos:p.pos+len(lit)]) != lit {
+		return syntaxError(p.pos, "invalid literal, expected "+lit)
+	}
+	p.pos += len(lit)
+	return nil
+}
+
+func (p *parser) enter() *Error {
+	if p.depth++; p.depth > MaxDepth {
+		return atError(p.pos, "nesting deeper than "+strconv.Itoa(MaxDepth)+" levels")
+	}
+	return nil
+}
+
+func (p *parser) object() (any, *Error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	p.pos = skipSpace(p.data, p.pos+1)
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		p.depth--
+		return map[string]any{}, nil
+	}
+	base := p.kvs.len()
+	for {
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return nil, syntaxError(p.pos, "unexpected "+describe(p.data, p.pos)+", expected a string for an object key")
+		}
+		off := p.pos
+		key, err := p.key()
+		if err != nil {
+			return nil, err
+		}
+		if p.pos = skipSpace(p.data, p.pos); p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return nil, syntaxError(p.pos, "unexpected "+describe(p.data, p.pos)+", expected ':' after an object key")
+		}
+		p.pos++
+		v, err := p.value()
+		if err != nil {
+			return nil, err.inKey(key)
+		}
+		p.kvs.push(kv{key, v, off})
+		if p.pos = skipSpace(p.data, p.pos); p.pos < len(p.data) {
+			if c := p.data[p.pos]; c == ',' {
+				p.pos = skipSpace(p.data, p.pos+1)
+				continue
+			} else if c == '}' {
+				p.pos++
+				break
+			}
+		}
+		return nil, syntaxError(p.pos, "unexpected "+describe(p.data, p.pos)+", expected ',' or '}' after an object member")
+	}
+	kvs := p.kvs.from(base)
+	m := make(map[string]any, len(kvs))
+	for _, e := range kvs {
+		if _, dup := m[e.key]; dup {
+			return nil, duplicateKey(e.key, e.off)
+		}
+		m[e.key] = e.val
+	}
+	p.kvs.truncate(base)
+	p.depth--
+	return m, nil
+}
+
+func duplicateKey(key string, off int) *Error {
+	return (&Error{Offset: int64(off), Msg: "duplicate key " + strconv.Quote(key)}).inKey(key)
+}
+
+func (p *parser) array() (any, *Error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	p.pos = skipSpace(p.data, p.pos+1)
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+		p.depth--
+		return []any{}, nil
+	}
+	base := p.vals.len()
+	for {
+		v, err := p.value()
+		if err != nil {
+			return nil, err.inIndex(p.vals.len() - base)
+		}
+		p.vals.push(v)
+		if p.pos = skipSpace(p.data, p.pos); p.pos < len(p.data) {
+			if c := p.data[p.pos]; c == ',' {
+				p.pos++
+				continue
+			} else if c == ']' {
+				p.pos++
+				break
+			}
+		}
+		return nil, syntaxError(p.pos, "unexpected "+describe(p.data, p.pos)+", expected ',' or ']' after an array element")
+	}
+	a := make([]any, p.vals.len()-base)
+	copy(a, p.vals.from(base))
+	p.vals.truncate(base)
+	p.depth--
+	return a, nil
+}
+
+// key reads the object key at p.pos.
+func (p *parser) key() (string, *Error) {
+	end, escaped, err := scanString(p.data, p.pos)
+	if err != nil {
+		return "", err
+	}
+	lit := p.data[p.pos+1 : end-1]
+	p.pos = end
+	if escaped {
+		p.buf = unescape(p.buf[:0], lit)
+		return string(p.buf), nil
+	}
+	return internKey(lit), nil
+}
+
+func (p *parser) str() (any, *Error) {
+	end, escaped, err := scanString(p.data, p.pos)
+	if err != nil {
+		return nil, err
+	}
+	lit := p.data[p.pos+1 : end-1]
+	p.pos = end
+	if escaped {
+		p.buf = unescape(p.buf[:0], lit)
+		return string(p.buf), nil
+	}
+	if v, ok := internValue(lit); ok {
+		return v, nil
+	}
+	return string(lit), nil
+}
+
+func (p *parser) number() (any, *Error) {
+	start := p.pos
+	end, integer, err := scanNumber(p.data, start)
+	if err != nil {
+		return nil, err
+	}
+	p.pos = end
+	lit := p.data[start:end]
+	if integer {
+		if err := checkIntDigits(lit); err != nil {
+			return nil, atError(start, err.Msg)
+		}
+	} else if mayOverflow(lit) {
+		if _, err := parseFloat(lit); err != nil {
+			return nil, atError(start, err.Msg)
+		}
+	}
+	switch string(lit) {
+	case "0":
+		return Number("0"), nil
+	case "1":
+		return Number("1"), nil
+	case "0.0":
+		return Number("0.0"), nil
+	case "1.0":
+		return Number("1.0"), nil
+	}
+	return Number(lit), nil
+}
+
+// internKey returns the keys of the protocol without allocating.
+func internKey(b []byte) string {
+	switch string(b) {
+	case "id":
+		return "id"
+	case "type":
+		return "type"
+	case "domain":
+		return "domain"
+	case "parent_id":
+		return "parent_id"
+	case "sequence":
+		return "sequence"
+	case "previous_hash":
+		return "previous_hash"
+	case "spec_version":
+		return "spec_version"
+	case "trigger":
+		return "trigger"
+	case "context":
+		return "context"
+	case "reasoning":
+		return "reasoning"
+	case "authority":
+		return "authority"
+	case "execution":
+		return "execution"
+	case "outcome":
+		return "outcome"
+	case "source":
+		return "source"
+	case "timestamp":
+		return "timestamp"
+	case "request":
+		return "request"
+	case "correlation_id":
+		return "correlation_id"
+	case "user_id":
+		return "user_id"
+	case "agent_id":
+		return "agent_id"
+	case "session_id":
+		return "session_id"
+	case "environment":
+		return "environment"
+	case "analysis":
+		return "analysis"
+	case "options":
+		return "options"
+	case "options_considered":
+		return "options_considered"
+	case "selected_option":
+		return "selected_option"
+	case "confidence":
+		return "confidence"
+	case "model":
+		return "model"
+	case "prompt_hash":
+		return "prompt_hash"
+	case "approver":
+		return "approver"
+	case "policy_reference":
+		return "policy_reference"
+	case "chain":
+		return "chain"
+	case "escalation_reason":
+		return "escalation_reason"
+	case "tool_calls":
+		return "tool_calls"
+	case "duration_ms":
+		return "duration_ms"
+	case "resources_used":
+		return "resources_used"
+	case "status":
+		return "status"
+	case "result":
+		return "result"
+	case "summary":
+		return "summary"
+	case "error":
+		return "error"
+	case "side_effects":
+		return "side_effects"
+	case "metrics":
+		return "metrics"
+	case "description":
+		return "description"
+	case "pros":
+		return "pros"
+	case "cons":
+		return "cons"
+	case "estimated_impact":
+		return "estimated_impact"
+	case "feasibility":
+		return "feasibility"
+	case "risks":
+		return "risks"
+	case "selected":
+		return "selected"
+	case "rejection_reason":
+		return "rejection_reason"
+	case "tool":
+		return "tool"
+	case "arguments":
+		return "arguments"
+	case "success":
+		return "success"
+	case "hash":
+		return "hash"
+	case "signature":
+		return "signature"
+	case "signature_pq":
+		return "signature_pq"
+	case "signed_at":
+		return "signed_at"
+	case "signed_by":
+		return "signed_by"
+	}
+	return string(b)
+}
+
+// internValue returns the enumerated string values of the protocol as
+// interface values without allocating.
+func internValue(b []byte) (any, bool) {
+	switch string(b) {
+	case "":
+		return "", true
+	case "agent":
+		return "agent", true
+	case "tool":
+		return "tool", true
+	case "system":
+		return "system", true
+	case "kill":
+		return "kill", true
+	case "workflow":
+		return "workflow", true
+	case "chat":
+		return "chat", true
+	case "vault":
+		return "vault", true
+	case "auth":
+		return "auth", true
+	case "agents":
+		return "agents", true
+	case "1.0":
+		return "1.0", true
+	case "user_request":
+		return "user_request", true
+	case "autonomous":
+		return "autonomous", true
+	case "pending":
+		return "pending", true
+	case "success":
+		return "success", true
+	case "failure":
+		return "failure", true
+	case "blocked":
+		return "blocked", true
+	}
+	return nil, false
+}
