@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/capsule-go/capsule/internal/cli"
+	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/storage"
+)
+
+const inspectUsage = `
+Usage: capsule inspect (FILE | --db PATH | --pg URL) (--seq N | --id UUID) [--tenant T] [--json]
+
+Show one capsule: its identity, the six sections (trigger, context,
+reasoning, authority, execution, outcome) and its seal. --seq picks a
+position in the --tenant chain; --id takes a full id or a unique prefix
+(searched in every chain unless --tenant is given). --json prints the
+sealed capsule as one line of JSON instead.`
+
+func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	f := newFlags("inspect", inspectUsage, "capsule inspect --db capsules.db --seq 5")
+	var sf sourceFlags
+	sf.register(f.FlagSet)
+	seq := f.Int64("seq", -1, "the capsule at sequence `N` of the chain")
+	id := f.String("id", "", "the capsule whose id is (or starts with) `UUID`")
+	asJSON := f.Bool("json", false, "print the sealed capsule as JSON")
+	positional, code, ok := f.parse(args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	seqSet := false
+	f.Visit(func(fl *flag.Flag) { seqSet = seqSet || fl.Name == "seq" })
+	switch {
+	case seqSet == (*id != ""):
+		return f.usageFail(stderr, "give exactly one of --seq N and --id UUID")
+	case seqSet && *seq < 0:
+		return f.usageFail(stderr, "--seq wants a sequence number >= 0")
+	}
+	src, err := openSource(ctx, &sf, positional, stdin)
+	if err != nil {
+		return f.fail(stderr, err, exitError)
+	}
+	defer src.Close()
+
+	var rec capsule.Sealed
+	if seqSet {
+		rec, err = findBySeq(ctx, src, *seq)
+	} else {
+		var tenant *string
+		if sf.tenantSet {
+			tenant = &sf.tenant
+		}
+		rec, err = findByID(ctx, src, strings.ToLower(*id), tenant)
+	}
+	if err != nil {
+		return f.fail(stderr, err, exitError)
+	}
+
+	if *asJSON {
+		out, err := capsule.AppendSealed(nil, &rec)
+		if err != nil {
+			return f.fail(stderr, err, exitError)
+		}
+		stdout.Write(append(out, '\n'))
+		return exitOK
+	}
+	v, err := canonical.Parse(rec.Data)
+	m, isMap := v.(map[string]any)
+	if err != nil || !isMap {
+		if err == nil {
+			err = errors.New("content is not a JSON object")
+		}
+		return f.fail(stderr, fmt.Errorf("capsule %s: %w", rec.ID, err), exitInvalid)
+	}
+	var b bytes.Buffer
+	writeCapsule(&b, &rec, m, cli.NewColour(stdout, os.Getenv))
+	stdout.Write(b.Bytes())
+	return exitOK
+}
+
+// findBySeq returns the capsule at sequence seq of the source's chain.
+func findBySeq(ctx context.Context, src *source, seq int64) (capsule.Sealed, error) {
+	if src.store != nil {
+		for rec, err := range src.store.Scan(ctx, src.tenant, seq) {
+			if err != nil {
+				return rec, err
+			}
+			if rec.Sequence == seq {
+				return rec, nil
+			}
+			break
+		}
+		return capsule.Sealed{}, fmt.Errorf("no capsule at sequence %d in the chain of tenant %q in %s", seq, src.tenant, src.name)
+	}
+	for rec, err := range src.Records(ctx) {
+		if err != nil {
+			return rec, fmt.Errorf("%s: %w", src.name, err)
+		}
+		if rec.Sequence == seq {
+			return rec, nil
+		}
+	}
+	return capsule.Sealed{}, fmt.Errorf("no capsule at sequence %d in %s", seq, src.name)
+}
+
+// findByID returns the capsule whose id is id or starts with it.
+func findByID(ctx context.Context, src *source, id string, tenant *string) (capsule.Sealed, error) {
+	if id == "" {
+		return capsule.Sealed{}, usageError("--id wants a capsule id or prefix")
+	}
+	if src.store != nil {
+		rec, err := src.store.Get(ctx, id, tenant)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return rec, fmt.Errorf("no capsule with id %s in %s", id, src.name)
+		case errors.Is(err, storage.ErrAmbiguous):
+			return rec, fmt.Errorf("id prefix %q matches several capsules in %s: give more digits", id, src.name)
+		}
+		return rec, err
+	}
+	var found capsule.Sealed
+	n := 0
+	for rec, err := range src.Records(ctx) {
+		if err != nil {
+			return rec, fmt.Errorf("%s: %w", src.name, err)
+		}
+		if strings.HasPrefix(rec.ID, id) {
+			if n++; n > 1 {
+				return capsule.Sealed{}, fmt.Errorf("id prefix %q matches several capsules in %s (%s, %s …): give more digits", id, src.name, found.ID, rec.ID)
+			}
+			found = rec
+		}
+	}
+	if n == 0 {
+		return found, fmt.Errorf("no capsule with id %s in %s", id, src.name)
+	}
+	return found, nil
+}
+
+// sectionKeys lists each section's keys in the protocol's order; keys
+// not listed follow in code-point order.
+var sectionKeys = [][]string{
+	{"trigger", "type", "source", "timestamp", "request", "correlation_id", "user_id"},
+	{"context", "agent_id", "session_id", "environment"},
+	{"reasoning", "analysis", "options", "options_considered", "selected_option", "reasoning", "confidence", "model", "prompt_hash"},
+	{"authority", "type", "approver", "policy_reference", "chain", "escalation_reason"},
+	{"execution", "tool_calls", "duration_ms", "resources_used"},
+	{"outcome", "status", "result", "summary", "error", "side_effects", "metrics"},
+}
+
+var topKeys = []string{"type", "domain", "sequence", "previous_hash", "parent_id", "spec_version"}
+
+// writeCapsule writes rec readably: identity, sections, seal.
+func writeCapsule(w *bytes.Buffer, rec *capsule.Sealed, m map[string]any, c cli.Colour) {
+	fmt.Fprintf(w, "%s %s\n", c.Bold("Capsule"), c.Bold(rec.ID))
+	if rec.Tenant != "" {
+		writeField(w, c, "  ", "tenant", rec.Tenant)
+	}
+	for _, k := range topKeys {
+		if v, ok := m[k]; ok {
+			writeField(w, c, "  ", k, v)
+		}
+	}
+	known := append([]string{"id"}, topKeys...)
+	for _, sec := range sectionKeys {
+		name := sec[0]
+		known = append(known, name)
+		v, ok := m[name]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s\n", c.Cyan(c.Bold(strings.ToUpper(name[:1])+name[1:])))
+		sm, isMap := v.(map[string]any)
+		if !isMap {
+			writeField(w, c, "  ", name, v)
+			continue
+		}
+		for _, k := range orderedKeys(sm, sec[1:]) {
+			writeField(w, c, "  ", k, sm[k])
+		}
+	}
+	var extra []string
+	for k := range m {
+		if !slices.Contains(known, k) {
+			extra = append(extra, k)
+		}
+	}
+	if len(extra) > 0 {
+		slices.Sort(extra)
+		fmt.Fprintf(w, "\n%s\n", c.Yellow(c.Bold("Other keys")))
+		for _, k := range extra {
+			writeField(w, c, "  ", k, m[k])
+		}
+	}
+	fmt.Fprintf(w, "\n%s\n", c.Cyan(c.Bold("Seal")))
+	writeField(w, c, "  ", "hash", rec.Hash)
+	writeField(w, c, "  ", "signed_by", nullable(rec.SignedBy))
+	writeField(w, c, "  ", "signed_at", nullable(rec.SignedAt))
+	writeField(w, c, "  ", "signature", truncate(rec.Signature, 32))
+	writeField(w, c, "  ", "signature_pq", truncate(rec.SignaturePQ, 32))
+}
+
+// orderedKeys returns m's keys: first those of order that m has, then the
+// others sorted.
+func orderedKeys(m map[string]any, order []string) []string {
+	var out, rest []string
+	for _, k := range order {
+		if _, ok := m[k]; ok {
+			out = append(out, k)
+		}
+	}
+	for k := range m {
+		if !slices.Contains(order, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// truncate shortens a long hex string to n characters and notes its
+// length.
+func truncate(s string, n int) any {
+	if s == "" {
+		return ""
+	}
+	if len(s) <= n {
+		return s
+	}
+	return plainText(s[:n] + "… (" + strconv.Itoa(len(s)) + " hex digits)")
+}
+
+// plainText is a value written as is, never quoted.
+type plainText string
+
+// writeField writes "key: value". Strings are written as they are unless
+// they would read ambiguously (empty, surrounding spaces, control
+// characters), in which case they are quoted as JSON; null is "null";
+// numbers and booleans as in canonical JSON; non-empty objects and arrays
+// as indented JSON on the following lines.
+func writeField(w *bytes.Buffer, c cli.Colour, indent, key string, v any) {
+	fmt.Fprintf(w, "%s%s", indent, c.Dim(key+":"))
+	if _, nested := v.(map[string]any); !nested {
+		if _, nested = v.([]any); !nested {
+			w.WriteByte(' ')
+		}
+	}
+	switch v := v.(type) {
+	case plainText:
+		w.WriteString(string(v))
+	case string:
+		if plainString(v) {
+			w.WriteString(v)
+		} else {
+			b, _ := canonical.AppendString(nil, v)
+			w.Write(b)
+		}
+	case nil:
+		w.WriteString(c.Dim("null"))
+	case map[string]any, []any:
+		b, err := canonical.Append(nil, v)
+		if err != nil {
+			fmt.Fprintf(w, "(unprintable: %v)", err)
+			break
+		}
+		if string(b) == "{}" || string(b) == "[]" {
+			w.WriteByte(' ')
+			w.Write(b)
+			break
+		}
+		var ind bytes.Buffer
+		json.Indent(&ind, b, indent+"  ", "  ")
+		w.WriteString("\n" + indent + "  ")
+		w.Write(ind.Bytes())
+	default:
+		b, err := canonical.Append(nil, v)
+		if err != nil {
+			fmt.Fprintf(w, "(unprintable: %v)", err)
+			break
+		}
+		w.Write(b)
+	}
+	w.WriteByte('\n')
+}
+
+// plainString reports whether s can be printed unquoted without being
+// mistaken for another value.
+func plainString(s string) bool {
+	if s == "" || s == "null" || strings.TrimSpace(s) != s {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/capsule-go/capsule/internal/cli"
+	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/runtime/keys"
+)
+
+const sealUsage = `
+Usage: capsule seal (--db PATH | --pg URL) [--tenant T] [FILE | -]
+
+Read capsule content from FILE (default: standard input) as one JSON
+object, a JSON array of objects, or JSON lines; then chain, seal and store
+each capsule into the --tenant chain, in order. Each sealed capsule is
+printed as one line of JSON once it is durably stored. Missing keys take
+their defaults (a fresh id, the current time); sequence and previous_hash
+are set by the chain. Signing uses the key of the data directory
+($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes), created on first use.
+
+On bad input the command stops with exit code 2, naming the element and
+field; the capsules sealed before it stay stored.`
+
+func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	f := newFlags("seal", sealUsage, `echo '{"type":"tool","trigger":{"source":"cron","request":"nightly backup"}}' | capsule seal --db capsules.db`)
+	var sf sourceFlags
+	sf.register(f.FlagSet)
+	positional, code, ok := f.parse(args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	url, err := sf.storeURL()
+	if err != nil {
+		return f.fail(stderr, err, exitError)
+	}
+	switch {
+	case url == "":
+		return f.usageFail(stderr, "no database: give --db PATH or --pg URL")
+	case len(positional) > 1:
+		return f.usageFail(stderr, fmt.Sprintf("too many arguments: %q", positional))
+	}
+	in, name := stdin, "standard input"
+	if len(positional) == 1 && positional[0] != "-" {
+		file, err := os.Open(positional[0])
+		if err != nil {
+			return f.fail(stderr, fmt.Errorf("open %s: %w", positional[0], unwrapPathError(err)), exitError)
+		}
+		defer file.Close()
+		in, name = file, positional[0]
+	}
+	dir, err := keys.DataDir()
+	if err != nil {
+		return f.fail(stderr, err, exitError)
+	}
+	cs, err := capsule.Open(ctx, url, capsule.WithKeyDir(dir))
+	if err != nil {
+		return f.fail(stderr, err, exitError)
+	}
+	defer cs.Close()
+
+	bw := bufio.NewWriter(stdout)
+	vr := cli.NewValueReader(in, maxCapsuleBytes)
+	for {
+		raw, err := vr.Next()
+		if err == io.EOF {
+			return exitOK
+		}
+		if err != nil {
+			return f.fail(stderr, fmt.Errorf("%s: %w", name, err), exitError)
+		}
+		cp, err := contentCapsule(raw)
+		if err != nil {
+			return f.fail(stderr, fmt.Errorf("%s: element %d: %w", name, vr.Index(), err), exitError)
+		}
+		rec, err := cs.Append(ctx, sf.tenant, cp)
+		if err != nil {
+			return f.fail(stderr, fmt.Errorf("%s: element %d: %w", name, vr.Index(), err), exitError)
+		}
+		line, err := capsule.AppendSealed(nil, &rec)
+		if err != nil {
+			return f.fail(stderr, fmt.Errorf("element %d was stored but cannot be printed: %w", vr.Index(), err), exitError)
+		}
+		bw.Write(append(line, '\n'))
+		if err := bw.Flush(); err != nil {
+			return f.fail(stderr, fmt.Errorf("element %d was stored but cannot be printed: %w", vr.Index(), err), exitError)
+		}
+	}
+}
+
+// contentCapsule reads one element of seal's input as capsule content.
+func contentCapsule(raw []byte) (*capsule.Capsule, error) {
+	v, err := canonical.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("capsule content must be a JSON object")
+	}
+	for _, k := range sealKeys {
+		if _, ok := m[k]; ok {
+			return nil, fmt.Errorf("%s: the input is a sealed capsule; seal takes content only (remove the hash, signature, signature_pq, signed_at and signed_by keys)", k)
+		}
+	}
+	cp, err := capsule.FromContent(m)
+	var fe *capsule.FieldError
+	if errors.As(err, &fe) {
+		return nil, fmt.Errorf("%s: %s", fe.Field, fe.Msg)
+	}
+	return cp, err
+}
+
+// sealKeys are the keys a sealed dict has beyond its content.
+var sealKeys = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}

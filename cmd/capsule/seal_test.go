@@ -1,0 +1,174 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule/runtime/canonical"
+)
+
+// sealedLines checks seal's output: one sealed capsule per line whose hash
+// is that of its content, chained from prev at sequence first.
+func sealedLines(t *testing.T, out string, first int64, prev string) []string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if out == "" {
+		return nil
+	}
+	for i, line := range lines {
+		v, err := canonical.Parse([]byte(line))
+		if err != nil {
+			t.Fatalf("line %d: %v: %s", i, err, line)
+		}
+		rec, err := capsule.ParseSealed(v.(map[string]any), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := capsule.CheckHash(&rec); err != nil {
+			t.Errorf("line %d: %v", i, err)
+		}
+		if rec.Sequence != first+int64(i) || rec.PreviousHash != prev {
+			t.Errorf("line %d: sequence %d previous_hash %q, want %d %q", i, rec.Sequence, rec.PreviousHash, first+int64(i), prev)
+		}
+		// Seal prints canonical sealed dicts, exactly as export does.
+		if c, _ := canonical.Canonicalize([]byte(line)); string(c) != line {
+			t.Errorf("line %d is not canonical: %s", i, line)
+		}
+		prev = rec.Hash
+	}
+	return lines
+}
+
+func exportOf(lines []string) string {
+	if len(lines) == 0 {
+		return "[]\n"
+	}
+	return "[\n" + strings.Join(lines, ",\n") + "\n]\n"
+}
+
+func TestSealExportVerify(t *testing.T) {
+	dataDir := emptyDataDir(t)
+	db := filepath.Join(t.TempDir(), "capsules.db")
+
+	// JSON lines, then an array from a file, then one object.
+	jsonl := `{"type":"tool","trigger":{"source":"cron","request":"nightly <backup> & more"}}
+{"type":"agent","reasoning":{"confidence":0.5,"model":"m"},"context":{"environment":{"n":1.0,"big":123456789012345678901234567890}}}
+`
+	r := capsuleCmd(t, jsonl, "seal", "--db", db).want(t, 0)
+	lines := sealedLines(t, r.stdout, 0, "")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	if !strings.Contains(lines[0], `"request":"nightly <backup> & more"`) || !strings.Contains(lines[1], `"big":123456789012345678901234567890`) ||
+		!strings.Contains(lines[1], `"n":1.0`) {
+		t.Errorf("content not kept as given: %s", r.stdout)
+	}
+	// The key was created in the data directory on first use.
+	if _, err := os.Stat(filepath.Join(dataDir, "key")); err != nil {
+		t.Fatal(err)
+	}
+	arr := writeFile(t, filepath.Join(t.TempDir(), "in.json"), []byte(`[{"type":"chat","id":"0d9c6e0e-3c33-4b1e-9a55-6f7d1f0f6f01"},
+	 {"type":"vault","outcome":{"status":"success","result":{"ok":true}}}]`))
+	r = capsuleCmd(t, "", "seal", arr, "--db", db).want(t, 0)
+	prevHash := func(line string) string {
+		v, _ := canonical.Parse([]byte(line))
+		return v.(map[string]any)["hash"].(string)
+	}
+	more := sealedLines(t, r.stdout, 2, prevHash(lines[1]))
+	if !strings.Contains(more[0], `"id":"0d9c6e0e-3c33-4b1e-9a55-6f7d1f0f6f01"`) {
+		t.Errorf("id not kept: %s", more[0])
+	}
+	lines = append(lines, more...)
+	r = capsuleCmd(t, `{"type":"system"}`, "seal", "-", "--db", db).want(t, 0)
+	lines = append(lines, sealedLines(t, r.stdout, 4, prevHash(lines[3]))...)
+
+	// Export prints the very lines seal printed.
+	r = capsuleCmd(t, "", "export", "--db", db).want(t, 0)
+	if r.stdout != exportOf(lines) {
+		t.Errorf("export:\n%s\nwant\n%s", r.stdout, exportOf(lines))
+	}
+	out := filepath.Join(t.TempDir(), "export.json")
+	capsuleCmd(t, "", "export", "--db", db, "-o", out).want(t, 0)
+	if got := string(readFile(t, out)); got != exportOf(lines) {
+		t.Errorf("export -o:\n%s", got)
+	}
+	// Re-exporting the export gives the same bytes.
+	if r := capsuleCmd(t, "", "export", out).want(t, 0); r.stdout != exportOf(lines) {
+		t.Errorf("export of the export differs:\n%s", r.stdout)
+	}
+
+	want := `{"valid":true,"level":"signatures","capsules_verified":5,"total_capsules":5,"errors":[]}` + "\n"
+	for _, src := range [][]string{{out}, {"--db", db}} {
+		if r := capsuleCmd(t, "", append([]string{"verify", "--signatures", "--json"}, src...)...).want(t, 0); r.stdout != want {
+			t.Errorf("verify %v: %s", src, r.stdout)
+		}
+	}
+	pub := strings.TrimSpace(capsuleCmd(t, "", "keys", "export-public").want(t, 0).stdout)
+	capsuleCmd(t, "", "verify", "--public-key", pub, out).want(t, 0)
+
+	// Another tenant has its own chain, from sequence 0.
+	r = capsuleCmd(t, `{"type":"auth"}`, "seal", "--db", db, "--tenant", "site-7").want(t, 0)
+	tenantLines := sealedLines(t, r.stdout, 0, "")
+	if r := capsuleCmd(t, "", "export", "--db", db, "--tenant", "site-7").want(t, 0); r.stdout != exportOf(tenantLines) {
+		t.Errorf("tenant export: %s", r.stdout)
+	}
+	if r := capsuleCmd(t, "", "verify", "--db", db, "--tenant", "site-7", "--signatures").want(t, 0); r.stdout != "✓ chain valid: 1 capsule verified (signatures)\n" {
+		t.Errorf("tenant verify: %q", r.stdout)
+	}
+	if r := capsuleCmd(t, "", "export", "--db", db).want(t, 0); r.stdout != exportOf(lines) {
+		t.Errorf("null tenant changed: %s", r.stdout)
+	}
+
+	// Bad input stops at the element, naming it and the field; the
+	// capsules before it stay sealed.
+	r = capsuleCmd(t, `[{"type":"tool"},{"type":"tool","reasoning":{"confidence":"high"}},{"type":"tool"}]`, "seal", "--db", db).want(t, 2)
+	lines = append(lines, sealedLines(t, r.stdout, 5, prevHash(lines[4]))...)
+	if len(lines) != 6 || !strings.HasPrefix(r.stderr, "capsule seal: standard input: element 1: reasoning.confidence: ") {
+		t.Errorf("bad element: %d lines, stderr %q", len(lines), r.stderr)
+	}
+	if r := capsuleCmd(t, "", "export", "--db", db).want(t, 0); r.stdout != exportOf(lines) {
+		t.Errorf("after bad input: %s", r.stdout)
+	}
+	for _, c := range []struct{ in, msg string }{
+		{`{"type":"bogus"}`, "element 0: type: unknown capsule type bogus"},
+		{`{"type":"tool","colour":"red"}`, "element 0: colour: "},
+		{`[1]`, "element 0: capsule content must be a JSON object"},
+		{`{"a":1,"a":2}`, `element 0: canonical: a: duplicate key "a"`},
+		{`{"type":"tool"} {"type":`, "element 1: unexpected end of input"},
+		{``, "empty input"},
+		{lines[0], "element 0: hash: the input is a sealed capsule"},
+	} {
+		r := capsuleCmd(t, c.in, "seal", "--db", db).want(t, 2)
+		if !strings.Contains(r.stderr, c.msg) {
+			t.Errorf("%s: stderr %q lacks %q", c.in, r.stderr, c.msg)
+		}
+	}
+	// The chain is intact after all of this, with the one capsule sealed
+	// before the truncated input.
+	r = capsuleCmd(t, "", "verify", "--json", "--signatures", "--db", db).want(t, 0)
+	if want := fmt.Sprintf(`"capsules_verified":%d,"total_capsules":%d`, len(lines)+1, len(lines)+1); !strings.Contains(r.stdout, want) {
+		t.Errorf("final verify: %s, want %s", r.stdout, want)
+	}
+}
+
+func TestExportEmptyAndFailures(t *testing.T) {
+	pythonDataDir(t)
+	r := capsuleCmd(t, "", "export", writeFile(t, filepath.Join(t.TempDir(), "e.json"), []byte("[]"))).want(t, 0)
+	if r.stdout != "[]\n" {
+		t.Errorf("empty export %q", r.stdout)
+	}
+	// A failed export to a file leaves no file behind.
+	bad := writeFile(t, filepath.Join(t.TempDir(), "bad.json"), []byte(`[`+string(chainElements(t)[0])+`, {"id":`))
+	out := filepath.Join(t.TempDir(), "out.json")
+	r = capsuleCmd(t, "", "export", bad, "-o", out).want(t, 2)
+	if !strings.Contains(r.stderr, "element 1") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(out)); len(entries) != 0 {
+		t.Errorf("files left behind: %v", entries)
+	}
+}

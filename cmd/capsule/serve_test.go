@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServe(t *testing.T) {
+	dir := pythonDataDir(t)
+	db := filepath.Join(dir, "capsules.db")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--db", db, "--addr", "127.0.0.1:0", "--prefix", "/audit"}, strings.NewReader(""), &stdout, &stderr)
+	}()
+
+	addrRE := regexp.MustCompile(`msg="capsule serve listening" addr=(127\.0\.0\.1:\d+) prefix=/audit`)
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
+		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
+			base = "http://" + m[1] + "/audit"
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d: %s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening address logged: %s", stderr.String())
+		}
+	}
+
+	get := func(path string, wantStatus int) map[string]any {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("GET %s: %d %s, want %d", path, resp.StatusCode, body, wantStatus)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("GET %s: %v: %s", path, err, body)
+		}
+		return m
+	}
+	// The data directory's keyring is the resolver: signatures by default.
+	v := get("/verify?tenant_id=", 200)
+	if v["valid"] != true || v["level"] != "signatures" || v["capsules_verified"] != 12.0 {
+		t.Errorf("verify: %v", v)
+	}
+	list := get("/?limit=2", 200)
+	if list["total"] != 12.0 || len(list["capsules"].([]any)) != 2 {
+		t.Errorf("list: %v", list)
+	}
+	one := get("/00001234-0000-4000-8000-000000000005", 200)
+	if one["hash"] != "e32f5bb53dda8316bdef9a36b39fbc77e2898d1b1da34bc6dc9215a7f7d8ab5e" {
+		t.Errorf("get: %v", one)
+	}
+	get("/ffffffff-0000-4000-8000-000000000005", 404)
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit code %d: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(stderr.String(), `msg="capsule serve stopped"`) {
+		t.Errorf("log: %s", stderr.String())
+	}
+}
+
+func TestServeErrors(t *testing.T) {
+	dir := pythonDataDir(t)
+	db := filepath.Join(dir, "capsules.db")
+	r := capsuleCmd(t, "", "serve", "--db", db, "--prefix", "no-slash").want(t, 2)
+	if !strings.Contains(r.stderr, `prefix "no-slash" does not start with /`) {
+		t.Errorf("bad prefix: %q", r.stderr)
+	}
+	r = capsuleCmd(t, "", "serve", "--db", db, "--addr", "256.0.0.1:http").want(t, 2)
+	if !strings.Contains(r.stderr, "capsule serve: listen tcp") {
+		t.Errorf("bad address: %q", r.stderr)
+	}
+}

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"strings"
+
+	"github.com/capsule-go/capsule/internal/cli"
+	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/storage"
+)
+
+// maxCapsuleBytes bounds one capsule read from a JSON file or input, so
+// that memory stays bounded whatever the input.
+const maxCapsuleBytes = 16 << 20
+
+// sourceFlags are the flags that choose where capsules are read from.
+type sourceFlags struct {
+	db, pg string
+	tenant string
+	// tenantSet reports whether --tenant was given (inspect --id searches
+	// every chain unless it was).
+	tenantSet bool
+}
+
+func (s *sourceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.db, "db", "", "read the SQLite database at `PATH`")
+	fs.StringVar(&s.pg, "pg", "", "read the PostgreSQL database at `URL` (postgres://…)")
+	fs.Func("tenant", "the `TENANT` whose chain to use (default: the null tenant)", func(v string) error {
+		s.tenant, s.tenantSet = v, true
+		return nil
+	})
+}
+
+// storeURL returns the database URL of --db or --pg, "" when neither was
+// given, and a usage error when both were, or when one has the wrong kind.
+func (s *sourceFlags) storeURL() (string, error) {
+	switch {
+	case s.db != "" && s.pg != "":
+		return "", usageError("give either --db or --pg, not both")
+	case s.pg != "":
+		if !strings.HasPrefix(s.pg, "postgres://") && !strings.HasPrefix(s.pg, "postgresql://") {
+			return "", usageError("--pg wants a postgres:// or postgresql:// URL")
+		}
+		return s.pg, nil
+	case s.db != "":
+		if strings.HasPrefix(s.db, "postgres") {
+			return "", usageError("--db wants a SQLite file path; use --pg for a PostgreSQL URL")
+		}
+		return s.db, nil
+	}
+	return "", nil
+}
+
+// usageError is an error in the command line itself (exit code 2 with the
+// command's usage).
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+// source is where a read-only command takes its sealed capsules: a JSON
+// file, or a chain of a database.
+type source struct {
+	name   string        // for messages: the file or database
+	tenant string        // the chain
+	store  storage.Store // nil for a file
+	path   string        // the file; "-" is standard input
+	stdin  io.Reader
+	file   *fileChain // set by Records for a file source
+
+	// countAll makes a file source count the elements its consumer did
+	// not read, for Total (verify reports the length of the file even
+	// when it stops at a broken capsule).
+	countAll bool
+}
+
+// openSource opens the source the flags and positional arguments name:
+// exactly one of a FILE argument, --db or --pg. A SQLite file must exist:
+// read-only commands never create a database.
+func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Reader) (*source, error) {
+	url, err := sf.storeURL()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(args) > 1:
+		return nil, usageError(fmt.Sprintf("too many arguments: %q", args))
+	case len(args) == 1 && url != "":
+		return nil, usageError("give either a FILE or --db/--pg, not both")
+	case len(args) == 0 && url == "":
+		return nil, usageError("no source: give a FILE, --db PATH or --pg URL")
+	}
+	src := &source{tenant: sf.tenant, stdin: stdin}
+	if len(args) == 1 {
+		src.name, src.path = args[0], args[0]
+		if src.path != "-" {
+			if _, err := os.Stat(src.path); err != nil {
+				return nil, fmt.Errorf("open %s: %w", src.path, unwrapPathError(err))
+			}
+		}
+		return src, nil
+	}
+	src.name = redactURL(url)
+	if sf.db != "" {
+		if _, err := os.Stat(sf.db); err != nil {
+			return nil, fmt.Errorf("open database %s: %w", sf.db, unwrapPathError(err))
+		}
+	}
+	st, err := capsule.OpenStore(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	src.store = st
+	return src, nil
+}
+
+// unwrapPathError drops the *fs.PathError wrapper whose path the message
+// already names.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// redactURL hides the password of a database URL in messages.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return u
+	}
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":***@" + host
+	}
+	return u
+}
+
+// Close releases the database or file.
+func (s *source) Close() error {
+	if s.file != nil {
+		s.file.close()
+	}
+	if s.store != nil {
+		return s.store.Close()
+	}
+	return nil
+}
+
+// Records streams the chain in order. For a file, the records are the
+// elements of the array as written; elements that are not sealed capsules
+// the runtime can read are reported as a *badElementError.
+func (s *source) Records(ctx context.Context) iter.Seq2[capsule.Sealed, error] {
+	if s.store != nil {
+		return s.store.Scan(ctx, s.tenant, 0)
+	}
+	var r io.Reader = s.stdin
+	var closer io.Closer
+	if s.path != "-" {
+		f, err := os.Open(s.path)
+		if err != nil {
+			return func(yield func(capsule.Sealed, error) bool) {
+				yield(capsule.Sealed{}, fmt.Errorf("open %s: %w", s.path, unwrapPathError(err)))
+			}
+		}
+		r, closer = f, f
+	}
+	s.file = &fileChain{vr: cli.NewValueReader(r, maxCapsuleBytes), closer: closer, tenant: s.tenant,
+		countRest: s.countAll, exited: make(chan struct{})}
+	return s.file.all
+}
+
+// Total returns how many capsules the chain has. For a file it is known
+// once Records has been consumed, and only with countAll set when the
+// consumer stopped early; ok is false when it could not be counted.
+func (s *source) Total(ctx context.Context) (n int64, ok bool) {
+	if s.store != nil {
+		n, err := s.store.Count(ctx, storage.Filter{Tenant: &s.tenant})
+		return n, err == nil
+	}
+	if s.file == nil {
+		return 0, false
+	}
+	select {
+	case <-s.file.exited:
+	case <-ctx.Done():
+		return 0, false
+	}
+	return s.file.total, s.file.counted
+}
+
+// badElementError reports an element of a JSON file that is well-formed
+// JSON but not a sealed capsule the runtime can read (duplicate keys, a
+// lone surrogate, not an object …): the chain is invalid there.
+type badElementError struct {
+	index    int
+	id       string // best effort, from a lenient decoding
+	sequence int64  // best effort; the index when unknown
+	err      error
+}
+
+func (e *badElementError) Error() string {
+	return fmt.Sprintf("element %d: %v", e.index, e.err)
+}
+
+func (e *badElementError) Unwrap() error { return e.err }
+
+// fileChain streams the sealed capsules of a JSON file.
+type fileChain struct {
+	vr        *cli.ValueReader
+	closer    io.Closer
+	tenant    string
+	countRest bool // count the elements left when the consumer stops
+
+	// exited is closed when all stops reading: then total holds the
+	// number of elements and counted whether that is all of them.
+	exited  chan struct{}
+	total   int64
+	counted bool
+}
+
+// all is the iterator of the file's records. When its consumer stops
+// early it counts the remaining elements (without parsing them) before
+// returning, so that Total can report the length of the whole file.
+func (f *fileChain) all(yield func(capsule.Sealed, error) bool) {
+	exited := false
+	exit := func(counted bool) {
+		if !exited {
+			exited = true
+			f.counted = counted
+			close(f.exited)
+		}
+	}
+	defer exit(false)
+	for {
+		raw, err := f.vr.Next()
+		if err == io.EOF {
+			exit(true)
+			return
+		}
+		if err != nil {
+			// The consumer may stop reading after an error and never
+			// return from yield, so publish the count first.
+			exit(false)
+			yield(capsule.Sealed{}, err)
+			return
+		}
+		f.total++
+		rec, err := f.parse(raw)
+		if err != nil {
+			var bad *badElementError
+			if errors.As(err, &bad) && f.countRest {
+				// The chain is broken here, not unreadable: its length
+				// is still worth reporting.
+				exit(f.countRemaining())
+			} else {
+				exit(false)
+			}
+			yield(capsule.Sealed{}, err)
+			return
+		}
+		if !yield(rec, nil) {
+			if f.countRest {
+				exit(f.countRemaining())
+			}
+			return
+		}
+	}
+}
+
+// countRemaining adds the elements not read yet to total, without parsing
+// them. It reports whether it reached the end of the input.
+func (f *fileChain) countRemaining() bool {
+	for {
+		if _, err := f.vr.Next(); err != nil {
+			return err == io.EOF
+		}
+		f.total++
+	}
+}
+
+// parse reads one element of the file as a sealed capsule.
+func (f *fileChain) parse(raw []byte) (capsule.Sealed, error) {
+	i := f.vr.Index()
+	bad := func(err error) error {
+		e := &badElementError{index: i, sequence: int64(i), err: err}
+		var hint struct {
+			ID       string `json:"id"`
+			Sequence *int64 `json:"sequence"`
+		}
+		if json.Unmarshal(raw, &hint) == nil {
+			e.id = hint.ID
+			if hint.Sequence != nil {
+				e.sequence = *hint.Sequence
+			}
+		}
+		return e
+	}
+	v, err := canonical.Parse(raw)
+	if err != nil {
+		if !json.Valid(raw) {
+			// Not JSON at all: the file is unreadable, not a broken chain.
+			return capsule.Sealed{}, fmt.Errorf("element %d: invalid JSON: %v", i, err)
+		}
+		return capsule.Sealed{}, bad(err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return capsule.Sealed{}, bad(errors.New("not a JSON object"))
+	}
+	rec, err := capsule.ParseSealed(m, f.tenant)
+	if err != nil {
+		return capsule.Sealed{}, bad(err)
+	}
+	return rec, nil
+}
+
+func (f *fileChain) close() {
+	if f.closer != nil {
+		f.closer.Close()
+	}
+}
