@@ -1,0 +1,112 @@
+// Package gen is capsulegen's generator: it finds //capsule:audit
+// directives, checks them against the types of the functions they annotate
+// and writes, for each, a wrapper that runs the function unchanged and
+// records the call as a capsule through package
+// github.com/capsule-go/capsule/runtime. The command
+// github.com/capsule-go/capsule/cmd/capsulegen is a thin front end to
+// [Generate].
+//
+// # The directive
+//
+// A directive is a line of a function's or method's doc comment:
+//
+//	// RunAgent runs an agent for a site.
+//	//
+//	//capsule:audit type=agent tenant_from=siteID
+//	func RunAgent(ctx context.Context, task string, siteID string) (string, error)
+//
+// It is a list of key=value pairs separated by spaces or tabs. A value is
+// either bare (no spaces, no quotes) or a Go double-quoted string literal
+// with its escapes: source="writer \"v2\"". The keys:
+//
+//	type            capsule type: agent, tool, system, kill, workflow, chat, vault or auth (required)
+//	tenant_from     parameter name, or dotted path into a parameter (req.Site.ID), holding the tenant
+//	tenant_id       a static tenant
+//	tenant_func     a package-level func(context.Context) string returning the tenant
+//	trigger_from    parameter name, dotted path or position filling trigger.request (default 0)
+//	source          trigger.source (default: the qualified function name)
+//	domain          capsule domain (default "agents")
+//	swallow_errors  true: audit failures are logged only; false: they are returned (default true)
+//	capsules        a package-level *capsule.Capsules variable to record into (default: the process default)
+//
+// At most one of tenant_from, tenant_id and tenant_func may be given;
+// without any the call goes to the null tenant's chain. tenant_from and
+// trigger_from may also name the method receiver. Positions count the
+// parameters after a leading context.Context, so trigger_from=0 (the
+// default) is the first parameter after the context. When the default
+// trigger's parameter is not string-like (or there is none),
+// trigger.request is ""; an explicit trigger_from must be string-like.
+//
+// tenant_func is called with the function's context (context.Background()
+// when it has none) before the call starts. capsules is read on every call,
+// so the variable may be assigned after package initialization.
+//
+// Everything that can be checked is checked when generating: unknown and
+// duplicate keys, malformed values, a missing or unknown type, parameters
+// and fields that do not exist or are not string-like, conflicting tenant
+// keys, positions out of range, tenant_func and capsules of the wrong
+// kind or type, swallow_errors=false on a function without an error
+// result, directives that are not in a function's doc comment, and
+// wrapper names that are already taken. Each problem is reported as
+// file:line:col: message, pointing at the key (or at the directive when no
+// key is at fault).
+//
+// # String-like values
+//
+// The tenant and the trigger's request are read statically: generated code
+// selects the parameter's fields directly, with no reflection, and checks
+// every pointer on the way for nil; a nil pointer anywhere yields "". The
+// final value is converted as follows, first rule first:
+//
+//   - a type with an Error() string method (error included): x.Error();
+//   - a type with a String() string method (fmt.Stringer): x.String();
+//   - a pointer: dereferenced, then converted by these rules;
+//   - a string type, named or not: string(x);
+//   - signed integers: strconv.FormatInt; unsigned integers: strconv.FormatUint;
+//   - bools: strconv.FormatBool;
+//   - floats, for trigger_from only: strconv.FormatFloat(x, 'g', -1, bits);
+//   - a type parameter whose type set holds only types of one of these
+//     basic kinds: converted as that kind.
+//
+// Error and String methods are called only on non-nil pointers and
+// interfaces, and through a helper that turns a panic into "": reading
+// the tenant or the request never changes what the audited call does.
+// Anything else (structs, slices, maps, floats as tenants, …) is an
+// error at generate time.
+//
+// # The wrapper
+//
+// For a function Name the generator writes AuditedName (auditedName, with
+// the first letter of Name capitalized, when Name is not exported) with
+// the same type parameters, parameters and results; methods get theirs on
+// the same receiver. Blank and unnamed parameters get generated names.
+// The wrapper starts a capsule with capsule.Start, passing the function
+// the context Start returns (so capsule.Current works inside), calls the
+// function, and ends the capsule with Call.Finish (its first non-error
+// result and its error result, the last result when its type is error)
+// or, when the function panics or calls runtime.Goexit, with Call.Panic,
+// re-panicking with the same value afterwards. With swallow_errors=false,
+// an audit failure is returned through the error result, joined with the
+// function's own error by errors.Join.
+//
+// context.agent_id, and trigger.source by default, is the qualified
+// name: <import path>.Name, <import path>.(*T).Name for pointer receivers,
+// <import path>.T.Name for value receivers (without type arguments).
+//
+// # The generated file
+//
+// Each package with directives gets one file, <package name>_capsule.go,
+// starting with [Header], formatted, and identical on every run for the
+// same input. It carries the build constraint !capsulegen: the generator
+// loads packages with that tag set, so a stale generated file (calling a
+// function that was renamed, or of a former package name) never stops
+// regeneration, and neither do calls of wrappers not generated yet. Type
+// errors elsewhere in a package are ignored; those inside an audited
+// function's signature are reported. Files already up to date are left
+// untouched; generated files of packages that no longer have directives
+// are removed (reported as orphaned by a check). A file with the target
+// name that capsulegen did not generate is never overwritten.
+//
+// Only the files of the current build configuration are read: directives
+// in files excluded by build constraints are not seen.
+package gen

@@ -1,0 +1,4 @@
+package overwrite
+
+//capsule:audit type=agent
+func Run() {}
