@@ -174,7 +174,16 @@ const maxResultString = 500
 // at 500 characters, numbers as they are (NaN and infinities as strings),
 // errors and fmt.Stringers as their text, and any other value through
 // encoding/json (its JSON re-read), or its %v text when that fails.
-func JSONSafe(v any) any {
+//
+// A panic in a String, Error or MarshalJSON method is recovered: the value
+// is recorded as the text "unrecordable result: <panic>", so recording a
+// result never changes the outcome of the call.
+func JSONSafe(v any) (out any) {
+	defer func() {
+		if p := recover(); p != nil {
+			out = cut(fmt.Sprintf("unrecordable result: %v", p))
+		}
+	}()
 	switch x := v.(type) {
 	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, canonical.Number, json.Number:
 		return x

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -531,3 +532,98 @@ func benchmarkVerify(b *testing.B, level Level) {
 func BenchmarkVerifyStructural(b *testing.B) { benchmarkVerify(b, Structural) }
 func BenchmarkVerifyFull(b *testing.B)       { benchmarkVerify(b, Full) }
 func BenchmarkVerifySignatures(b *testing.B) { benchmarkVerify(b, Signatures) }
+
+func TestAppendAllKeepsOrder(t *testing.T) {
+	c, st := newMemCapsules(t)
+	ctx := context.Background()
+	var caps []*Capsule
+	for i := range 1200 {
+		cp := New(TypeTool)
+		cp.Trigger.Request = fmt.Sprint(i)
+		caps = append(caps, cp)
+	}
+	if _, err := c.Append(ctx, "x", New(TypeAgent)); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := c.AppendAll(ctx, "x", caps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		if r.Sequence != int64(i+1) || caps[i].Sequence != r.Sequence {
+			t.Fatalf("capsule %d stored at %d", i, r.Sequence)
+		}
+		if !strings.Contains(string(r.Data), fmt.Sprintf(`"request":"%d"`, i)) {
+			t.Fatalf("capsule %d holds the wrong content", i)
+		}
+	}
+	if res, err := c.Verify(ctx, "x", Signatures); err != nil || !res.Valid || res.CapsulesVerified != 1201 {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+	if n, _ := st.Count(ctx, storage.Filter{}); n != 1201 {
+		t.Fatalf("%d stored", n)
+	}
+	bad := New(TypeTool)
+	bad.Context.Environment = map[string]any{"x": math.Inf(1)}
+	if _, err := c.AppendAll(ctx, "x", []*Capsule{New(TypeTool), bad}); err == nil {
+		t.Fatal("an unencodable capsule was accepted")
+	}
+	if n, _ := st.Count(ctx, storage.Filter{}); n != 1201 {
+		t.Fatalf("a failed AppendAll stored %d capsules", n-1201)
+	}
+}
+
+// benchmarkAppendSQLite measures durable appends with writers goroutines
+// on a SQLite file, the figure `capsule bench` reports.
+func benchmarkAppendSQLite(b *testing.B, writers int) {
+	ctx := context.Background()
+	c, err := Open(ctx, filepath.Join(b.TempDir(), "capsules.db"), WithSigner(newTestSigner()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			cp := New(TypeAgent)
+			cp.Trigger.Request = "deploy the service to production"
+			cp.Context.Environment = map[string]any{"cwd": "/workspace", "os": "linux"}
+			if _, err := c.Append(ctx, "", cp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "capsules/s")
+}
+
+func BenchmarkAppendSQLite1(b *testing.B)  { benchmarkAppendSQLite(b, 1) }
+func BenchmarkAppendSQLite64(b *testing.B) { benchmarkAppendSQLite(b, 64) }
+
+// BenchmarkVerifySQLiteSignatures verifies a chain streamed from SQLite
+// with signatures, the figure `capsule bench` reports.
+func BenchmarkVerifySQLiteSignatures(b *testing.B) {
+	ctx := context.Background()
+	c, err := Open(ctx, filepath.Join(b.TempDir(), "capsules.db"), WithSigner(newTestSigner()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	caps := make([]*Capsule, 20000)
+	for i := range caps {
+		caps[i] = New(TypeAgent)
+		caps[i].Trigger.Request = "deploy the service to production"
+		caps[i].Context.Environment = map[string]any{"cwd": "/workspace", "os": "linux", "cost": 0.0042}
+	}
+	if _, err := c.AppendAll(ctx, "", caps); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := c.Verify(ctx, "", Signatures)
+		if err != nil || !res.Valid {
+			b.Fatal(res, err)
+		}
+	}
+	b.ReportMetric(float64(len(caps)*b.N)/b.Elapsed().Seconds(), "capsules/s")
+}

@@ -132,14 +132,14 @@ func OpenStore(ctx context.Context, url string, sqliteOpts ...sqlite.Option) (st
 	if strings.HasPrefix(url, "postgres") {
 		s, err := postgres.Open(ctx, url)
 		if err != nil {
-			return nil, fmt.Errorf("capsule: open postgres: %w", err)
+			return nil, err
 		}
 		return s, nil
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "sqlite:")
 	s, err := sqlite.Open(ctx, path, sqliteOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("capsule: open sqlite %s: %w", path, err)
+		return nil, err
 	}
 	return s, nil
 }
@@ -293,15 +293,38 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 	if err := p.encode(cp); err != nil {
 		return Sealed{}, err
 	}
-	return c.appendParts(ctx, tenant, cp, &p)
-}
-
-func (c *Capsules) appendParts(ctx context.Context, tenant string, cp *Capsule, p *parts) (Sealed, error) {
 	ch, err := c.chain(tenant)
 	if err != nil {
 		return Sealed{}, err
 	}
-	return ch.append(ctx, cp, p)
+	recs, err := ch.append(ctx, []*Capsule{cp}, []*parts{&p})
+	if err != nil {
+		return Sealed{}, err
+	}
+	return recs[0], nil
+}
+
+// AppendAll chains, seals and stores caps, in order and next to each other,
+// into tenant's chain, signing on all cores and storing them in as few
+// transactions as possible. It returns once all are durable. If one cannot
+// be encoded, nothing is appended; if storing fails, a prefix of caps may
+// have been stored (the returned error says so; the chain stays valid).
+func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule) ([]Sealed, error) {
+	ps := make([]*parts, len(caps))
+	for i, cp := range caps {
+		ps[i] = new(parts)
+		if err := ps[i].encode(cp); err != nil {
+			return nil, fmt.Errorf("capsule %d: %w", i, err)
+		}
+	}
+	if len(caps) == 0 {
+		return nil, nil
+	}
+	ch, err := c.chain(tenant)
+	if err != nil {
+		return nil, err
+	}
+	return ch.append(ctx, caps, ps)
 }
 
 func (c *Capsules) chain(tenant string) (*chain, error) {

@@ -62,32 +62,40 @@ func newChain(c *Capsules, tenant string) *chain {
 	return ch
 }
 
-// append chains, seals and stores one capsule whose content (all but
-// sequence and previous_hash) is encoded in p. It returns once the capsule
-// is durable, or with the reason it is not.
-func (ch *chain) append(ctx context.Context, c *Capsule, p *parts) (Sealed, error) {
-	pd := &pending{parts: p, done: make(chan struct{})}
-	pd.rec = c.record(ch.tenant, nil, "")
+// append chains, seals and stores capsules, in order, whose content (all
+// but sequence and previous_hash) is encoded in ps. It returns once every
+// capsule is durable, or with the reason one is not; on success it sets
+// each capsule's Sequence and PreviousHash.
+func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Sealed, error) {
+	pds := make([]*pending, len(caps))
+	for i, c := range caps {
+		pds[i] = &pending{parts: ps[i], done: make(chan struct{})}
+		pds[i].rec = c.record(ch.tenant, nil, "")
+	}
 
 	ch.seqMu.Lock()
 	if !ch.headKnown {
 		h, err := ch.c.store.Head(ctx, ch.tenant)
 		if err != nil {
 			ch.seqMu.Unlock()
-			return Sealed{}, fmt.Errorf("capsule: read chain head: %w", err)
+			return nil, fmt.Errorf("capsule: read chain head: %w", err)
 		}
 		ch.head, ch.headKnown = h, true
 	}
-	ch.assign(pd)
+	for _, pd := range pds {
+		ch.assign(pd)
+	}
 	ch.cmu.Lock()
-	ch.queue = append(ch.queue, pd)
+	ch.queue = append(ch.queue, pds...)
 	ch.cmu.Unlock()
 	ch.seqMu.Unlock()
 
-	ch.c.sign(&pd.rec)
+	ch.c.signAll(pds)
 
 	ch.cmu.Lock()
-	pd.signed = true
+	for _, pd := range pds {
+		pd.signed = true
+	}
 	ch.cond.Broadcast()
 	if !ch.running {
 		ch.running = true
@@ -95,17 +103,23 @@ func (ch *chain) append(ctx context.Context, c *Capsule, p *parts) (Sealed, erro
 	}
 	ch.cmu.Unlock()
 
-	select {
-	case <-pd.done:
-	case <-ctx.Done():
-		// The capsule may still land; the caller stops waiting.
-		return Sealed{}, fmt.Errorf("capsule: waiting for commit: %w", ctx.Err())
+	out := make([]Sealed, len(pds))
+	for i, pd := range pds {
+		select {
+		case <-pd.done:
+		case <-ctx.Done():
+			// The capsules may still land; the caller stops waiting.
+			return nil, fmt.Errorf("capsule: waiting for commit: %w", ctx.Err())
+		}
+		if pd.err != nil {
+			return nil, pd.err
+		}
+		out[i] = pd.rec
 	}
-	if pd.err != nil {
-		return Sealed{}, pd.err
+	for i, c := range caps {
+		c.Sequence, c.PreviousHash = out[i].Sequence, out[i].PreviousHash
 	}
-	c.Sequence, c.PreviousHash = pd.rec.Sequence, pd.rec.PreviousHash
-	return pd.rec, nil
+	return out, nil
 }
 
 // assign gives pd the next link of the chain and hashes it. seqMu is held.
@@ -252,8 +266,13 @@ func (c *Capsules) sign(rec *Sealed) {
 	rec.SignedAt = signedAt(time.Now())
 }
 
-// signAll signs the queued capsules on all cores.
+// signAll signs the queued capsules on all cores (in the calling
+// goroutine when there is one).
 func (c *Capsules) signAll(queue []*pending) {
+	if len(queue) == 1 {
+		c.sign(&queue[0].rec)
+		return
+	}
 	workers := min(runtime.GOMAXPROCS(0), len(queue))
 	var wg sync.WaitGroup
 	for w := range workers {

@@ -107,7 +107,8 @@ func CheckSignature(rec *Sealed, resolve KeyResolver) error {
 	if rec.Signature == "" {
 		return ErrMissingSignature
 	}
-	if !isHex(rec.Signature, 128) {
+	var sig [64]byte
+	if !decodeLowerHex(sig[:], rec.Signature) {
 		return fmt.Errorf("signature: %w", ErrMalformedHex)
 	}
 	if !isHex(rec.Hash, 64) {
@@ -117,8 +118,6 @@ func CheckSignature(rec *Sealed, resolve KeyResolver) error {
 	if err != nil {
 		return fmt.Errorf("%w %q: %v", ErrUnknownSigner, rec.SignedBy, err)
 	}
-	var sig [64]byte
-	hex.Decode(sig[:], []byte(rec.Signature))
 	if !ed25519.Verify(pub, []byte(rec.Hash), sig[:]) {
 		return ErrBadSignature
 	}
@@ -128,6 +127,33 @@ func CheckSignature(rec *Sealed, resolve KeyResolver) error {
 // StaticKey returns a KeyResolver that answers pub for every signer.
 func StaticKey(pub ed25519.PublicKey) KeyResolver {
 	return func(string) (ed25519.PublicKey, error) { return pub, nil }
+}
+
+// decodeLowerHex decodes s, which must be exactly 2*len(dst) lowercase hex
+// digits, into dst.
+func decodeLowerHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := lowerNibble(s[2*i])
+		lo, ok2 := lowerNibble(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func lowerNibble(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 func isHex(s string, n int) bool {

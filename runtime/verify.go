@@ -54,7 +54,8 @@ type Result struct {
 	Valid            bool   `json:"valid"`
 	Level            string `json:"level"`
 	CapsulesVerified int64  `json:"capsules_verified"`
-	// Error says what is wrong with the first bad capsule; "" when valid.
+	// Error says what is wrong with the first bad capsule (its sequence is
+	// BrokenSequence); "" when valid.
 	Error string `json:"error"`
 	// BrokenAt is the id of the first bad capsule; "" when valid.
 	BrokenAt string `json:"broken_at"`
@@ -114,7 +115,10 @@ func VerifyChain(ctx context.Context, recs iter.Seq2[Sealed, error], level Level
 		}
 		for rec, err := range recs {
 			if err != nil {
-				batches <- batch{recs: buf, err: err}
+				select {
+				case batches <- batch{recs: buf, err: err}:
+				case <-ctx.Done():
+				}
 				return
 			}
 			buf = append(buf, rec)
@@ -184,7 +188,7 @@ func VerifyChain(ctx context.Context, recs iter.Seq2[Sealed, error], level Level
 
 func (r Result) broken(rec *Sealed, msg string) Result {
 	r.Valid = false
-	r.Error = fmt.Sprintf("sequence %d: %s", rec.Sequence, msg)
+	r.Error = msg
 	r.BrokenAt = rec.ID
 	r.BrokenSequence = rec.Sequence
 	return r

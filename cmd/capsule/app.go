@@ -36,7 +36,9 @@ func commands() []command {
 		{"validate", "check one capsule against the protocol", runValidate},
 		{"keys", "show, rotate or export the signing keys", runKeys},
 		{"hash", "print the SHA3-256 of files", runHash},
+		{"checkpoint", "write a signed checkpoint of a chain's head", runCheckpoint},
 		{"serve", "serve the read-only HTTP routes over a database", runServe},
+		{"bench", "measure performance against this machine's limits", runBench},
 	}
 }
 

@@ -65,31 +65,92 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	defer cs.Close()
 
+	// A reader goroutine parses elements while the sealer stores what has
+	// arrived: everything waiting is sealed as one group (one transaction,
+	// signatures on all cores), and a producer that writes one line at a
+	// time still gets each line back as soon as it is durable.
+	elems := make(chan element, sealGroup)
+	go readElements(ctx, cli.NewValueReader(in, maxCapsuleBytes), elems)
 	bw := bufio.NewWriter(stdout)
-	vr := cli.NewValueReader(in, maxCapsuleBytes)
+	group := make([]element, 0, sealGroup)
 	for {
-		raw, err := vr.Next()
-		if err == io.EOF {
+		group = group[:0]
+		e, more := <-elems
+		if !more {
 			return exitOK
 		}
+		group = append(group, e)
+	drain:
+		for len(group) < sealGroup && e.err == nil {
+			select {
+			case e, more = <-elems:
+				if !more {
+					break drain
+				}
+				group = append(group, e)
+			default:
+				break drain
+			}
+		}
+		var failed *element
+		if last := &group[len(group)-1]; last.err != nil {
+			failed, group = last, group[:len(group)-1]
+		}
+		caps := make([]*capsule.Capsule, len(group))
+		for i := range group {
+			caps[i] = group[i].cp
+		}
+		recs, err := cs.AppendAll(ctx, sf.tenant, caps)
 		if err != nil {
-			return f.fail(stderr, fmt.Errorf("%s: %w", name, err), exitError)
+			return f.fail(stderr, fmt.Errorf("%s: elements %d to %d: %w", name, group[0].index, group[len(group)-1].index, err), exitError)
+		}
+		for i := range recs {
+			line, err := capsule.AppendSealed(nil, &recs[i])
+			if err != nil {
+				return f.fail(stderr, fmt.Errorf("element %d was stored but cannot be printed: %w", group[i].index, err), exitError)
+			}
+			bw.Write(append(line, '\n'))
+		}
+		if err := bw.Flush(); err != nil {
+			return f.fail(stderr, fmt.Errorf("capsules were stored but cannot be printed: %w", err), exitError)
+		}
+		if failed != nil {
+			if failed.index < 0 {
+				return f.fail(stderr, fmt.Errorf("%s: %w", name, failed.err), exitError)
+			}
+			return f.fail(stderr, fmt.Errorf("%s: element %d: %w", name, failed.index, failed.err), exitError)
+		}
+	}
+}
+
+// sealGroup bounds how many capsules seal stores in one group.
+const sealGroup = 512
+
+// element is one parsed element of seal's input, or the error that ends
+// the input (index -1 when it is not about one element).
+type element struct {
+	cp    *capsule.Capsule
+	index int
+	err   error
+}
+
+// readElements parses the input into elems, ending with the first error,
+// and closes elems.
+func readElements(ctx context.Context, vr *cli.ValueReader, elems chan<- element) {
+	defer close(elems)
+	for ctx.Err() == nil {
+		raw, err := vr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			elems <- element{index: -1, err: err}
+			return
 		}
 		cp, err := contentCapsule(raw)
+		elems <- element{cp: cp, index: vr.Index(), err: err}
 		if err != nil {
-			return f.fail(stderr, fmt.Errorf("%s: element %d: %w", name, vr.Index(), err), exitError)
-		}
-		rec, err := cs.Append(ctx, sf.tenant, cp)
-		if err != nil {
-			return f.fail(stderr, fmt.Errorf("%s: element %d: %w", name, vr.Index(), err), exitError)
-		}
-		line, err := capsule.AppendSealed(nil, &rec)
-		if err != nil {
-			return f.fail(stderr, fmt.Errorf("element %d was stored but cannot be printed: %w", vr.Index(), err), exitError)
-		}
-		bw.Write(append(line, '\n'))
-		if err := bw.Flush(); err != nil {
-			return f.fail(stderr, fmt.Errorf("element %d was stored but cannot be printed: %w", vr.Index(), err), exitError)
+			return
 		}
 	}
 }

@@ -20,7 +20,8 @@ import (
 
 const verifyUsage = `
 Usage: capsule verify [--structural|--full|--signatures] [--json] [--quiet]
-                      [--public-key HEX] [--tenant T] (FILE | --db PATH | --pg URL)
+                      [--public-key HEX] [--checkpoint FILE] [--tenant T]
+                      (FILE | --db PATH | --pg URL)
 
 Verify a chain of sealed capsules, streamed in sequence order:
   --structural  sequence numbers and previous_hash linkage
@@ -29,6 +30,12 @@ Verify a chain of sealed capsules, streamed in sequence order:
                 signed_by names in the keyring of the data directory
                 ($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes), or with
                 --public-key for every capsule (which implies --signatures)
+
+--checkpoint FILE also checks a signed checkpoint of the chain (from
+"capsule checkpoint"): its signature (with the same keys), and that the
+chain still has at least the capsules it counted and still passes through
+its head hash. A chain cut short, or rewritten, fails here even when every
+capsule left in it is valid.
 
 FILE holds a JSON array of sealed capsules, or one sealed capsule ("-" is
 standard input). Exit code 0 when the chain is valid, 1 when it is broken,
@@ -44,6 +51,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	asJSON := f.Bool("json", false, "print the result as one JSON object")
 	quiet := f.Bool("quiet", false, "print nothing; the exit code tells the result")
 	pubHex := f.String("public-key", "", "check every signature with this Ed25519 public key (64 `HEX` digits)")
+	cpFile := f.String("checkpoint", "", "also check the signed checkpoint in `FILE`")
 	positional, code, ok := f.parse(args, stdout, stderr)
 	if !ok {
 		return code
@@ -78,6 +86,14 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 	}
 
+	var watch *checkpointWatch
+	if *cpFile != "" {
+		var err error
+		if watch, err = openCheckpoint(*cpFile, sf.tenant, *pubHex); err != nil {
+			return f.fail(stderr, err, exitError)
+		}
+	}
+
 	src, err := openSource(ctx, &sf, positional, stdin)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
@@ -85,8 +101,12 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	defer src.Close()
 	src.countAll = true
 
+	records := src.Records(ctx)
+	if watch != nil {
+		records = watch.wrap(records)
+	}
 	progress := cli.NewProgress(stderr, "verified", !*quiet && !*asJSON && cli.IsTerminal(stderr))
-	res, err := capsule.VerifyChain(ctx, src.Records(ctx), level, capsule.VerifyOptions{Resolve: resolve, Progress: progress.Update})
+	res, err := capsule.VerifyChain(ctx, records, level, capsule.VerifyOptions{Resolve: resolve, Progress: progress.Update})
 	progress.Done()
 	var bad *badElementError
 	switch {
@@ -100,8 +120,14 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	case err != nil:
 		return f.fail(stderr, fmt.Errorf("%s: %w", src.name, err), exitError)
 	default:
-		// Drop the "sequence N: " prefix the sequence field repeats.
-		res.Error = strings.TrimPrefix(res.Error, fmt.Sprintf("sequence %d: ", res.BrokenSequence))
+	}
+	if watch != nil && res.Valid {
+		if err := watch.check(); err != nil {
+			res.Valid = false
+			res.Error = err.Error()
+			res.BrokenSequence = watch.cp.Size - 1
+			res.BrokenAt = watch.idAt
+		}
 	}
 	total, totalOK := src.Total(ctx)
 	if !totalOK {
