@@ -114,7 +114,7 @@ func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error
 		}
 		url = u
 	}
-	store, err := OpenStore(ctx, url, cfg.sqliteOpts...)
+	store, err := OpenStore(ctx, url, SQLiteOptions(cfg.sqliteOpts...))
 	if err != nil {
 		return nil, err
 	}
@@ -127,17 +127,49 @@ func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error
 	return c, nil
 }
 
-// OpenStore opens the storage backend url names, as [Open] does.
-func OpenStore(ctx context.Context, url string, sqliteOpts ...sqlite.Option) (storage.Store, error) {
+// StoreOption configures [OpenStore].
+type StoreOption func(*storeConfig)
+
+type storeConfig struct {
+	readOnly bool
+	sqlite   []sqlite.Option
+}
+
+// ReadOnly opens the store for reading only: nothing is created or
+// changed in the database (no tables, no journal mode), and appends fail.
+// Operators' read-only tools use it.
+func ReadOnly() StoreOption { return func(c *storeConfig) { c.readOnly = true } }
+
+// SQLiteOptions passes options to the SQLite backend when the URL picks it.
+func SQLiteOptions(opts ...sqlite.Option) StoreOption {
+	return func(c *storeConfig) { c.sqlite = append(c.sqlite, opts...) }
+}
+
+// OpenStore opens the storage backend url names, as [Open] does: a URL
+// starting with "postgres" is PostgreSQL, any other string a SQLite path
+// (an optional "sqlite://" or "sqlite:" prefix is removed).
+func OpenStore(ctx context.Context, url string, opts ...StoreOption) (storage.Store, error) {
+	var cfg storeConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if strings.HasPrefix(url, "postgres") {
-		s, err := postgres.Open(ctx, url)
+		var po []postgres.Option
+		if cfg.readOnly {
+			po = append(po, postgres.WithReadOnly())
+		}
+		s, err := postgres.Open(ctx, url, po...)
 		if err != nil {
 			return nil, err
 		}
 		return s, nil
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "sqlite:")
-	s, err := sqlite.Open(ctx, path, sqliteOpts...)
+	so := cfg.sqlite
+	if cfg.readOnly {
+		so = append(so, sqlite.WithReadOnly())
+	}
+	s, err := sqlite.Open(ctx, path, so...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package capsule
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -88,11 +89,22 @@ func TestPythonReferenceChainVerifies(t *testing.T) {
 	pub, _ := hex.DecodeString(strings.TrimSpace(string(pubHex)))
 	resolvers := map[string]KeyResolver{"keyring": refResolver(t, dir), "public key": StaticKey(ed25519.PublicKey(pub))}
 
-	st, err := OpenStore(ctx, filepath.Join(dir, "capsules.db"))
+	dbPath := filepath.Join(dir, "capsules.db")
+	before, err := os.ReadFile(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	st, err := OpenStore(ctx, dbPath, ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		st.Close()
+		after, err := os.ReadFile(dbPath)
+		if err != nil || !bytes.Equal(before, after) {
+			t.Errorf("verifying the reference file changed it (%v)", err)
+		}
+	}()
 	var fromJSON []Sealed
 	for _, m := range refChain(t) {
 		rec, err := ParseSealed(m, "")

@@ -114,7 +114,7 @@ func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Re
 			return nil, fmt.Errorf("open database %s: %w", sf.db, unwrapPathError(err))
 		}
 	}
-	st, err := capsule.OpenStore(ctx, url)
+	st, err := capsule.OpenStore(ctx, url, capsule.ReadOnly())
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,12 @@
 // a transaction-scoped advisory lock on the tenant's chain (so writers in
 // any number of processes serialize in the database), inserts the batch
 // only if it extends the chain head, and commits.
+//
+// [WithReadOnly] makes a store that only reads, for an operator's verify
+// or export: it never creates the table, its pool's sessions run with
+// default_transaction_read_only=on (when Open creates the pool), and
+// [Store.Append] returns [ErrReadOnly]. A missing table reads as a
+// database without capsules.
 package postgres
 
 import (
@@ -48,6 +54,8 @@ type Store struct {
 	owned  bool // Close closes the pool
 	closed atomic.Bool
 
+	readOnly bool
+
 	schemaMu    sync.Mutex  // serializes the creation of the table
 	schemaReady atomic.Bool // the table exists
 }
@@ -56,7 +64,8 @@ var _ storage.Store = (*Store)(nil)
 
 // config holds the settings Options change.
 type config struct {
-	pool []func(*pgxpool.Config)
+	pool     []func(*pgxpool.Config)
+	readOnly bool
 }
 
 // Option changes a setting of [Open].
@@ -69,9 +78,25 @@ func WithPoolConfig(f func(*pgxpool.Config)) Option {
 	return func(c *config) { c.pool = append(c.pool, f) }
 }
 
+// WithReadOnly makes a store that never writes: it does not create the
+// table (a missing table reads as an empty database: empty chains, no
+// tenants, ErrNotFound), Append returns [ErrReadOnly], and when Open
+// creates the pool its sessions run with default_transaction_read_only=on,
+// so that the server refuses any write too. A pool given to [New] is the
+// caller's: set that parameter in its configuration to have the server
+// enforce it.
+func WithReadOnly() Option {
+	return func(c *config) { c.readOnly = true }
+}
+
+// ErrReadOnly reports an Append on a store made with [WithReadOnly]. It
+// wraps [errors.ErrUnsupported].
+var ErrReadOnly = fmt.Errorf("store is read-only: %w", errors.ErrUnsupported)
+
 // Open connects to the database at url (a PostgreSQL URL or key=value
-// connection string, as pgx reads it), creates the table when missing and
-// returns a Store that owns its connection pool.
+// connection string, as pgx reads it), creates the table when missing
+// (unless [WithReadOnly]) and returns a Store that owns its connection
+// pool.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	var cfg config
 	for _, o := range opts {
@@ -85,11 +110,24 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	for _, f := range cfg.pool {
 		f(pc)
 	}
+	if cfg.readOnly {
+		// After the caller's changes, which cannot lift it.
+		pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool, owned: true}
+	s := &Store{pool: pool, owned: true, readOnly: cfg.readOnly}
+	if cfg.readOnly {
+		// Fail now, as a writable Open does, when the server cannot be
+		// reached.
+		if err := pool.Ping(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("postgres: open: %w", err)
+		}
+		return s, nil
+	}
 	if err := s.ready(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -98,12 +136,20 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 }
 
 // New returns a Store on an existing pool. The table is created, when
-// missing, on first use. Close does not close the pool.
-func New(pool *pgxpool.Pool) (*Store, error) {
+// missing, on first use, unless [WithReadOnly]. Close does not close the
+// pool. [WithPoolConfig] applies only to Open: New rejects it.
+func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("postgres: new: nil pool")
 	}
-	return &Store{pool: pool}, nil
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if len(cfg.pool) > 0 {
+		return nil, errors.New("postgres: new: WithPoolConfig needs Open, which creates the pool")
+	}
+	return &Store{pool: pool, readOnly: cfg.readOnly}, nil
 }
 
 // schema is the reference layout, as SQLAlchemy creates it for the Python
@@ -146,12 +192,12 @@ func lockKey(name string) int64 {
 func chainLock(tenant string) int64 { return lockKey("capsule:" + tenant) }
 
 // ready reports whether the store is open, creating the table on first
-// use.
+// use unless the store is read-only.
 func (s *Store) ready(ctx context.Context) error {
 	if s.closed.Load() {
 		return storage.ErrClosed
 	}
-	if s.schemaReady.Load() {
+	if s.readOnly || s.schemaReady.Load() {
 		return nil
 	}
 	s.schemaMu.Lock()
@@ -237,10 +283,14 @@ ORDER BY r.ord`
 // transaction; see [storage.Store.Append]. It returns an error wrapping
 // [storage.ErrConflict] when recs[0] does not extend the current head, and
 // another error, storing nothing, when the batch is not a chain of tenant's
-// records or reuses the id of a stored capsule.
+// records or reuses the id of a stored capsule. On a read-only store it
+// returns [ErrReadOnly], even for an empty batch.
 func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record) error {
 	if err := s.ready(ctx); err != nil {
 		return fmt.Errorf("postgres: append: %w", err)
+	}
+	if s.readOnly {
+		return fmt.Errorf("postgres: append to %q: %w", tenant, ErrReadOnly)
 	}
 	if len(recs) == 0 {
 		return nil
@@ -407,9 +457,21 @@ func scanRecord(row pgx.Row) (storage.Record, error) {
 	return r, err
 }
 
+// noTable reports whether err says the table does not exist, which a
+// read-only store, that never creates it, reads as "no capsules".
+func (s *Store) noTable(err error) bool {
+	var pe *pgconn.PgError
+	return s.readOnly && errors.As(err, &pe) && pe.Code == "42P01" // undefined_table
+}
+
+// queryRecords runs sql and reads every row as a Record; a read-only store
+// reads no row from a missing table.
 func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]storage.Record, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
+		if s.noTable(err) {
+			return nil, nil
+		}
 		return nil, err
 	}
 	defer rows.Close()
@@ -421,7 +483,10 @@ func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]st
 		}
 		recs = append(recs, r)
 	}
-	return recs, rows.Err()
+	if err := rows.Err(); err != nil && !s.noTable(err) {
+		return nil, err
+	}
+	return recs, nil
 }
 
 // Head returns the last link of tenant's chain.
@@ -435,7 +500,7 @@ func (s *Store) Head(ctx context.Context, tenant string) (storage.Head, error) {
 	var seq int32
 	err := s.pool.QueryRow(ctx, q.sql("sequence, hash", "ORDER BY sequence DESC LIMIT 1"), q.args...).Scan(&seq, &h.Hash)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, pgx.ErrNoRows) || s.noTable(err):
 		return h, nil
 	case err != nil:
 		return storage.Head{}, fmt.Errorf("postgres: head of %q: %w", tenant, err)
@@ -572,7 +637,11 @@ func (s *Store) Count(ctx context.Context, f storage.Filter) (int64, error) {
 	}
 	q := filter(f)
 	var n int64
-	if err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n); err != nil {
+	err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n)
+	switch {
+	case s.noTable(err):
+		return 0, nil
+	case err != nil:
 		return 0, fmt.Errorf("postgres: count: %w", err)
 	}
 	return n, nil
@@ -598,11 +667,17 @@ func (s *Store) Tenants(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("postgres: tenants: %w", err)
 	}
 	rows, err := s.pool.Query(ctx, tenantsQuery)
-	if err != nil {
+	switch {
+	case s.noTable(err):
+		return nil, nil
+	case err != nil:
 		return nil, fmt.Errorf("postgres: tenants: %w", err)
 	}
 	tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	switch {
+	case s.noTable(err):
+		return nil, nil
+	case err != nil:
 		return nil, fmt.Errorf("postgres: tenants: %w", err)
 	}
 	slices.Sort(tenants)

@@ -13,6 +13,29 @@
 // head and inserts under the same lock; reads use a separate pool and never
 // wait for the writer. Several processes may write the same file: each
 // waits for the lock up to the busy timeout.
+//
+// # Read-only stores
+//
+// [WithReadOnly] opens an existing file for reading only, as an operator's
+// verify or export must: the file is opened read-only (mode=ro) with
+// PRAGMA query_only, nothing is created (no directory, no file, no table),
+// no DDL runs and the journal mode is left as it is, so a file the Python
+// reference wrote (which has no "capsule_tenant_chains" table and uses a
+// rollback journal) keeps every byte. Queries touch only the tables the
+// file holds: a missing table is an empty chain. [Store.Append] returns
+// [ErrReadOnly].
+//
+// A read-only store reads a file that other processes are writing. When
+// the file is in WAL mode, SQLite needs the "-wal" and "-shm" files beside
+// it, which a reader creates (as the writer would) if the writer has not:
+// the main file stays untouched, but those two files may appear and, as a
+// reader never checkpoints, remain after Close. A WAL-mode file whose
+// directory the reader cannot write, and whose -wal and -shm files do not
+// exist, cannot be opened read-only; copy it, or open it once with a
+// writable store so that it checkpoints, or have its owner switch it to a
+// rollback journal (PRAGMA journal_mode=DELETE). A file in rollback-journal
+// mode needs nothing beside it, except after a writer crashed mid-commit:
+// its hot journal must be rolled back by a writable store first.
 package sqlite
 
 import (
@@ -21,6 +44,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"iter"
 	"net/url"
 	"os"
@@ -73,6 +98,7 @@ const scanBatch = 512
 type config struct {
 	sync        Synchronous
 	busyTimeout time.Duration
+	readOnly    bool
 }
 
 // Option changes a setting of [Open].
@@ -91,15 +117,39 @@ func WithBusyTimeout(d time.Duration) Option {
 	return func(c *config) { c.busyTimeout = d }
 }
 
+// WithReadOnly opens an existing database for reading only: Open fails
+// when the file does not exist and creates nothing, never changes the
+// file, and Append returns [ErrReadOnly]. [WithSynchronous] has no effect
+// on a read-only store. See the package documentation for files in WAL
+// mode.
+func WithReadOnly() Option {
+	return func(c *config) { c.readOnly = true }
+}
+
+// ErrReadOnly reports an Append on a store opened with [WithReadOnly].
+// It wraps [errors.ErrUnsupported].
+var ErrReadOnly = fmt.Errorf("store is read-only: %w", errors.ErrUnsupported)
+
+// noDatabaseError reports that a read-only store's file does not exist; it
+// matches [fs.ErrNotExist].
+type noDatabaseError struct{}
+
+func (noDatabaseError) Error() string        { return "no such database file" }
+func (noDatabaseError) Is(target error) bool { return target == fs.ErrNotExist }
+
 // Store is a [storage.Store] on one SQLite file. It is safe for concurrent
 // use, and several processes may open the same file.
 type Store struct {
-	path   string
-	abs    string
-	file   os.FileInfo // the database file as opened, to notice it vanish
-	w      *sql.DB     // one connection; transactions begin IMMEDIATE
-	r      *sql.DB     // read pool
-	closed atomic.Bool
+	path     string
+	abs      string
+	file     os.FileInfo // the database file as opened, to notice it vanish
+	w        *sql.DB     // one connection; transactions begin IMMEDIATE; nil when read-only
+	r        *sql.DB     // read pool
+	readOnly bool
+	// present holds the tableSet of the tables known to exist; it only
+	// grows. A writable store creates both at Open.
+	present atomic.Uint32
+	closed  atomic.Bool
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -157,7 +207,9 @@ var schema = []string{
 }
 
 // Open opens the SQLite database at path, creating the file, its parent
-// directory (mode 0700) and the tables when missing. Close releases it.
+// directory (mode 0700) and the tables when missing, or, with
+// [WithReadOnly], opens the existing file for reading only. Close releases
+// it.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	cfg := config{sync: SynchronousFull, busyTimeout: DefaultBusyTimeout}
 	for _, o := range opts {
@@ -173,10 +225,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	busy := strconv.FormatInt(max(cfg.busyTimeout.Milliseconds(), 0), 10)
+	if cfg.readOnly {
+		return openReadOnly(ctx, path, abs, busy)
+	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	busy := strconv.FormatInt(max(cfg.busyTimeout.Milliseconds(), 0), 10)
 	w, err := sql.Open("sqlite3", dsn(abs, url.Values{
 		"_journal_mode":    {"WAL"},
 		"_synchronous":     {cfg.sync.String()},
@@ -196,6 +251,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
+	s.present.Store(uint32(allTables))
 	if s.file, err = os.Stat(abs); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -218,6 +274,100 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// openReadOnly opens the existing file at abs with one read pool whose
+// connections open the file read-only and refuse writes.
+func openReadOnly(ctx context.Context, path, abs, busy string) (*Store, error) {
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, noDatabaseError{})
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("sqlite: open %s: not a regular file", path)
+	}
+	r, err := sql.Open("sqlite3", dsn(abs, url.Values{
+		"mode":             {"ro"}, // never creates the file
+		"_busy_timeout":    {busy},
+		"_query_only":      {"true"},
+		"_stmt_cache_size": {"32"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	s := &Store{path: path, abs: abs, file: fi, r: r, readOnly: true}
+	// Reading the schema reads the file: it fails on a file that is not a
+	// database, or one in WAL mode whose -shm file cannot be opened.
+	if _, err := s.tables(ctx); err != nil {
+		r.Close()
+		if walMode(abs) {
+			err = fmt.Errorf("%w (the file is in WAL mode: a reader needs %s-wal and %s-shm, "+
+				"which must exist or be creatable beside it)", err, filepath.Base(abs), filepath.Base(abs))
+		}
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// walMode reports whether the header of the database file at path says it
+// is in WAL mode (read and write versions 2, bytes 18 and 19).
+func walMode(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var h [20]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return false
+	}
+	return string(h[:16]) == "SQLite format 3\x00" && h[18] == 2 && h[19] == 2
+}
+
+// tableSet is a set of the two tables.
+type tableSet uint32
+
+const (
+	hasRef tableSet = 1 << iota
+	hasTenant
+	allTables = hasRef | hasTenant
+)
+
+// tables returns the tables the file holds. A writable store created both
+// at Open; a read-only store looks again while one is missing, since
+// another process may create it.
+func (s *Store) tables(ctx context.Context) (tableSet, error) {
+	have := tableSet(s.present.Load())
+	if have == allTables {
+		return have, nil
+	}
+	rows, err := s.r.QueryContext(ctx,
+		"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains')")
+	if err != nil {
+		return 0, fmt.Errorf("read the schema: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return 0, fmt.Errorf("read the schema: %w", err)
+		}
+		switch name {
+		case refTable.name:
+			have |= hasRef
+		case tenantTable.name:
+			have |= hasTenant
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read the schema: %w", err)
+	}
+	return tableSet(s.present.Or(uint32(have)) | uint32(have)), nil
 }
 
 // dsn is the go-sqlite3 data source name for the file at abs: a file: URI,
@@ -264,12 +414,16 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	if s.w == nil {
+		return s.r.Close()
+	}
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
 // table is one of the two tables, with the SQL that reads a Record from it.
 type table struct {
 	name string
+	bit  tableSet // the table in a tableSet
 	// cols selects the columns scanRecord reads, in its order.
 	cols string
 	// domain is the expression of a capsule's domain.
@@ -290,6 +444,7 @@ const refDomain = "CASE WHEN json_valid(data) THEN CASE json_type(data, '$.domai
 var (
 	refTable = table{
 		name: "capsules",
+		bit:  hasRef,
 		cols: "id, type, " + refDomain + " AS domain, '' AS tenant_id, sequence, previous_hash, data, hash, " +
 			"signature, signature_pq, signed_at, signed_by, session_id",
 		domain: refDomain,
@@ -299,6 +454,7 @@ var (
 	}
 	tenantTable = table{
 		name: "capsule_tenant_chains",
+		bit:  hasTenant,
 		cols: "id, type, domain, tenant_id, sequence, previous_hash, data, hash, " +
 			"signature, signature_pq, signed_at, signed_by, session_id",
 		domain: "domain",
@@ -334,6 +490,17 @@ func parts(tenant *string) []part {
 	default:
 		return []part{{t: tenantTable, cond: []string{"tenant_id = ?"}, args: []any{*tenant}}}
 	}
+}
+
+// parts returns the SELECTs covering the chains a tenant filter selects,
+// leaving out the tables the file does not hold (their chains are empty).
+func (s *Store) parts(ctx context.Context, tenant *string) ([]part, error) {
+	have, err := s.tables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps := parts(tenant)
+	return slices.DeleteFunc(ps, func(p part) bool { return have&p.t.bit == 0 }), nil
 }
 
 // where adds a condition with its arguments.
@@ -413,10 +580,14 @@ func nullable(s string) any {
 // transaction; see [storage.Store.Append]. It returns an error wrapping
 // [storage.ErrConflict] when recs[0] does not extend the current head, and
 // another error, storing nothing, when the batch is not a chain of tenant's
-// records or reuses the id of a stored capsule.
+// records or reuses the id of a stored capsule. On a read-only store it
+// returns [ErrReadOnly], even for an empty batch.
 func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record) error {
 	if s.closed.Load() {
 		return s.errClosed("append")
+	}
+	if s.readOnly {
+		return fmt.Errorf("sqlite: append to %q in %s: %w", tenant, s.path, ErrReadOnly)
 	}
 	if len(recs) == 0 {
 		return nil
@@ -537,12 +708,20 @@ func (s *Store) Head(ctx context.Context, tenant string) (storage.Head, error) {
 	if s.closed.Load() {
 		return storage.Head{}, s.errClosed("head")
 	}
+	h := storage.Head{Sequence: -1}
+	have, err := s.tables(ctx)
+	if err != nil {
+		return storage.Head{}, fmt.Errorf("sqlite: head of %q: %w", tenant, err)
+	}
+	t := tableOf(tenant)
+	if have&t.bit == 0 {
+		return h, nil
+	}
 	var args []any
 	if tenant != "" {
 		args = []any{tenant}
 	}
-	h := storage.Head{Sequence: -1}
-	err := s.r.QueryRowContext(ctx, tableOf(tenant).head, args...).Scan(&h.Sequence, &h.Hash)
+	err = s.r.QueryRowContext(ctx, t.head, args...).Scan(&h.Sequence, &h.Hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return storage.Head{}, fmt.Errorf("sqlite: head of %q: %w", tenant, err)
 	}
@@ -558,7 +737,13 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Rec
 	if s.closed.Load() {
 		return storage.Record{}, s.errClosed("get")
 	}
-	ps := parts(tenant)
+	ps, err := s.parts(ctx, tenant)
+	if err != nil {
+		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, err)
+	}
+	if len(ps) == 0 {
+		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrNotFound)
+	}
 	for i := range ps {
 		if len(id) >= idLen {
 			ps[i].where("id = ?", id)
@@ -588,7 +773,13 @@ func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (sto
 	if s.closed.Load() {
 		return storage.Record{}, s.errClosed("get by hash")
 	}
-	ps := parts(tenant)
+	ps, err := s.parts(ctx, tenant)
+	if err != nil {
+		return storage.Record{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, err)
+	}
+	if len(ps) == 0 {
+		return storage.Record{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, storage.ErrNotFound)
+	}
 	for i := range ps {
 		ps[i].where("hash = ?", hash)
 	}
@@ -608,7 +799,19 @@ func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (sto
 // of the chain and no read transaction stays open between batches.
 func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[storage.Record, error] {
 	return func(yield func(storage.Record, error) bool) {
-		p := parts(&tenant)[0]
+		if s.closed.Load() {
+			yield(storage.Record{}, s.errClosed(fmt.Sprintf("scan %q", tenant)))
+			return
+		}
+		ps, err := s.parts(ctx, &tenant)
+		if err != nil {
+			yield(storage.Record{}, fmt.Errorf("sqlite: scan %q from %d: %w", tenant, from, err))
+			return
+		}
+		if len(ps) == 0 {
+			return // no table, no chain
+		}
+		p := ps[0]
 		p.where("sequence >= ?", nil)
 		q, args := p.sql(p.t.cols)
 		q += " ORDER BY sequence LIMIT " + strconv.Itoa(scanBatch)
@@ -639,8 +842,11 @@ func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[s
 
 // filtered returns the SELECTs for f's conditions other than Limit and
 // Offset.
-func filtered(f storage.Filter) []part {
-	ps := parts(f.Tenant)
+func (s *Store) filtered(ctx context.Context, f storage.Filter) ([]part, error) {
+	ps, err := s.parts(ctx, f.Tenant)
+	if err != nil {
+		return nil, err
+	}
 	for i := range ps {
 		if f.Type != "" {
 			ps[i].where("type = ?", f.Type)
@@ -652,7 +858,7 @@ func filtered(f storage.Filter) []part {
 			ps[i].where("session_id = ?", f.SessionID)
 		}
 	}
-	return ps
+	return ps, nil
 }
 
 // List returns the capsules matching f, newest first, then by tenant.
@@ -660,7 +866,14 @@ func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, e
 	if s.closed.Load() {
 		return nil, s.errClosed("list")
 	}
-	q, args := union(filtered(f))
+	ps, err := s.filtered(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list: %w", err)
+	}
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	q, args := union(ps)
 	limit := int64(-1) // no limit
 	if f.Limit > 0 {
 		limit = int64(f.Limit)
@@ -679,9 +892,16 @@ func (s *Store) Count(ctx context.Context, f storage.Filter) (int64, error) {
 	if s.closed.Load() {
 		return 0, s.errClosed("count")
 	}
+	ps, err := s.filtered(ctx, f)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count: %w", err)
+	}
+	if len(ps) == 0 {
+		return 0, nil
+	}
 	var qs []string
 	var args []any
-	for _, p := range filtered(f) {
+	for _, p := range ps {
 		q, a := p.sql("count(*)")
 		qs = append(qs, "("+q+")")
 		args = append(args, a...)
@@ -693,12 +913,13 @@ func (s *Store) Count(ctx context.Context, f storage.Filter) (int64, error) {
 	return n, nil
 }
 
-// tenantsQuery lists the null tenant when its chain has a capsule, then
-// every other tenant, jumping from one to the next through the unique
-// (tenant_id, sequence) index instead of reading every row.
-const tenantsQuery = `SELECT '' WHERE EXISTS (SELECT 1 FROM capsules)
-UNION ALL
-SELECT tenant_id FROM (
+// The query of Tenants in two parts, one per table: the null tenant when
+// its chain has a capsule, then every other tenant, jumping from one to the
+// next through the unique (tenant_id, sequence) index instead of reading
+// every row.
+const (
+	tenantsNull  = `SELECT '' WHERE EXISTS (SELECT 1 FROM capsules)`
+	tenantsOther = `SELECT tenant_id FROM (
 	WITH RECURSIVE t(tenant_id) AS (
 		SELECT min(tenant_id) FROM capsule_tenant_chains
 		UNION ALL
@@ -707,6 +928,7 @@ SELECT tenant_id FROM (
 	)
 	SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL
 )`
+)
 
 // Tenants returns every tenant with a chain, in ascending byte order, ""
 // first when the null tenant has one.
@@ -714,7 +936,21 @@ func (s *Store) Tenants(ctx context.Context) ([]string, error) {
 	if s.closed.Load() {
 		return nil, s.errClosed("tenants")
 	}
-	rows, err := s.r.QueryContext(ctx, tenantsQuery)
+	have, err := s.tables(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: tenants: %w", err)
+	}
+	var qs []string
+	if have&hasRef != 0 {
+		qs = append(qs, tenantsNull)
+	}
+	if have&hasTenant != 0 {
+		qs = append(qs, tenantsOther)
+	}
+	if len(qs) == 0 {
+		return nil, nil
+	}
+	rows, err := s.r.QueryContext(ctx, strings.Join(qs, "\nUNION ALL\n"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: tenants: %w", err)
 	}
