@@ -595,6 +595,8 @@ func benchmarkAppendSQLite(b *testing.B, writers int) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "capsules/s")
+	st := c.Stats()
+	b.ReportMetric(float64(st.Committed)/float64(max(st.Commits, 1)), "capsules/commit")
 }
 
 func BenchmarkAppendSQLite1(b *testing.B)  { benchmarkAppendSQLite(b, 1) }

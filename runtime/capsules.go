@@ -406,18 +406,20 @@ func (c *Capsules) Close() error {
 // Stats are counters of a Capsules since it was opened.
 type Stats struct {
 	Committed int64 // capsules stored
+	Commits   int64 // storage transactions that stored them (group commit)
 	Failed    int64 // capsules whose append failed
 	Conflicts int64 // times another process moved a chain head first
 }
 
 // Stats returns the counters.
 func (c *Capsules) Stats() Stats {
-	return Stats{c.metrics.ok.Load(), c.metrics.bad.Load(), c.metrics.conflicts.Load()}
+	return Stats{Committed: c.metrics.ok.Load(), Commits: c.metrics.commits.Load(),
+		Failed: c.metrics.bad.Load(), Conflicts: c.metrics.conflicts.Load()}
 }
 
-type metrics struct{ ok, bad, conflicts atomic.Int64 }
+type metrics struct{ ok, commits, bad, conflicts atomic.Int64 }
 
-func (m *metrics) committed(n int) { m.ok.Add(int64(n)) }
+func (m *metrics) committed(n int) { m.ok.Add(int64(n)); m.commits.Add(1) }
 func (m *metrics) failed(n int)    { m.bad.Add(int64(n)) }
 
 // The process default.
