@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/capsule-go/capsule/runtime/canonical"
 	"github.com/capsule-go/capsule/runtime/checkpoint"
@@ -628,4 +631,47 @@ func BenchmarkVerifySQLiteSignatures(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(caps)*b.N)/b.Elapsed().Seconds(), "capsules/s")
+}
+
+// BenchmarkAppendPostgres64 measures durable appends with 64 writers on one
+// PostgreSQL chain (set CAPSULE_TEST_POSTGRES_URL), in a scratch schema.
+func BenchmarkAppendPostgres64(b *testing.B) {
+	base := os.Getenv("CAPSULE_TEST_POSTGRES_URL")
+	if base == "" {
+		b.Skip("set CAPSULE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("capsule_bench_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	c, err := Open(ctx, u.String(), WithSigner(newTestSigner()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.SetParallelism(64 / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			cp := New(TypeAgent)
+			cp.Trigger.Request = "deploy the service to production"
+			cp.Context.Environment = map[string]any{"cwd": "/workspace", "os": "linux"}
+			if _, err := c.Append(ctx, "t", cp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "capsules/s")
+	st := c.Stats()
+	b.ReportMetric(float64(st.Committed)/float64(max(st.Commits, 1)), "capsules/commit")
 }
