@@ -616,9 +616,7 @@ func BenchmarkVerifySQLiteSignatures(b *testing.B) {
 	defer c.Close()
 	caps := make([]*Capsule, 20000)
 	for i := range caps {
-		caps[i] = New(TypeAgent)
-		caps[i].Trigger.Request = "deploy the service to production"
-		caps[i].Context.Environment = map[string]any{"cwd": "/workspace", "os": "linux", "cost": 0.0042}
+		caps[i] = typicalCapsule()
 	}
 	if _, err := c.AppendAll(ctx, "", caps); err != nil {
 		b.Fatal(err)
@@ -674,4 +672,32 @@ func BenchmarkAppendPostgres64(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "capsules/s")
 	st := c.Stats()
 	b.ReportMetric(float64(st.Committed)/float64(max(st.Commits, 1)), "capsules/commit")
+}
+
+// typicalCapsule is a capsule with every section filled, about 1.7 KB of
+// canonical JSON, like internal/bench.Typical.
+func typicalCapsule() *Capsule {
+	c := New(TypeAgent)
+	c.Trigger.Source = "scheduler"
+	c.Trigger.Request = "Deploy service v2.4 to production after the canary stays healthy for ten minutes"
+	c.Trigger.CorrelationID = "corr_abc123"
+	c.Context.AgentID = "example.com/agents.Deploy"
+	c.Context.SessionID = "sess_def456"
+	c.Context.Environment = map[string]any{"cwd": "/workspace", "os": "linux", "region": "eu-west-1"}
+	c.Reasoning.Analysis = "Production deployment requires a blue-green strategy."
+	c.Reasoning.Options = []Option{
+		{ID: "opt_0", Description: "Blue-green deployment", Pros: []string{"Zero downtime"}, Cons: []string{"Double resources"}, Feasibility: 0.9, Selected: true},
+		{ID: "opt_1", Description: "Rolling update", Pros: []string{"Simple"}, Cons: []string{"Brief downtime"}, Feasibility: 0.7, RejectionReason: "Higher risk"},
+	}
+	c.Reasoning.SelectedOption = "Blue-green deployment"
+	c.Reasoning.Confidence = 0.95
+	c.Reasoning.Model = "gpt-4o"
+	c.Execution.ToolCalls = []ToolCall{{Tool: "kubectl_apply", Arguments: map[string]any{"manifest": "deploy.yaml"}, Result: map[string]any{"pods": 3}, Success: true, DurationMS: 4500}}
+	c.Execution.DurationMS = 5700
+	c.Execution.ResourcesUsed = map[string]any{"cpu_seconds": 2.5, "api_calls": 3}
+	c.Outcome.Status = StatusSuccess
+	c.Outcome.Result = map[string]any{"version": "2.4", "replicas": 3}
+	c.Outcome.Summary = "Deployed v2.4 with 3 replicas"
+	c.Outcome.Metrics = map[string]any{"latency_ms": 5700, "cost_usd": 0.0042}
+	return c
 }

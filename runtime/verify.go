@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/capsule-go/capsule/runtime/canonical"
 )
@@ -218,14 +219,20 @@ func linkError(rec *Sealed, expect int64, prevHash string) string {
 
 // checkParallel recomputes hashes (and checks signatures at level
 // Signatures) of recs on workers goroutines, writing each outcome to errs.
+//
+// Workers take capsules one at a time from a shared counter, so none sits
+// idle while another still has a long run of work.
 func checkParallel(recs []Sealed, errs []error, level Level, resolve KeyResolver, workers int) {
 	var wg sync.WaitGroup
-	chunk := (len(recs) + workers - 1) / workers
-	for lo := 0; lo < len(recs); lo += chunk {
-		hi := min(lo+chunk, len(recs))
+	var next atomic.Int64
+	for range min(workers, len(recs)) {
 		wg.Go(func() {
 			buf := bufPool.Get().(*[]byte)
-			for i := lo; i < hi; i++ {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(recs)) {
+					break
+				}
 				errs[i] = checkOne(buf, &recs[i], level, resolve)
 			}
 			bufPool.Put(buf)
