@@ -45,6 +45,8 @@ type chain struct {
 	cond    *sync.Cond // signalled when a queued capsule is signed
 	queue   []*pending
 	running bool
+
+	batch []Sealed // the committer's reused batch; only the running committer touches it
 }
 
 // pending is one capsule on its way into the chain.
@@ -139,7 +141,6 @@ func (ch *chain) assign(pd *pending) {
 // commitLoop stores signed capsules from the front of the queue until the
 // queue stays empty.
 func (ch *chain) commitLoop() {
-	batch := make([]Sealed, 0, maxBatch)
 	var conflictSince time.Time // start of the current run of conflicts
 	for {
 		ch.cmu.Lock()
@@ -157,11 +158,13 @@ func (ch *chain) commitLoop() {
 		group := ch.queue[:n:n]
 		ch.cmu.Unlock()
 
-		batch = batch[:0]
+		batch := ch.batch[:0]
 		for _, pd := range group {
 			batch = append(batch, pd.rec)
 		}
 		err := ch.c.store.Append(context.Background(), ch.tenant, batch)
+		clear(batch) // drop references to the stored capsules' data
+		ch.batch = batch
 		switch {
 		case err == nil:
 			conflictSince = time.Time{}
