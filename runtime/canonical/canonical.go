@@ -59,12 +59,21 @@ type Error struct {
 
 // Error formats e as "canonical: <path>: <msg>", leaving out the path of
 // the root.
+// The message shortens a path longer than maxShownPath (deep nesting) to
+// its start and end; the Path field keeps it whole.
 func (e *Error) Error() string {
 	if e.Path == "" {
 		return "canonical: " + e.Msg
 	}
-	return "canonical: " + e.Path + ": " + e.Msg
+	path := e.Path
+	if len(path) > maxShownPath {
+		path = path[:maxShownPath/2] + "…" + path[len(path)-maxShownPath/4:]
+	}
+	return "canonical: " + path + ": " + e.Msg
 }
+
+// maxShownPath bounds the path an error message shows.
+const maxShownPath = 120
 
 func newError(offset int, msg string) *Error {
 	return &Error{Offset: int64(offset), Msg: msg}
