@@ -255,7 +255,7 @@ func (s *Store) Close() error {
 // The conditional INSERT of Append. The batch arrives as one array per
 // column; the rows are inserted only if the chain's head is what recs[0]
 // extends: no capsule at all when recs[0] is a genesis (sequence $13 = 0,
-// previous hash $14 = ”), else the capsule of sequence $13-1 with hash
+// previous hash $14 empty), else the capsule of sequence $13-1 with hash
 // $14. In READ COMMITTED each statement sees what committed before it
 // began, so after the advisory lock it sees the head every other writer
 // left.
