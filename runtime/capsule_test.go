@@ -661,9 +661,7 @@ func BenchmarkAppendPostgres64(b *testing.B) {
 	b.SetParallelism(64 / runtime.GOMAXPROCS(0))
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			cp := New(TypeAgent)
-			cp.Trigger.Request = "deploy the service to production"
-			cp.Context.Environment = map[string]any{"cwd": "/workspace", "os": "linux"}
+			cp := typicalCapsule()
 			if _, err := c.Append(ctx, "t", cp); err != nil {
 				b.Fatal(err)
 			}
