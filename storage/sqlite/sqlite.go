@@ -39,6 +39,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -437,6 +438,82 @@ type table struct {
 	insert string
 }
 
+// topLevelString returns the string value of key in the top-level JSON
+// object data, or "" when data is not an object, lacks the key, or its
+// value is not a string. It tolerates any whitespace, so it reads the
+// Python reference's content as well as canonical JSON.
+func topLevelString(data []byte, key string) string {
+	i := skipWS(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return ""
+	}
+	i++
+	for {
+		i = skipWS(data, i)
+		if i >= len(data) || data[i] != '"' {
+			return ""
+		}
+		kEnd := stringEnd(data, i)
+		k := data[i+1 : max(kEnd-1, i+1)]
+		i = skipWS(data, kEnd)
+		if i >= len(data) || data[i] != ':' {
+			return ""
+		}
+		i = skipWS(data, i+1)
+		vStart := i
+		depth := 0
+	value:
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				i = stringEnd(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth == 0 {
+					break value
+				}
+				depth--
+			case ',':
+				if depth == 0 {
+					break value
+				}
+			}
+		}
+		if string(k) == key {
+			var v string
+			if json.Unmarshal(bytes.TrimSpace(data[vStart:i]), &v) != nil {
+				return ""
+			}
+			return v
+		}
+		if i >= len(data) || data[i] != ',' {
+			return ""
+		}
+		i++
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string starting at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
 // refDomain reads the domain of a capsule in the reference table, which has
 // no domain column, from its content, tolerating content that is not JSON.
 const refDomain = "CASE WHEN json_valid(data) THEN CASE json_type(data, '$.domain') WHEN 'text' THEN json_extract(data, '$.domain') END END"
@@ -445,7 +522,7 @@ var (
 	refTable = table{
 		name: "capsules",
 		bit:  hasRef,
-		cols: "id, type, " + refDomain + " AS domain, '' AS tenant_id, sequence, previous_hash, data, hash, " +
+		cols: "id, type, NULL AS domain, '' AS tenant_id, sequence, previous_hash, data, hash, " +
 			"signature, signature_pq, signed_at, signed_by, session_id",
 		domain: refDomain,
 		head:   "SELECT sequence, hash FROM capsules ORDER BY sequence DESC LIMIT 1",
@@ -540,6 +617,11 @@ func scanRecord(row interface{ Scan(...any) error }) (storage.Record, error) {
 		return storage.Record{}, err
 	}
 	r.Domain, r.PreviousHash, r.SignedAt, r.SignedBy, r.SessionID = domain.String, prev.String, signedAt.String, signedBy.String, session.String
+	if !domain.Valid {
+		// The reference table has no domain column: read it from the
+		// content, in Go, rather than have SQLite parse the JSON per row.
+		r.Domain = topLevelString(r.Data, "domain")
+	}
 	if r.Data == nil {
 		r.Data = []byte{}
 	}

@@ -560,3 +560,25 @@ func TestWALStaysBounded(t *testing.T) {
 		t.Fatalf("WAL grew to %d MB after 25,600 records", wal.Size()>>20)
 	}
 }
+
+func TestTopLevelString(t *testing.T) {
+	for _, c := range []struct{ data, want string }{
+		{`{"domain":"agents"}`, "agents"},
+		{`{"id": "x", "type": "agent", "domain": "interop", "trigger": {"domain": "nested"}}`, "interop"},
+		{`{"trigger":{"domain":"nested"},"domain":"top"}`, "top"},
+		{`{"a":[1,{"domain":"x"}],"b":"},\"domain\":\"y","domain":"z"}`, "z"},
+		{"{\n\t\"domain\" :\r\n \"spaced\"\n}", "spaced"},
+		{`{"domain":"esc\"aped\u00e9"}`, "esc\"apedé"},
+		{`{"domain":5}`, ""},
+		{`{"domain":null}`, ""},
+		{`{"other":"x"}`, ""},
+		{`[{"domain":"x"}]`, ""},
+		{`not json`, ""},
+		{``, ""},
+		{`{"domain":"unterminated`, ""},
+	} {
+		if got := topLevelString([]byte(c.data), "domain"); got != c.want {
+			t.Errorf("topLevelString(%q) = %q, want %q", c.data, got, c.want)
+		}
+	}
+}
