@@ -1,0 +1,58 @@
+package main
+
+import (
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A checkpoint of the Python reference chain passes against the chain as
+// it is and fails, at the right sequence, once its newest capsules are
+// deleted: the truncation a hash chain cannot show by itself.
+func TestCheckpointDetectsTruncation(t *testing.T) {
+	dir := pythonDataDir(t)
+	db := filepath.Join(dir, "capsules.db")
+	cp := filepath.Join(t.TempDir(), "ref.checkpoint")
+	capsuleCmd(t, "", "checkpoint", "--db", db, "-o", cp).want(t, exitOK)
+	note := string(readFile(t, cp))
+	if !strings.HasPrefix(note, "capsule/-\n12\n") || !strings.Contains(note, "\n\n— qp_key_ceef ") {
+		t.Fatalf("checkpoint:\n%s", note)
+	}
+	capsuleCmd(t, "", "verify", "--signatures", "--db", db, "--checkpoint", cp).want(t, exitOK)
+	// A checkpoint of another tenant's chain is a usage mismatch.
+	capsuleCmd(t, "", "verify", "--db", db, "--tenant", "acme", "--checkpoint", cp).want(t, exitError)
+
+	conn, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec("DELETE FROM capsules WHERE sequence >= 10"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	// The shortened chain is valid by itself...
+	capsuleCmd(t, "", "verify", "--signatures", "--db", db).want(t, exitOK)
+	// ...but not against the checkpoint.
+	r := capsuleCmd(t, "", "verify", "--json", "--db", db, "--checkpoint", cp).want(t, exitInvalid)
+	var out verifyJSON
+	decodeJSON(t, r.stdout, &out)
+	if out.Valid || len(out.Errors) != 1 || out.Errors[0].Sequence != 11 || !strings.Contains(out.Errors[0].Error, "shorter than the checkpoint") {
+		t.Fatalf("verify --checkpoint on a truncated chain: %s", r.stdout)
+	}
+	// A tampered checkpoint is refused.
+	bad := writeFile(t, filepath.Join(t.TempDir(), "bad.checkpoint"), []byte(strings.Replace(note, "\n12\n", "\n11\n", 1)))
+	capsuleCmd(t, "", "verify", "--db", db, "--checkpoint", bad).want(t, exitError)
+	// checkpoint needs a database.
+	capsuleCmd(t, "", "checkpoint").want(t, exitError)
+	capsuleCmd(t, "", "checkpoint", filepath.Join(dir, "chain.json")).want(t, exitError)
+}
+
+func TestBenchUsage(t *testing.T) {
+	capsuleCmd(t, "", "bench", "--writers", "0").want(t, exitError)
+	capsuleCmd(t, "", "bench", "extra").want(t, exitError)
+	r := capsuleCmd(t, "", "bench", "--help").want(t, exitOK)
+	if !strings.Contains(r.stdout+r.stderr, "capsule bench --json") {
+		t.Fatalf("bench --help lacks its example:\n%s%s", r.stdout, r.stderr)
+	}
+}
