@@ -55,6 +55,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -233,7 +234,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	w, err := sql.Open("sqlite3", dsn(abs, url.Values{
+	registerWriterDriver()
+	w, err := sql.Open(writerDriver, dsn(abs, url.Values{
 		"_journal_mode":    {"WAL"},
 		"_synchronous":     {cfg.sync.String()},
 		"_busy_timeout":    {busy},
@@ -369,6 +371,36 @@ func (s *Store) tables(ctx context.Context) (tableSet, error) {
 		return 0, fmt.Errorf("read the schema: %w", err)
 	}
 	return tableSet(s.present.Or(uint32(have)) | uint32(have)), nil
+}
+
+// walCheckpointPages is how many WAL pages (4 KB each by default) the
+// writer lets accumulate before it checkpoints them into the database file.
+// SQLite's default, 1000, makes the writer copy hot index pages (random
+// UUID and hash keys) over and over; 16000 (64 MB) lets a checkpoint write
+// each page once for many commits: 19,700 -> 27,000 durable appends/s with
+// 64 writers. journalSizeLimit truncates the WAL file back after it.
+const (
+	walCheckpointPages = 16000
+	journalSizeLimit   = 64 << 20
+)
+
+// writerDriver is go-sqlite3 registered under its own name with a hook that
+// sets the writer connection's checkpoint threshold, so that a connection
+// database/sql opens again gets it too.
+const writerDriver = "sqlite3_capsule_writer"
+
+var registerWriterOnce sync.Once
+
+func registerWriterDriver() {
+	registerWriterOnce.Do(func() {
+		sql.Register(writerDriver, &sqlite3.SQLiteDriver{
+			ConnectHook: func(c *sqlite3.SQLiteConn) error {
+				_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint=%d; PRAGMA journal_size_limit=%d",
+					walCheckpointPages, journalSizeLimit), nil)
+				return err
+			},
+		})
+	})
 }
 
 // dsn is the go-sqlite3 data source name for the file at abs: a file: URI,

@@ -556,7 +556,8 @@ func TestWALStaysBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wal.Size() > 16<<20 {
+	// The checkpoint threshold (64 MB of pages) plus the batch that crossed it.
+	if wal.Size() > 80<<20 {
 		t.Fatalf("WAL grew to %d MB after 25,600 records", wal.Size()>>20)
 	}
 }
