@@ -275,7 +275,7 @@ func checkOne(buf *[]byte, rec *Sealed, level Level, resolve KeyResolver) error 
 // cannot make a chain look whole. content is canonical JSON.
 func columnsAgree(rec *Sealed, content []byte) error {
 	var id, seq, prev, typ []byte
-	err := topLevel(content, func(key, value []byte) {
+	err := canonical.Members(content, func(key, value []byte) bool {
 		switch string(key) {
 		case "id":
 			id = value
@@ -286,6 +286,7 @@ func columnsAgree(rec *Sealed, content []byte) error {
 		case "type":
 			typ = value
 		}
+		return true
 	})
 	if err != nil {
 		return err
@@ -309,63 +310,6 @@ func columnsAgree(rec *Sealed, content []byte) error {
 // strings that need no escaping (ids, hex, type names).
 func jsonStringIs(v []byte, s string) bool {
 	return len(v) == len(s)+2 && v[0] == '"' && v[len(v)-1] == '"' && string(v[1:len(v)-1]) == s
-}
-
-// topLevel calls f with each key and raw value of the top-level object of
-// canonical JSON b (keys are unescaped only when they need no escaping,
-// which is the case for every protocol key).
-func topLevel(b []byte, f func(key, value []byte)) error {
-	if len(b) < 2 || b[0] != '{' {
-		return fmt.Errorf("content is not a JSON object")
-	}
-	i := 1
-	for i < len(b) && b[i] != '}' {
-		// key
-		if b[i] != '"' {
-			return fmt.Errorf("content: malformed canonical JSON at %d", i)
-		}
-		end := skipString(b, i)
-		key := b[i+1 : end-1]
-		i = end + 1 // past ':'
-		start := i
-		depth := 0
-	value:
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth == 0 {
-					break value
-				}
-				depth--
-			case ',':
-				if depth == 0 {
-					break value
-				}
-			}
-		}
-		f(key, b[start:i])
-		if i < len(b) && b[i] == ',' {
-			i++
-		}
-	}
-	return nil
-}
-
-// skipString returns the index just past the JSON string starting at b[i].
-func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(b)
 }
 
 // Verify checks tenant's chain at level, streaming it from the store.

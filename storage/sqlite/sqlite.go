@@ -39,7 +39,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -61,6 +60,7 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 
+	"github.com/capsule-go/capsule/runtime/canonical"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/batch"
 )
@@ -472,78 +472,20 @@ type table struct {
 
 // topLevelString returns the string value of key in the top-level JSON
 // object data, or "" when data is not an object, lacks the key, or its
-// value is not a string. It tolerates any whitespace, so it reads the
-// Python reference's content as well as canonical JSON.
+// value is not a string. It reads the Python reference's content (with
+// whitespace) as well as canonical JSON.
 func topLevelString(data []byte, key string) string {
-	i := skipWS(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return ""
-	}
-	i++
-	for {
-		i = skipWS(data, i)
-		if i >= len(data) || data[i] != '"' {
-			return ""
+	var out string
+	canonical.Members(data, func(k, v []byte) bool {
+		if string(k) != key {
+			return true
 		}
-		kEnd := stringEnd(data, i)
-		k := data[i+1 : max(kEnd-1, i+1)]
-		i = skipWS(data, kEnd)
-		if i >= len(data) || data[i] != ':' {
-			return ""
+		if json.Unmarshal(v, &out) != nil {
+			out = ""
 		}
-		i = skipWS(data, i+1)
-		vStart := i
-		depth := 0
-	value:
-		for ; i < len(data); i++ {
-			switch data[i] {
-			case '"':
-				i = stringEnd(data, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth == 0 {
-					break value
-				}
-				depth--
-			case ',':
-				if depth == 0 {
-					break value
-				}
-			}
-		}
-		if string(k) == key {
-			var v string
-			if json.Unmarshal(bytes.TrimSpace(data[vStart:i]), &v) != nil {
-				return ""
-			}
-			return v
-		}
-		if i >= len(data) || data[i] != ',' {
-			return ""
-		}
-		i++
-	}
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index just past the JSON string starting at b[i].
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(b)
+		return false
+	})
+	return out
 }
 
 // refDomain reads the domain of a capsule in the reference table, which has
