@@ -422,26 +422,30 @@ type metrics struct{ ok, commits, bad, conflicts atomic.Int64 }
 func (m *metrics) committed(n int) { m.ok.Add(int64(n)); m.commits.Add(1) }
 func (m *metrics) failed(n int)    { m.bad.Add(int64(n)) }
 
-// The process default.
+// The process default: read without locking on every audited call,
+// opened under defaultMu on first use.
 var (
 	defaultMu sync.Mutex
-	defaultC  *Capsules
+	defaultC  atomic.Pointer[Capsules]
 )
 
 // Default returns the process default Capsules, opening it on first use at
 // [DefaultURL] ($CAPSULE_URL, else capsules.db in the data directory, with
 // the key beside it). A failed open is retried on the next call.
 func Default() (*Capsules, error) {
+	if c := defaultC.Load(); c != nil {
+		return c, nil
+	}
 	defaultMu.Lock()
 	defer defaultMu.Unlock()
-	if defaultC != nil {
-		return defaultC, nil
+	if c := defaultC.Load(); c != nil {
+		return c, nil
 	}
 	c, err := Open(context.Background(), "")
 	if err != nil {
 		return nil, err
 	}
-	defaultC = c
+	defaultC.Store(c)
 	return c, nil
 }
 
@@ -449,7 +453,7 @@ func Default() (*Capsules, error) {
 // [Default] opens a new one). It does not close the previous one.
 func SetDefault(c *Capsules) {
 	defaultMu.Lock()
-	defaultC = c
+	defaultC.Store(c)
 	defaultMu.Unlock()
 }
 
