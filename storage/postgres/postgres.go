@@ -537,6 +537,9 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Rec
 	if err := s.ready(ctx); err != nil {
 		return storage.Record{}, fmt.Errorf("postgres: get: %w", err)
 	}
+	if id == "" {
+		return storage.Record{}, fmt.Errorf("postgres: get: empty id: %w", storage.ErrNotFound)
+	}
 	var q query
 	if len(id) >= idLen {
 		q.where("id = %s", id)

@@ -793,6 +793,9 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Rec
 	if s.closed.Load() {
 		return storage.Record{}, s.errClosed("get")
 	}
+	if id == "" {
+		return storage.Record{}, fmt.Errorf("sqlite: get: empty id: %w", storage.ErrNotFound)
+	}
 	ps, err := s.parts(ctx, tenant)
 	if err != nil {
 		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, err)

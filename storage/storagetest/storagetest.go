@@ -430,6 +430,7 @@ func testGet(t *testing.T, s storage.Store) {
 		{"ABCDEF02", nil},                                                                 // ids are case-sensitive
 		{"%", nil}, {"_", nil}, {"abcdef0_", nil}, {"abcdef0%", nil}, {"abcdef02\\", nil}, // no pattern matching
 		{"abcdef01-0000-4000-8000-00000000000_", nil},
+		{"", nil}, {"", ptr("")}, // an empty id matches nothing
 	}
 	for _, n := range notFound {
 		_, err := s.Get(t.Context(), n.id, n.tenant)
