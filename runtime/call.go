@@ -199,6 +199,12 @@ func JSONSafe(v any) (out any) {
 		return cut(x.String())
 	case []byte:
 		return cut(string(x))
+	case []string:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cut(e)
+		}
+		return out
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -699,3 +699,28 @@ func typicalCapsule() *Capsule {
 	c.Outcome.Metrics = map[string]any{"latency_ms": 5700, "cost_usd": 0.0042}
 	return c
 }
+
+func TestJSONSafe(t *testing.T) {
+	long := strings.Repeat("x", 600)
+	type point struct{ X, Y int }
+	for _, c := range []struct {
+		in   any
+		want string
+	}{
+		{[]string{"a", long}, `["a","` + long[:500] + `"]`},
+		{point{1, 2}, `{"X":1,"Y":2}`},
+		{math.NaN(), `"NaN"`},
+		{errors.New("boom"), `"boom"`},
+		{"bad \xff utf8", `"bad ` + "\uFFFD" + ` utf8"`},
+		{panicky{}, `"unrecordable result: no"`},
+	} {
+		b, err := canonical.Append(nil, JSONSafe(c.in))
+		if err != nil || string(b) != c.want {
+			t.Errorf("JSONSafe(%#v) = %s (%v), want %s", c.in, b, err, c.want)
+		}
+	}
+}
+
+type panicky struct{}
+
+func (panicky) String() string { panic("no") }

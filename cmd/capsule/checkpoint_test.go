@@ -2,6 +2,9 @@ package main
 
 import (
 	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,5 +57,24 @@ func TestBenchUsage(t *testing.T) {
 	r := capsuleCmd(t, "", "bench", "--help").want(t, exitOK)
 	if !strings.Contains(r.stdout+r.stderr, "capsule bench --json") {
 		t.Fatalf("bench --help lacks its example:\n%s%s", r.stdout, r.stderr)
+	}
+}
+
+// keys info only looks: a key without keyring.json gets no keyring written.
+func TestKeysInfoChangesNothing(t *testing.T) {
+	dir := pythonDataDir(t)
+	if err := os.Remove(filepath.Join(dir, "keyring.json")); err != nil {
+		t.Fatal(err)
+	}
+	r := capsuleCmd(t, "", "keys", "info").want(t, exitOK)
+	if !strings.Contains(r.stdout, "qp_key_ceef") {
+		t.Fatalf("keys info:\n%s", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keyring.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("keys info wrote keyring.json (%v)", err)
+	}
+	r = capsuleCmd(t, "", "keys", "export-public").want(t, exitOK)
+	if strings.TrimSpace(r.stdout) != strings.TrimSpace(string(readFile(t, filepath.Join(dir, "public_key.hex")))) {
+		t.Fatalf("export-public: %q", r.stdout)
 	}
 }

@@ -58,10 +58,11 @@ type keyState struct {
 	pq          bool // an ML-DSA-65 public key exists
 }
 
-// loadKeys reads the data directory without creating a key. When the key
-// file exists it is loaded as the runtime loads it (which checks its mode
-// and that it matches the keyring, and writes keyring.json if missing);
-// otherwise the keyring alone (a verify-only directory) is read.
+// loadKeys reads the data directory without creating or changing
+// anything. When the key file exists its public key is read (with the
+// runtime's checks of its mode and length) and its fingerprint is the
+// keyring's active epoch, or the one a keyring would give it; otherwise the
+// keyring alone (a verify-only directory) is read.
 func loadKeys() (*keyState, error) {
 	dir, err := keys.DataDir()
 	if err != nil {
@@ -72,12 +73,12 @@ func loadKeys() (*keyState, error) {
 	switch {
 	case err == nil:
 		st.signingKey = true
-		s, err := keys.LoadOrCreate(dir)
+		pub, err := keys.ReadPublicKey(dir)
 		if err != nil {
 			return nil, err
 		}
-		st.fingerprint = s.Fingerprint()
-		st.publicKey = hex.EncodeToString(s.PublicKey())
+		st.fingerprint = keys.Fingerprint(pub)
+		st.publicKey = hex.EncodeToString(pub)
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
@@ -89,6 +90,11 @@ func loadKeys() (*keyState, error) {
 		st.keyring = nil
 	case err != nil:
 		return nil, err
+	}
+	if st.signingKey && st.keyring != nil {
+		if a, ok := st.keyring.Active(); ok && a.PublicKeyHex == st.publicKey {
+			st.fingerprint = a.Fingerprint
+		}
 	}
 	if !st.signingKey {
 		a, ok := st.keyring.Active()
@@ -108,8 +114,8 @@ Usage: capsule keys info [--json]
 
 Show the data directory, whether it holds the private signing key, the
 active key's fingerprint (the signed_by of new capsules) and public key,
-and every epoch of the keyring. Never prints private key material. A key
-without a keyring.json gets its keyring written, as on its first use.`
+and every epoch of the keyring. Never prints private key material, and
+never creates or changes a file.`
 
 func runKeysInfo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("keys info", keysInfoUsage, "capsule keys info --json")

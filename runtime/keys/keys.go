@@ -333,3 +333,14 @@ func protocolTime(t time.Time) string {
 	}
 	return t.Format("2006-01-02T15:04:05.000000+00:00")
 }
+
+// ReadPublicKey returns the public key of the private key in dir without
+// creating or changing anything: for tools that only look. It applies the
+// same checks as LoadOrCreate to the key file (mode, length).
+func ReadPublicKey(dir string) (ed25519.PublicKey, error) {
+	priv, err := readKey(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return nil, err
+	}
+	return priv.Public().(ed25519.PublicKey), nil
+}
