@@ -187,7 +187,7 @@ func AppendSealed(dst []byte, rec *Sealed) ([]byte, error) {
 		return dst, fmt.Errorf("capsule %s: %w", rec.ID, err)
 	}
 	m := v.(map[string]any)
-	for _, k := range []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"} {
+	for _, k := range SealKeys {
 		if _, dup := m[k]; dup {
 			return dst, fmt.Errorf("capsule %s: content has seal key %q", rec.ID, k)
 		}
@@ -207,8 +207,9 @@ func nullIfEmpty(s string) any {
 	return s
 }
 
-// sealKeys are the keys of a sealed dict that are not content.
-var sealKeys = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}
+// SealKeys are the keys a sealed dict has beyond its content. Do not
+// modify.
+var SealKeys = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}
 
 // ParseSealed reads one sealed dict (content plus seal keys), as read by
 // canonical.Parse, into a record for the given tenant.
@@ -216,7 +217,7 @@ func ParseSealed(m map[string]any, tenant string) (Sealed, error) {
 	var rec Sealed
 	content := make(map[string]any, len(m))
 	for k, v := range m {
-		if !slices.Contains(sealKeys, k) {
+		if !slices.Contains(SealKeys, k) {
 			content[k] = v
 		}
 	}

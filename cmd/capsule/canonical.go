@@ -60,7 +60,7 @@ func canonicalContent(data []byte) ([]byte, error) {
 		return nil, errors.New("capsule content must be a JSON object")
 	}
 	sealed := false
-	for _, k := range sealKeys {
+	for _, k := range capsule.SealKeys {
 		if _, ok := m[k]; ok {
 			delete(m, k)
 			sealed = true

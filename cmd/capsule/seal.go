@@ -165,7 +165,7 @@ func contentCapsule(raw []byte) (*capsule.Capsule, error) {
 	if !ok {
 		return nil, errors.New("capsule content must be a JSON object")
 	}
-	for _, k := range sealKeys {
+	for _, k := range capsule.SealKeys {
 		if _, ok := m[k]; ok {
 			return nil, fmt.Errorf("%s: the input is a sealed capsule; seal takes content only (remove the hash, signature, signature_pq, signed_at and signed_by keys)", k)
 		}
@@ -177,6 +177,3 @@ func contentCapsule(raw []byte) (*capsule.Capsule, error) {
 	}
 	return cp, err
 }
-
-// sealKeys are the keys a sealed dict has beyond its content.
-var sealKeys = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}

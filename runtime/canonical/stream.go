@@ -132,25 +132,31 @@ func (c *canon) value(dst []byte, f field) ([]byte, *Error) {
 		return c.literal(dst, "null")
 	default:
 		if ch == '-' || isDigit(ch) {
-			start := c.pos
-			end, integer, err := scanNumber(c.data, start)
-			if err != nil {
-				return dst, err
-			}
-			c.pos = end
-			if integer {
-				err = checkIntDigits(c.data[start:end])
-			}
-			if err == nil {
-				dst, err = appendNumberLit(dst, c.data[start:end], integer)
-			}
-			if err != nil {
-				return dst, atError(start, err.Msg)
-			}
-			return dst, nil
+			return c.number(dst, appendNumberLit[[]byte])
 		}
 		return dst, syntaxError(c.pos, "unexpected "+describe(c.data, c.pos)+", expected a value")
 	}
+}
+
+// number writes the number literal at c.pos with write: appendNumberLit
+// for free-form values, appendFloatLit for float-typed fields.
+func (c *canon) number(dst []byte, write func([]byte, []byte, bool) ([]byte, *Error)) ([]byte, *Error) {
+	start := c.pos
+	end, integer, err := scanNumber(c.data, start)
+	if err != nil {
+		return dst, err
+	}
+	c.pos = end
+	if integer {
+		err = checkIntDigits(c.data[start:end])
+	}
+	if err == nil {
+		dst, err = write(dst, c.data[start:end], integer)
+	}
+	if err != nil {
+		return dst, atError(start, err.Msg)
+	}
+	return dst, nil
 }
 
 func (c *canon) literal(dst []byte, lit string) ([]byte, *Error) {
@@ -169,21 +175,7 @@ func (c *canon) special(dst []byte, f field) ([]byte, *Error) {
 		if ch != '-' && !isDigit(ch) {
 			return dst, atError(start, "must be a number, got "+kind(c.data, start))
 		}
-		end, integer, err := scanNumber(c.data, start)
-		if err != nil {
-			return dst, err
-		}
-		c.pos = end
-		if integer {
-			err = checkIntDigits(c.data[start:end])
-		}
-		if err == nil {
-			dst, err = appendFloatLit(dst, c.data[start:end], integer)
-		}
-		if err != nil {
-			return dst, atError(start, err.Msg)
-		}
-		return dst, nil
+		return c.number(dst, appendFloatLit[[]byte])
 	}
 	// fTimestamp
 	if ch != '"' {

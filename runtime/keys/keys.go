@@ -282,37 +282,45 @@ func finishRotation(dir string, kr *Keyring, locked bool) (ed25519.PrivateKey, e
 // readKey reads a 32-byte Ed25519 seed from path after checking that only
 // its owner may access it.
 func readKey(path string) (ed25519.PrivateKey, error) {
+	buf, size, err := readPrivateFile(path, "key", ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(buf)
+	if len(buf) != ed25519.SeedSize {
+		return nil, fmt.Errorf("keys: %s is %d bytes long, want a raw %d-byte Ed25519 seed: %w; restore the key, or move it away to create a new one",
+			path, size, ed25519.SeedSize, ErrInvalidKey)
+	}
+	return ed25519.NewKeyFromSeed(buf), nil
+}
+
+// readPrivateFile reads at most limit+1 bytes of the private key file at
+// path, after checking that it is a regular file only its owner may
+// access. It returns the bytes and the file's size; what names the key in
+// errors. The caller clears the bytes once used.
+func readPrivateFile(path, what string, limit int) ([]byte, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("keys: read key: %w", err)
+		return nil, 0, fmt.Errorf("keys: read %s: %w", what, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("keys: read key: %w", err)
+		return nil, 0, fmt.Errorf("keys: read %s: %w", what, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("keys: %s is not a regular file: %w", path, ErrInvalidKey)
+		return nil, 0, fmt.Errorf("keys: %s is not a regular file: %w", path, ErrInvalidKey)
 	}
 	if insecureMode(fi.Mode()) {
-		return nil, fmt.Errorf("keys: %s has mode %04o: %w; fix with: chmod 600 %s",
+		return nil, 0, fmt.Errorf("keys: %s has mode %04o: %w; fix with: chmod 600 %s",
 			path, fi.Mode().Perm(), ErrInsecureKey, path)
 	}
-	buf := make([]byte, ed25519.SeedSize+1)
-	n, err := io.ReadFull(f, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("keys: read %s: %w", path, err)
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		clear(data)
+		return nil, 0, fmt.Errorf("keys: read %s: %w", path, err)
 	}
-	defer clear(buf)
-	if n != ed25519.SeedSize {
-		size := int64(n)
-		if n > ed25519.SeedSize {
-			size = fi.Size()
-		}
-		return nil, fmt.Errorf("keys: %s is %d bytes long, want a raw %d-byte Ed25519 seed: %w; restore the key, or move it away to create a new one",
-			path, size, ed25519.SeedSize, ErrInvalidKey)
-	}
-	return ed25519.NewKeyFromSeed(buf[:ed25519.SeedSize]), nil
+	return data, fi.Size(), nil
 }
 
 // shortHex returns the first 16 characters of a hex string for messages.

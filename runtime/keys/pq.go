@@ -82,25 +82,9 @@ func LoadOrCreatePQ(dir string) (*PQSigner, error) {
 // readPQKey reads an ML-DSA-65 secret key (packed, or a 32-byte seed) from
 // path after checking that only its owner may access it.
 func readPQKey(path string) (*mldsa65.PrivateKey, error) {
-	f, err := os.Open(path)
+	data, fileSize, err := readPrivateFile(path, "ML-DSA-65 key", mldsa65.PrivateKeySize)
 	if err != nil {
-		return nil, fmt.Errorf("keys: read ML-DSA-65 key: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("keys: read ML-DSA-65 key: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("keys: %s is not a regular file: %w", path, ErrInvalidKey)
-	}
-	if insecureMode(fi.Mode()) {
-		return nil, fmt.Errorf("keys: %s has mode %04o: %w; fix with: chmod 600 %s",
-			path, fi.Mode().Perm(), ErrInsecureKey, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, mldsa65.PrivateKeySize+1))
-	if err != nil {
-		return nil, fmt.Errorf("keys: read %s: %w", path, err)
+		return nil, err
 	}
 	defer clear(data)
 	switch len(data) {
@@ -117,12 +101,8 @@ func readPQKey(path string) (*mldsa65.PrivateKey, error) {
 		clear(seed[:])
 		return sk, nil
 	}
-	size := int64(len(data))
-	if size > mldsa65.PrivateKeySize {
-		size = fi.Size()
-	}
 	return nil, fmt.Errorf("keys: %s is %d bytes long, want a %d-byte ML-DSA-65 secret key (or a %d-byte seed): %w",
-		path, size, mldsa65.PrivateKeySize, mldsa65.SeedSize, ErrInvalidKey)
+		path, fileSize, mldsa65.PrivateKeySize, mldsa65.SeedSize, ErrInvalidKey)
 }
 
 // SignPQ returns the ML-DSA-65 signature, in lowercase hex, of the 64 ASCII
