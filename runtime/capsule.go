@@ -125,8 +125,11 @@ type Context struct {
 type Reasoning struct {
 	Analysis string
 	Options  []Option
-	// OptionsConsidered is written as is only when Options is empty;
-	// otherwise it is the list of the options' descriptions.
+	// OptionsConsidered is the list of the options' descriptions. When
+	// Options is empty, the sealer writes one option per description, as
+	// the Python reference does (id "opt_<i>", selected when it equals
+	// SelectedOption): content with descriptions but no options would not
+	// verify there.
 	OptionsConsidered []string
 	SelectedOption    string
 	Reasoning         string

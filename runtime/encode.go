@@ -116,8 +116,12 @@ func (p *parts) encode(c *Capsule) (err error) {
 	b = append(b, `,"model":`...)
 	b = e.nullable(b, r.Model, "reasoning.model")
 	b = append(b, `,"options":[`...)
-	for i := range r.Options {
-		o := &r.Options[i]
+	opts := r.Options
+	if len(opts) == 0 && len(r.OptionsConsidered) > 0 {
+		opts = legacyOptions(r)
+	}
+	for i := range opts {
+		o := &opts[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -143,20 +147,11 @@ func (p *parts) encode(c *Capsule) (err error) {
 		b = append(b, '}')
 	}
 	b = append(b, `],"options_considered":[`...)
-	if len(r.Options) > 0 {
-		for i := range r.Options {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = e.str(b, r.Options[i].Description, "reasoning.options_considered")
+	for i := range opts {
+		if i > 0 {
+			b = append(b, ',')
 		}
-	} else {
-		for i, s := range r.OptionsConsidered {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = e.str(b, s, "reasoning.options_considered")
-		}
+		b = e.str(b, opts[i].Description, "reasoning.options_considered")
 	}
 	b = append(b, `],"prompt_hash":`...)
 	b = e.nullable(b, r.PromptHash, "reasoning.prompt_hash")
@@ -186,6 +181,20 @@ func (p *parts) encode(c *Capsule) (err error) {
 
 	p.buf = b
 	return e.err
+}
+
+// legacyOptions returns the options the Python reference builds from
+// options_considered alone (ReasoningSection.__post_init__): one per
+// description, with id "opt_<i>", selected when it is the selected option,
+// and every other field at its default. Its verifier rebuilds them the same
+// way, so content sealed with options_considered but no options would
+// never verify there.
+func legacyOptions(r *Reasoning) []Option {
+	opts := make([]Option, len(r.OptionsConsidered))
+	for i, d := range r.OptionsConsidered {
+		opts[i] = Option{ID: "opt_" + strconv.Itoa(i), Description: d, Selected: d == r.SelectedOption}
+	}
+	return opts
 }
 
 // assemble appends the whole canonical JSON to dst, with previous_hash and

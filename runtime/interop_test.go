@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,16 +18,26 @@ import (
 	"github.com/capsule-go/capsule/runtime/keys"
 )
 
-const refDir = "../testdata/interop/python-reference"
+const (
+	refDir = "../testdata/interop/python-reference"
+	// appDir holds a chain written by app-style code through the reference
+	// (refdiff.py app-chain): int confidences, naive, "Z" and +02:00
+	// timestamps, legacy and structured options.
+	appDir = "../testdata/interop/python-app"
+)
 
 // refDataDir copies the Python reference's data directory (key and keyring)
 // to a temporary directory with the key's mode tightened as the runtime
 // demands.
-func refDataDir(t *testing.T) string {
+func refDataDir(t *testing.T) string { return copyDataDir(t, refDir) }
+
+// copyDataDir copies a data directory written by the reference (key,
+// keyring, public key, chain.json and capsules.db) to a temporary one.
+func copyDataDir(t *testing.T, from string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, name := range []string{"key", "keyring.json", "public_key.hex", "capsules.db"} {
-		src, err := os.Open(filepath.Join(refDir, name))
+	for _, name := range []string{"key", "keyring.json", "public_key.hex", "capsules.db", "chain.json"} {
+		src, err := os.Open(filepath.Join(from, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,9 +54,13 @@ func refDataDir(t *testing.T) string {
 	return dir
 }
 
-func refChain(t *testing.T) []map[string]any {
+func refChain(t *testing.T) []map[string]any { return readChain(t, refDir) }
+
+// readChain reads the chain.json of a data directory written by the
+// reference.
+func readChain(t *testing.T, dir string) []map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(refDir, "chain.json"))
+	b, err := os.ReadFile(filepath.Join(dir, "chain.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +98,20 @@ func seqOf(recs []Sealed) func(func(Sealed, error) bool) {
 // its SQLite file and its JSON export, with the keyring and with the bare
 // public key.
 func TestPythonReferenceChainVerifies(t *testing.T) {
-	dir := refDataDir(t)
+	verifyRefChainDir(t, refDataDir(t), 12)
+}
+
+// verifyRefChainDir verifies the chain.json and capsules.db of a data
+// directory written by the reference, expecting n capsules, at every level
+// through the keyring and with the public key; the SQLite file is left
+// unchanged.
+func verifyRefChainDir(t *testing.T, dir string, n int64) {
+	t.Helper()
 	ctx := context.Background()
-	pubHex, _ := os.ReadFile(filepath.Join(dir, "public_key.hex"))
+	pubHex, err := os.ReadFile(filepath.Join(dir, "public_key.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	pub, _ := hex.DecodeString(strings.TrimSpace(string(pubHex)))
 	resolvers := map[string]KeyResolver{"keyring": refResolver(t, dir), "public key": StaticKey(ed25519.PublicKey(pub))}
 
@@ -106,7 +132,7 @@ func TestPythonReferenceChainVerifies(t *testing.T) {
 		}
 	}()
 	var fromJSON []Sealed
-	for _, m := range refChain(t) {
+	for _, m := range readChain(t, dir) {
 		rec, err := ParseSealed(m, "")
 		if err != nil {
 			t.Fatal(err)
@@ -120,7 +146,7 @@ func TestPythonReferenceChainVerifies(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !res.Valid || res.CapsulesVerified != 12 {
+				if !res.Valid || res.CapsulesVerified != n {
 					t.Errorf("%s, %s, %v: %+v", src, name, level, res)
 				}
 			}
@@ -281,4 +307,40 @@ func cloneJSON(v []map[string]any) []map[string]any {
 		out = append(out, e.(map[string]any))
 	}
 	return out
+}
+
+// A chain the reference sealed from app-style content verifies at every
+// level, from its JSON export and its SQLite file, through the keyring and
+// with the public key: the hash covers the content as stored (an int
+// confidence stays an int, a naive timestamp stays naive).
+func TestPythonAppChainVerifies(t *testing.T) {
+	verifyRefChainDir(t, copyDataDir(t, appDir), 16)
+}
+
+// Re-spelling any number of the app chain as the same value in the other
+// type (1 as 1.0, 0.0 as 0) breaks the chain at that capsule, since the
+// reference's verifier keeps each number's type.
+func TestPythonAppChainRespellingDetected(t *testing.T) {
+	tried := 0
+	for i, e := range readChain(t, appDir) {
+		for _, l := range leaves(e, "", nil) {
+			if _, ok := l.get().(canonical.Number); !ok || strings.HasPrefix(l.path, `."sequence"`) {
+				continue
+			}
+			before := l.get()
+			edit(l)
+			rec, err := ParseSealed(e, "")
+			if err == nil {
+				err = CheckHash(&rec)
+			}
+			if !errors.Is(err, ErrHashMismatch) {
+				t.Errorf("capsule %d: %s re-spelled %v -> %v: %v", i, l.path, before, l.get(), err)
+			}
+			l.set(before)
+			tried++
+		}
+	}
+	if tried < 16*8 {
+		t.Fatalf("only %d numbers re-spelled", tried)
+	}
 }

@@ -82,8 +82,9 @@ var (
 // signed_by value.
 type KeyResolver func(signedBy string) (ed25519.PublicKey, error)
 
-// CheckHash recomputes the hash of rec's content and compares it with the
-// stored hash. It returns the canonical content it hashed.
+// CheckHash recomputes the hash of rec's content as stored (PROTOCOL.md
+// rule 8: numbers and timestamps as they are written, not re-typed) and
+// compares it with the stored hash.
 func CheckHash(rec *Sealed) error {
 	if rec.Hash == "" {
 		return ErrMissingHash
@@ -91,7 +92,7 @@ func CheckHash(rec *Sealed) error {
 	if !isHex(rec.Hash, 64) {
 		return fmt.Errorf("hash: %w", ErrMalformedHex)
 	}
-	content, err := canonical.CanonicalizeContent(rec.Data)
+	content, err := canonical.Canonicalize(rec.Data)
 	if err != nil {
 		return err
 	}

@@ -246,8 +246,15 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 // checkOne checks one capsule's content against its columns, its hash and,
 // at level Signatures, its signature. buf is scratch space for the
 // canonical content.
+//
+// The hash is recomputed over the content as stored (PROTOCOL.md rule 8),
+// as the Python reference's verifier does: an integer confidence stays an
+// integer, a timestamp without offset stays without one. The capsule rules
+// of the sealer (decimal points on float fields, "+00:00") are not applied
+// here, since applying them would reject what the reference seals and
+// verifies, and accept nothing that the content as stored does not say.
 func checkOne(buf *[]byte, rec *Sealed, level Level, resolve KeyResolver) error {
-	content, err := canonical.AppendCanonicalContent((*buf)[:0], rec.Data)
+	content, err := canonical.AppendCanonical((*buf)[:0], rec.Data)
 	if err != nil {
 		return fmt.Errorf("content: %w", err)
 	}
