@@ -724,3 +724,23 @@ func TestJSONSafe(t *testing.T) {
 type panicky struct{}
 
 func (panicky) String() string { panic("no") }
+
+// Content with options_considered but no options is sealed with the
+// options the Python reference builds from the descriptions (its verifier
+// rebuilds them, so anything else would never verify there). The hash is
+// the reference's compute_hash(Capsule(..., reasoning=ReasoningSection(
+// options_considered=["a", "b ✓"], selected_option="b ✓")).to_dict()).
+func TestLegacyOptionsSealedAsTheReference(t *testing.T) {
+	c := New(TypeAgent)
+	c.ID = "00001234-0000-4000-8000-000000000000"
+	c.Trigger.Timestamp = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	c.Reasoning.OptionsConsidered = []string{"a", "b ✓"}
+	c.Reasoning.SelectedOption = "b ✓"
+	content, err := c.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := Hash(content), "78c3f54d3fc7f4c7dd779d7377836c4435af275c6110a41ce4012c4b60180a7e"; got != want {
+		t.Fatalf("hash %s, want the reference's %s\ncontent: %s", got, want, content)
+	}
+}
