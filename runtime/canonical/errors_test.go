@@ -100,6 +100,14 @@ func TestSurrogatesAndUTF8(t *testing.T) {
 	}
 }
 
+// An error inside nested arrays names the element by its index in each
+// array, however many elements the inner arrays had.
+func TestNestedArrayErrorPath(t *testing.T) {
+	bothError(t, `{"a":[[1,2],[3,1e400]]}`, "a[1][1]", 15, "overflows")
+	bothError(t, `[[1],[2,[3,4,5],[6,1e400]]]`, "[1][2][1]", 19, "overflows")
+	bothError(t, `{"a":[{"b":[1,2,3]},{"b":[1,"\ud800"]}]}`, "a[1].b[1]", 29, "surrogate")
+}
+
 func TestSyntaxErrors(t *testing.T) {
 	tests := []struct {
 		in     string

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -101,6 +102,14 @@ func FuzzParse(f *testing.F) {
 		v, err := Parse(data)
 		if err != nil {
 			checkError(t, err, data)
+			// The one-pass canonicalizer fails too, at the same place
+			// (of several duplicate keys, each may report another).
+			var pe, ce *Error
+			_, cerr := Canonicalize(data)
+			if errors.As(err, &pe) && errors.As(cerr, &ce) && pe.Path != ce.Path &&
+				!strings.HasPrefix(pe.Msg, "duplicate key") && !strings.HasPrefix(ce.Msg, "duplicate key") {
+				t.Fatalf("Parse fails at %q, Canonicalize at %q", pe.Path, ce.Path)
+			}
 			return
 		}
 		out, err := Append(nil, v)

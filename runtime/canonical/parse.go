@@ -153,10 +153,12 @@ func (p *parser) array() (any, *Error) {
 		return []any{}, nil
 	}
 	base := p.vals.len()
-	for {
+	for i := 0; ; i++ {
+		// The index is counted here, not read off the shared stack: a
+		// nested array that fails leaves its elements on it.
 		v, err := p.value()
 		if err != nil {
-			return nil, err.inIndex(p.vals.len() - base)
+			return nil, err.inIndex(i)
 		}
 		p.vals.push(v)
 		if p.pos = skipSpace(p.data, p.pos); p.pos < len(p.data) {

@@ -90,8 +90,7 @@ var outcomeStatuses = []string{"pending", "success", "failure", "partial", "bloc
 // integer field holds a Number without '.', 'e' or 'E' (or a Go integer);
 // a float like 1.0 is not an integer.
 func Content(m map[string]any) *Error {
-	_, err := checkContent(m)
-	return err
+	return checkContent(m)
 }
 
 // Sealed checks a sealed capsule: the content (m without the seal fields)
@@ -108,9 +107,15 @@ func Sealed(m map[string]any) *Error {
 			content[k] = v
 		}
 	}
-	canon, err := checkContent(content)
-	if err != nil {
+	if err := checkContent(content); err != nil {
 		return err
+	}
+	// The hash covers the content as stored (PROTOCOL.md rule 8), as the
+	// reference's verifier computes it: an integer confidence stays an
+	// integer. checkContent has made sure it canonicalizes.
+	canon, cerr := canonical.Append(nil, content)
+	if cerr != nil {
+		return &Error{Category: InvalidValue, Message: "cannot be canonicalized: " + cerr.Error()}
 	}
 
 	h, present := m["hash"]
@@ -198,34 +203,32 @@ func Document(data []byte) *Error {
 	return Content(m)
 }
 
-// checkContent runs the content checks and returns the canonical bytes of
-// the content.
-func checkContent(m map[string]any) ([]byte, *Error) {
+// checkContent runs the content checks.
+func checkContent(m map[string]any) *Error {
 	if m == nil {
-		return nil, &Error{Category: WrongType, Message: "a capsule must be a JSON object, got null"}
+		return &Error{Category: WrongType, Message: "a capsule must be a JSON object, got null"}
 	}
 	if err := checkObject("", m, topLevel); err != nil {
-		return nil, err
+		return err
 	}
 	// Chain rules. The fields were checked above.
 	seq, _ := integer(m["sequence"])
 	prev := m["previous_hash"]
 	switch {
 	case seq == 0 && prev != nil:
-		return nil, &Error{Category: ChainViolation, Field: "previous_hash",
+		return &Error{Category: ChainViolation, Field: "previous_hash",
 			Message: "the genesis capsule (sequence 0) must have a null previous_hash"}
 	case seq > 0 && prev == nil:
-		return nil, &Error{Category: ChainViolation, Field: "previous_hash",
+		return &Error{Category: ChainViolation, Field: "previous_hash",
 			Message: fmt.Sprintf("capsule at sequence %d must carry the hash of capsule %d, got null", seq, seq-1)}
 	}
-	canon, err := canonical.AppendContent(nil, m)
-	if err != nil {
+	if _, err := canonical.AppendContent(nil, m); err != nil {
 		if ce, ok := err.(*canonical.Error); ok {
-			return nil, &Error{Category: InvalidValue, Field: ce.Path, Message: "cannot be canonicalized: " + ce.Msg}
+			return &Error{Category: InvalidValue, Field: ce.Path, Message: "cannot be canonicalized: " + ce.Msg}
 		}
-		return nil, &Error{Category: InvalidValue, Message: "cannot be canonicalized: " + err.Error()}
+		return &Error{Category: InvalidValue, Message: "cannot be canonicalized: " + err.Error()}
 	}
-	return canon, nil
+	return nil
 }
 
 // jtype is the JSON type a field must have.
@@ -484,11 +487,26 @@ func checkSpecVersion(path string, v any) *Error {
 	return nil
 }
 
+// checkTimestamp checks trigger.timestamp: a date and time with its UTC
+// offset. A naive timestamp (no offset) is invalid, as in the reference's
+// validation, although the reference seals one when an application passes
+// a naive datetime (and such a capsule still verifies: the hash covers the
+// text as stored).
 func checkTimestamp(path string, v any) *Error {
-	if s := v.(string); !isTimestamp(s) {
+	s := v.(string)
+	if !isTimestamp(s) {
 		return invalid(path, "must be an ISO-8601 date and time like 2026-01-15T12:00:00+00:00, got %s", quote(s))
 	}
+	if !hasOffset(s) {
+		return invalid(path, "must carry its UTC offset (Z or ±HH:MM), like 2026-01-15T12:00:00+00:00; got the naive %s", quote(s))
+	}
 	return nil
+}
+
+// hasOffset reports whether the timestamp s (see isTimestamp) ends with Z
+// or a ±HH:MM offset.
+func hasOffset(s string) bool {
+	return strings.HasSuffix(s, "Z") || len(s) >= 25 && (s[len(s)-6] == '+' || s[len(s)-6] == '-') && s[len(s)-3] == ':'
 }
 
 func checkUnitInterval(path string, v any) *Error {

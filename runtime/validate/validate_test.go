@@ -103,6 +103,35 @@ func TestValidFixtures(t *testing.T) {
 	}
 }
 
+// The app-style chain the reference sealed (testdata/interop/python-app)
+// validates where its content follows the protocol, int confidences
+// included (the hash covers the content as stored), and its naive
+// timestamps are invalid_value at trigger.timestamp, as in the reference's
+// own validation.
+func TestPythonAppChain(t *testing.T) {
+	chain := parseFile(t, "interop/python-app/chain.json").([]any)
+	var valid, naive int
+	for i, c := range chain {
+		m := c.(map[string]any)
+		err := Sealed(m)
+		ts := section(m, "trigger")["timestamp"].(string)
+		if !strings.ContainsAny(ts[19:], "Z+-") {
+			if !sameError(err, InvalidValue, "trigger.timestamp") {
+				t.Errorf("capsule %d, naive timestamp %s: %v", i, ts, err)
+			}
+			naive++
+			continue
+		}
+		if err != nil {
+			t.Errorf("capsule %d: %v", i, err)
+		}
+		valid++
+	}
+	if valid < 8 || naive < 2 {
+		t.Fatalf("%d valid, %d naive capsules", valid, naive)
+	}
+}
+
 func TestPythonChain(t *testing.T) {
 	chain := parseFile(t, "interop/python-reference/chain.json").([]any)
 	if len(chain) != 12 {
@@ -228,7 +257,10 @@ func TestContentRules(t *testing.T) {
 		{"timestamp bad offset", func(m map[string]any) { section(m, "trigger")["timestamp"] = "2026-01-15T12:00:00+0000" }, InvalidValue, "trigger.timestamp"},
 		{"timestamp number", func(m map[string]any) { section(m, "trigger")["timestamp"] = canonical.Number("1") }, WrongType, "trigger.timestamp"},
 		{"timestamp Z", func(m map[string]any) { section(m, "trigger")["timestamp"] = "2026-01-15T12:00:00Z" }, "", ""},
-		{"timestamp leap day", func(m map[string]any) { section(m, "trigger")["timestamp"] = "2028-02-29T12:00:00.5" }, "", ""},
+		{"timestamp leap day", func(m map[string]any) { section(m, "trigger")["timestamp"] = "2028-02-29T12:00:00.5Z" }, "", ""},
+		{"timestamp naive", func(m map[string]any) { section(m, "trigger")["timestamp"] = "2026-03-01T12:00:01.007919" }, InvalidValue, "trigger.timestamp"},
+		{"timestamp naive without fraction", func(m map[string]any) { section(m, "trigger")["timestamp"] = "2026-03-01T12:00:01" }, InvalidValue, "trigger.timestamp"},
+		{"timestamp other offset", func(m map[string]any) { section(m, "trigger")["timestamp"] = "2026-03-01T12:00:01.007919+02:00" }, "", ""},
 		{"timestamp offset and space", func(m map[string]any) { section(m, "trigger")["timestamp"] = "2026-01-15 12:00:00.123456-05:30" }, "", ""},
 		{"correlation_id number", func(m map[string]any) { section(m, "trigger")["correlation_id"] = canonical.Number("1") }, WrongType, "trigger.correlation_id"},
 		{"trigger.type null", func(m map[string]any) { section(m, "trigger")["type"] = nil }, WrongType, "trigger.type"},
@@ -510,6 +542,8 @@ func TestDocument(t *testing.T) {
 		{"string", `"capsule"`, WrongType, ""},
 		{"null", `null`, WrongType, ""},
 		{"float sequence", strings.Replace(minimalText, `"sequence":0`, `"sequence":0.0`, 1), WrongType, "sequence"},
+		{"overflow in nested arrays", strings.Replace(minimalText, `"environment":{}`, `"environment":{"a":[[1,2],[3,1e400]]}`, 1), InvalidValue, "context.environment.a[1][1]"},
+		{"overflow deeper", strings.Replace(minimalText, `"environment":{}`, `"environment":{"a":[[1,[2,3]],[[4],[5,6,1e400]]]}`, 1), InvalidValue, "context.environment.a[1][1][2]"},
 		{"tampered sealed", strings.Replace(sealedText, `"domain":"agents"`, `"domain":"agentz"`, 1), IntegrityViolation, "hash"},
 	}
 	for _, tt := range tests {
