@@ -52,7 +52,7 @@ func Start(ctx context.Context, site *Site, tenant, request string) (context.Con
 		Type:   site.Type,
 		Domain: site.Domain,
 		Trigger: Trigger{
-			Type:      TriggerUserRequest,
+			Type:      TriggerAgent, // as the reference's @audit records it
 			Source:    site.Source,
 			Timestamp: now.UTC(),
 			Request:   request,

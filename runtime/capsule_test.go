@@ -405,7 +405,8 @@ func TestCallRecordsOutcome(t *testing.T) {
 		t.Errorf("enrichment lost: %v", got[0]["reasoning"])
 	}
 	if got[0]["trigger"].(map[string]any)["request"] != "do it" || got[0]["context"].(map[string]any)["agent_id"] != "pkg.F" ||
-		got[0]["trigger"].(map[string]any)["source"] != "src" || got[0]["type"] != "tool" || got[0]["domain"] != "d" {
+		got[0]["trigger"].(map[string]any)["source"] != "src" || got[0]["type"] != "tool" || got[0]["domain"] != "d" ||
+		got[0]["trigger"].(map[string]any)["type"] != "agent" { // what the reference's @audit records
 		t.Errorf("fields: %v", got[0])
 	}
 	if out(1, "status") != "failure" || out(1, "error") != "boom" {

@@ -48,7 +48,8 @@ func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return f.usageFail(stderr, fmt.Sprintf("unknown subcommand %q: want info, rotate or export-public", args[0]))
 }
 
-// keyState is what the data directory holds.
+// keyState is what the data directory holds; publicKey is "" when it holds
+// no key at all.
 type keyState struct {
 	dir         string
 	signingKey  bool // the private key file exists
@@ -85,7 +86,8 @@ func loadKeys() (*keyState, error) {
 	st.keyring, err = keys.LoadKeyring(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !st.signingKey:
-		return nil, fmt.Errorf("no signing key or keyring in the data directory %s: one is created by the first seal (set %s to use another directory)", dir, keys.DataDirEnv)
+		st.keyring = nil
+		return st, nil // no key yet
 	case errors.Is(err, fs.ErrNotExist):
 		st.keyring = nil
 	case err != nil:
@@ -160,6 +162,12 @@ func runKeysInfo(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	var b strings.Builder
 	line := func(k, v string) { fmt.Fprintf(&b, "%s %s\n", c.Dim(fmt.Sprintf("%-15s", k+":")), v) }
 	line("data directory", st.dir)
+	if st.publicKey == "" {
+		line("signing key", c.Yellow("none yet"))
+		b.WriteString("The first seal creates one, or run 'capsule keys rotate' to create it now.\n")
+		io.WriteString(stdout, b.String())
+		return exitOK
+	}
 	if st.signingKey {
 		line("signing key", filepath.Join(st.dir, keys.KeyFile))
 	} else {
@@ -194,7 +202,7 @@ const keysRotateUsage = `
 Usage: capsule keys rotate
 
 Retire the active signing key of the data directory and make a new one
-active. The retired key's public half stays in keyring.json (status
+active; in a data directory without a key, create the first one (epoch 0). The retired key's public half stays in keyring.json (status
 "retired", rotated_at set) so capsules it signed still verify; its private
 key is overwritten. The rotation is atomic and safe against concurrent
 rotations. Processes that already loaded the old key keep signing with it
@@ -213,14 +221,32 @@ func runKeysRotate(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
-	before, err := keys.LoadKeyring(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return f.fail(stderr, fmt.Errorf("no keyring in the data directory %s: nothing to rotate (a key is created by the first seal)", dir), exitError)
-	}
+	st, err := loadKeys()
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
-	old, _ := before.Active()
+	if st.publicKey == "" {
+		// Nothing to retire: create the first key, as the reference's
+		// "capsule keys rotate" does.
+		s, err := keys.LoadOrCreate(dir)
+		if err != nil {
+			return f.fail(stderr, err, exitError)
+		}
+		fmt.Fprintf(stdout, "created the first signing key of %s: epoch 0 (%s, public key %s) is active\n",
+			dir, s.Fingerprint(), hex.EncodeToString(s.PublicKey()))
+		return exitOK
+	}
+	var old keys.Epoch
+	if st.keyring != nil {
+		old, _ = st.keyring.Active()
+	} else {
+		// A key without keyring becomes epoch 0 first, as in the reference.
+		s, err := keys.LoadOrCreate(dir)
+		if err != nil {
+			return f.fail(stderr, err, exitError)
+		}
+		old.Fingerprint = s.Fingerprint()
+	}
 	s, err := keys.Rotate(dir)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
@@ -252,6 +278,9 @@ func runKeysExportPublic(ctx context.Context, args []string, stdin io.Reader, st
 	st, err := loadKeys()
 	if err != nil {
 		return f.fail(stderr, err, exitError)
+	}
+	if st.publicKey == "" {
+		return f.fail(stderr, fmt.Errorf("no signing key or keyring in the data directory %s: one is created by the first seal or by 'capsule keys rotate' (set %s to use another directory)", st.dir, keys.DataDirEnv), exitError)
 	}
 	fmt.Fprintln(stdout, st.publicKey)
 	return exitOK

@@ -111,3 +111,42 @@ func TestKeysRotate(t *testing.T) {
 		t.Errorf("info after rotation:\n%s", r.stdout)
 	}
 }
+
+// In a data directory without a key, "keys info" says so and succeeds,
+// and "keys rotate" creates the first key (epoch 0, mode 0600), as the
+// reference's command line does; a key without keyring becomes epoch 0
+// when rotated.
+func TestKeysEmptyDataDir(t *testing.T) {
+	dir := emptyDataDir(t)
+	r := capsuleCmd(t, "", "keys", "info").want(t, 0)
+	if !strings.Contains(r.stdout, "none yet") || !strings.Contains(r.stdout, "capsule keys rotate") {
+		t.Errorf("info: %q", r.stdout)
+	}
+	if info := keysInfoOf(t); info.SigningKey || info.PublicKey != "" || info.ActiveEpoch != nil || len(info.Epochs) != 0 {
+		t.Errorf("info --json: %+v", info)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("info wrote into the data directory: %v", entries)
+	}
+	r = capsuleCmd(t, "", "keys", "rotate").want(t, 0)
+	info := keysInfoOf(t)
+	if !info.SigningKey || info.ActiveEpoch == nil || *info.ActiveEpoch != 0 || len(info.Epochs) != 1 || info.Epochs[0].Status != "active" {
+		t.Fatalf("after the first rotate: %+v", info)
+	}
+	want := "created the first signing key of " + dir + ": epoch 0 (" + info.Fingerprint + ", public key " + info.PublicKey + ") is active\n"
+	if r.stdout != want {
+		t.Errorf("rotate: %q, want %q", r.stdout, want)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v, %v", fi, err)
+	}
+
+	// A key without keyring (an older data directory) is migrated to
+	// epoch 0 and retired.
+	os.Remove(filepath.Join(dir, "keyring.json"))
+	capsuleCmd(t, "", "keys", "rotate").want(t, 0)
+	after := keysInfoOf(t)
+	if len(after.Epochs) != 2 || after.Epochs[0].PublicKeyHex != info.PublicKey || after.Epochs[0].Status != "retired" || *after.ActiveEpoch != 1 {
+		t.Errorf("after migrating rotate: %+v", after)
+	}
+}

@@ -181,9 +181,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"keys"}, "missing subcommand"},
 		{[]string{"keys", "bogus"}, `unknown subcommand "bogus"`},
 		{[]string{"keys", "info", "extra"}, "unexpected arguments"},
-		{[]string{"keys", "info"}, "no signing key or keyring in the data directory"},
 		{[]string{"keys", "export-public"}, "no signing key or keyring in the data directory"},
-		{[]string{"keys", "rotate"}, "nothing to rotate"},
 		{[]string{"serve"}, "serve wants a database"},
 		{[]string{"serve", "--db", "x.db", "--tenant", "a"}, "serve has no --tenant"},
 	}
