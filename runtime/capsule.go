@@ -17,7 +17,9 @@ package capsule
 
 import (
 	"crypto/rand"
+	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // SpecVersion is the protocol version this package writes.
@@ -61,6 +63,15 @@ const (
 	StatusPartial Status = "partial"
 	StatusBlocked Status = "blocked"
 )
+
+// Valid reports whether s is one of the five outcome statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPending, StatusSuccess, StatusFailure, StatusPartial, StatusBlocked:
+		return true
+	}
+	return false
+}
 
 // Trigger types used by the reference implementation.
 const (
@@ -242,3 +253,57 @@ func IsUUID(s string) bool {
 	}
 	return true
 }
+
+// Column limits of the reference's tables (qp_capsule/storage.py and
+// storage_pg.py): longer values cannot be stored there.
+const (
+	MaxDomainLen    = 50 // quantumpipes_capsules.domain VARCHAR(50)
+	MaxSessionIDLen = 36 // session_id VARCHAR(36)
+	MaxTenantLen    = 36 // quantumpipes_capsules.tenant_id VARCHAR(36), PostgreSQL only
+)
+
+// Check reports the first field of c that package validate would refuse in
+// its sealed content, or that the reference's tables cannot hold, as a
+// [*FieldError] naming the field: an id or parent_id that is not a
+// lowercase UUID, an unknown type or outcome status, a confidence or an
+// option's feasibility outside 0.0..1.0 (or not finite), a negative
+// duration_ms, a domain longer than [MaxDomainLen] characters or a
+// session_id longer than [MaxSessionIDLen]. Sealing calls it before a
+// capsule is queued, so a capsule it refuses is never stored.
+func (c *Capsule) Check() error {
+	fail := func(field, format string, args ...any) error {
+		return &FieldError{field, fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case !IsUUID(c.ID):
+		return fail("id", "must be a lowercase hyphenated UUID, got %q", c.ID)
+	case !c.Type.Valid():
+		return fail("type", "must be one of agent, tool, system, kill, workflow, chat, vault, auth; got %q", c.Type)
+	case utf8.RuneCountInString(c.Domain) > MaxDomainLen:
+		return fail("domain", "is %d characters long, more than the %d the reference's tables hold", utf8.RuneCountInString(c.Domain), MaxDomainLen)
+	case c.ParentID != "" && !IsUUID(c.ParentID):
+		return fail("parent_id", "must be a lowercase hyphenated UUID or null, got %q", c.ParentID)
+	case utf8.RuneCountInString(c.Context.SessionID) > MaxSessionIDLen:
+		return fail("context.session_id", "is %d characters long, more than the %d the reference's tables hold", utf8.RuneCountInString(c.Context.SessionID), MaxSessionIDLen)
+	case !unitInterval(c.Reasoning.Confidence):
+		return fail("reasoning.confidence", "must be between 0.0 and 1.0, got %v", c.Reasoning.Confidence)
+	case c.Execution.DurationMS < 0:
+		return fail("execution.duration_ms", "must be >= 0, got %d", c.Execution.DurationMS)
+	case !c.Outcome.Status.Valid():
+		return fail("outcome.status", "must be one of pending, success, failure, partial, blocked; got %q", c.Outcome.Status)
+	}
+	for i, o := range c.Reasoning.Options {
+		if !unitInterval(o.Feasibility) {
+			return fail(fmt.Sprintf("reasoning.options[%d].feasibility", i), "must be between 0.0 and 1.0, got %v", o.Feasibility)
+		}
+	}
+	for i, tc := range c.Execution.ToolCalls {
+		if tc.DurationMS < 0 {
+			return fail(fmt.Sprintf("execution.tool_calls[%d].duration_ms", i), "must be >= 0, got %d", tc.DurationMS)
+		}
+	}
+	return nil
+}
+
+// unitInterval reports whether f is in 0.0..1.0 (NaN is not).
+func unitInterval(f float64) bool { return f >= 0 && f <= 1 }

@@ -745,3 +745,53 @@ func TestLegacyOptionsSealedAsTheReference(t *testing.T) {
 		t.Fatalf("hash %s, want the reference's %s\ncontent: %s", got, want, content)
 	}
 }
+
+// Append and AppendAll refuse what validate refuses, and what the
+// reference's tables cannot hold, before anything is queued: nothing of a
+// refused call is stored, and the error names the field.
+func TestAppendRefusesInvalid(t *testing.T) {
+	c, st := newMemCapsules(t)
+	ctx := context.Background()
+	tests := []struct {
+		field string
+		edit  func(*Capsule)
+	}{
+		{"reasoning.confidence", func(c *Capsule) { c.Reasoning.Confidence = 1.5 }},
+		{"reasoning.confidence", func(c *Capsule) { c.Reasoning.Confidence = -0.01 }},
+		{"reasoning.confidence", func(c *Capsule) { c.Reasoning.Confidence = math.NaN() }},
+		{"reasoning.options[1].feasibility", func(c *Capsule) {
+			c.Reasoning.Options = []Option{{Feasibility: 1}, {Feasibility: 2}}
+		}},
+		{"execution.duration_ms", func(c *Capsule) { c.Execution.DurationMS = -1 }},
+		{"execution.tool_calls[0].duration_ms", func(c *Capsule) { c.Execution.ToolCalls = []ToolCall{{DurationMS: -5}} }},
+		{"type", func(c *Capsule) { c.Type = "Agent" }},
+		{"outcome.status", func(c *Capsule) { c.Outcome.Status = "done" }},
+		{"id", func(c *Capsule) { c.ID = strings.ToUpper(c.ID) }},
+		{"parent_id", func(c *Capsule) { c.ParentID = "parent" }},
+		{"domain", func(c *Capsule) { c.Domain = strings.Repeat("é", MaxDomainLen+1) }},
+		{"context.session_id", func(c *Capsule) { c.Context.SessionID = strings.Repeat("s", MaxSessionIDLen+1) }},
+	}
+	for _, tt := range tests {
+		bad := New(TypeAgent)
+		tt.edit(bad)
+		_, err := c.Append(ctx, "", bad)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("Append with bad %s: %v", tt.field, err)
+		}
+		_, err = c.AppendAll(ctx, "", []*Capsule{New(TypeTool), bad})
+		if !errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(err.Error(), "capsule 1") {
+			t.Errorf("AppendAll with bad %s: %v", tt.field, err)
+		}
+	}
+	if h, err := st.Head(ctx, ""); err != nil || h.Sequence != -1 {
+		t.Fatalf("refused capsules were stored: head %+v, %v", h, err)
+	}
+	// The limits themselves are accepted.
+	ok := New(TypeAgent)
+	ok.Domain, ok.Context.SessionID = strings.Repeat("é", MaxDomainLen), strings.Repeat("s", MaxSessionIDLen)
+	ok.Reasoning.Confidence, ok.Reasoning.Options = 1, []Option{{Feasibility: 0}}
+	if _, err := c.Append(ctx, "", ok); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/capsule-go/capsule/runtime/checkpoint"
 	"github.com/capsule-go/capsule/runtime/keys"
@@ -321,6 +322,12 @@ var ErrClosed = errors.New("capsule: closed")
 // returns once the capsule is durable. Concurrent appends to one chain
 // share storage transactions (group commit).
 func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Sealed, error) {
+	if err := c.checkTenant(tenant); err != nil {
+		return Sealed{}, err
+	}
+	if err := cp.Check(); err != nil {
+		return Sealed{}, err
+	}
 	var p parts
 	if err := p.encode(cp); err != nil {
 		return Sealed{}, err
@@ -342,8 +349,14 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 // be encoded, nothing is appended; if storing fails, a prefix of caps may
 // have been stored (the returned error says so; the chain stays valid).
 func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule) ([]Sealed, error) {
+	if err := c.checkTenant(tenant); err != nil {
+		return nil, err
+	}
 	ps := make([]*parts, len(caps))
 	for i, cp := range caps {
+		if err := cp.Check(); err != nil {
+			return nil, fmt.Errorf("capsule %d: %w", i, err)
+		}
 		ps[i] = new(parts)
 		if err := ps[i].encode(cp); err != nil {
 			return nil, fmt.Errorf("capsule %d: %w", i, err)
@@ -357,6 +370,15 @@ func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule
 		return nil, err
 	}
 	return ch.append(ctx, caps, ps)
+}
+
+// checkTenant refuses a tenant that the store's tenant column cannot hold
+// (PostgreSQL's VARCHAR(36), as in the reference's table).
+func (c *Capsules) checkTenant(tenant string) error {
+	if _, pg := c.store.(*postgres.Store); pg && utf8.RuneCountInString(tenant) > MaxTenantLen {
+		return &FieldError{"tenant", fmt.Sprintf("is %d characters long, more than the %d of PostgreSQL's tenant_id column", utf8.RuneCountInString(tenant), MaxTenantLen)}
+	}
+	return nil
 }
 
 func (c *Capsules) chain(tenant string) (*chain, error) {

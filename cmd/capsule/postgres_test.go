@@ -103,3 +103,19 @@ func dataType(t *testing.T, conn *pgx.Conn) string {
 	}
 	return typ
 }
+
+// On PostgreSQL, a tenant longer than the reference's tenant_id column is
+// refused before anything is stored.
+func TestPostgresTenantTooLong(t *testing.T) {
+	url, _ := pgURL(t)
+	emptyDataDir(t)
+	long := strings.Repeat("t", 37)
+	r := capsuleCmd(t, `{"type":"tool"}`, "seal", "--pg", url, "--tenant", long).want(t, 2)
+	if !strings.Contains(r.stderr, "tenant: is 37 characters long, more than the 36 of PostgreSQL's tenant_id column") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	if r := capsuleCmd(t, "", "export", "--pg", url, "--tenant", long); r.stdout != "[]\n" {
+		t.Errorf("stored: %q", r.stdout)
+	}
+	capsuleCmd(t, `{"type":"tool"}`, "seal", "--pg", url, "--tenant", long[:36]).want(t, 0)
+}

@@ -171,6 +171,10 @@ func contentCapsule(raw []byte) (*capsule.Capsule, error) {
 		}
 	}
 	cp, err := capsule.FromContent(m)
+	if err == nil {
+		// Refuse what validate refuses before anything is queued.
+		err = cp.Check()
+	}
 	var fe *capsule.FieldError
 	if errors.As(err, &fe) {
 		return nil, fmt.Errorf("%s: %s", fe.Field, fe.Msg)

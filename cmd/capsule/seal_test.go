@@ -172,3 +172,34 @@ func TestExportEmptyAndFailures(t *testing.T) {
 		t.Errorf("files left behind: %v", entries)
 	}
 }
+
+// seal refuses what validate refuses, naming the element and the field,
+// and stores nothing of the refused element.
+func TestSealRefusesInvalid(t *testing.T) {
+	emptyDataDir(t)
+	for _, tt := range []struct{ in, msg string }{
+		{`{"reasoning":{"confidence":1.5}}`, "element 0: reasoning.confidence: must be between 0.0 and 1.0, got 1.5"},
+		{`{"reasoning":{"options":[{"feasibility":-1}]}}`, "element 0: reasoning.options[0].feasibility: must be between 0.0 and 1.0"},
+		{`{"execution":{"duration_ms":-3}}`, "element 0: execution.duration_ms: must be >= 0, got -3"},
+		{`{"execution":{"tool_calls":[{"tool":"t","duration_ms":-1}]}}`, "element 0: execution.tool_calls[0].duration_ms: must be >= 0"},
+		{`{"outcome":{"status":"done"}}`, `element 0: outcome.status: must be one of pending, success, failure, partial, blocked; got "done"`},
+		{`{"domain":"` + strings.Repeat("d", 51) + `"}`, "element 0: domain: is 51 characters long, more than the 50"},
+		{`{"context":{"session_id":"` + strings.Repeat("s", 37) + `"}}`, "element 0: context.session_id: is 37 characters long, more than the 36"},
+	} {
+		db := filepath.Join(t.TempDir(), "capsules.db")
+		r := capsuleCmd(t, tt.in, "seal", "--db", db).want(t, 2)
+		if !strings.Contains(r.stderr, tt.msg) || r.stdout != "" {
+			t.Errorf("%s: stdout %q, stderr %q, want %q", tt.in, r.stdout, r.stderr, tt.msg)
+		}
+		if r := capsuleCmd(t, "", "export", "--db", db); r.stdout != "[]\n" {
+			t.Errorf("%s: stored %q", tt.in, r.stdout)
+		}
+	}
+	// The capsules before a refused element stay stored, none after it.
+	db := filepath.Join(t.TempDir(), "capsules.db")
+	capsuleCmd(t, `{"type":"tool"}`+"\n"+`{"reasoning":{"confidence":2}}`+"\n"+`{"type":"chat"}`, "seal", "--db", db).want(t, 2)
+	r := capsuleCmd(t, "", "verify", "--json", "--db", db).want(t, 0)
+	if !strings.Contains(r.stdout, `"capsules_verified":1`) {
+		t.Errorf("after a refused second element: %s", r.stdout)
+	}
+}

@@ -313,7 +313,7 @@ var optionSpec = []spec{
 	{"pros", tArray, false, arrayOf(tString, nil)},
 	{"cons", tArray, false, arrayOf(tString, nil)},
 	{"estimated_impact", tObject, false, nil},
-	{"feasibility", tNumber, false, checkFinite},
+	{"feasibility", tNumber, false, checkUnitInterval},
 	{"risks", tArray, false, arrayOf(tString, nil)},
 	{"selected", tBool, false, nil},
 	{"rejection_reason", tString, false, nil},
@@ -513,13 +513,6 @@ func checkUnitInterval(path string, v any) *Error {
 	f, ok := float(v)
 	if !ok || math.IsNaN(f) || f < 0 || f > 1 {
 		return invalid(path, "must be between 0.0 and 1.0, got %s", numberText(v))
-	}
-	return nil
-}
-
-func checkFinite(path string, v any) *Error {
-	if f, ok := float(v); !ok || math.IsNaN(f) || math.IsInf(f, 0) {
-		return invalid(path, "must be a finite number, got %s", numberText(v))
 	}
 	return nil
 }

@@ -298,6 +298,18 @@ func TestContentRules(t *testing.T) {
 			o["feasibility"] = "high"
 			section(m, "reasoning")["options"] = []any{o}
 		}, WrongType, "reasoning.options[0].feasibility"},
+		{"option feasibility above 1", func(m map[string]any) {
+			o := option()
+			o["feasibility"] = canonical.Number("1.5")
+			section(m, "reasoning")["options"] = []any{option(), o}
+			section(m, "reasoning")["options_considered"] = []any{"Only option", "Only option"}
+		}, InvalidValue, "reasoning.options[1].feasibility"},
+		{"option feasibility integer 1", func(m map[string]any) {
+			o := option()
+			o["feasibility"] = canonical.Number("1")
+			section(m, "reasoning")["options"] = []any{o}
+			section(m, "reasoning")["options_considered"] = []any{"Only option"}
+		}, "", ""},
 		{"option pros not strings", func(m map[string]any) {
 			o := option()
 			o["pros"] = []any{"a", canonical.Number("1")}
