@@ -322,6 +322,10 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"delete", func(r []Sealed) []Sealed { return append(r[:4:4], r[5:]...) }, Structural, 5},
 		{"swap", func(r []Sealed) []Sealed { r[1], r[2] = r[2], r[1]; return r }, Structural, 2},
 		{"forged signature", func(r []Sealed) []Sealed { r[4].Signature = other.Sign(r[4].Hash); return r }, Signatures, 4},
+		// signed_by is not signed: an unknown or missing one is an error,
+		// never an attempt with another key (PROTOCOL.md, "Seal").
+		{"unknown signed_by", func(r []Sealed) []Sealed { r[1].SignedBy = "qp_key_ffff"; return r }, Signatures, 1},
+		{"missing signed_by", func(r []Sealed) []Sealed { r[2].SignedBy = ""; return r }, Signatures, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -793,5 +797,82 @@ func TestAppendRefusesInvalid(t *testing.T) {
 	ok.Reasoning.Confidence, ok.Reasoning.Options = 1, []Option{{Feasibility: 0}}
 	if _, err := c.Append(ctx, "", ok); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An explicit public key overrides signed_by, as the operator's choice.
+func TestVerifyExplicitKeyOverridesSignedBy(t *testing.T) {
+	c, st := newMemCapsules(t)
+	ctx := context.Background()
+	if _, err := c.Append(ctx, "", New(TypeAgent)); err != nil {
+		t.Fatal(err)
+	}
+	var recs []Sealed
+	for r, err := range st.Scan(ctx, "", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.SignedBy = "someone else"
+		recs = append(recs, r)
+	}
+	res, err := VerifyChain(ctx, seqOf(recs), Signatures, VerifyOptions{Resolve: StaticKey(c.Signer().PublicKey())})
+	if err != nil || !res.Valid {
+		t.Fatalf("explicit key: %+v, %v", res, err)
+	}
+	res, _ = VerifyChain(ctx, seqOf(recs), Signatures, VerifyOptions{Resolve: c.Resolver()})
+	if res.Valid || !strings.Contains(res.Error, "unknown signer") {
+		t.Fatalf("by signed_by: %+v", res)
+	}
+}
+
+// signature_pq is checked whenever it is present and the ML-DSA-65 public
+// key is known: Capsules.Verify knows it from the data directory.
+func TestVerifyChecksSignaturePQ(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	c, err := Open(ctx, filepath.Join(t.TempDir(), "c.db"), WithKeyDir(dir), WithPostQuantum())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 3 {
+		if _, err := c.Append(ctx, "", New(TypeAgent)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := c.Verify(ctx, "", Signatures); err != nil || !res.Valid {
+		t.Fatalf("PQ chain: %+v, %v", res, err)
+	}
+	if c.PQPublicKey() == nil {
+		t.Fatal("no ML-DSA-65 public key known")
+	}
+	var recs []Sealed
+	for r, err := range c.Store().Scan(ctx, "", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if recs[1].SignaturePQ == "" {
+		t.Fatal("no signature_pq sealed")
+	}
+	// Another valid-looking ML-DSA-65 signature: capsule 2's over its own hash.
+	recs[1].SignaturePQ = recs[2].SignaturePQ
+	opt := VerifyOptions{Resolve: c.Resolver(), PQPublicKey: c.PQPublicKey()}
+	res, err := VerifyChain(ctx, seqOf(recs), Signatures, opt)
+	if err != nil || res.Valid || res.BrokenSequence != 1 || !strings.Contains(res.Error, "signature_pq") {
+		t.Fatalf("swapped signature_pq: %+v, %v", res, err)
+	}
+	// Without the ML-DSA-65 key it cannot be checked (and is not).
+	if res, _ := VerifyChain(ctx, seqOf(recs), Signatures, VerifyOptions{Resolve: c.Resolver()}); !res.Valid {
+		t.Fatalf("no PQ key: %+v", res)
+	}
+	// A Capsules opened later on the same data directory knows the key.
+	c2, err := NewCapsules(c.Store(), WithKeyDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c2.PQPublicKey(), c.PQPublicKey()) {
+		t.Fatal("key.ml.pub not read")
 	}
 }

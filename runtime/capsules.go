@@ -28,6 +28,7 @@ type Capsules struct {
 	signer        Signer
 	pq            PQSigner
 	resolve       KeyResolver
+	pqPublicKey   []byte // ML-DSA-65 public key checking signature_pq; nil when unknown
 	log           *slog.Logger
 	retryDeadline time.Duration
 
@@ -224,11 +225,17 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		}
 		c.pq = pq
 	}
-	c.resolve = StaticKey(c.signer.PublicKey())
+	// Signers resolve strictly by signed_by: the keyring's epochs, and the
+	// signer's own key under its fingerprint.
+	var kr *keys.Keyring
 	if dir != "" {
-		if kr, err := keys.LoadKeyring(dir); err == nil {
-			c.resolve = KeyResolver(kr.Resolver(c.signer.PublicKey()))
-		}
+		kr, _ = keys.LoadKeyring(dir) // none: the signer's key alone
+	}
+	c.resolve = SignerOrKeyring(c.signer, KeyResolver(kr.Resolver(c.signer.PublicKey())))
+	if pq, ok := c.pq.(interface{ PublicKey() []byte }); ok {
+		c.pqPublicKey = pq.PublicKey()
+	} else if dir != "" {
+		c.pqPublicKey, _ = os.ReadFile(filepath.Join(dir, keys.PQPublicKeyFile)) // absent: nil
 	}
 	c.burst.log = c.log
 	if cfg.checkpointDir != "" {
@@ -313,6 +320,10 @@ func (c *Capsules) Signer() Signer { return c.signer }
 // Resolver returns the key lookup verification uses: the keyring of the key
 // directory by signed_by, falling back to the signing key.
 func (c *Capsules) Resolver() KeyResolver { return c.resolve }
+
+// PQPublicKey returns the ML-DSA-65 public key that checks signature_pq
+// (the data directory's key.ml.pub), or nil when none is known.
+func (c *Capsules) PQPublicKey() []byte { return c.pqPublicKey }
 
 // ErrClosed reports use of closed Capsules.
 var ErrClosed = errors.New("capsule: closed")

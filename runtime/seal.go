@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/runtime/keys"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -76,6 +77,7 @@ var (
 	ErrHashMismatch     = errors.New("hash mismatch")
 	ErrBadSignature     = errors.New("bad signature")
 	ErrUnknownSigner    = errors.New("unknown signer")
+	ErrBadPQSignature   = errors.New("bad ML-DSA-65 signature (signature_pq)")
 )
 
 // KeyResolver finds the public key that signed a capsule from its
@@ -125,7 +127,32 @@ func CheckSignature(rec *Sealed, resolve KeyResolver) error {
 	return nil
 }
 
-// StaticKey returns a KeyResolver that answers pub for every signer.
+// SignerOrKeyring returns a KeyResolver that answers s's public key for
+// s's own fingerprint and asks others otherwise.
+func SignerOrKeyring(s Signer, others KeyResolver) KeyResolver {
+	name, pub := s.Fingerprint(), s.PublicKey()
+	return func(signedBy string) (ed25519.PublicKey, error) {
+		if signedBy != "" && signedBy == name {
+			return pub, nil
+		}
+		return others(signedBy)
+	}
+}
+
+// CheckPQSignature checks rec's ML-DSA-65 signature_pq over its stored hash
+// with the packed public key pub. A capsule without signature_pq passes.
+func CheckPQSignature(rec *Sealed, pub []byte) error {
+	if rec.SignaturePQ == "" {
+		return nil
+	}
+	if !keys.VerifyPQ(pub, rec.Hash, rec.SignaturePQ) {
+		return ErrBadPQSignature
+	}
+	return nil
+}
+
+// StaticKey returns a KeyResolver that answers pub for every signer: the
+// explicit key an operator passes, which overrides signed_by.
 func StaticKey(pub ed25519.PublicKey) KeyResolver {
 	return func(string) (ed25519.PublicKey, error) { return pub, nil }
 }

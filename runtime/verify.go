@@ -69,6 +69,9 @@ type Result struct {
 type VerifyOptions struct {
 	// Resolve finds signers' public keys; required at level Signatures.
 	Resolve KeyResolver
+	// PQPublicKey, when set, is the ML-DSA-65 public key that checks the
+	// signature_pq of every capsule that has one, at level Signatures.
+	PQPublicKey []byte
 	// Workers is how many goroutines check hashes and signatures; 0 means
 	// GOMAXPROCS.
 	Workers int
@@ -151,7 +154,7 @@ func VerifyChain(ctx context.Context, recs iter.Seq2[Sealed, error], level Level
 	first := true
 	for b := range batches {
 		if level >= Full {
-			checkParallel(b.recs, errs, level, opt.Resolve, workers)
+			checkParallel(b.recs, errs, level, &opt, workers)
 		}
 		for i := range b.recs {
 			rec := &b.recs[i]
@@ -222,7 +225,7 @@ func linkError(rec *Sealed, expect int64, prevHash string) string {
 //
 // Workers take capsules one at a time from a shared counter, so none sits
 // idle while another still has a long run of work.
-func checkParallel(recs []Sealed, errs []error, level Level, resolve KeyResolver, workers int) {
+func checkParallel(recs []Sealed, errs []error, level Level, opt *VerifyOptions, workers int) {
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range min(workers, len(recs)) {
@@ -233,7 +236,7 @@ func checkParallel(recs []Sealed, errs []error, level Level, resolve KeyResolver
 				if i >= int64(len(recs)) {
 					break
 				}
-				errs[i] = checkOne(buf, &recs[i], level, resolve)
+				errs[i] = checkOne(buf, &recs[i], level, opt)
 			}
 			bufPool.Put(buf)
 		})
@@ -253,7 +256,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 // of the sealer (decimal points on float fields, "+00:00") are not applied
 // here, since applying them would reject what the reference seals and
 // verifies, and accept nothing that the content as stored does not say.
-func checkOne(buf *[]byte, rec *Sealed, level Level, resolve KeyResolver) error {
+func checkOne(buf *[]byte, rec *Sealed, level Level, opt *VerifyOptions) error {
 	content, err := canonical.AppendCanonical((*buf)[:0], rec.Data)
 	if err != nil {
 		return fmt.Errorf("content: %w", err)
@@ -272,7 +275,12 @@ func checkOne(buf *[]byte, rec *Sealed, level Level, resolve KeyResolver) error 
 		return fmt.Errorf("%w: stored %s, computed %s", ErrHashMismatch, rec.Hash, got[:])
 	}
 	if level >= Signatures {
-		return CheckSignature(rec, resolve)
+		if err := CheckSignature(rec, opt.Resolve); err != nil {
+			return err
+		}
+		if opt.PQPublicKey != nil {
+			return CheckPQSignature(rec, opt.PQPublicKey)
+		}
 	}
 	return nil
 }
@@ -321,5 +329,5 @@ func jsonStringIs(v []byte, s string) bool {
 
 // Verify checks tenant's chain at level, streaming it from the store.
 func (c *Capsules) Verify(ctx context.Context, tenant string, level Level) (Result, error) {
-	return VerifyChain(ctx, c.store.Scan(ctx, tenant, 0), level, VerifyOptions{Resolve: c.resolve})
+	return VerifyChain(ctx, c.store.Scan(ctx, tenant, 0), level, VerifyOptions{Resolve: c.resolve, PQPublicKey: c.pqPublicKey})
 }

@@ -74,6 +74,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 
 	var resolve capsule.KeyResolver
+	var pqPub []byte
 	if level == capsule.Signatures {
 		var err error
 		if *pubHex != "" {
@@ -82,6 +83,8 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 				return f.usageFail(stderr, err.Error())
 			}
 		} else if resolve, err = dataDirResolver(); err != nil {
+			return f.fail(stderr, err, exitError)
+		} else if pqPub, err = dataDirPQKey(); err != nil {
 			return f.fail(stderr, err, exitError)
 		}
 	}
@@ -106,7 +109,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		records = watch.wrap(records)
 	}
 	progress := cli.NewProgress(stderr, "verified", !*quiet && !*asJSON && cli.IsTerminal(stderr))
-	res, err := capsule.VerifyChain(ctx, records, level, capsule.VerifyOptions{Resolve: resolve, Progress: progress.Update})
+	res, err := capsule.VerifyChain(ctx, records, level, capsule.VerifyOptions{Resolve: resolve, PQPublicKey: pqPub, Progress: progress.Update})
 	progress.Done()
 	var bad *badElementError
 	switch {
@@ -222,9 +225,10 @@ func staticResolver(h string) (capsule.KeyResolver, error) {
 	return capsule.StaticKey(ed25519.PublicKey(pub)), nil
 }
 
-// dataDirResolver returns the key lookup of the data directory: the
-// keyring's key for each signed_by, falling back to the active (local)
-// key. It reads public keys only; the private key is not needed.
+// dataDirResolver returns the key lookup of the data directory, strict
+// by signed_by: the keyring's key for each fingerprint, or the local key
+// under its own fingerprint; an unknown or missing signed_by fails. It
+// reads public keys only and changes nothing.
 func dataDirResolver() (capsule.KeyResolver, error) {
 	dir, err := keys.DataDir()
 	if err != nil {
@@ -233,21 +237,35 @@ func dataDirResolver() (capsule.KeyResolver, error) {
 	kr, err := keys.LoadKeyring(dir)
 	switch {
 	case err == nil:
-		var fallback ed25519.PublicKey
+		var local ed25519.PublicKey
 		if a, ok := kr.Active(); ok {
-			fallback, _ = a.PublicKey()
+			local, _ = a.PublicKey()
 		}
-		return capsule.KeyResolver(kr.Resolver(fallback)), nil
+		return capsule.KeyResolver(kr.Resolver(local)), nil
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}
-	// No keyring: the local key alone, as the reference does.
-	if _, err := os.Stat(filepath.Join(dir, keys.KeyFile)); err != nil {
+	// No keyring: the local key alone, under its fingerprints.
+	pub, err := keys.ReadPublicKey(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no keyring or key in the data directory %s to check signatures with: set %s or pass --public-key", dir, keys.DataDirEnv)
 	}
-	s, err := keys.LoadOrCreate(dir)
 	if err != nil {
 		return nil, err
 	}
-	return capsule.StaticKey(s.PublicKey()), nil
+	return capsule.KeyResolver((*keys.Keyring)(nil).Resolver(pub)), nil
+}
+
+// dataDirPQKey returns the data directory's ML-DSA-65 public key, which
+// checks every signature_pq, or nil when it has none.
+func dataDirPQKey() ([]byte, error) {
+	dir, err := keys.DataDir()
+	if err != nil {
+		return nil, err
+	}
+	pub, err := os.ReadFile(filepath.Join(dir, keys.PQPublicKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return pub, err
 }

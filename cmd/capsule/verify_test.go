@@ -288,9 +288,48 @@ func TestVerifyCapsuleSizeLimit(t *testing.T) {
 }
 
 func TestVerifyKeyWithoutKeyring(t *testing.T) {
-	// The local key alone verifies, as in the reference; the keyring is
-	// then written beside it, as on the key's first use.
+	// The local key alone verifies the capsules whose signed_by names it
+	// (its fingerprint), as in the reference.
 	dir := pythonDataDir(t)
 	os.Remove(filepath.Join(dir, "keyring.json"))
 	verifyJSONOf(t, 0, "--signatures", chainPath)
+}
+
+// Signer resolution is strict: a signed_by that names no known key fails
+// --signatures, as does a missing one; --public-key overrides signed_by.
+func TestVerifyStrictSigner(t *testing.T) {
+	dir := pythonDataDir(t)
+	pub := strings.TrimSpace(string(readFile(t, filepath.Join(pythonDir, "public_key.hex"))))
+	chain := readFile(t, chainPath)
+	for _, relabel := range []string{`"signed_by": "qp_key_0000"`, `"signed_by": ""`, `"signed_by": null`} {
+		edited := bytes.Replace(chain, []byte(`"signed_by": "qp_key_ceef"`), []byte(relabel), 3)
+		path := writeFile(t, filepath.Join(dir, "relabelled.json"), edited)
+		out := verifyJSONOf(t, 1, "--signatures", path)
+		if out.CapsulesVerified != 0 || len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Error, "unknown signer") {
+			t.Errorf("%s: %+v", relabel, out)
+		}
+		verifyJSONOf(t, 0, "--public-key", pub, path)
+	}
+}
+
+// A chain written by application-style Python code through the reference
+// (ints where floats are typed, naive and offset timestamps) verifies at
+// every level from its JSON export and its SQLite file, through the
+// keyring of QUANTUMPIPES_DATA_DIR and with --public-key.
+func TestVerifyPythonAppChain(t *testing.T) {
+	const appDir = "../../testdata/interop/python-app"
+	dir := t.TempDir()
+	for _, name := range []string{"capsules.db", "chain.json", "key", "keyring.json", "public_key.hex"} {
+		writeFile(t, filepath.Join(dir, name), readFile(t, filepath.Join(appDir, name)))
+	}
+	os.Chmod(filepath.Join(dir, "key"), 0o600)
+	t.Setenv("QUANTUMPIPES_DATA_DIR", dir)
+	pub := strings.TrimSpace(string(readFile(t, filepath.Join(dir, "public_key.hex"))))
+	for _, src := range [][]string{{filepath.Join(dir, "chain.json")}, {"--db", filepath.Join(dir, "capsules.db")}} {
+		for _, level := range [][]string{{"--structural"}, {"--full"}, {"--signatures"}, {"--public-key", pub}} {
+			if out := verifyJSONOf(t, 0, append(level, src...)...); out.CapsulesVerified != 16 {
+				t.Errorf("%v %v: %+v", src, level, out)
+			}
+		}
+	}
 }

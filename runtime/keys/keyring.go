@@ -200,14 +200,25 @@ func (k *Keyring) searchOrder() []*Epoch {
 }
 
 // Resolver returns the function verifiers use to find a capsule's public
-// key from its signed_by (PROTOCOL.md, "Verification"): the keyring's key
-// for that fingerprint, else fallback (the local key) when it is not nil,
-// else an error matching [ErrUnknownSigner]. k may be nil (no keyring). The
-// function is safe for concurrent use; later changes to k do not affect it.
-func (k *Keyring) Resolver(fallback ed25519.PublicKey) func(signedBy string) (ed25519.PublicKey, error) {
+// key from its signed_by (PROTOCOL.md, "Seal"), strictly: the keyring's key
+// for that fingerprint ("qp_key_" + 4 hex digits, or the 16-hex-digit
+// prefix of the public key), else local (the local key, when not nil) if
+// signed_by names it the same way, else an error matching
+// [ErrUnknownSigner]. An unknown or empty signed_by is never answered with
+// some other key: signed_by is not covered by the signature, so a verifier
+// that tried another key would let anyone re-label a capsule. k may be nil
+// (no keyring). The function is safe for concurrent use; later changes to
+// k do not affect it.
+func (k *Keyring) Resolver(local ed25519.PublicKey) func(signedBy string) (ed25519.PublicKey, error) {
 	byName := make(map[string]ed25519.PublicKey)
+	if local != nil {
+		local = append(ed25519.PublicKey(nil), local...)
+		byName[Fingerprint(local)] = local
+		byName[ShortFingerprint(local)] = local
+	}
 	if k != nil {
-		// Reverse search order so earlier (preferred) entries overwrite.
+		// Reverse search order so earlier (preferred) entries overwrite;
+		// keyring entries overwrite the local key's names.
 		order := k.searchOrder()
 		for i := len(order) - 1; i >= 0; i-- {
 			e := order[i]
@@ -219,17 +230,14 @@ func (k *Keyring) Resolver(fallback ed25519.PublicKey) func(signedBy string) (ed
 			}
 		}
 	}
-	if fallback != nil {
-		fallback = append(ed25519.PublicKey(nil), fallback...)
-	}
 	return func(signedBy string) (ed25519.PublicKey, error) {
-		if pub, ok := byName[signedBy]; ok && signedBy != "" {
+		if signedBy == "" {
+			return nil, fmt.Errorf("keys: the capsule has no signed_by to find its key by: %w", ErrUnknownSigner)
+		}
+		if pub, ok := byName[signedBy]; ok {
 			return pub, nil
 		}
-		if fallback != nil {
-			return fallback, nil
-		}
-		return nil, fmt.Errorf("keys: no public key for signed_by %q: %w", signedBy, ErrUnknownSigner)
+		return nil, fmt.Errorf("keys: no public key for signed_by %q in the keyring or the local key: %w", signedBy, ErrUnknownSigner)
 	}
 }
 

@@ -723,9 +723,18 @@ func TestResolver(t *testing.T) {
 	if err != nil || !got.Equal(ref) {
 		t.Errorf("short fingerprint: %x, %v", got, err)
 	}
-	got, err = kr.Resolver(local)("qp_key_ffff")
-	if err != nil || !got.Equal(local) {
-		t.Errorf("unknown signer with fallback: %x, %v", got, err)
+	// An unknown signer is an error even with a local key: signed_by is
+	// not signed, so trying another key would accept re-labelled capsules.
+	if _, err := kr.Resolver(local)("qp_key_ffff"); !errors.Is(err, ErrUnknownSigner) {
+		t.Errorf("unknown signer with a local key: %v", err)
+	}
+	if _, err := kr.Resolver(local)(""); !errors.Is(err, ErrUnknownSigner) {
+		t.Errorf("empty signer with a local key: %v", err)
+	}
+	for _, name := range []string{Fingerprint(local), ShortFingerprint(local)} {
+		if got, err := kr.Resolver(local)(name); err != nil || !got.Equal(local) {
+			t.Errorf("local key by %s: %x, %v", name, got, err)
+		}
 	}
 	if _, err := kr.Resolver(nil)("qp_key_ffff"); !errors.Is(err, ErrUnknownSigner) || !strings.Contains(err.Error(), `"qp_key_ffff"`) {
 		t.Errorf("unknown signer without fallback: err = %v", err)
@@ -734,9 +743,12 @@ func TestResolver(t *testing.T) {
 		t.Errorf("empty signer: err = %v", err)
 	}
 	var none *Keyring
-	got, err = none.Resolver(local)("qp_key_ceef")
+	if _, err := none.Resolver(local)("qp_key_ceef"); !errors.Is(err, ErrUnknownSigner) {
+		t.Errorf("nil keyring, another signer: %v", err)
+	}
+	got, err = none.Resolver(local)(Fingerprint(local))
 	if err != nil || !got.Equal(local) {
-		t.Errorf("nil keyring: %x, %v", got, err)
+		t.Errorf("nil keyring, local signer: %x, %v", got, err)
 	}
 	if _, ok := none.Lookup("qp_key_ceef"); ok {
 		t.Errorf("nil keyring Lookup found a key")
