@@ -299,13 +299,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var recs []Sealed
-	for r, err := range st.Scan(ctx, "", 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, r)
-	}
+	recs := scanAll(t, st)
 	other := newTestSigner()
 	cases := []struct {
 		name   string
@@ -807,13 +801,9 @@ func TestVerifyExplicitKeyOverridesSignedBy(t *testing.T) {
 	if _, err := c.Append(ctx, "", New(TypeAgent)); err != nil {
 		t.Fatal(err)
 	}
-	var recs []Sealed
-	for r, err := range st.Scan(ctx, "", 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.SignedBy = "someone else"
-		recs = append(recs, r)
+	recs := scanAll(t, st)
+	for i := range recs {
+		recs[i].SignedBy = "someone else"
 	}
 	res, err := VerifyChain(ctx, seqOf(recs), Signatures, VerifyOptions{Resolve: StaticKey(c.Signer().PublicKey())})
 	if err != nil || !res.Valid {
@@ -846,13 +836,7 @@ func TestVerifyChecksSignaturePQ(t *testing.T) {
 	if c.PQPublicKey() == nil {
 		t.Fatal("no ML-DSA-65 public key known")
 	}
-	var recs []Sealed
-	for r, err := range c.Store().Scan(ctx, "", 0) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, r)
-	}
+	recs := scanAll(t, c.Store())
 	if recs[1].SignaturePQ == "" {
 		t.Fatal("no signature_pq sealed")
 	}
@@ -875,4 +859,17 @@ func TestVerifyChecksSignaturePQ(t *testing.T) {
 	if !bytes.Equal(c2.PQPublicKey(), c.PQPublicKey()) {
 		t.Fatal("key.ml.pub not read")
 	}
+}
+
+// scanAll returns the null tenant's chain of st.
+func scanAll(t *testing.T, st storage.Store) []Sealed {
+	t.Helper()
+	var recs []Sealed
+	for r, err := range st.Scan(t.Context(), "", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
 }
