@@ -344,3 +344,33 @@ func TestPythonAppChainRespellingDetected(t *testing.T) {
 		t.Fatalf("only %d numbers re-spelled", tried)
 	}
 }
+
+// A capsule the reference sealed with an integer feasibility, which its own
+// verifier rejects (from_dict turns the 1 into 1.0), verifies here as
+// sealed (PROTOCOL.md rule 8); its 1.0 spelling does not. Sealed by the
+// reference from ReasoningOption(feasibility=1), confidence=1 and a naive
+// datetime; the seal fields other than the hash are left out.
+func TestIntegerFeasibilityVerifiesAsSealed(t *testing.T) {
+	const sealed = `{"id": "00001234-0000-4000-8000-00000000000f", "type": "agent", "domain": "agents", "parent_id": null, "sequence": 0, "previous_hash": null, "spec_version": "1.0", "trigger": {"type": "user_request", "source": "", "timestamp": "2026-03-01T12:00:01.007919", "request": "", "correlation_id": null, "user_id": null}, "context": {"agent_id": "", "session_id": null, "environment": {}}, "reasoning": {"analysis": "", "options": [{"id": "opt_0", "description": "retry", "pros": [], "cons": [], "estimated_impact": {}, "feasibility": 1, "risks": [], "selected": true, "rejection_reason": ""}], "options_considered": ["retry"], "selected_option": "retry", "reasoning": "", "confidence": 1, "model": null, "prompt_hash": null}, "authority": {"type": "autonomous", "approver": null, "policy_reference": null, "chain": [], "escalation_reason": null}, "execution": {"tool_calls": [], "duration_ms": 0, "resources_used": {}}, "outcome": {"status": "pending", "result": null, "summary": "", "error": null, "side_effects": [], "metrics": {}}, "hash": "b65fc346fc8c5fa15d996ed54377b3a0d8e4a3c9f84d3004a11860084a1d72b5"}`
+	for _, tt := range []struct {
+		text string
+		ok   bool
+	}{
+		{sealed, true},
+		{strings.Replace(sealed, `"feasibility": 1,`, `"feasibility": 1.0,`, 1), false},
+		{strings.Replace(sealed, `"confidence": 1,`, `"confidence": 1.0,`, 1), false},
+		{strings.Replace(sealed, `12:00:01.007919"`, `12:00:01.007919+00:00"`, 1), false},
+	} {
+		v, err := canonical.Parse([]byte(tt.text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := ParseSealed(v.(map[string]any), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckHash(&rec); (err == nil) != tt.ok {
+			t.Errorf("CheckHash = %v, want ok %v for\n%s", err, tt.ok, tt.text)
+		}
+	}
+}

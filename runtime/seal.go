@@ -268,9 +268,9 @@ func ParseSealed(m map[string]any, tenant string) (Sealed, error) {
 			return rec, err
 		}
 	}
-	// The content is kept as generic canonical JSON: capsule-level rules
-	// (timestamps, float fields) are applied when its hash is checked, so a
-	// bad value is reported by verification at its sequence.
+	// The content is kept as stored, in generic canonical JSON: its hash
+	// covers it as it is (PROTOCOL.md rule 8), an integer confidence and a
+	// naive timestamp included.
 	data, err := canonical.Append(nil, content)
 	if err != nil {
 		return rec, err
