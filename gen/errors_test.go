@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule/internal/diff"
+	"github.com/rogpeppe/go-internal/diff"
 )
 
 // TestErrors runs the generator once over every case of testdata/errors
@@ -55,7 +55,7 @@ func TestErrors(t *testing.T) {
 			}
 			want := read(t, wantFile)
 			if gotText != want {
-				t.Errorf("diagnostics differ from %s:\n%s", wantFile, diff.Unified("want", "got", []byte(want), []byte(gotText)))
+				t.Errorf("diagnostics differ from %s:\n%s", wantFile, diff.Diff("want", []byte(want), "got", []byte(gotText)))
 			}
 			if generated := want == ""; written[c] != generated {
 				t.Errorf("file written: %v, want %v", written[c], generated)

@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/capsule-go/capsule/internal/diff"
+	"github.com/rogpeppe/go-internal/diff"
 	"golang.org/x/tools/go/packages"
 )
 
@@ -243,7 +243,7 @@ func Generate(ctx context.Context, cfg Config) (Result, error) {
 					return res, fmt.Errorf("capsulegen: %w", err)
 				}
 				name := filepath.ToSlash(relPath(dir, pl.target))
-				diffs[pl.target] = diff.Unified("a/"+name, "b/"+name, cur, pl.src)
+				diffs[pl.target] = string(diff.Diff("a/"+name, cur, "b/"+name, pl.src))
 			}
 		}
 		for _, o := range pl.orphans {

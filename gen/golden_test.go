@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capsule-go/capsule/internal/diff"
+	"github.com/rogpeppe/go-internal/diff"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of TestGolden and the want.txt files of TestErrors")
@@ -47,7 +47,7 @@ func TestGolden(t *testing.T) {
 			}
 			want := read(t, golden)
 			if got != want {
-				t.Errorf("generated file differs from %s:\n%s", golden, diff.Unified("want", "got", []byte(want), []byte(got)))
+				t.Errorf("generated file differs from %s:\n%s", golden, diff.Diff("want", []byte(want), "got", []byte(got)))
 			}
 		})
 	}
