@@ -57,6 +57,7 @@ func TestExitCodes(t *testing.T) {
 	dir := newModule(t, map[string]string{
 		"good/good.go": "package good\n\n//capsule:audit type=agent\nfunc Run(task string) string { return task }\n",
 		"bad/bad.go":   "package bad\n\n//capsule:audit type=agnet\nfunc Run() {}\n",
+		"warn/warn.go": "package warn\n\n// capsule:audit type=agent\nfunc Run(task string) string { return task }\n\n//capsule:audit type=agent\nfunc Go(task string) string { return task }\n",
 	})
 	t.Chdir(dir)
 	tests := []struct {
@@ -72,6 +73,8 @@ func TestExitCodes(t *testing.T) {
 		{args: []string{"-v", "./good"}, code: 0, stdout: "wrote good/good_capsule.go\n"},
 		{args: []string{"-check", "./good"}, code: 0},
 		{args: []string{"./good"}, code: 0},
+		{args: []string{"./warn"}, code: 0, stderrPart: "warn/warn.go:3:1: warning: \"// capsule:audit\" is not a directive and is ignored: write //capsule:audit, with no spaces\n"},
+		{args: []string{"-check", "./warn"}, code: 0, stderrPart: "warn/warn.go:3:1: warning: "},
 		{args: []string{"-check", "./..."}, code: 1, stderrPart: "bad/bad.go:3:17: unknown type"},
 	}
 	for _, tt := range tests {
