@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"go/token"
 	"go/types"
 
 	"github.com/capsule-go/capsule/internal/directive"
@@ -80,7 +81,7 @@ func (c *checker) tenant(w *wrapper, a directive.Arg) {
 	case directive.KeyTenantFunc:
 		w.tenantKind = tenantFunc
 		w.tenantFunc = a.Value
-		c.checkTenantFunc(a)
+		c.checkTenantFunc(w, a)
 	case directive.KeyTenantFrom:
 		w.tenantKind = tenantFrom
 		w.tenant = c.resolve(w, a, a.Value, false)
@@ -107,22 +108,35 @@ func (c *checker) checkCapsules(a directive.Arg) {
 }
 
 // checkTenantFunc checks that a names a package-level function of type
-// func(context.Context) string.
-func (c *checker) checkTenantFunc(a directive.Arg) {
+// func(context.Context) string, or one taking the parameters of w's
+// function and returning string, and records which on w.
+func (c *checker) checkTenantFunc(w *wrapper, a directive.Arg) {
+	own := types.NewSignatureType(nil, nil, nil, w.sig.Params(),
+		types.NewTuple(types.NewParam(token.NoPos, nil, "", types.Typ[types.String])), w.sig.Variadic())
+	want := "func(context.Context) string or " + c.typeString(own)
 	obj := c.pkg.Types.Scope().Lookup(a.Value)
 	fn, ok := obj.(*types.Func)
 	if !ok {
 		if obj == nil {
 			c.errorf(a.KeyPos, "tenant_func: no package-level function named %q", a.Value)
 		} else {
-			c.errorf(a.KeyPos, "tenant_func: %s is not a function (want a package-level func(context.Context) string)", a.Value)
+			c.errorf(a.KeyPos, "tenant_func: %s is not a function (want a package-level %s)", a.Value, want)
 		}
 		return
 	}
 	sig := fn.Signature()
-	if sig.TypeParams().Len() != 0 || sig.Variadic() ||
-		sig.Params().Len() != 1 || !isContext(sig.Params().At(0).Type()) ||
-		sig.Results().Len() != 1 || !types.Identical(sig.Results().At(0).Type(), types.Typ[types.String]) {
-		c.errorf(a.KeyPos, "tenant_func: %s has type %s, want func(context.Context) string", a.Value, c.typeString(sig))
+	switch {
+	case sig.TypeParams().Len() == 0 && !sig.Variadic() && sig.Params().Len() == 1 &&
+		isContext(sig.Params().At(0).Type()) && returnsString(sig):
+	case sig.TypeParams().Len() == 0 && sig.Variadic() == own.Variadic() &&
+		types.Identical(sig.Params(), own.Params()) && returnsString(sig):
+		w.tenantFuncArgs = true
+	default:
+		c.errorf(a.KeyPos, "tenant_func: %s has type %s, want %s", a.Value, c.typeString(sig), want)
 	}
+}
+
+// returnsString reports whether sig has a single string result.
+func returnsString(sig *types.Signature) bool {
+	return sig.Results().Len() == 1 && types.Identical(sig.Results().At(0).Type(), types.Typ[types.String])
 }

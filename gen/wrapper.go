@@ -34,10 +34,13 @@ type wrapper struct {
 	capsulesVar string // "" records into the process default
 
 	tenantKind tenantKind
-	tenantID   string  // tenantStatic
-	tenantFunc string  // tenantFunc
-	tenant     *access // tenantFrom
-	trigger    *access // nil: trigger.request is ""
+	tenantID   string // tenantStatic
+	tenantFunc string // tenantFunc
+	// tenantFuncArgs: tenantFunc takes the function's parameters, not
+	// its context.
+	tenantFuncArgs bool
+	tenant         *access // tenantFrom
+	trigger        *access // nil: trigger.request is ""
 }
 
 // tenantKind says where a wrapper takes the tenant from.
