@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/capsule-go/capsule/internal/testmod"
 )
 
 // e2eReport is what testdata/e2e/cmd/e2e prints.
@@ -56,7 +58,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a program")
 	}
-	dir := newModule(t, copyTree(t, filepath.Join("testdata", "e2e")))
+	dir := testmod.New(t, copyTree(t, filepath.Join("testdata", "e2e")))
 	if _, err := Generate(context.Background(), Config{Dir: dir, Patterns: []string{"./..."}}); err != nil {
 		t.Fatal(err)
 	}

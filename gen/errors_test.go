@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/diff"
+
+	"github.com/capsule-go/capsule/internal/testmod"
 )
 
 // TestErrors runs the generator once over every case of testdata/errors
@@ -20,7 +22,7 @@ import (
 func TestErrors(t *testing.T) {
 	files := make(map[string]string)
 	cases := copyCases(t, filepath.Join("testdata", "errors"), files)
-	dir := newModule(t, files)
+	dir := testmod.New(t, files)
 	res, err := Generate(context.Background(), Config{Dir: dir, Patterns: []string{"./..."}})
 	var derr *DirectiveError
 	if !errors.As(err, &derr) {
