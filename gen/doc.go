@@ -55,6 +55,15 @@
 // wrapper names that are already taken. Each problem is reported as
 // file:line:col: message, pointing at the key (or at the directive when no
 // key is at fault).
+// Every mistake of a directive is reported, not only the first, and a
+// misspelled key or type comes with the nearest known one ("did you mean
+// tenant_from?").
+//
+// Comments that look like directives but would be ignored get a warning
+// (Result.Warnings; capsulegen prints file:line:col: warning: message and
+// keeps its exit code): "// capsule:audit" and "//capsule: audit" with a
+// space, a word other than audit or direct after "//capsule:" ("did you
+// mean audit?"), and "//capsule:audit" run into what follows.
 //
 // # String-like values
 //
