@@ -25,10 +25,19 @@ func helper(s string) string { return s } // want helper:"audited by auditedHelp
 // capsule:audit type=tool
 func nearMiss(s string) string { return s }
 
+// List is a generic type with an audited method.
+type List[T any] struct{ items []T }
+
+// Push is audited.
+//
+//capsule:audit type=tool trigger_from=""
+func (l *List[T]) Push(v T) { l.items = append(l.items, v) } // want Push:"audited by AuditedPush"
+
 // Plain is not audited.
 func Plain(s string) string { return s }
 
-func uses(a *Agent) {
+func uses(a *Agent, l *List[int]) {
+	l.Push(1)       // want `call AuditedPush instead: this call is not audited`
 	Search("x")     // want `call AuditedSearch instead: this call is not audited`
 	helper("y")     // want `call auditedHelper instead: this call is not audited`
 	a.Run("z")      // want `call AuditedRun instead: this call is not audited`

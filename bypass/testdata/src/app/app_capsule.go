@@ -14,3 +14,6 @@ func AuditedSearch(q string) string { return Search(q) }
 func AuditedMap[T any](xs []T) int { return Map(xs) }
 
 func auditedHelper(s string) string { return helper(s) }
+
+// AuditedPush stands in for the generated wrapper of Push.
+func (l *List[T]) AuditedPush(v T) { l.Push(v) }
