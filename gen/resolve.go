@@ -88,84 +88,91 @@ func (c *checker) resolve(w *wrapper, a directive.Arg, path string, allowFloat b
 			return nil
 		}
 	}
-	ac := &access{root: -2}
-	var t types.Type
-	for i, p := range w.params {
-		if p.Name() == segs[0] {
-			ac.root, t = i, p.Type()
-			break
-		}
-	}
-	if recv := w.sig.Recv(); ac.root == -2 && recv != nil && recv.Name() == segs[0] {
-		ac.root, t = -1, recv.Type()
-	}
-	if ac.root == -2 {
-		c.errorf(a.KeyPos, "%s: %s has no parameter named %q", a.Key, w.name, segs[0])
+	ac, t := c.root(w, a, segs[0])
+	if ac == nil {
 		return nil
 	}
+	desc := path
 	if len(segs) == 1 {
-		if !c.convert(ac, t, allowFloat) {
-			c.notStringLike(a, fmt.Sprintf("parameter %q", segs[0]), t, allowFloat)
-			return nil
-		}
-		return ac
+		desc = fmt.Sprintf("parameter %q", segs[0])
 	}
 	for i, seg := range segs[1:] {
-		sofar := strings.Join(segs[:i+1], ".")
-		t = ac.derefToOne(t)
-		obj, index, _ := types.LookupFieldOrMethod(t, true, c.pkg.Types, seg)
-		switch obj.(type) {
-		case nil:
-			if index != nil {
-				c.errorf(a.KeyPos, "%s: %s.%s is ambiguous", a.Key, sofar, seg)
-			} else {
-				c.errorf(a.KeyPos, "%s: %s (type %s) has no field %s", a.Key, sofar, c.typeString(t), seg)
-			}
+		if t = c.selectField(ac, a, t, strings.Join(segs[:i+1], "."), seg); t == nil {
 			return nil
-		case *types.Func:
-			c.errorf(a.KeyPos, "%s: %s.%s is a method, not a field", a.Key, sofar, seg)
-			return nil
-		case *types.Var:
-			// Walk the embedding chain explicitly so that every pointer on
-			// the way gets a nil check.
-			cur := t
-			for j, idx := range index {
-				if j > 0 {
-					cur = ac.derefToOne(cur)
-				}
-				if p, ok := pointer(cur); ok {
-					ac.steps = append(ac.steps, step{kind: stepNilCheck})
-					cur = p.Elem()
-				}
-				st, ok := cur.Underlying().(*types.Struct)
-				if !ok {
-					c.errorf(a.KeyPos, "%s: %s (type %s) has no field %s", a.Key, sofar, c.typeString(cur), seg)
-					return nil
-				}
-				f := st.Field(idx)
-				last := j == len(index)-1
-				if !last && !f.Exported() && f.Pkg() != c.pkg.Types {
-					// An unexported embedded field of another package
-					// cannot be named here; rely on promotion when it is
-					// not a pointer.
-					if _, ptr := pointer(f.Type()); ptr {
-						c.errorf(a.KeyPos, "%s: %s.%s is promoted through the unexported embedded pointer %s, which generated code cannot check for nil", a.Key, sofar, seg, f.Name())
-						return nil
-					}
-					cur = f.Type()
-					continue
-				}
-				ac.steps = append(ac.steps, step{kind: stepField, field: f.Name()})
-				cur = f.Type()
-			}
-			t = cur
 		}
 	}
 	if !c.convert(ac, t, allowFloat) {
-		c.notStringLike(a, path, t, allowFloat)
+		c.notStringLike(a, desc, t, allowFloat)
 		return nil
 	}
 	return ac
+}
+
+// root resolves the parameter (or receiver) named name, the start of a
+// path, into an access and its type.
+func (c *checker) root(w *wrapper, a directive.Arg, name string) (*access, types.Type) {
+	for i, p := range w.params {
+		if p.Name() == name {
+			return &access{root: i}, p.Type()
+		}
+	}
+	if recv := w.sig.Recv(); recv != nil && recv.Name() == name {
+		return &access{root: -1}, recv.Type()
+	}
+	c.errorf(a.KeyPos, "%s: %s has no parameter named %q", a.Key, w.name, name)
+	return nil, nil
+}
+
+// selectField adds to ac the steps that select the field seg of a value
+// of type t (the path sofar) and returns the field's type, or nil when it
+// cannot be selected.
+func (c *checker) selectField(ac *access, a directive.Arg, t types.Type, sofar, seg string) types.Type {
+	t = ac.derefToOne(t)
+	obj, index, _ := types.LookupFieldOrMethod(t, true, c.pkg.Types, seg)
+	switch obj.(type) {
+	case nil:
+		if index != nil {
+			c.errorf(a.KeyPos, "%s: %s.%s is ambiguous", a.Key, sofar, seg)
+		} else {
+			c.errorf(a.KeyPos, "%s: %s (type %s) has no field %s", a.Key, sofar, c.typeString(t), seg)
+		}
+		return nil
+	case *types.Func:
+		c.errorf(a.KeyPos, "%s: %s.%s is a method, not a field", a.Key, sofar, seg)
+		return nil
+	}
+	// Walk the embedding chain explicitly so that every pointer on the way
+	// gets a nil check.
+	cur := t
+	for j, idx := range index {
+		if j > 0 {
+			cur = ac.derefToOne(cur)
+		}
+		if p, ok := pointer(cur); ok {
+			ac.steps = append(ac.steps, step{kind: stepNilCheck})
+			cur = p.Elem()
+		}
+		st, ok := cur.Underlying().(*types.Struct)
+		if !ok {
+			c.errorf(a.KeyPos, "%s: %s (type %s) has no field %s", a.Key, sofar, c.typeString(cur), seg)
+			return nil
+		}
+		f := st.Field(idx)
+		last := j == len(index)-1
+		if !last && !f.Exported() && f.Pkg() != c.pkg.Types {
+			// An unexported embedded field of another package cannot be
+			// named here; rely on promotion when it is not a pointer.
+			if _, ptr := pointer(f.Type()); ptr {
+				c.errorf(a.KeyPos, "%s: %s.%s is promoted through the unexported embedded pointer %s, which generated code cannot check for nil", a.Key, sofar, seg, f.Name())
+				return nil
+			}
+			cur = f.Type()
+			continue
+		}
+		ac.steps = append(ac.steps, step{kind: stepField, field: f.Name()})
+		cur = f.Type()
+	}
+	return cur
 }
 
 // derefToOne adds nil checks and explicit dereferences until t is at most

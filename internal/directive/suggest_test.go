@@ -86,3 +86,16 @@ func TestWrapperName(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNearMiss checks that NearMiss never panics and never warns about a
+// directive.
+func FuzzNearMiss(f *testing.F) {
+	for _, s := range []string{"// capsule:audit", "//capsule:audti", "//capsule: direct x", "//capsule:", "// capsule : é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if NearMiss(text) != "" && (IsAudit(text) || IsDirect(text)) {
+			t.Fatalf("NearMiss(%q) warns about a directive", text)
+		}
+	})
+}
