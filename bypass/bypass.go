@@ -35,7 +35,6 @@ import (
 	"flag"
 	"fmt"
 	"go/ast"
-	"go/token"
 	"go/types"
 	"strings"
 
@@ -94,7 +93,10 @@ func (cfg *config) run(pass *analysis.Pass) (any, error) {
 		if ast.IsGenerated(file) || (!cfg.testFiles && strings.HasSuffix(name, "_test.go")) {
 			continue
 		}
-		allowed := directLines(pass.Fset, file)
+		allowed, err := directLines(pass, file)
+		if err != nil {
+			return nil, err
+		}
 		for cur := range fileCur.Preorder((*ast.Ident)(nil)) {
 			check(pass, cur, allowed)
 		}
@@ -122,23 +124,36 @@ func exportFacts(pass *analysis.Pass) {
 	}
 }
 
-// directLines returns the lines of file that have a //capsule:direct
-// comment.
-func directLines(fset *token.FileSet, file *ast.File) map[int]bool {
+// directLines returns the lines of file on which a //capsule:direct
+// comment allows a direct call: its own line and, when it stands alone on
+// its line, the next one.
+func directLines(pass *analysis.Pass, file *ast.File) (map[int]bool, error) {
+	var src []byte
 	lines := make(map[int]bool)
 	for _, group := range file.Comments {
 		for _, c := range group.List {
-			if directive.IsDirect(c.Text) {
-				lines[fset.Position(c.Slash).Line] = true
+			if !directive.IsDirect(c.Text) {
+				continue
+			}
+			pos := pass.Fset.Position(c.Slash)
+			lines[pos.Line] = true
+			if src == nil {
+				var err error
+				if src, err = pass.ReadFile(pos.Filename); err != nil {
+					return nil, fmt.Errorf("capsulevet: %w", err)
+				}
+			}
+			if pos.Offset <= len(src) && strings.TrimLeft(string(src[pos.Offset-pos.Column+1:pos.Offset]), " \t") == "" {
+				lines[pos.Line+1] = true
 			}
 		}
 	}
-	return lines
+	return lines, nil
 }
 
 // check reports the identifier at cur when it refers to an audited
-// function outside its wrapper and is not allowed by a //capsule:direct
-// comment on its line or the line above.
+// function outside its wrapper and its line is not allowed by a
+// //capsule:direct comment.
 func check(pass *analysis.Pass, cur inspector.Cursor, allowed map[int]bool) {
 	id := cur.Node().(*ast.Ident)
 	fn, ok := pass.TypesInfo.Uses[id].(*types.Func)
@@ -150,7 +165,7 @@ func check(pass *analysis.Pass, cur inspector.Cursor, allowed map[int]bool) {
 	if !pass.ImportObjectFact(fn, &fact) {
 		return
 	}
-	if line := pass.Fset.Position(id.Pos()).Line; allowed[line] || allowed[line-1] {
+	if allowed[pass.Fset.Position(id.Pos()).Line] {
 		return
 	}
 	if inWrapper(pass, cur, fn, fact.Wrapper) {

@@ -46,7 +46,8 @@ func uses(a *Agent, l *List[int]) {
 	Map([]string{}) // want `call AuditedMap instead: this call is not audited`
 	f := Search     // want `use AuditedSearch instead: calls through this function value are not audited`
 	_ = f
-	Search("allowed") //capsule:direct the test fixture needs it
+	Search("allowed")                                    //capsule:direct the test fixture needs it
+	Search("the comment above allows only its own line") // want `call AuditedSearch instead: this call is not audited`
 	//capsule:direct
 	Search("allowed on the line above")
 	// capsule:direct is not a directive: the call is reported
