@@ -158,6 +158,7 @@ func TestEndToEnd(t *testing.T) {
 		{"bad-name", pkg + "Stringer", "agent", "bad-name", "success", nil},
 		{"7", pkg + "Numbered", "agent", "7", "success", map[string]any{"outcome.result": 14.0}},
 		{"from-func", pkg + "FromFunc", "workflow", "step-1", "success", nil},
+		{"site-b", pkg + "FromArgs", "workflow", "2", "success", nil},
 		{"generic", pkg + "Identity", "tool", "", "success", map[string]any{"outcome.result": []any{1.0, 2.0}}},
 		{"generic", pkg + "Join", "tool", "-", "success", map[string]any{"outcome.result": "a-b"}},
 		{"long", pkg + "Long", "tool", "", "success", nil},
