@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/tools/go/packages"
+
+	"github.com/capsule-go/capsule/internal/testmod"
 )
 
 // benchModule creates a module with one package of n annotated functions
@@ -28,7 +30,7 @@ func benchModule(b *testing.B, n int) string {
 			fmt.Fprintf(&sb, "//capsule:audit type=system tenant_id=t%d\nfunc G%d[T any, U comparable](xs []T, f func(T) U) []U { return nil }\n\n", i, i)
 		}
 	}
-	return newModule(b, map[string]string{"many/many.go": sb.String()})
+	return testmod.New(b, map[string]string{"many/many.go": sb.String()})
 }
 
 // BenchmarkGenerate200 measures a whole run (go list, type-checking,

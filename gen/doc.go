@@ -22,7 +22,8 @@
 //	type            capsule type: agent, tool, system, kill, workflow, chat, vault or auth (required)
 //	tenant_from     parameter name, or dotted path into a parameter (req.Site.ID), holding the tenant
 //	tenant_id       a static tenant
-//	tenant_func     a package-level func(context.Context) string returning the tenant
+//	tenant_func     a package-level function returning the tenant: func(context.Context) string,
+//	                or one taking the audited function's own parameters and returning string
 //	trigger_from    parameter name, dotted path or position filling trigger.request (default 0)
 //	source          trigger.source (default: the qualified function name)
 //	domain          capsule domain (default "agents")
@@ -33,12 +34,16 @@
 // without any the call goes to the null tenant's chain. tenant_from and
 // trigger_from may also name the method receiver. Positions count the
 // parameters after a leading context.Context, so trigger_from=0 (the
-// default) is the first parameter after the context. When the default
-// trigger's parameter is not string-like (or there is none),
-// trigger.request is ""; an explicit trigger_from must be string-like.
+// default) is the first parameter after the context. The trigger, the
+// default one included, must be string-like: a first parameter that is not
+// (a struct, a generic type parameter, a variadic parameter) is an error,
+// and trigger_from="" records an empty trigger.request deliberately. With
+// no parameter after the context, trigger.request is "".
 //
-// tenant_func is called with the function's context (context.Background()
-// when it has none) before the call starts. capsules is read on every call,
+// tenant_func is called before the call starts, with the function's
+// context (context.Background() when it has none) or, when it takes the
+// audited function's own parameters (not the receiver, same types in the
+// same order, variadic alike), with the arguments of the call. capsules is read on every call,
 // so the variable may be assigned after package initialization.
 //
 // Everything that can be checked is checked when generating: unknown and
@@ -50,6 +55,15 @@
 // wrapper names that are already taken. Each problem is reported as
 // file:line:col: message, pointing at the key (or at the directive when no
 // key is at fault).
+// Every mistake of a directive is reported, not only the first, and a
+// misspelled key or type comes with the nearest known one ("did you mean
+// tenant_from?").
+//
+// Comments that look like directives but would be ignored get a warning
+// (Result.Warnings; capsulegen prints file:line:col: warning: message and
+// keeps its exit code): "// capsule:audit" and "//capsule: audit" with a
+// space, a word other than audit or direct after "//capsule:" ("did you
+// mean audit?"), and "//capsule:audit" run into what follows.
 //
 // # String-like values
 //

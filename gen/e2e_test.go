@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/capsule-go/capsule/internal/testmod"
 )
 
 // e2eReport is what testdata/e2e/cmd/e2e prints.
@@ -56,7 +58,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a program")
 	}
-	dir := newModule(t, copyTree(t, filepath.Join("testdata", "e2e")))
+	dir := testmod.New(t, copyTree(t, filepath.Join("testdata", "e2e")))
 	if _, err := Generate(context.Background(), Config{Dir: dir, Patterns: []string{"./..."}}); err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +158,7 @@ func TestEndToEnd(t *testing.T) {
 		{"bad-name", pkg + "Stringer", "agent", "bad-name", "success", nil},
 		{"7", pkg + "Numbered", "agent", "7", "success", map[string]any{"outcome.result": 14.0}},
 		{"from-func", pkg + "FromFunc", "workflow", "step-1", "success", nil},
+		{"site-b", pkg + "FromArgs", "workflow", "2", "success", nil},
 		{"generic", pkg + "Identity", "tool", "", "success", map[string]any{"outcome.result": []any{1.0, 2.0}}},
 		{"generic", pkg + "Join", "tool", "-", "success", map[string]any{"outcome.result": "a-b"}},
 		{"long", pkg + "Long", "tool", "", "success", nil},

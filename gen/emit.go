@@ -357,6 +357,9 @@ func (e *emitter) wrapper(w *wrapper, site string) []jen.Code {
 		tenant = jen.Lit(w.tenantID)
 	case tenantFunc:
 		tenant = jen.Id(w.tenantFunc).Call(ctx.Clone())
+		if w.tenantFuncArgs {
+			tenant = jen.Id(w.tenantFunc).Call(args...)
+		}
 	case tenantFrom:
 		var stmts []jen.Code
 		tenant, stmts = e.extract(w.tenant, root(w.tenant.root), n.tenant)

@@ -5,27 +5,36 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule/internal/diff"
+	"github.com/rogpeppe/go-internal/diff"
+
+	"github.com/capsule-go/capsule/internal/testmod"
 )
 
 // TestErrors runs the generator once over every case of testdata/errors
 // and compares the diagnostics of each case, as file:line:col: message
-// lines, with the case's want.txt. A case whose want.txt is empty must
-// have its file generated; the others must have nothing written.
+// lines, and its warnings, as file:line:col: warning: message lines, with
+// the case's want.txt. A case whose want.txt has no errors must have its
+// file generated; the others must have nothing written.
 func TestErrors(t *testing.T) {
 	files := make(map[string]string)
 	cases := copyCases(t, filepath.Join("testdata", "errors"), files)
-	dir := newModule(t, files)
+	dir := testmod.New(t, files)
 	res, err := Generate(context.Background(), Config{Dir: dir, Patterns: []string{"./..."}})
 	var derr *DirectiveError
 	if !errors.As(err, &derr) {
 		t.Fatalf("Generate returned %v, want a *DirectiveError", err)
 	}
+	all := slices.Clone(derr.Diagnostics)
+	for _, w := range res.Warnings {
+		w.Message = "warning: " + w.Message
+		all = append(all, w)
+	}
 	got := make(map[string][]string)
-	for _, d := range derr.Diagnostics {
+	for _, d := range sortDiagnostics(all) {
 		c, rest, _ := strings.Cut(filepath.ToSlash(d.Pos.Filename), "/")
 		d.Pos.Filename = rest
 		got[c] = append(got[c], d.String())
@@ -55,9 +64,15 @@ func TestErrors(t *testing.T) {
 			}
 			want := read(t, wantFile)
 			if gotText != want {
-				t.Errorf("diagnostics differ from %s:\n%s", wantFile, diff.Unified("want", "got", []byte(want), []byte(gotText)))
+				t.Errorf("diagnostics differ from %s:\n%s", wantFile, diff.Diff("want", []byte(want), "got", []byte(gotText)))
 			}
-			if generated := want == ""; written[c] != generated {
+			generated := true
+			for line := range strings.Lines(want) {
+				if !strings.Contains(line, ": warning: ") {
+					generated = false
+				}
+			}
+			if written[c] != generated {
 				t.Errorf("file written: %v, want %v", written[c], generated)
 			}
 		})

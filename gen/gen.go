@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/capsule-go/capsule/internal/diff"
+	"github.com/rogpeppe/go-internal/diff"
 	"golang.org/x/tools/go/packages"
 )
 
@@ -80,9 +80,14 @@ type FileResult struct {
 	Status Status
 }
 
-// Result lists the generated files a run considered, sorted by path.
+// Result lists the generated files a run considered, sorted by path, and
+// the warnings about comments that look like directives but are not.
 type Result struct {
 	Files []FileResult
+	// Warnings are near-miss directives ("// capsule:audit",
+	// "//capsule:audti", ...), which are ignored; they are sorted like
+	// [DirectiveError.Diagnostics] and do not stop generation.
+	Warnings []Diagnostic
 }
 
 // UpToDate reports whether no file is stale, missing or orphaned.
@@ -180,7 +185,7 @@ func Generate(ctx context.Context, cfg Config) (Result, error) {
 	slices.SortFunc(pkgs, func(a, b *packages.Package) int { return cmp.Compare(a.PkgPath, b.PkgPath) })
 
 	var loadErrs []string
-	var diags []Diagnostic
+	var diags, warns []Diagnostic
 	var plans []plan
 	for _, p := range pkgs {
 		pdir := packageDir(p)
@@ -199,6 +204,7 @@ func Generate(ctx context.Context, cfg Config) (Result, error) {
 		}
 		c := &checker{pkg: p, fset: p.Fset}
 		ws := c.collect()
+		warns = append(warns, diagnostics(dir, p.Fset, c.warns)...)
 		pl := plan{orphans: slices.Clone(existing)}
 		var pdiags []Diagnostic
 		if len(c.errs) == 0 && len(ws) > 0 {
@@ -213,11 +219,7 @@ func Generate(ctx context.Context, cfg Config) (Result, error) {
 				pl.src, c.errs = emit(p.Types, ws)
 			}
 		}
-		for _, e := range c.errs {
-			pos := p.Fset.Position(e.pos)
-			pos.Filename = relPath(dir, pos.Filename)
-			pdiags = append(pdiags, Diagnostic{Pos: pos, Message: e.msg})
-		}
+		pdiags = append(pdiags, diagnostics(dir, p.Fset, c.errs)...)
 		if len(pdiags) > 0 {
 			diags = append(diags, pdiags...)
 			continue
@@ -228,7 +230,7 @@ func Generate(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("capsulegen: loading packages:\n%s", strings.Join(loadErrs, "\n"))
 	}
 
-	var res Result
+	res := Result{Warnings: sortDiagnostics(warns)}
 	diffs := make(map[string]string)
 	for _, pl := range plans {
 		if pl.target != "" {
@@ -243,7 +245,7 @@ func Generate(ctx context.Context, cfg Config) (Result, error) {
 					return res, fmt.Errorf("capsulegen: %w", err)
 				}
 				name := filepath.ToSlash(relPath(dir, pl.target))
-				diffs[pl.target] = diff.Unified("a/"+name, "b/"+name, cur, pl.src)
+				diffs[pl.target] = string(diff.Diff("a/"+name, cur, "b/"+name, pl.src))
 			}
 		}
 		for _, o := range pl.orphans {
@@ -269,17 +271,34 @@ func Generate(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	if len(diags) > 0 {
-		slices.SortFunc(diags, func(a, b Diagnostic) int {
-			return cmp.Or(
-				cmp.Compare(a.Pos.Filename, b.Pos.Filename),
-				cmp.Compare(a.Pos.Line, b.Pos.Line),
-				cmp.Compare(a.Pos.Column, b.Pos.Column),
-				cmp.Compare(a.Message, b.Message),
-			)
-		})
-		return res, &DirectiveError{Diagnostics: diags}
+		return res, &DirectiveError{Diagnostics: sortDiagnostics(diags)}
 	}
 	return res, nil
+}
+
+// diagnostics converts problems found in fset into diagnostics with file
+// names relative to dir.
+func diagnostics(dir string, fset *token.FileSet, errs []posError) []Diagnostic {
+	var diags []Diagnostic
+	for _, e := range errs {
+		pos := fset.Position(e.pos)
+		pos.Filename = relPath(dir, pos.Filename)
+		diags = append(diags, Diagnostic{Pos: pos, Message: e.msg})
+	}
+	return diags
+}
+
+// sortDiagnostics sorts diags by file, line, column and message.
+func sortDiagnostics(diags []Diagnostic) []Diagnostic {
+	slices.SortFunc(diags, func(a, b Diagnostic) int {
+		return cmp.Or(
+			cmp.Compare(a.Pos.Filename, b.Pos.Filename),
+			cmp.Compare(a.Pos.Line, b.Pos.Line),
+			cmp.Compare(a.Pos.Column, b.Pos.Column),
+			cmp.Compare(a.Message, b.Message),
+		)
+	})
+	return diags
 }
 
 // apply writes src to path unless it already holds exactly src, or under

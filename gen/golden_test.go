@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capsule-go/capsule/internal/diff"
+	"github.com/rogpeppe/go-internal/diff"
+
+	"github.com/capsule-go/capsule/internal/testmod"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of TestGolden and the want.txt files of TestErrors")
@@ -20,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of TestGolden 
 func TestGolden(t *testing.T) {
 	files := make(map[string]string)
 	cases := copyCases(t, filepath.Join("testdata", "golden"), files)
-	dir := newModule(t, files)
+	dir := testmod.New(t, files)
 	res, err := Generate(context.Background(), Config{Dir: dir, Patterns: []string{"./..."}})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +49,7 @@ func TestGolden(t *testing.T) {
 			}
 			want := read(t, golden)
 			if got != want {
-				t.Errorf("generated file differs from %s:\n%s", golden, diff.Unified("want", "got", []byte(want), []byte(got)))
+				t.Errorf("generated file differs from %s:\n%s", golden, diff.Diff("want", []byte(want), "got", []byte(got)))
 			}
 		})
 	}

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/capsule-go/capsule/internal/testmod"
 )
 
 // run runs Generate in dir over ./... and returns the result and report.
@@ -58,7 +60,7 @@ import "context"
 //capsule:audit type=agent
 func Run(ctx context.Context, task string) (string, error) { return task, nil }
 `
-	dir := newModule(t, map[string]string{"a/a.go": src, "a/use.go": user})
+	dir := testmod.New(t, map[string]string{"a/a.go": src, "a/use.go": user})
 	gen := filepath.Join(dir, "a", "a_capsule.go")
 
 	// Missing: -check reports it and writes nothing. The package does not
@@ -83,7 +85,7 @@ func Run(ctx context.Context, task string) (string, error) { return task, nil }
 	if want := map[string]Status{"a/a_capsule.go": Stale}; !reflect.DeepEqual(statuses(t, dir, res), want) {
 		t.Errorf("check after edit: %v, want %v", statuses(t, dir, res), want)
 	}
-	wantDiff := "stale: a/a_capsule.go\n--- a/a/a_capsule.go\n+++ b/a/a_capsule.go\n@@ -11,7 +11,7 @@\n )\n \n var capsuleSiteRun = &capsule.Site{\n-\tType:          capsule.TypeAgent,\n+\tType:          capsule.TypeTool,\n \tSource:        \"example.com/m/a.Run\",\n \tAgentID:       \"example.com/m/a.Run\",\n \tDomain:        \"agents\",\n"
+	wantDiff := "stale: a/a_capsule.go\ndiff a/a/a_capsule.go b/a/a_capsule.go\n--- a/a/a_capsule.go\n+++ b/a/a_capsule.go\n@@ -11,7 +11,7 @@\n )\n \n var capsuleSiteRun = &capsule.Site{\n-\tType:          capsule.TypeAgent,\n+\tType:          capsule.TypeTool,\n \tSource:        \"example.com/m/a.Run\",\n \tAgentID:       \"example.com/m/a.Run\",\n \tDomain:        \"agents\",\n"
 	if out != wantDiff {
 		t.Errorf("check report:\n%s\nwant:\n%s", out, wantDiff)
 	}
@@ -139,7 +141,7 @@ func Run(ctx context.Context, task string) (string, error) { return task, nil }
 // package, when the package is named explicitly.
 func TestOrphanOnly(t *testing.T) {
 	generated := Header + "\n\n//go:build !" + BuildTag + "\n\npackage gone\n\nfunc AuditedGone() { Gone() }\n"
-	dir := newModule(t, map[string]string{"gone/gone_capsule.go": generated})
+	dir := testmod.New(t, map[string]string{"gone/gone_capsule.go": generated})
 	var out strings.Builder
 	res, err := Generate(context.Background(), Config{Dir: dir, Patterns: []string{"./gone"}, Check: true, Stdout: &out})
 	if err != nil {
@@ -159,7 +161,7 @@ func TestOrphanOnly(t *testing.T) {
 // TestLoadErrors checks that packages that cannot be loaded stop the run
 // before anything is written, with an error that is not a DirectiveError.
 func TestLoadErrors(t *testing.T) {
-	dir := newModule(t, map[string]string{
+	dir := testmod.New(t, map[string]string{
 		"ok/ok.go":   "package ok\n\n//capsule:audit type=agent\nfunc Run() {}\n",
 		"bad/bad.go": "package bad\n\nfunc Broken( {}\n",
 	})
@@ -196,7 +198,7 @@ func TestBuildTags(t *testing.T) {
 // examples/ is what the generator writes today.
 func TestExamplesUpToDate(t *testing.T) {
 	var out strings.Builder
-	res, err := Generate(context.Background(), Config{Dir: repoRoot(t), Patterns: []string{"./examples/..."}, Check: true, Stdout: &out})
+	res, err := Generate(context.Background(), Config{Dir: testmod.Root(t), Patterns: []string{"./examples/..."}, Check: true, Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +211,7 @@ func TestExamplesUpToDate(t *testing.T) {
 // its build constraint: its declarations (a stale call, the wrapper about
 // to be rewritten) must neither break loading nor count as conflicts.
 func TestUntaggedGeneratedFile(t *testing.T) {
-	dir := newModule(t, map[string]string{
+	dir := testmod.New(t, map[string]string{
 		"a/a.go":         "package a\n\n//capsule:audit type=agent\nfunc Go() {}\n",
 		"a/a_capsule.go": Header + "\n\npackage a\n\nfunc AuditedGo() {}\n\nfunc AuditedRun() { Run() }\n",
 	})
@@ -229,7 +231,7 @@ func TestGoGenerate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds capsulegen")
 	}
-	dir := newModule(t, map[string]string{
+	dir := testmod.New(t, map[string]string{
 		"a/a.go": "package a\n\n//go:generate go run github.com/capsule-go/capsule/cmd/capsulegen\n\n//capsule:audit type=agent\nfunc Run(task string) string { return task }\n",
 		"b/b.go": "package b\n\n//capsule:audit type=agent\nfunc Run(task string) string { return task }\n",
 	})

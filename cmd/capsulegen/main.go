@@ -19,7 +19,10 @@
 // Exit codes: 0 success (and, with -check, everything up to date); 1 a
 // directive has problems (each printed as file:line:col: message) or, with
 // -check, a generated file is stale, missing or orphaned; 2 usage errors
-// and packages that cannot be loaded. See package
+// and packages that cannot be loaded. Comments that look like directives
+// but are not ("// capsule:audit", "//capsule:audti") are ignored with a
+// warning (file:line:col: warning: message) that leaves the exit code as
+// it is. See package
 // github.com/capsule-go/capsule/gen for the directive.
 package main
 
@@ -64,6 +67,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Verbose:  *verbose,
 		Stdout:   stdout,
 	})
+	for _, w := range res.Warnings {
+		w.Message = "warning: " + w.Message
+		fmt.Fprintln(stderr, w)
+	}
 	var derr *gen.DirectiveError
 	switch {
 	case errors.As(err, &derr):

@@ -35,7 +35,7 @@ func Fail(ctx context.Context, reason string) (int, error) {
 	return 7, fmt.Errorf("failing because %s: %w", reason, ErrSentinel)
 }
 
-//capsule:audit type=kill tenant_id=panics
+//capsule:audit type=kill tenant_id=panics trigger_from=""
 func Boom(v any) int {
 	panic(v)
 }
@@ -112,7 +112,13 @@ func TenantOf(ctx context.Context) string {
 //capsule:audit type=workflow tenant_func=TenantOf
 func FromFunc(ctx context.Context, step string) error { return nil }
 
-//capsule:audit type=tool tenant_id=generic
+// SiteOf takes FromArgs's own parameters and names its tenant.
+func SiteOf(ctx context.Context, site string, step int) string { return "site-" + site }
+
+//capsule:audit type=workflow tenant_func=SiteOf trigger_from=step
+func FromArgs(ctx context.Context, site string, step int) error { return nil }
+
+//capsule:audit type=tool tenant_id=generic trigger_from=""
 func Identity[T any](v T) T { return v }
 
 //capsule:audit type=tool tenant_id=generic trigger_from=sep

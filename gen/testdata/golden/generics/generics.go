@@ -13,7 +13,7 @@ type Number interface {
 
 // Map applies f to each element.
 //
-//capsule:audit type=tool
+//capsule:audit type=tool trigger_from=""
 func Map[T any, U comparable](xs []T, f func(T) U) []U {
 	out := make([]U, 0, len(xs))
 	for _, x := range xs {
@@ -24,7 +24,7 @@ func Map[T any, U comparable](xs []T, f func(T) U) []U {
 
 // Sum has a named constraint and an inline union constraint.
 //
-//capsule:audit type=tool
+//capsule:audit type=tool trigger_from=""
 func Sum[N Number, K ~string | ~[]byte](ctx context.Context, key K, ns ...N) (N, error) {
 	var s N
 	for _, n := range ns {
@@ -45,7 +45,7 @@ func Show[T fmt.Stringer](s T) string { return s.String() }
 
 // Blank has a blank type parameter.
 //
-//capsule:audit type=system
+//capsule:audit type=system trigger_from=""
 func Blank[_ any, V any](v V) V { return v }
 
 // Box is a generic container.
@@ -56,7 +56,7 @@ type Box[T any] struct {
 
 // Put has a pointer receiver on a generic type.
 //
-//capsule:audit type=tool tenant_from=b.Owner
+//capsule:audit type=tool tenant_from=b.Owner trigger_from=""
 func (b *Box[T]) Put(ctx context.Context, item T) error {
 	b.Items = append(b.Items, item)
 	return nil
@@ -75,5 +75,5 @@ type Pair[K comparable, V any] struct {
 
 // Swap has a receiver with renamed type parameters.
 //
-//capsule:audit type=tool
+//capsule:audit type=tool trigger_from=""
 func (p Pair[A, B]) Swap(m map[A]B) (Pair[A, B], bool) { return p, true }

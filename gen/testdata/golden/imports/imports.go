@@ -14,7 +14,7 @@ import (
 
 // Complex has every kind of type in its signature.
 //
-//capsule:audit type=tool
+//capsule:audit type=tool trigger_from=""
 func Complex(
 	ctx context.Context,
 	r *http.Request,
@@ -43,5 +43,5 @@ func Complex(
 
 // Rands uses two packages named rand.
 //
-//capsule:audit type=tool
+//capsule:audit type=tool trigger_from=""
 func Rands(a *mrand.Rand, b *rand2.PCG) {}

@@ -78,11 +78,11 @@ func BoolFloat(b bool, f float64) {}
 //capsule:audit type=agent tenant_from=p trigger_from=f
 func Float32(p *SiteID, f float32) {}
 
-//capsule:audit type=agent
+//capsule:audit type=agent trigger_from=""
 func DefaultNotStringLike(ctx context.Context, req Request) {}
 
 // InnerPtr is a defined pointer type: selectors through it dereference.
 type InnerPtr *Inner
 
-//capsule:audit type=agent tenant_from=p.Site
+//capsule:audit type=agent tenant_from=p.Site trigger_from=""
 func DefinedPointer(p InnerPtr) {}

@@ -12,7 +12,7 @@ func Join(ctx context.Context, sep string, parts ...string) (string, error) {
 
 // Only has only a variadic parameter, so the default trigger is empty.
 //
-//capsule:audit type=tool
+//capsule:audit type=tool trigger_from=""
 func Only(xs ...int) int { return len(xs) }
 
 // Funcs has a variadic parameter of function type.

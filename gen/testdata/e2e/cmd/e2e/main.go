@@ -102,6 +102,7 @@ func main() {
 
 	obs["numbered"] = audited.AuditedNumbered(7)
 	check(audited.AuditedFromFunc(audited.WithTenant(ctx, "from-func"), "step-1"))
+	check(audited.AuditedFromArgs(ctx, "b", 2))
 	obs["identity"] = audited.AuditedIdentity([]int{1, 2})
 	obs["join"] = audited.AuditedJoin("-", "a", "b")
 

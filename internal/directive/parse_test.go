@@ -1,4 +1,4 @@
-package gen
+package directive
 
 import (
 	"go/token"
@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestIsDirective(t *testing.T) {
+func TestIsAudit(t *testing.T) {
 	for text, want := range map[string]bool{
 		"//capsule:audit":            true,
 		"//capsule:audit type=agent": true,
@@ -18,8 +18,8 @@ func TestIsDirective(t *testing.T) {
 		"/*capsule:audit type=x*/":   false,
 		"//go:generate capsulegen":   false,
 	} {
-		if got := isDirective(text); got != want {
-			t.Errorf("isDirective(%q) = %v, want %v", text, got, want)
+		if got := IsAudit(text); got != want {
+			t.Errorf("IsAudit(%q) = %v, want %v", text, got, want)
 		}
 	}
 }
@@ -71,17 +71,17 @@ func TestParseDirective(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		d, errs := parseDirective(tt.text, base)
+		d, errs := Parse(tt.text, base)
 		var gotArgs []kv
-		for _, a := range d.args {
-			gotArgs = append(gotArgs, kv{a.key, a.value, int(a.keyPos - base)})
+		for _, a := range d.Args {
+			gotArgs = append(gotArgs, kv{a.Key, a.Value, int(a.KeyPos - base)})
 		}
 		if !reflect.DeepEqual(gotArgs, tt.args) {
 			t.Errorf("%s: args %+v, want %+v", tt.text, gotArgs, tt.args)
 		}
 		var gotErrs []string
 		for _, e := range errs {
-			gotErrs = append(gotErrs, strconv.Itoa(int(e.pos-base))+": "+e.msg)
+			gotErrs = append(gotErrs, strconv.Itoa(int(e.Pos-base))+": "+e.Msg)
 		}
 		if !reflect.DeepEqual(gotErrs, tt.errs) {
 			t.Errorf("%s: errors %q, want %q", tt.text, gotErrs, tt.errs)
@@ -100,24 +100,24 @@ func FuzzParseDirective(f *testing.F) {
 		if strings.ContainsAny(rest, "\n\r") {
 			return // a line comment has no line breaks
 		}
-		text := directivePrefix + " " + rest
-		d, _ := parseDirective(text, 1)
+		text := AuditPrefix + " " + rest
+		d, _ := Parse(text, 1)
 		var again strings.Builder
-		again.WriteString(directivePrefix)
-		for _, a := range d.args {
-			off := int(a.keyPos - 1)
-			if off < 0 || !strings.HasPrefix(text[off:], a.key+"=") {
-				t.Fatalf("key %q at offset %d of %q", a.key, off, text)
+		again.WriteString(AuditPrefix)
+		for _, a := range d.Args {
+			off := int(a.KeyPos - 1)
+			if off < 0 || !strings.HasPrefix(text[off:], a.Key+"=") {
+				t.Fatalf("key %q at offset %d of %q", a.Key, off, text)
 			}
-			again.WriteString(" " + a.key + "=" + strconv.Quote(a.value))
+			again.WriteString(" " + a.Key + "=" + strconv.Quote(a.Value))
 		}
-		d2, errs := parseDirective(again.String(), 1)
-		if len(errs) > 0 || len(d2.args) != len(d.args) {
+		d2, errs := Parse(again.String(), 1)
+		if len(errs) > 0 || len(d2.Args) != len(d.Args) {
 			t.Fatalf("reparsing %q: %v", again.String(), errs)
 		}
-		for i := range d.args {
-			if d.args[i].key != d2.args[i].key || d.args[i].value != d2.args[i].value {
-				t.Fatalf("reparsing %q: %+v != %+v", again.String(), d2.args[i], d.args[i])
+		for i := range d.Args {
+			if d.Args[i].Key != d2.Args[i].Key || d.Args[i].Value != d2.Args[i].Value {
+				t.Fatalf("reparsing %q: %+v != %+v", again.String(), d2.Args[i], d.Args[i])
 			}
 		}
 	})
