@@ -21,13 +21,14 @@ import (
 )
 
 const inspectUsage = `
-Usage: capsule inspect (FILE | --db PATH | --pg URL) (--seq N | --id UUID) [--tenant T] [--json]
+Usage: capsule inspect (FILE | --db PATH | --pg URL) [--seq N | --id UUID] [--tenant T] [--json]
 
 Show one capsule: its identity, the six sections (trigger, context,
 reasoning, authority, execution, outcome) and its seal. --seq picks a
 position in the --tenant chain; --id takes a full id or a unique prefix
-(searched in every chain unless --tenant is given). --json prints the
-sealed capsule as one line of JSON instead.`
+(searched in every chain unless --tenant is given). Without either, the
+chain must hold exactly one capsule (a file with one sealed capsule).
+--json prints the sealed capsule as one line of JSON instead.`
 
 func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("inspect", inspectUsage, "capsule inspect --db capsules.db --seq 5")
@@ -43,8 +44,8 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	seqSet := false
 	f.Visit(func(fl *flag.Flag) { seqSet = seqSet || fl.Name == "seq" })
 	switch {
-	case seqSet == (*id != ""):
-		return f.usageFail(stderr, "give exactly one of --seq N and --id UUID")
+	case seqSet && *id != "":
+		return f.usageFail(stderr, "give at most one of --seq N and --id UUID")
 	case seqSet && *seq < 0:
 		return f.usageFail(stderr, "--seq wants a sequence number >= 0")
 	}
@@ -55,9 +56,12 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	defer src.Close()
 
 	var rec capsule.Sealed
-	if seqSet {
+	switch {
+	case seqSet:
 		rec, err = findBySeq(ctx, src, *seq)
-	} else {
+	case *id == "":
+		rec, err = findOnly(ctx, src)
+	default:
 		var tenant *string
 		if sf.tenantSet {
 			tenant = &sf.tenant
