@@ -252,11 +252,12 @@ func Mount(mux *http.ServeMux, store storage.Store, opts ...Option) {
 }
 
 func (s *server) mount(mux *http.ServeMux) {
-	list := http.HandlerFunc(s.list)
+	list := s.negotiate(s.list)
 	mux.Handle("GET "+s.prefix+"/{$}", list)
 	if s.prefix != "" {
 		mux.Handle("GET "+s.prefix, list)
 	}
 	mux.HandleFunc("GET "+s.prefix+"/verify", s.verify)
 	mux.HandleFunc("GET "+s.prefix+"/{id}", s.get)
+	s.mountExplorer(mux)
 }
