@@ -256,8 +256,12 @@ func version() string {
 			}
 		}
 	}
-	if mod.Replace != nil && mod.Replace.Version == "" {
-		return fmt.Sprintf("capsule %s (replaced by %s) %s, Capsule Protocol %s", orDevel(mod.Version), mod.Replace.Path, bi.GoVersion, capsule.SpecVersion)
+	if r := mod.Replace; r != nil {
+		by := r.Path
+		if r.Version != "" && r.Version != "(devel)" {
+			by += " " + r.Version
+		}
+		return fmt.Sprintf("capsule %s (replaced by %s) %s, Capsule Protocol %s", orDevel(mod.Version), by, bi.GoVersion, capsule.SpecVersion)
 	}
 	v := "capsule " + orDevel(mod.Version)
 	var rev, modified string
