@@ -240,6 +240,28 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, base string, e *ro
 	s.render(w, r, e.status, "error", base, errorPage{Message: e.msg, Param: e.param})
 }
 
+// refuse renders a request error of the page's own checks.
+func (s *server) refuse(w http.ResponseWriter, r *http.Request, base string, e *requestError) {
+	s.fail(w, r, base, &routeError{e.status, e.msg, e.param})
+}
+
+// pageChainTenant authenticates a page about one chain and returns the
+// chain: the tenant_id parameter (nil when absent), else the bound
+// tenant. ok is false when the page has been answered with a refusal.
+func (s *server) pageChainTenant(w http.ResponseWriter, r *http.Request, param *string) (tenant string, ok bool) {
+	bound, rerr := s.authenticate(r)
+	if rerr != nil {
+		s.refuse(w, r, "", rerr)
+		return "", false
+	}
+	tenant, e := chainTenant(bound, param)
+	if e != nil {
+		s.fail(w, r, "", e)
+		return "", false
+	}
+	return tenant, true
+}
+
 // listAnswer is the list route's answer.
 type listAnswer struct {
 	Capsules []map[string]any `json:"capsules"`
@@ -346,7 +368,7 @@ type chainRow struct {
 func (s *server) pageChains(w http.ResponseWriter, r *http.Request) {
 	bound, rerr := s.authenticate(r)
 	if rerr != nil {
-		s.fail(w, r, "", &routeError{rerr.status, rerr.msg, rerr.param})
+		s.refuse(w, r, "", rerr)
 		return
 	}
 	q, rerr := parseListQuery(r.URL.RawQuery)
@@ -354,7 +376,7 @@ func (s *server) pageChains(w http.ResponseWriter, r *http.Request) {
 		rerr = badParam("", "the chains page takes limit and offset only")
 	}
 	if rerr != nil {
-		s.fail(w, r, "", &routeError{rerr.status, rerr.msg, rerr.param})
+		s.refuse(w, r, "", rerr)
 		return
 	}
 	var tenants []string
@@ -446,17 +468,11 @@ type chainView struct {
 func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
 	q, rerr := parseListQuery(dropEmpty(r.URL.RawQuery, "type"))
 	if rerr != nil {
-		s.fail(w, r, "", &routeError{rerr.status, rerr.msg, rerr.param})
+		s.refuse(w, r, "", rerr)
 		return
 	}
-	bound, rerr := s.authenticate(r)
-	if rerr != nil {
-		s.fail(w, r, "", &routeError{rerr.status, rerr.msg, rerr.param})
-		return
-	}
-	tenant, e := chainTenant(bound, q.tenant)
-	if e != nil {
-		s.fail(w, r, "", e)
+	tenant, ok := s.pageChainTenant(w, r, q.tenant)
+	if !ok {
 		return
 	}
 	ref := newTenantRef(tenant)
@@ -599,7 +615,7 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	vals, rerr := parseQuery(r.URL.RawQuery, "tenant_id")
 	if rerr != nil {
-		s.fail(w, r, "../", &routeError{rerr.status, rerr.msg, rerr.param})
+		s.refuse(w, r, "../", rerr)
 		return
 	}
 	q := url.Values{}
@@ -702,21 +718,15 @@ func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if rerr != nil {
-		s.fail(w, r, "", &routeError{rerr.status, rerr.msg, rerr.param})
-		return
-	}
-	bound, rerr := s.authenticate(r)
-	if rerr != nil {
-		s.fail(w, r, "", &routeError{rerr.status, rerr.msg, rerr.param})
+		s.refuse(w, r, "", rerr)
 		return
 	}
 	var param *string
 	if t, ok := vals["tenant_id"]; ok {
 		param = &t
 	}
-	tenant, e := chainTenant(bound, param)
-	if e != nil {
-		s.fail(w, r, "", e)
+	tenant, ok := s.pageChainTenant(w, r, param)
+	if !ok {
 		return
 	}
 	ref := newTenantRef(tenant)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/internal/summary"
 )
 
 // Chains summarizes every chain, in the order of Tenants. Each chain costs
@@ -15,17 +16,11 @@ func (s *Store) Chains(ctx context.Context) ([]storage.Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]storage.Chain, 0, len(tenants))
-	for _, tenant := range tenants {
-		c, ok, err := s.chain(ctx, tenant)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: chains: %w", err)
-		}
-		if ok {
-			out = append(out, c)
-		}
+	chains, err := summary.Chains(ctx, tenants, s.chain)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: chains: %w", err)
 	}
-	return out, nil
+	return chains, nil
 }
 
 // chain reads the summary of tenant's chain; ok is false when the chain
