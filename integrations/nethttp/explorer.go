@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/capsule-go/capsule/internal/sections"
 	capsule "github.com/capsule-go/capsule/runtime"
 )
 
@@ -506,20 +507,6 @@ func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "chain", "", v, link{"Chains", "./"})
 }
 
-// sectionOrder lists each section's keys in the protocol's order; other
-// keys follow sorted.
-var sectionOrder = [][]string{
-	{"trigger", "type", "source", "timestamp", "request", "correlation_id", "user_id"},
-	{"context", "agent_id", "session_id", "environment"},
-	{"reasoning", "analysis", "options", "options_considered", "selected_option", "reasoning", "confidence", "model", "prompt_hash"},
-	{"authority", "type", "approver", "policy_reference", "chain", "escalation_reason"},
-	{"execution", "tool_calls", "duration_ms", "resources_used"},
-	{"outcome", "status", "result", "summary", "error", "side_effects", "metrics"},
-}
-
-// identityKeys are the top-level fields shown above the sections.
-var identityKeys = []string{"type", "domain", "sequence", "previous_hash", "parent_id", "spec_version"}
-
 // sealKeys are the seal's fields, in the order the page shows them.
 var sealKeys = []string{"hash", "signature", "signed_by", "signed_at", "signature_pq"}
 
@@ -591,24 +578,6 @@ func indentJSON(v any) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// ordered returns m's keys: those of order that m has, then the others
-// sorted.
-func ordered(m map[string]any, order []string) []string {
-	var out, rest []string
-	for _, k := range order {
-		if _, ok := m[k]; ok {
-			out = append(out, k)
-		}
-	}
-	for k := range m {
-		if !slices.Contains(order, k) {
-			rest = append(rest, k)
-		}
-	}
-	slices.Sort(rest)
-	return append(out, rest...)
-}
-
 // pageCapsule serves GET {prefix}/explore/capsule/{id}: the get route's
 // capsule, readable.
 func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
@@ -636,13 +605,13 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 		crumb = append(crumb, link{ref.Label, v.ChainURL})
 	}
 	known := []string{"id"}
-	for _, k := range identityKeys {
+	for _, k := range sections.Identity {
 		known = append(known, k)
 		if val, ok := m[k]; ok {
 			v.Identity = append(v.Identity, newField(k, val))
 		}
 	}
-	for _, order := range sectionOrder {
+	for _, order := range sections.Order {
 		name := order[0]
 		known = append(known, name)
 		val, ok := m[name]
@@ -651,7 +620,7 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 		}
 		sec := sectionView{Name: name}
 		if sm, isMap := val.(map[string]any); isMap {
-			for _, k := range ordered(sm, order[1:]) {
+			for _, k := range sections.Keys(sm, order[1:]) {
 				sec.Fields = append(sec.Fields, newField(k, sm[k]))
 			}
 		} else {
@@ -666,7 +635,7 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var extra []fieldView
-	for _, k := range ordered(m, nil) {
+	for _, k := range sections.Keys(m, nil) {
 		if !slices.Contains(known, k) {
 			extra = append(extra, newField(k, m[k]))
 		}
