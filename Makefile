@@ -2,16 +2,22 @@
 #   make run    audit some calls into the default SQLite store and verify the chain
 #   make test   run every test (PostgreSQL tests too when CAPSULE_TEST_POSTGRES_URL is set)
 GO ?= go
-PG_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: run test test-short vet fmt check-generated capsulevet generate bench fuzz
+.PHONY: run test vet check-generated capsulevet generate bench fuzz
 
 run:
 	$(GO) run ./examples/agent
 
 test: vet check-generated capsulevet
-	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./runtime/... ./storage/... ./integrations/...
+	@if [ -z "$$CAPSULE_TEST_POSTGRES_URL" ]; then \
+	  echo "*** PostgreSQL tests SKIPPED: CAPSULE_TEST_POSTGRES_URL is not set."; \
+	  echo "*** To run them: CAPSULE_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' make test  (or .ci/run)"; \
+	fi
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || [ -n "$$CAPSULE_CHROMIUM" ] || \
+	  echo "*** Explorer browser tests SKIPPED: no Chromium (apt-get install -y chromium chromium-driver, or set CAPSULE_CHROMIUM)."
+	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 30m -race ./runtime/... ./storage/... ./integrations/...
+	cd integrations/otel && $(GO) vet ./... && $(GO) test -count=1 -race ./...
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -142,6 +142,7 @@ func (c *Call) record(swallow bool) error {
 		caps, err = Default()
 	}
 	if err == nil {
+		caps.runHooks(c.ctx, &c.cap, c.site.AgentID)
 		// Detach from the caller's cancellation: the call has happened and
 		// its record must land even if the caller's context ends now.
 		_, err = caps.Append(context.WithoutCancel(c.ctx), c.tenant, &c.cap)

@@ -40,6 +40,7 @@ type Capsules struct {
 	burst   burstLog
 
 	checkpointDir string
+	hooks         []CallHook // run by audited calls before sealing
 	stopTimer     chan struct{}
 	timerDone     chan struct{}
 }
@@ -57,6 +58,8 @@ type config struct {
 
 	checkpointDir   string
 	checkpointEvery time.Duration
+
+	hooks []CallHook
 }
 
 // WithKeyDir reads (or creates) the signing key and keyring in dir instead
@@ -202,6 +205,7 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		log:           cfg.log,
 		retryDeadline: cfg.retryDeadline,
 		chains:        make(map[string]*chain),
+		hooks:         cfg.hooks,
 	}
 	dir := cfg.keyDir
 	if dir == "" && (c.signer == nil || cfg.pq) {

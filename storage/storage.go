@@ -58,6 +58,14 @@ type Head struct {
 // Empty reports whether the chain has no capsule yet.
 func (h Head) Empty() bool { return h.Sequence < 0 }
 
+// Chain summarizes one tenant's chain, as [Store.Chains] reports it.
+type Chain struct {
+	Tenant string // "" is the null tenant
+	Length int64  // how many capsules the chain holds
+	First  Record // the capsule with the lowest sequence (genesis in an intact chain)
+	Last   Record // the capsule with the highest sequence: the chain head
+}
+
 // Filter selects capsules for List and Count. Zero fields do not filter.
 type Filter struct {
 	// Tenant restricts to one chain when non-nil; a pointer to "" selects
@@ -111,6 +119,11 @@ type Store interface {
 	// Tenants returns every tenant that has a chain, "" (the null tenant)
 	// included when it has one, in ascending order.
 	Tenants(ctx context.Context) ([]string, error)
+
+	// Chains summarizes every chain that has a capsule, in the order of
+	// Tenants. It reads each chain's first and last capsule and its length
+	// through the database's indexes, never the whole chain's content.
+	Chains(ctx context.Context) ([]Chain, error)
 
 	// Close releases the store's resources. Closing twice does nothing.
 	Close() error

@@ -29,6 +29,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"verify", "verify a chain: linkage, hashes, signatures", runVerify},
+		{"chains", "list every chain of a database: tenant, length, head, times", runChains},
 		{"inspect", "show one capsule's sections and seal", runInspect},
 		{"export", "write a chain as a JSON array of sealed capsules", runExport},
 		{"seal", "chain, seal and store capsule content from a file or stdin", runSeal},
@@ -52,9 +53,11 @@ Commands:
 Exit codes: 0 success, 1 verification failed or input invalid, 2 usage or
 I/O error.
 
-Run "capsule <command> --help" for a command's flags. Example:
+Run "capsule <command> --help" for a command's flags, "capsule --version"
+for the version. Example:
 
-  capsule verify --signatures --db ~/.quantumpipes/capsules.db
+  capsule chains --db ~/.quantumpipes/capsules.db
+  capsule verify --signatures --db ~/.quantumpipes/capsules.db --tenant site-a
 `
 
 func writeMainUsage(w io.Writer) {
@@ -74,6 +77,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	name := args[0]
 	switch name {
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, version())
+		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && name == "help" {
 			for _, c := range commands() {

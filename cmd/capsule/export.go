@@ -46,6 +46,9 @@ func runExport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
+	if n, ok := src.Total(ctx); ok && n == 0 {
+		fmt.Fprintf(stderr, "capsule export: note: %s\n", emptyChainNote(ctx, src))
+	}
 	return exitOK
 }
 

@@ -15,19 +15,21 @@ import (
 	"unicode"
 
 	"github.com/capsule-go/capsule/internal/cli"
+	"github.com/capsule-go/capsule/internal/sections"
 	capsule "github.com/capsule-go/capsule/runtime"
 	"github.com/capsule-go/capsule/runtime/canonical"
 	"github.com/capsule-go/capsule/storage"
 )
 
 const inspectUsage = `
-Usage: capsule inspect (FILE | --db PATH | --pg URL) (--seq N | --id UUID) [--tenant T] [--json]
+Usage: capsule inspect (FILE | --db PATH | --pg URL) [--seq N | --id UUID] [--tenant T] [--json]
 
 Show one capsule: its identity, the six sections (trigger, context,
 reasoning, authority, execution, outcome) and its seal. --seq picks a
 position in the --tenant chain; --id takes a full id or a unique prefix
-(searched in every chain unless --tenant is given). --json prints the
-sealed capsule as one line of JSON instead.`
+(searched in every chain unless --tenant is given). Without either, the
+chain must hold exactly one capsule (a file with one sealed capsule).
+--json prints the sealed capsule as one line of JSON instead.`
 
 func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("inspect", inspectUsage, "capsule inspect --db capsules.db --seq 5")
@@ -43,8 +45,8 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	seqSet := false
 	f.Visit(func(fl *flag.Flag) { seqSet = seqSet || fl.Name == "seq" })
 	switch {
-	case seqSet == (*id != ""):
-		return f.usageFail(stderr, "give exactly one of --seq N and --id UUID")
+	case seqSet && *id != "":
+		return f.usageFail(stderr, "give at most one of --seq N and --id UUID")
 	case seqSet && *seq < 0:
 		return f.usageFail(stderr, "--seq wants a sequence number >= 0")
 	}
@@ -55,9 +57,12 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	defer src.Close()
 
 	var rec capsule.Sealed
-	if seqSet {
+	switch {
+	case seqSet:
 		rec, err = findBySeq(ctx, src, *seq)
-	} else {
+	case *id == "":
+		rec, err = findOnly(ctx, src)
+	default:
 		var tenant *string
 		if sf.tenantSet {
 			tenant = &sf.tenant
@@ -149,32 +154,19 @@ func findByID(ctx context.Context, src *source, id string, tenant *string) (caps
 	return found, nil
 }
 
-// sectionKeys lists each section's keys in the protocol's order; keys
-// not listed follow in code-point order.
-var sectionKeys = [][]string{
-	{"trigger", "type", "source", "timestamp", "request", "correlation_id", "user_id"},
-	{"context", "agent_id", "session_id", "environment"},
-	{"reasoning", "analysis", "options", "options_considered", "selected_option", "reasoning", "confidence", "model", "prompt_hash"},
-	{"authority", "type", "approver", "policy_reference", "chain", "escalation_reason"},
-	{"execution", "tool_calls", "duration_ms", "resources_used"},
-	{"outcome", "status", "result", "summary", "error", "side_effects", "metrics"},
-}
-
-var topKeys = []string{"type", "domain", "sequence", "previous_hash", "parent_id", "spec_version"}
-
 // writeCapsule writes rec readably: identity, sections, seal.
 func writeCapsule(w *bytes.Buffer, rec *capsule.Sealed, m map[string]any, c cli.Colour) {
 	fmt.Fprintf(w, "%s %s\n", c.Bold("Capsule"), c.Bold(rec.ID))
 	if rec.Tenant != "" {
 		writeField(w, c, "  ", "tenant", rec.Tenant)
 	}
-	for _, k := range topKeys {
+	for _, k := range sections.Identity {
 		if v, ok := m[k]; ok {
 			writeField(w, c, "  ", k, v)
 		}
 	}
-	known := append([]string{"id"}, topKeys...)
-	for _, sec := range sectionKeys {
+	known := append([]string{"id"}, sections.Identity...)
+	for _, sec := range sections.Order {
 		name := sec[0]
 		known = append(known, name)
 		v, ok := m[name]
@@ -187,7 +179,7 @@ func writeCapsule(w *bytes.Buffer, rec *capsule.Sealed, m map[string]any, c cli.
 			writeField(w, c, "  ", name, v)
 			continue
 		}
-		for _, k := range orderedKeys(sm, sec[1:]) {
+		for _, k := range sections.Keys(sm, sec[1:]) {
 			writeField(w, c, "  ", k, sm[k])
 		}
 	}
@@ -210,24 +202,6 @@ func writeCapsule(w *bytes.Buffer, rec *capsule.Sealed, m map[string]any, c cli.
 	writeField(w, c, "  ", "signed_at", nullable(rec.SignedAt))
 	writeField(w, c, "  ", "signature", truncate(rec.Signature, 32))
 	writeField(w, c, "  ", "signature_pq", truncate(rec.SignaturePQ, 32))
-}
-
-// orderedKeys returns m's keys: first those of order that m has, then the
-// others sorted.
-func orderedKeys(m map[string]any, order []string) []string {
-	var out, rest []string
-	for _, k := range order {
-		if _, ok := m[k]; ok {
-			out = append(out, k)
-		}
-	}
-	for k := range m {
-		if !slices.Contains(order, k) {
-			rest = append(rest, k)
-		}
-	}
-	slices.Sort(rest)
-	return append(out, rest...)
 }
 
 func nullable(s string) any {

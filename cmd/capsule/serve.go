@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/capsule-go/capsule/integrations/nethttp"
@@ -20,6 +21,9 @@ Serve the read-only HTTP routes over a database:
   GET {prefix}/         list capsules (limit, offset, type, tenant_id)
   GET {prefix}/verify   verify a chain (tenant_id, level)
   GET {prefix}/{id}     one sealed capsule by id or id prefix
+and, for people, a read-only HTML explorer of the same data at
+{prefix}/explore/ (a browser opening {prefix}/ is sent there): the
+chains, each chain newest first, each capsule, each chain's verification.
 Signatures are verified with the keyring of the data directory
 ($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes) when it has one. The routes
 do not authenticate: anyone who can reach the address can read every
@@ -91,7 +95,8 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("capsule serve listening", "addr", ln.Addr().String(), "prefix", *prefix, "source", src.name)
+	log.Info("capsule serve listening", "addr", ln.Addr().String(), "prefix", *prefix, "source", src.name,
+		"explorer", "http://"+ln.Addr().String()+strings.TrimRight(*prefix, "/")+"/explore/")
 
 	select {
 	case err := <-served:

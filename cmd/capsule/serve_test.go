@@ -91,6 +91,20 @@ func TestServe(t *testing.T) {
 	}
 	get("/ffffffff-0000-4000-8000-000000000005", 404)
 
+	// The explorer, logged and served beside the routes.
+	if !strings.Contains(stderr.String(), "explorer="+base+"/explore/") {
+		t.Errorf("the log does not give the explorer's address: %s", stderr.String())
+	}
+	resp, err := http.Get(base + "/explore/verify?tenant_id=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "12 of 12 capsules verified at level signatures") {
+		t.Errorf("explorer verify page: %d\n%s", resp.StatusCode, page)
+	}
+
 	cancel()
 	select {
 	case code := <-done:

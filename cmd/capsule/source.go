@@ -320,6 +320,9 @@ func (f *fileChain) parse(raw []byte) (capsule.Sealed, error) {
 	if !ok {
 		return capsule.Sealed{}, bad(errors.New("not a JSON object"))
 	}
+	if err := checkSealedShape(m); err != nil {
+		return capsule.Sealed{}, bad(err)
+	}
 	rec, err := capsule.ParseSealed(m, f.tenant)
 	if err != nil {
 		return capsule.Sealed{}, bad(err)

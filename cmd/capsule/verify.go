@@ -149,6 +149,13 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 	default:
 		writeVerifyHuman(stdout, res, total, src, cli.NewColour(stdout, os.Getenv))
+		if res.Valid && watch != nil && watch.cp.Size > 0 {
+			fmt.Fprintf(stdout, "  it extends the checkpoint of %s (size %d, head %s)\n", *cpFile, watch.cp.Size, shortHash(watch.cp.Hash))
+		}
+	}
+	if res.Valid && total == 0 && src.store != nil && !*quiet {
+		// An empty chain is not broken, but it is rarely what was meant.
+		fmt.Fprintf(stderr, "capsule verify: note: %s\n", chainsHeld(ctx, src))
 	}
 	return code
 }

@@ -18,10 +18,14 @@
 // reads another's chain. A header stands in for authentication here; a
 // real service takes the tenant from a verified credential.
 //
-// Without -db the capsules go to a new temporary directory, printed at
-// start. The signing key is read or created beside a SQLite database, and
-// in the data directory ($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes) for
-// a postgres:// URL.
+// Without -db the capsules go to $QUANTUMPIPES_DATA_DIR/capsules.db when
+// QUANTUMPIPES_DATA_DIR is set (so "capsule chains --db" and "capsule
+// verify --db" read them there afterwards), else to a new temporary
+// directory; the database is logged at start. The signing key is read or
+// created beside a SQLite database, and in the data directory
+// ($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes) for a postgres:// URL.
+// The explorer of the recorded chains is at /api/v1/capsules/explore/
+// (bound to X-Site-ID like the routes, so a browser needs the header).
 package main
 
 import (
@@ -46,7 +50,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	db := flag.String("db", "", "SQLite file or postgres:// URL of the capsules (default: a new temporary directory)")
+	db := flag.String("db", "", "SQLite file or postgres:// URL of the capsules (default: $QUANTUMPIPES_DATA_DIR/capsules.db, else a new temporary directory)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(*addr, *db, log); err != nil {
@@ -59,16 +63,9 @@ func run(addr, db string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	keyDir := ""
-	if db == "" {
-		dir, err := os.MkdirTemp("", "httpservice-")
-		if err != nil {
-			return fmt.Errorf("temporary directory: %w", err)
-		}
-		db = filepath.Join(dir, "capsules.db")
-		keyDir = dir
-	} else if !strings.HasPrefix(db, "postgres") {
-		keyDir = filepath.Dir(strings.TrimPrefix(strings.TrimPrefix(db, "sqlite://"), "sqlite:"))
+	db, keyDir, err := chooseDB(db)
+	if err != nil {
+		return err
 	}
 	opts := []capsule.OpenOption{capsule.WithLogger(log)}
 	if keyDir != "" {
@@ -103,6 +100,27 @@ func run(addr, db string, log *slog.Logger) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// chooseDB returns the database to record into and the directory of its
+// signing key ("" for the data directory): db itself when given, else
+// $QUANTUMPIPES_DATA_DIR/capsules.db, else capsules.db in a new temporary
+// directory.
+func chooseDB(db string) (path, keyDir string, err error) {
+	if dir := os.Getenv("QUANTUMPIPES_DATA_DIR"); db == "" && dir != "" {
+		db = filepath.Join(dir, "capsules.db")
+	}
+	if db == "" {
+		dir, err := os.MkdirTemp("", "httpservice-")
+		if err != nil {
+			return "", "", fmt.Errorf("temporary directory: %w", err)
+		}
+		return filepath.Join(dir, "capsules.db"), dir, nil
+	}
+	if strings.HasPrefix(db, "postgres") {
+		return db, "", nil
+	}
+	return db, filepath.Dir(strings.TrimPrefix(strings.TrimPrefix(db, "sqlite://"), "sqlite:")), nil
 }
 
 // newHandler returns the service: its own routes and the capsule routes,

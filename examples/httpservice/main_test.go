@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,4 +117,24 @@ func TestService(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(body, `"status":"failure"`) || !strings.Contains(body, `"total":1`) {
 		t.Errorf("globex's list = %d %s", status, body)
 	}
+}
+
+func TestChooseDB(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("QUANTUMPIPES_DATA_DIR", dir)
+	if db, keyDir, err := chooseDB(""); err != nil || db != filepath.Join(dir, "capsules.db") || keyDir != dir {
+		t.Errorf("with QUANTUMPIPES_DATA_DIR: %q %q %v", db, keyDir, err)
+	}
+	if db, keyDir, err := chooseDB("/srv/audit/c.db"); err != nil || db != "/srv/audit/c.db" || keyDir != "/srv/audit" {
+		t.Errorf("with -db: %q %q %v", db, keyDir, err)
+	}
+	if db, keyDir, err := chooseDB("postgres://db/audit"); err != nil || db != "postgres://db/audit" || keyDir != "" {
+		t.Errorf("with a postgres URL: %q %q %v", db, keyDir, err)
+	}
+	t.Setenv("QUANTUMPIPES_DATA_DIR", "")
+	db, keyDir, err := chooseDB("")
+	if err != nil || filepath.Dir(db) != keyDir || !strings.Contains(keyDir, "httpservice-") {
+		t.Errorf("without either: %q %q %v", db, keyDir, err)
+	}
+	os.RemoveAll(keyDir)
 }

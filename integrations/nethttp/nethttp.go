@@ -4,7 +4,8 @@
 //	GET {prefix}/verify    verify a chain (or every chain)
 //	GET {prefix}/{id}      one capsule by id or id prefix
 //
-// The default prefix is /api/v1/capsules. [Handler] returns the routes on a
+// and a read-only HTML explorer for people under {prefix}/explore/ (see
+// below). The default prefix is /api/v1/capsules. [Handler] returns the routes on a
 // mux of their own; [Mount] adds them to an application's *http.ServeMux.
 //
 // # Responses
@@ -69,6 +70,32 @@
 // parameter that differs from the bound tenant is 403 {"error":"tenant_id
 // does not match the authenticated tenant","parameter":"tenant_id"}
 // (repeating the bound tenant is allowed).
+//
+// # Explorer
+//
+// The same data as pages a person opens in a browser, server-rendered with
+// html/template from files embedded in the binary (no build step, no
+// script, nothing loaded from elsewhere):
+//
+//	GET {prefix}/explore/                     the chains (limit, offset)
+//	GET {prefix}/explore/chain?tenant_id=T    one chain, newest first (limit, offset, type)
+//	GET {prefix}/explore/capsule/{id}         one capsule: the six sections and the seal
+//	GET {prefix}/explore/verify?tenant_id=T   the chain's verification, the broken link marked
+//	GET {prefix}/explore/style.css            the one stylesheet
+//
+// A GET of the mount point itself ({prefix}/ or {prefix}) whose Accept
+// header contains text/html and which has no query string, which is what
+// a browser sends, is redirected (303) to {prefix}/explore/; every other
+// request to it (no Accept, */*, application/json, or any query) gets the
+// JSON list as before, with Vary: Accept. The pages read through the JSON
+// route handlers, called in process with the page request, so they obey
+// the same tenant binding, parameter checks and verify bounds; a refusal
+// is shown as a page with the route's status and message. Under
+// [WithTenantFunc], tenant_id may be left out of the chain and verify
+// pages. Every page is sent with Content-Security-Policy: default-src
+// 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri
+// 'none'; frame-ancestors 'none', and links between pages are relative, so
+// the explorer works under any prefix and behind http.StripPrefix.
 //
 // # Methods and paths
 //
@@ -252,11 +279,12 @@ func Mount(mux *http.ServeMux, store storage.Store, opts ...Option) {
 }
 
 func (s *server) mount(mux *http.ServeMux) {
-	list := http.HandlerFunc(s.list)
+	list := s.negotiate(s.list)
 	mux.Handle("GET "+s.prefix+"/{$}", list)
 	if s.prefix != "" {
 		mux.Handle("GET "+s.prefix, list)
 	}
 	mux.HandleFunc("GET "+s.prefix+"/verify", s.verify)
 	mux.HandleFunc("GET "+s.prefix+"/{id}", s.get)
+	s.mountExplorer(mux)
 }

@@ -248,6 +248,26 @@ func (s *Store) Tenants(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// Chains implements storage.Store.
+func (s *Store) Chains(ctx context.Context) ([]storage.Chain, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, storage.ErrClosed
+	}
+	var out []storage.Chain
+	for t, chain := range s.chains {
+		if len(chain) > 0 {
+			out = append(out, storage.Chain{Tenant: t, Length: int64(len(chain)), First: chain[0], Last: chain[len(chain)-1]})
+		}
+	}
+	slices.SortFunc(out, func(a, b storage.Chain) int { return strings.Compare(a.Tenant, b.Tenant) })
+	return out, nil
+}
+
 // Close implements storage.Store.
 func (s *Store) Close() error {
 	s.mu.Lock()

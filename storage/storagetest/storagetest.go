@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ScanManyPages", testScanManyPages},
 		{"List", testList},
 		{"Count", testCount},
+		{"Chains", testChains},
 		{"Canceled", testCanceled},
 		{"Closed", testClosed},
 		{"ConcurrentAppenders", testConcurrentAppenders},
@@ -701,6 +702,8 @@ func testClosed(t *testing.T, s storage.Store) {
 	wantErr(t, "Count after Close", err, storage.ErrClosed)
 	_, err = s.Tenants(ctx)
 	wantErr(t, "Tenants after Close", err, storage.ErrClosed)
+	_, err = s.Chains(ctx)
+	wantErr(t, "Chains after Close", err, storage.ErrClosed)
 	yielded := 0
 	for r, err := range s.Scan(ctx, "", 0) {
 		yielded++

@@ -1,0 +1,766 @@
+package nethttp
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/capsule-go/capsule/internal/sections"
+	capsule "github.com/capsule-go/capsule/runtime"
+)
+
+// The explorer is a read-only HTML view of the same data, for people:
+//
+//	GET {prefix}/explore/                      the chains
+//	GET {prefix}/explore/chain?tenant_id=T     one chain, newest first (limit, offset, type)
+//	GET {prefix}/explore/capsule/{id}          one capsule: six sections and seal
+//	GET {prefix}/explore/verify?tenant_id=T    the chain's verification, broken link marked
+//
+// Every page reads through the JSON route handlers of this package, called
+// in process with the page request's context and headers, so a page obeys
+// exactly the tenant binding, parameter checks and bounds of those routes.
+
+// explorerCSP is the Content-Security-Policy of every explorer response:
+// nothing but the explorer's own stylesheet loads, no script runs, forms
+// only submit to the explorer and no other site can frame it.
+const explorerCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+//go:embed explorer
+var explorerFiles embed.FS
+
+// explorerPages are the parsed templates, one set per page, each joined
+// with the shared layout.
+var explorerPages = parsePages("chains", "chain", "capsule", "verify", "error")
+
+// explorerCSS is the stylesheet, served at {prefix}/explore/style.css.
+var explorerCSS = mustRead("explorer/style.css")
+
+func mustRead(name string) []byte {
+	b, err := fs.ReadFile(explorerFiles, name)
+	if err != nil {
+		panic("nethttp: embedded " + name + ": " + err.Error())
+	}
+	return b
+}
+
+func parsePages(names ...string) map[string]*template.Template {
+	funcs := template.FuncMap{"shortHash": shortHash}
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(explorerFiles, "explorer/layout.html"))
+	pages := make(map[string]*template.Template, len(names))
+	for _, n := range names {
+		pages[n] = template.Must(template.Must(layout.Clone()).ParseFS(explorerFiles, "explorer/"+n+".html"))
+	}
+	return pages
+}
+
+// mountExplorer adds the explorer pages to mux.
+func (s *server) mountExplorer(mux *http.ServeMux) {
+	base := s.prefix + "/explore"
+	mux.HandleFunc("GET "+base, s.toExplorer)
+	mux.HandleFunc("GET "+base+"/{$}", s.pageChains)
+	mux.HandleFunc("GET "+base+"/chain", s.pageChain)
+	mux.HandleFunc("GET "+base+"/capsule/{id}", s.pageCapsule)
+	mux.HandleFunc("GET "+base+"/verify", s.pageVerify)
+	mux.HandleFunc("GET "+base+"/style.css", serveCSS)
+	mux.HandleFunc("GET "+base+"/", func(w http.ResponseWriter, r *http.Request) {
+		s.render(w, r, http.StatusNotFound, "error", "", errorPage{Message: "There is no such page."})
+	})
+}
+
+// wantsHTML reports whether a request to the list route comes from a
+// browser opening the mount point: it accepts text/html and asks nothing
+// of the list. JSON clients (no Accept header, */*, application/json) and
+// any request with a query string get the JSON route as before.
+func wantsHTML(r *http.Request) bool {
+	return r.URL.RawQuery == "" && strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// negotiate sends browsers opening the mount point to the explorer and
+// everything else to the list route.
+func (s *server) negotiate(list http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if wantsHTML(r) {
+			s.toExplorer(w, r)
+			return
+		}
+		w.Header().Add("Vary", "Accept")
+		list(w, r)
+	}
+}
+
+// toExplorer redirects to the chains page.
+func (s *server) toExplorer(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Accept")
+	http.Redirect(w, r, s.prefix+"/explore/", http.StatusSeeOther)
+}
+
+func serveCSS(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/css; charset=utf-8")
+	h.Set("Content-Security-Policy", explorerCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Length", strconv.Itoa(len(explorerCSS)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(explorerCSS)
+}
+
+// page is what every template gets.
+type page struct {
+	Title string
+	Base  string // relative path from the page to {prefix}/explore/
+	Crumb []link // the path from the chains page to this one
+	Data  any
+}
+
+type link struct {
+	Text, URL string
+}
+
+// errorPage is the data of the error template.
+type errorPage struct {
+	Status  int
+	Message string
+	Param   string
+}
+
+// render writes one page with the explorer's headers.
+func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name, base string, data any, crumb ...link) {
+	if e, ok := data.(errorPage); ok {
+		e.Status = status
+		data = e
+	}
+	if base == "" {
+		base = "./"
+	}
+	p := page{Title: pageTitle(name, data), Base: base, Crumb: crumb, Data: data}
+	var buf bytes.Buffer
+	if err := explorerPages[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
+		s.log.ErrorContext(r.Context(), "nethttp: explorer template", "page", name, "err", err)
+		buf.Reset()
+		buf.WriteString("<!doctype html><title>capsule explorer</title><p>This page could not be shown.</p>\n")
+		status = http.StatusInternalServerError
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", explorerCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func pageTitle(name string, data any) string {
+	switch d := data.(type) {
+	case chainView:
+		return "Chain " + d.Tenant.Label
+	case capsuleView:
+		return "Capsule " + d.ID
+	case verifyView:
+		return "Verification of " + d.Tenant.Label
+	case errorPage:
+		return http.StatusText(d.Status)
+	}
+	return "Chains"
+}
+
+// captured is the answer of a JSON route called in process.
+type captured struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (c *captured) Header() http.Header { return c.header }
+
+func (c *captured) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+
+func (c *captured) Write(b []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	return c.body.Write(b)
+}
+
+// routeError is a JSON route's refusal, shown as an error page.
+type routeError struct {
+	status int
+	msg    string
+	param  string
+}
+
+func (e *routeError) Error() string { return e.msg }
+
+// call runs a JSON route handler for the page request r with the query q
+// (and the path value id, when not ""), and decodes its answer into v. A
+// status other than 200 is returned as a *routeError with the route's
+// message.
+func (s *server) call(r *http.Request, route http.HandlerFunc, path string, q url.Values, id string, v any) *routeError {
+	sub := r.Clone(r.Context())
+	sub.URL = &url.URL{Path: path, RawQuery: q.Encode()}
+	sub.RequestURI = ""
+	if id != "" {
+		sub.SetPathValue("id", id)
+	}
+	out := &captured{header: http.Header{}}
+	route(out, sub)
+	if out.status != http.StatusOK {
+		var e struct {
+			Error     string `json:"error"`
+			Parameter string `json:"parameter"`
+		}
+		json.Unmarshal(out.body.Bytes(), &e)
+		if e.Error == "" {
+			e.Error = http.StatusText(out.status)
+		}
+		return &routeError{status: out.status, msg: e.Error, param: e.Parameter}
+	}
+	dec := json.NewDecoder(&out.body)
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		s.log.ErrorContext(r.Context(), "nethttp: explorer could not read a route's answer", "path", path, "err", err)
+		return &routeError{status: http.StatusInternalServerError, msg: "the answer of the " + path + " route is unreadable"}
+	}
+	return nil
+}
+
+// fail renders a route's refusal (or a page's own bad parameter).
+func (s *server) fail(w http.ResponseWriter, r *http.Request, base string, e *routeError) {
+	s.render(w, r, e.status, "error", base, errorPage{Message: e.msg, Param: e.param})
+}
+
+// refuse renders a request error of the page's own checks.
+func (s *server) refuse(w http.ResponseWriter, r *http.Request, base string, e *requestError) {
+	s.fail(w, r, base, &routeError{e.status, e.msg, e.param})
+}
+
+// pageChainTenant authenticates a page about one chain and returns the
+// chain: the tenant_id parameter (nil when absent), else the bound
+// tenant. ok is false when the page has been answered with a refusal.
+func (s *server) pageChainTenant(w http.ResponseWriter, r *http.Request, param *string) (tenant string, ok bool) {
+	bound, rerr := s.authenticate(r)
+	if rerr != nil {
+		s.refuse(w, r, "", rerr)
+		return "", false
+	}
+	tenant, e := chainTenant(bound, param)
+	if e != nil {
+		s.fail(w, r, "", e)
+		return "", false
+	}
+	return tenant, true
+}
+
+// listAnswer is the list route's answer.
+type listAnswer struct {
+	Capsules []map[string]any `json:"capsules"`
+	Total    int64            `json:"total"`
+	Limit    int              `json:"limit"`
+	Offset   int64            `json:"offset"`
+}
+
+// tenantRef names a chain for the pages.
+type tenantRef struct {
+	ID    string // the tenant id; "" is the null tenant
+	Label string // what people read
+	Query string // "tenant_id=…", escaped
+}
+
+func newTenantRef(t string) tenantRef {
+	label := t
+	if t == "" {
+		label = "(null tenant)"
+	}
+	return tenantRef{ID: t, Label: label, Query: url.Values{"tenant_id": {t}}.Encode()}
+}
+
+// rowView is one capsule in a table.
+type rowView struct {
+	ID, Short  string
+	Sequence   string
+	Type       string
+	Time       string
+	Source     string
+	Status     string
+	Hash       string
+	CapsuleURL string
+	Broken     bool
+}
+
+func newRow(m map[string]any, tenant tenantRef, base string) rowView {
+	id := str(m["id"])
+	return rowView{
+		ID: id, Short: shortID(id), Sequence: str(m["sequence"]), Type: str(m["type"]),
+		Time: str(member(m, "trigger", "timestamp")), Source: str(member(m, "trigger", "source")),
+		Status: str(member(m, "outcome", "status")), Hash: str(m["hash"]),
+		CapsuleURL: base + "capsule/" + url.PathEscape(id) + "?" + tenant.Query,
+	}
+}
+
+// member returns m[section][key], nil when absent.
+func member(m map[string]any, section, key string) any {
+	sec, _ := m[section].(map[string]any)
+	return sec[key]
+}
+
+// str writes a scalar for a table cell: strings as they are, numbers as
+// written, null and absent as "".
+func str(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return ""
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func shortHash(h string) string {
+	if len(h) > 16 {
+		return h[:16] + "…"
+	}
+	return h
+}
+
+// maxChainRows bounds the chains page like the list route bounds a page
+// of capsules.
+const maxChainRows = maxLimit
+
+// chainsView is the chains page.
+type chainsView struct {
+	Chains        []chainRow
+	Total         int
+	From, To      int
+	Newer, Older  string
+	TenantIsBound bool
+}
+
+type chainRow struct {
+	Tenant    tenantRef
+	Length    int64
+	Head      rowView
+	ChainURL  string
+	VerifyURL string
+}
+
+// pageChains serves GET {prefix}/explore/: every chain (the bound one
+// only, under WithTenantFunc), limit and offset paging through them.
+func (s *server) pageChains(w http.ResponseWriter, r *http.Request) {
+	bound, rerr := s.authenticate(r)
+	if rerr != nil {
+		s.refuse(w, r, "", rerr)
+		return
+	}
+	q, rerr := parseListQuery(r.URL.RawQuery)
+	if rerr == nil && (q.typ != "" || q.tenant != nil) {
+		rerr = badParam("", "the chains page takes limit and offset only")
+	}
+	if rerr != nil {
+		s.refuse(w, r, "", rerr)
+		return
+	}
+	var tenants []string
+	if bound != nil {
+		tenants = []string{*bound}
+	} else {
+		var err error
+		if tenants, err = s.store.Tenants(r.Context()); err != nil {
+			s.storageFailure(w, r, "explore chains", err)
+			return
+		}
+	}
+	v := chainsView{Total: len(tenants), TenantIsBound: bound != nil}
+	from := int(min(q.offset, int64(len(tenants))))
+	to := min(from+min(q.limit, maxChainRows), len(tenants))
+	for _, t := range tenants[from:to] {
+		ref := newTenantRef(t)
+		var ans listAnswer
+		if e := s.call(r, s.list, s.prefix+"/", url.Values{"tenant_id": {t}, "limit": {"1"}}, "", &ans); e != nil {
+			s.fail(w, r, "", e)
+			return
+		}
+		row := chainRow{Tenant: ref, Length: ans.Total, ChainURL: "chain?" + ref.Query, VerifyURL: "verify?" + ref.Query}
+		if len(ans.Capsules) > 0 {
+			row.Head = newRow(ans.Capsules[0], ref, "")
+		}
+		v.Chains = append(v.Chains, row)
+	}
+	v.From, v.To = from+1, to
+	if from > 0 {
+		v.Newer = pageURL("", url.Values{}, max(from-q.limit, 0), q.limit)
+	}
+	if to < len(tenants) {
+		v.Older = pageURL("", url.Values{}, to, q.limit)
+	}
+	s.render(w, r, http.StatusOK, "chains", "", v)
+}
+
+// pageURL is the URL of another page of a paged view.
+func pageURL(path string, q url.Values, offset, limit int) string {
+	q = cloneValues(q)
+	if offset > 0 {
+		q.Set("offset", strconv.Itoa(offset))
+	}
+	if limit != defaultLimit {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if len(q) == 0 {
+		return "./" + path
+	}
+	return "./" + path + "?" + q.Encode()
+}
+
+// cloneValues copies q.
+func cloneValues(q url.Values) url.Values {
+	out := make(url.Values, len(q))
+	for k, v := range q {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// chainTenant returns the chain a page is about: the tenant_id parameter,
+// else the bound tenant; a page without either is a bad request.
+func chainTenant(bound, param *string) (string, *routeError) {
+	switch {
+	case param != nil:
+		return *param, nil
+	case bound != nil:
+		return *bound, nil
+	}
+	return "", &routeError{status: http.StatusBadRequest, msg: "tenant_id is required: it names the chain (tenant_id= is the null tenant's)", param: "tenant_id"}
+}
+
+// chainView is the page of one chain.
+type chainView struct {
+	Tenant       tenantRef
+	Rows         []rowView
+	Total        int64
+	From, To     int64
+	Newer, Older string
+	Type         string
+	Types        []string
+	VerifyURL    string
+}
+
+// pageChain serves GET {prefix}/explore/chain: one chain newest first,
+// with the list route's limit, offset and type.
+func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
+	q, rerr := parseListQuery(dropEmpty(r.URL.RawQuery, "type"))
+	if rerr != nil {
+		s.refuse(w, r, "", rerr)
+		return
+	}
+	tenant, ok := s.pageChainTenant(w, r, q.tenant)
+	if !ok {
+		return
+	}
+	ref := newTenantRef(tenant)
+	sub := url.Values{"tenant_id": {tenant}, "limit": {strconv.Itoa(q.limit)}, "offset": {strconv.FormatInt(q.offset, 10)}}
+	if q.typ != "" {
+		sub.Set("type", q.typ)
+	}
+	var ans listAnswer
+	if e := s.call(r, s.list, s.prefix+"/", sub, "", &ans); e != nil {
+		s.fail(w, r, "", e)
+		return
+	}
+	v := chainView{Tenant: ref, Total: ans.Total, Type: q.typ, VerifyURL: "verify?" + ref.Query}
+	for _, t := range capsule.Types {
+		v.Types = append(v.Types, string(t))
+	}
+	for _, m := range ans.Capsules {
+		v.Rows = append(v.Rows, newRow(m, ref, ""))
+	}
+	v.From, v.To = q.offset+1, q.offset+int64(len(v.Rows))
+	keep := url.Values{"tenant_id": {tenant}}
+	if q.typ != "" {
+		keep.Set("type", q.typ)
+	}
+	if q.offset > 0 {
+		v.Newer = pageURL("chain", keep, int(max(q.offset-int64(q.limit), 0)), q.limit)
+	}
+	if v.To < ans.Total {
+		v.Older = pageURL("chain", keep, int(v.To), q.limit)
+	}
+	s.render(w, r, http.StatusOK, "chain", "", v, link{"Chains", "./"})
+}
+
+// sealKeys are the seal's fields, in the order the page shows them.
+var sealKeys = []string{"hash", "signature", "signed_by", "signed_at", "signature_pq"}
+
+// capsuleView is the page of one capsule.
+type capsuleView struct {
+	ID        string
+	Tenant    *tenantRef // nil when the page does not know the chain
+	Identity  []fieldView
+	Sections  []sectionView
+	Seal      []fieldView
+	ChainURL  string
+	VerifyURL string
+}
+
+type sectionView struct {
+	Name   string
+	Fields []fieldView
+}
+
+// fieldView is one key and its value, in the form the template shows.
+type fieldView struct {
+	Key  string
+	Kind string // "text", "empty", "null", "number", "bool", "json"
+	Text string
+}
+
+func newField(key string, v any) fieldView {
+	f := fieldView{Key: key}
+	switch v := v.(type) {
+	case nil:
+		f.Kind, f.Text = "null", "null"
+	case string:
+		f.Kind, f.Text = "text", v
+		if v == "" {
+			f.Kind, f.Text = "empty", `""`
+		}
+	case json.Number:
+		f.Kind, f.Text = "number", v.String()
+	case bool:
+		f.Kind, f.Text = "bool", strconv.FormatBool(v)
+	case []any:
+		if len(v) == 0 {
+			f.Kind, f.Text = "empty", "[]"
+			break
+		}
+		f.Kind, f.Text = "json", indentJSON(v)
+	case map[string]any:
+		if len(v) == 0 {
+			f.Kind, f.Text = "empty", "{}"
+			break
+		}
+		f.Kind, f.Text = "json", indentJSON(v)
+	default:
+		f.Kind, f.Text = "text", fmt.Sprint(v)
+	}
+	return f
+}
+
+// indentJSON writes a nested value as indented JSON, its text unescaped:
+// the template escapes it for HTML.
+func indentJSON(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// pageCapsule serves GET {prefix}/explore/capsule/{id}: the get route's
+// capsule, readable.
+func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	vals, rerr := parseQuery(r.URL.RawQuery, "tenant_id")
+	if rerr != nil {
+		s.refuse(w, r, "../", rerr)
+		return
+	}
+	q := url.Values{}
+	if t, ok := vals["tenant_id"]; ok {
+		q.Set("tenant_id", t)
+	}
+	var m map[string]any
+	if e := s.call(r, s.get, s.prefix+"/"+id, q, id, &m); e != nil {
+		s.fail(w, r, "../", e)
+		return
+	}
+	v := capsuleView{ID: str(m["id"])}
+	crumb := []link{{"Chains", "../"}}
+	if t, ok := vals["tenant_id"]; ok {
+		ref := newTenantRef(t)
+		v.Tenant = &ref
+		v.ChainURL, v.VerifyURL = "../chain?"+ref.Query, "../verify?"+ref.Query
+		crumb = append(crumb, link{ref.Label, v.ChainURL})
+	}
+	known := []string{"id"}
+	for _, k := range sections.Identity {
+		known = append(known, k)
+		if val, ok := m[k]; ok {
+			v.Identity = append(v.Identity, newField(k, val))
+		}
+	}
+	for _, order := range sections.Order {
+		name := order[0]
+		known = append(known, name)
+		val, ok := m[name]
+		if !ok {
+			continue
+		}
+		sec := sectionView{Name: name}
+		if sm, isMap := val.(map[string]any); isMap {
+			for _, k := range sections.Keys(sm, order[1:]) {
+				sec.Fields = append(sec.Fields, newField(k, sm[k]))
+			}
+		} else {
+			sec.Fields = append(sec.Fields, newField(name, val))
+		}
+		v.Sections = append(v.Sections, sec)
+	}
+	known = append(known, sealKeys...)
+	for _, k := range sealKeys {
+		if val, ok := m[k]; ok {
+			v.Seal = append(v.Seal, newField(k, val))
+		}
+	}
+	var extra []fieldView
+	for _, k := range sections.Keys(m, nil) {
+		if !slices.Contains(known, k) {
+			extra = append(extra, newField(k, m[k]))
+		}
+	}
+	if extra != nil {
+		v.Sections = append(v.Sections, sectionView{Name: "other fields", Fields: extra})
+	}
+	s.render(w, r, http.StatusOK, "capsule", "../", v, crumb...)
+}
+
+// verifyAnswer is the verify route's answer.
+type verifyAnswer struct {
+	Valid            bool    `json:"valid"`
+	Level            string  `json:"level"`
+	CapsulesVerified int64   `json:"capsules_verified"`
+	ChainsVerified   int64   `json:"chains_verified"`
+	Complete         bool    `json:"complete"`
+	Tenant           *string `json:"tenant_id"`
+	Error            *string `json:"error"`
+	BrokenAt         *string `json:"broken_at"`
+	BrokenSequence   *int64  `json:"broken_sequence"`
+	BrokenTenant     *string `json:"broken_tenant_id"`
+}
+
+// verifyView is the verification page.
+type verifyView struct {
+	Tenant    tenantRef
+	Result    verifyAnswer
+	Error     string
+	BrokenSeq int64
+	BrokenURL string
+	Rows      []rowView // the capsules around the broken link, or the newest
+	Total     int64
+	ChainURL  string
+}
+
+// verifyContext is how many capsules the verification page shows on each
+// side of a broken link.
+const verifyContext = 2
+
+// pageVerify serves GET {prefix}/explore/verify: the verify route's result
+// for one chain, with the capsules around a broken link and that link
+// marked.
+func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
+	vals, rerr := parseQuery(r.URL.RawQuery, "tenant_id", "level")
+	if rerr == nil {
+		if t, ok := vals["tenant_id"]; ok {
+			rerr = checkTenant(t)
+		}
+	}
+	if rerr != nil {
+		s.refuse(w, r, "", rerr)
+		return
+	}
+	var param *string
+	if t, ok := vals["tenant_id"]; ok {
+		param = &t
+	}
+	tenant, ok := s.pageChainTenant(w, r, param)
+	if !ok {
+		return
+	}
+	ref := newTenantRef(tenant)
+	q := url.Values{"tenant_id": {tenant}}
+	if l, ok := vals["level"]; ok {
+		q.Set("level", l)
+	}
+	v := verifyView{Tenant: ref, ChainURL: "chain?" + ref.Query}
+	if e := s.call(r, s.verify, s.prefix+"/verify", q, "", &v.Result); e != nil {
+		s.fail(w, r, "", e)
+		return
+	}
+	// The capsules to show: around the broken link, else the newest.
+	var around listAnswer
+	if e := s.call(r, s.list, s.prefix+"/", url.Values{"tenant_id": {tenant}, "limit": {"1"}}, "", &around); e != nil {
+		s.fail(w, r, "", e)
+		return
+	}
+	v.Total = around.Total
+	offset := int64(0)
+	if !v.Result.Valid && v.Result.BrokenSequence != nil {
+		v.BrokenSeq = *v.Result.BrokenSequence
+		v.Error = deref(v.Result.Error)
+		if v.Result.BrokenAt != nil && *v.Result.BrokenAt != "" {
+			v.BrokenURL = "capsule/" + url.PathEscape(*v.Result.BrokenAt) + "?" + ref.Query
+		}
+		// Newest first: the capsule at sequence n is at offset total-1-n.
+		offset = max(around.Total-1-(v.BrokenSeq+verifyContext), 0)
+	}
+	sub := url.Values{"tenant_id": {tenant}, "limit": {strconv.Itoa(2*verifyContext + 1)}, "offset": {strconv.FormatInt(offset, 10)}}
+	if e := s.call(r, s.list, s.prefix+"/", sub, "", &around); e != nil {
+		s.fail(w, r, "", e)
+		return
+	}
+	for _, m := range around.Capsules {
+		row := newRow(m, ref, "")
+		if !v.Result.Valid {
+			// The broken capsule by id when the result names it, else by
+			// sequence.
+			if at := deref(v.Result.BrokenAt); at != "" {
+				row.Broken = row.ID == at
+			} else {
+				row.Broken = row.Sequence == strconv.FormatInt(v.BrokenSeq, 10)
+			}
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	s.render(w, r, http.StatusOK, "verify", "", v, link{"Chains", "./"}, link{ref.Label, v.ChainURL})
+}
+
+// dropEmpty removes the parameters named name with an empty value from a
+// raw query: the type filter form submits "type=" for all types.
+func dropEmpty(raw, name string) string {
+	var keep []string
+	for _, pair := range strings.Split(raw, "&") {
+		if pair != name+"=" && pair != "" {
+			keep = append(keep, pair)
+		}
+	}
+	return strings.Join(keep, "&")
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
