@@ -145,6 +145,7 @@ type Store struct {
 	path     string
 	abs      string
 	file     os.FileInfo // the database file as opened, to notice it vanish
+	wal, shm os.FileInfo // its -wal and -shm files as opened; nil when read-only
 	w        *sql.DB     // one connection; transactions begin IMMEDIATE; nil when read-only
 	r        *sql.DB     // read pool
 	readOnly bool
@@ -255,7 +256,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.present.Store(uint32(allTables))
-	if s.file, err = os.Stat(abs); err != nil {
+	if err := s.recordFiles(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -664,6 +665,9 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	if err := s.checkFile(); err != nil {
 		return s.appendErr(tenant, recs, err)
 	}
+	if err := s.checkWAL(); err != nil {
+		return s.refuse(ctx, tx, tenant, recs, err)
+	}
 
 	head := storage.Head{Sequence: -1}
 	var headArgs []any
@@ -716,14 +720,42 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	if err := tx.Commit(); err != nil {
 		return s.appendErr(tenant, recs, fmt.Errorf("commit: %w", err))
 	}
+	if err := s.checkWAL(); err != nil {
+		// The -wal file went between the check above and the commit: the
+		// batch is durable only once copied into the database file.
+		if rerr := s.rescue(ctx); rerr != nil {
+			return s.appendErr(tenant, recs, fmt.Errorf("%w; %w", err, rerr))
+		}
+	}
 	return nil
 }
 
-// ErrFileGone reports that the database file was removed, moved or
-// replaced while the store had it open. SQLite would go on writing to the
-// open file, which nothing would keep: Append refuses instead, until the
-// file is back where it was.
+// ErrFileGone reports that the database file, or its -wal or -shm file,
+// was removed, moved or replaced while the store had it open. SQLite would
+// go on writing to the open files, which nothing would keep (a crash then
+// loses every capsule written since): Append refuses instead. A database
+// file put back where it was lets appends resume; a lost -wal or -shm
+// file needs every process using the database to reopen it.
 var ErrFileGone = errors.New("database file is no longer at its path")
+
+// walSuffixes are the files SQLite keeps beside a database in WAL mode.
+var walSuffixes = [2]string{"-wal", "-shm"}
+
+// recordFiles remembers the identity of the database file and of its -wal
+// and -shm files, which the writer connection holds open from now on.
+func (s *Store) recordFiles() error {
+	var err error
+	if s.file, err = os.Stat(s.abs); err != nil {
+		return err
+	}
+	if s.wal, err = os.Stat(s.abs + walSuffixes[0]); err != nil {
+		return fmt.Errorf("the database is not in WAL mode: %w", err)
+	}
+	if s.shm, err = os.Stat(s.abs + walSuffixes[1]); err != nil {
+		return fmt.Errorf("the database is not in WAL mode: %w", err)
+	}
+	return nil
+}
 
 // checkFile reports whether the path still names the file the store
 // opened. It runs under the write lock, before anything is written.
@@ -736,6 +768,53 @@ func (s *Store) checkFile() error {
 		return fmt.Errorf("%w (%s was replaced by another file); reopen the store", ErrFileGone, s.abs)
 	}
 	return nil
+}
+
+// checkWAL reports whether the -wal and -shm files are still the ones the
+// writer holds open: two stat calls. Once one is gone, what the writer
+// commits goes to an unlinked file that a crash loses, and another process
+// opening the database would not see this one's locks.
+func (s *Store) checkWAL() error {
+	for i, want := range [2]os.FileInfo{s.wal, s.shm} {
+		p := s.abs + walSuffixes[i]
+		fi, err := os.Stat(p)
+		if err == nil && os.SameFile(fi, want) {
+			continue
+		}
+		if err == nil {
+			err = errors.New("replaced by another file")
+		}
+		return fmt.Errorf("%w (%s: %v); every process using the database must reopen it", ErrFileGone, p, err)
+	}
+	return nil
+}
+
+// rescue copies what the writer's write-ahead log holds (it still has the
+// unlinked -wal file open) into the database file, which is still in
+// place, and syncs it, so that the capsules acknowledged before the -wal
+// file vanished survive a crash. It runs outside any transaction and
+// reports whether every frame reached the database file.
+func (s *Store) rescue(ctx context.Context) error {
+	var busy, logFrames, done int
+	err := s.w.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	switch {
+	case err != nil:
+		return fmt.Errorf("checkpoint the write-ahead log into the database file: %w", err)
+	case busy != 0 || done != logFrames:
+		return fmt.Errorf("checkpoint the write-ahead log into the database file: %d of %d frames copied "+
+			"(readers hold the rest; close the store cleanly to copy them)", done, logFrames)
+	}
+	return nil
+}
+
+// refuse rolls tx back and answers err (wrapping ErrFileGone) after
+// rescuing what the lost write-ahead log holds.
+func (s *Store) refuse(ctx context.Context, tx *sql.Tx, tenant string, recs []storage.Record, err error) error {
+	tx.Rollback()
+	if rerr := s.rescue(ctx); rerr != nil {
+		err = fmt.Errorf("%w; %w", err, rerr)
+	}
+	return s.appendErr(tenant, recs, err)
 }
 
 func (s *Store) appendErr(tenant string, recs []storage.Record, err error) error {
