@@ -4,7 +4,11 @@
 // Capsules live in the Python reference's table, quantumpipes_capsules,
 // created with the reference layout when missing: the reference columns
 // plus domain and tenant_id (NULL for the null tenant), UNIQUE(tenant_id,
-// sequence) and a unique index on sequence where tenant_id is NULL. The
+// sequence) and a unique index on sequence where tenant_id is NULL. One
+// index is this package's own, on id COLLATE "C", so that an id prefix is
+// a range of an index whatever the database's collation; a writable store
+// adds it (CREATE INDEX CONCURRENTLY) to a table that lacks it, when it is
+// allowed to. The
 // table is found through the connection's search_path. A table created here
 // sets toast_tuple_target to 8160, so capsules of a few kilobytes stay in
 // their row instead of being compressed into TOAST on every insert (18,300
@@ -181,7 +185,13 @@ var schema = []string{
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_domain ON quantumpipes_capsules (domain)",
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_tenant_id ON quantumpipes_capsules (tenant_id)",
 	"CREATE UNIQUE INDEX IF NOT EXISTS uq_capsule_global_sequence ON quantumpipes_capsules (sequence) WHERE tenant_id IS NULL",
+	idIndexDDL,
 }
+
+// idIndexDDL creates the index that serves id prefixes: the primary key
+// sorts in the database's collation, in which a prefix is not a range (nor
+// can LIKE use it unless the collation is "C"); in byte order it is.
+const idIndexDDL = `CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_id_c ON quantumpipes_capsules (id COLLATE "C")`
 
 // lockKey is the advisory lock key for name: a stable 64-bit hash (FNV-1a)
 // shared by every process using this package.
@@ -224,7 +234,7 @@ func (s *Store) createSchema(ctx context.Context) error {
 		return fmt.Errorf("look for table quantumpipes_capsules: %w", err)
 	}
 	if exists {
-		return nil
+		return s.createIDIndex(ctx)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("capsule:schema")); err != nil {
@@ -239,6 +249,43 @@ func (s *Store) createSchema(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("create table quantumpipes_capsules: %w", err)
+	}
+	return nil
+}
+
+// createIDIndex adds the id prefix index to a table created before it
+// existed, without blocking writers (CREATE INDEX CONCURRENTLY), in one
+// process at a time: a process that finds another building it goes on
+// without waiting. Until it exists, an id prefix is read by a scan.
+func (s *Store) createIDIndex(ctx context.Context) error {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, "SELECT to_regclass('ix_quantumpipes_capsules_id_c') IS NOT NULL").Scan(&exists); err != nil {
+		return fmt.Errorf("look for index ix_quantumpipes_capsules_id_c: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("create index ix_quantumpipes_capsules_id_c: %w", err)
+	}
+	defer conn.Release()
+	key := lockKey("capsule:id-index")
+	var locked bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&locked); err != nil || !locked {
+		return err // another process is building it
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
+	ddl := strings.Replace(idIndexDDL, "CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1)
+	_, err = conn.Exec(ctx, ddl)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" {
+		// insufficient_privilege: only the table's owner can index it;
+		// the store works without, reading id prefixes by a scan.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create index ix_quantumpipes_capsules_id_c: %w", err)
 	}
 	return nil
 }
@@ -531,6 +578,40 @@ func likePrefix(prefix string) string {
 	return r.Replace(prefix) + "%"
 }
 
+// prefixEnd returns the least string above every string starting with
+// prefix, in byte order: prefix with its last byte incremented. ok is
+// false when that is not text (the last byte is not ASCII below DEL).
+func prefixEnd(prefix string) (end string, ok bool) {
+	last := prefix[len(prefix)-1]
+	if last >= 0x7f {
+		return "", false
+	}
+	return prefix[:len(prefix)-1] + string(last+1), true
+}
+
+// wherePrefix restricts q to the ids starting with prefix, as a range in
+// byte order that the index ix_quantumpipes_capsules_id_c answers.
+func (q *query) wherePrefix(prefix string) {
+	if end, ok := prefixEnd(prefix); ok {
+		q.where(`id COLLATE "C" >= %s AND id COLLATE "C" < %s`, prefix, end)
+		return
+	}
+	q.where(`id LIKE %s ESCAPE '\'`, likePrefix(prefix))
+}
+
+// getQuery selects the capsules of Get: the one whose id is id or, for a
+// shorter id, those starting with it.
+func getQuery(id string, tenant *string) *query {
+	var q query
+	if len(id) >= idLen {
+		q.where("id = %s", id)
+	} else {
+		q.wherePrefix(id)
+	}
+	q.tenantFilter(tenant)
+	return &q
+}
+
 // Get returns the capsule with id id or, when id is shorter than a full
 // id, the one capsule whose id starts with it.
 func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Record, error) {
@@ -540,13 +621,7 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Rec
 	if id == "" {
 		return storage.Record{}, fmt.Errorf("postgres: get: empty id: %w", storage.ErrNotFound)
 	}
-	var q query
-	if len(id) >= idLen {
-		q.where("id = %s", id)
-	} else {
-		q.where(`id LIKE %s ESCAPE '\'`, likePrefix(id))
-	}
-	q.tenantFilter(tenant)
+	q := getQuery(id, tenant)
 	recs, err := s.queryRecords(ctx, q.sql(recordCols, "LIMIT 2"), q.args...)
 	if err != nil {
 		return storage.Record{}, fmt.Errorf("postgres: get %q: %w", id, err)

@@ -532,6 +532,9 @@ type part struct {
 	args []any
 }
 
+// tenantCond restricts a SELECT on the tenant table to one tenant.
+const tenantCond = "tenant_id = ?"
+
 // parts returns the SELECTs covering the chains a tenant filter selects.
 func parts(tenant *string) []part {
 	switch {
@@ -540,7 +543,7 @@ func parts(tenant *string) []part {
 	case *tenant == "":
 		return []part{{t: refTable}}
 	default:
-		return []part{{t: tenantTable, cond: []string{"tenant_id = ?"}, args: []any{*tenant}}}
+		return []part{{t: tenantTable, cond: []string{tenantCond}, args: []any{*tenant}}}
 	}
 }
 
@@ -882,18 +885,8 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Rec
 	if len(ps) == 0 {
 		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrNotFound)
 	}
-	for i := range ps {
-		if len(id) >= idLen {
-			ps[i].where("id = ?", id)
-		} else {
-			// Every id starting with the prefix sorts between the prefix
-			// and the prefix followed by 0xFF, a byte UTF-8 text never
-			// holds; the primary key index answers the range.
-			ps[i].where("id >= ? AND id < ?", id, id+"\xff")
-		}
-	}
-	q, args := union(ps)
-	recs, err := s.queryRecords(ctx, q+" LIMIT 2", args...)
+	q, args := getQuery(ps, id)
+	recs, err := s.queryRecords(ctx, q, args...)
 	if err != nil {
 		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, err)
 	}
@@ -904,6 +897,30 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Rec
 		return recs[0], nil
 	}
 	return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrAmbiguous)
+}
+
+// getQuery returns Get's SELECT over ps of the capsule whose id is id or,
+// for a shorter id, starts with it: at most two rows, found through the
+// primary key of each table.
+func getQuery(ps []part, id string) (string, []any) {
+	for i := range ps {
+		// The id alone picks the rows: a unary + keeps SQLite from
+		// walking the whole tenant chain through the (tenant_id,
+		// sequence) index instead of the primary key.
+		if j := slices.Index(ps[i].cond, tenantCond); j >= 0 {
+			ps[i].cond[j] = "+" + tenantCond
+		}
+		if len(id) >= idLen {
+			ps[i].where("id = ?", id)
+		} else {
+			// Every id starting with the prefix sorts between the prefix
+			// and the prefix followed by 0xFF, a byte UTF-8 text never
+			// holds; the primary key index answers the range.
+			ps[i].where("id >= ? AND id < ?", id, id+"\xff")
+		}
+	}
+	q, args := union(ps)
+	return q + " LIMIT 2", args
 }
 
 // GetByHash returns the capsule with the given hash.

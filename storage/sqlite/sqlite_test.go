@@ -583,3 +583,60 @@ func TestTopLevelString(t *testing.T) {
 		}
 	}
 }
+
+// An id prefix is served from the primary key of each table, never by
+// walking a tenant's chain: EXPLAIN QUERY PLAN of Get's query, for every
+// tenant filter, searches the id range and nothing else.
+func TestGetPrefixUsesPrimaryKey(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "capsules.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tn := range []string{"", "acme"} {
+		if _, err := storagetest.AppendRetry(t.Context(), s, tn, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tenant := range []*string{nil, new(""), func() *string { s := "acme"; return &s }()} {
+		for _, id := range []string{"ab12", "0c4e5a1b-89aa-4c1e-b2f0-123456789abc"} {
+			ps, err := s.parts(t.Context(), tenant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, args := getQuery(ps, id)
+			label := "every tenant"
+			if tenant != nil {
+				label = "tenant " + *tenant
+			}
+			rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				if strings.HasPrefix(detail, "SEARCH") || strings.HasPrefix(detail, "SCAN") {
+					plan = append(plan, detail)
+				}
+			}
+			rows.Close()
+			want := "(id>? AND id<?)"
+			if len(id) == idLen {
+				want = "(id=?)"
+			}
+			for _, step := range plan {
+				if !strings.HasPrefix(step, "SEARCH") || !strings.Contains(step, want) {
+					t.Errorf("%s, id %q: plan step %q does not search the primary key for %s\n%s", label, id, step, want, q)
+				}
+			}
+			if len(plan) != len(ps) {
+				t.Errorf("%s, id %q: plan %q, want one search per table", label, id, plan)
+			}
+		}
+	}
+}
