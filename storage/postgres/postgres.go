@@ -17,7 +17,13 @@
 // An Append is one round trip: a pipeline that begins a transaction, takes
 // a transaction-scoped advisory lock on the tenant's chain (so writers in
 // any number of processes serialize in the database), inserts the batch
-// only if it extends the chain head, and commits.
+// only if it extends the chain head, and commits. Once the server answered
+// COMMIT the batch is reported stored, whatever happens to the connection
+// after; when the connection fails with the COMMIT sent and unanswered,
+// Append waits for that server process to finish (ending it if it still
+// sits in the transaction) and looks for the batch by id before reporting
+// a failure. That look assumes a direct connection to the server, whose
+// process id the connection knows.
 //
 // [WithReadOnly] makes a store that only reads, for an operator's verify
 // or export: it never creates the table, its pool's sessions run with
@@ -385,12 +391,30 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	// Release destroys the connection if it is still inside a transaction.
 	defer conn.Release()
 	br := conn.SendBatch(ctx, &b)
-	inserted, err := readAppend(br)
-	if cerr := br.Close(); err == nil && cerr != nil {
+	inserted, committed, err := readAppend(br)
+	if cerr := br.Close(); err == nil && cerr != nil && !committed {
 		err = cerr
 	}
-	if err == nil && conn.Conn().PgConn().TxStatus() != 'I' {
+	if err == nil && !committed && conn.Conn().PgConn().TxStatus() != 'I' {
 		err = errors.New("transaction left open")
+	}
+	// Once the server answered COMMIT the batch is durable, whatever
+	// happens to the connection after (the ReadyForQuery that follows may
+	// never arrive): report it stored.
+	if err != nil && outcomeUnknown(err) {
+		// The connection failed with the COMMIT sent and its answer
+		// unread: the server may have committed. Look before reporting
+		// a failure for capsules that are stored.
+		pid := conn.Conn().PgConn().PID()
+		conn.Conn().Close(context.Background())
+		stored, rerr := s.recheck(ctx, pid, tenant, recs)
+		if rerr == nil && stored {
+			return nil
+		}
+		if rerr != nil {
+			err = fmt.Errorf("%w; whether the batch was stored is unknown: %w", err, rerr)
+		}
+		return appendErr(tenant, recs, err)
 	}
 	if err != nil {
 		if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
@@ -414,26 +438,87 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 }
 
 // readAppend reads the results of Append's pipeline and returns how many
-// rows the INSERT stored.
-func readAppend(br pgx.BatchResults) (int64, error) {
+// rows the INSERT stored, and whether the server answered COMMIT.
+func readAppend(br pgx.BatchResults) (inserted int64, committed bool, err error) {
 	if _, err := br.Exec(); err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+		return 0, false, fmt.Errorf("begin: %w", err)
 	}
 	if _, err := br.Exec(); err != nil {
-		return 0, fmt.Errorf("lock the chain: %w", err)
+		return 0, false, fmt.Errorf("lock the chain: %w", err)
 	}
 	tag, err := br.Exec()
 	if err != nil {
-		return 0, fmt.Errorf("insert: %w", err)
+		return 0, false, fmt.Errorf("insert: %w", err)
 	}
 	commit, err := br.Exec()
 	if err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+		return 0, false, fmt.Errorf("commit: %w", err)
 	}
 	if commit.String() != "COMMIT" {
-		return 0, fmt.Errorf("commit: the server answered %q", commit.String())
+		return 0, false, fmt.Errorf("commit: the server answered %q", commit.String())
 	}
-	return tag.RowsAffected(), nil
+	return tag.RowsAffected(), true, nil
+}
+
+// outcomeUnknown reports whether a failed Append may nonetheless have
+// committed: the connection failed (the server did not answer with an
+// error, which would have aborted the transaction) after the pipeline,
+// COMMIT included, was sent.
+func outcomeUnknown(err error) bool {
+	var pe *pgconn.PgError
+	return !errors.As(err, &pe) && !pgconn.SafeToRetry(err)
+}
+
+// recheckTimeout bounds how long Append looks for the outcome of a batch
+// whose connection failed after COMMIT was sent.
+const recheckTimeout = 5 * time.Second
+
+// recheck reports whether recs are stored, after a connection (server
+// process pid) failed with their COMMIT sent and unanswered. It first
+// waits until that server process no longer runs a statement (it may
+// still be committing) and ends it if it sits in the transaction (so that
+// a COMMIT still in the network cannot land later), then looks for the
+// batch's ids: the batch is all there or not at all.
+func (s *Store) recheck(ctx context.Context, pid uint32, tenant string, recs []storage.Record) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheckTimeout)
+	defer cancel()
+	for {
+		var state string
+		err := s.pool.QueryRow(ctx, "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&state)
+		if errors.Is(err, pgx.ErrNoRows) {
+			break // the server process is gone: the outcome is settled
+		}
+		if err != nil {
+			return false, fmt.Errorf("look for server process %d: %w", pid, err)
+		}
+		if state == "idle" {
+			break // the transaction ended, committed or not
+		}
+		if strings.HasPrefix(state, "idle in transaction") {
+			// The COMMIT has not arrived (it may still be in the
+			// network): end the session, so that it never lands.
+			if _, err := s.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", int32(pid)); err != nil {
+				return false, fmt.Errorf("end server process %d: %w", pid, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("server process %d still runs the commit: %w", pid, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	var q query
+	q.where("id = ANY(%s)", ids)
+	q.tenant(tenant)
+	var n int
+	if err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("look for the batch: %w", err)
+	}
+	return n == len(recs), nil
 }
 
 // appendErr maps a failed Append: a unique violation on a sequence
