@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"context"
-	"net/url"
 	"testing"
 
 	"github.com/capsule-go/capsule/storage"
@@ -34,18 +33,9 @@ func commitCutRun(t *testing.T, forward bool) {
 		t.Fatal(err)
 	}
 	defer direct.Close()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewProxy(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop()
+	p, proxied := ProxyTo(t, base)
 	cuts := p.CutAtCommit(3, forward)
-	u.Host = p.Addr()
-	s, err := postgres.Open(ctx, u.String())
+	s, err := postgres.Open(ctx, proxied)
 	if err != nil {
 		t.Fatal(err)
 	}

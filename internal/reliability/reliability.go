@@ -165,6 +165,24 @@ func NewProxy(target string) (*Proxy, error) {
 	return p, nil
 }
 
+// ProxyTo starts a proxy to the server of the database URL dbURL, stopped
+// when t ends, and returns it with the URL that reaches the database
+// through it.
+func ProxyTo(t testing.TB, dbURL string) (*Proxy, string) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProxy(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	u.Host = p.Addr()
+	return p, u.String()
+}
+
 // Addr is the proxy's listening address.
 func (p *Proxy) Addr() string { return p.addr }
 
