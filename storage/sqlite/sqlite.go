@@ -153,6 +153,9 @@ type Store struct {
 	// grows. A writable store creates both at Open.
 	present atomic.Uint32
 	closed  atomic.Bool
+	// freeSpace reports the bytes free to this process on the file
+	// system holding dir; ok is false when it cannot tell.
+	freeSpace func(dir string) (free uint64, ok bool)
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -250,7 +253,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, abs: abs, w: w}
+	s := &Store{path: path, abs: abs, w: w, freeSpace: diskFree}
 	if err := s.createSchema(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -730,7 +733,29 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 			return s.appendErr(tenant, recs, fmt.Errorf("%w; %w", err, rerr))
 		}
 	}
+	s.relieveDisk(ctx)
 	return nil
+}
+
+// DiskHeadroom is the free space below which a writable store checkpoints
+// its write-ahead log into the database file, and truncates it, after
+// every commit instead of every 64 MB of WAL: the WAL then holds one batch
+// at most, and the space it held is returned to the file system. Above it,
+// the WAL may grow to 64 MB (plus the batch that crosses that) before the
+// database file grows by the same pages at the checkpoint.
+const DiskHeadroom = 256 << 20
+
+// relieveDisk checkpoints and truncates the WAL when the file system
+// holding the database has less than DiskHeadroom free. The commit is
+// durable already: a checkpoint that cannot complete (a reader still uses
+// the WAL, the disk is full) is tried again after the next commit.
+func (s *Store) relieveDisk(ctx context.Context) {
+	free, ok := s.freeSpace(filepath.Dir(s.abs))
+	if !ok || free >= DiskHeadroom {
+		return
+	}
+	var busy, logFrames, done int
+	s.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
 }
 
 // ErrFileGone reports that the database file, or its -wal or -shm file,

@@ -640,3 +640,51 @@ func TestGetPrefixUsesPrimaryKey(t *testing.T) {
 		}
 	}
 }
+
+// When the disk is nearly full the store checkpoints and truncates its WAL
+// after every commit, instead of letting it grow to 64 MB: the space a
+// store needs beyond its database file stays one batch.
+func TestLowDiskCheckpointsEveryCommit(t *testing.T) {
+	walAfter := func(free uint64) int64 {
+		p := filepath.Join(t.TempDir(), "capsules.db")
+		s, err := Open(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var dirs []string
+		s.freeSpace = func(dir string) (uint64, bool) {
+			dirs = append(dirs, dir)
+			return free, true
+		}
+		head := storage.Head{Sequence: -1}
+		var biggest int64
+		for range 60 {
+			recs := storagetest.Chain("", head, 64)
+			head = storage.Head{Sequence: recs[63].Sequence, Hash: recs[63].Hash}
+			if err := s.Append(t.Context(), "", recs); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(p + "-wal")
+			if err != nil {
+				t.Fatal(err)
+			}
+			biggest = max(biggest, fi.Size())
+		}
+		if len(dirs) != 60 || dirs[0] != filepath.Dir(p) {
+			t.Fatalf("free space asked %d times, for %q; want 60, for %s", len(dirs), dirs[:1], filepath.Dir(p))
+		}
+		return biggest
+	}
+	if free, ok := diskFree(t.TempDir()); !ok || free == 0 {
+		t.Errorf("diskFree(%s) = %d, %v", t.TempDir(), free, ok)
+	}
+	plenty, low := walAfter(1<<40), walAfter(DiskHeadroom-1)
+	t.Logf("WAL after 60 commits of 64 records: %d KB with the disk free, at most %d KB with less than DiskHeadroom free", plenty>>10, low>>10)
+	if low > 1<<20 {
+		t.Errorf("with the disk nearly full the WAL reached %d KB, want under 1 MB", low>>10)
+	}
+	if plenty <= low {
+		t.Errorf("with the disk free the WAL reached %d KB, not more than with it nearly full (%d KB)", plenty>>10, low>>10)
+	}
+}
