@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,10 +14,20 @@ import (
 
 // Exit codes.
 const (
-	exitOK      = 0 // success: the chain or capsule is valid
-	exitInvalid = 1 // verification failed, or the input is invalid
-	exitError   = 2 // usage error, or an I/O error
+	exitOK      = 0 // pass: the chain or capsule is valid, the command did its work
+	exitInvalid = 1 // the input was read and is invalid or does not verify
+	exitError   = 2 // usage or I/O error: the input cannot be read or parsed at all
 )
+
+// inputCode is the exit code for input a command read but cannot use: 1
+// (invalid) when it is well-formed JSON, 2 when it is not JSON at all and
+// so cannot be parsed.
+func inputCode(raw []byte) int {
+	if json.Valid(raw) {
+		return exitInvalid
+	}
+	return exitError
+}
 
 // command is one subcommand of capsule.
 type command struct {
@@ -50,8 +61,9 @@ capsule verifies, inspects, exports and seals tamper-evident audit capsules
 
 Commands:
 %s
-Exit codes: 0 success, 1 verification failed or input invalid, 2 usage or
-I/O error.
+Exit codes, the same in every command: 0 pass; 1 the input was read and is
+invalid or does not verify; 2 usage or I/O error (the input cannot be read,
+or is not JSON at all).
 
 Run "capsule <command> --help" for a command's flags, "capsule --version"
 for the version. Example:

@@ -22,7 +22,9 @@ sealed capsule; the seal keys (hash, signature, signature_pq, signed_at,
 signed_by) are not part of the content and are left out. Compare the
 output with another implementation's to find why two hashes differ.
 
-Exit code 1 when the input cannot be canonicalized.`
+Exit code 1 when the input is JSON that cannot be canonicalized (not an
+object, duplicate keys, nesting deeper than 512 levels …), 2 when it
+cannot be read or is not JSON at all.`
 
 func runCanonical(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("canonical", canonicalUsage, "capsule canonical --hash capsule.json")
@@ -37,7 +39,7 @@ func runCanonical(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	}
 	out, err := canonicalContent(data)
 	if err != nil {
-		return f.fail(stderr, fmt.Errorf("%s: %w", name, err), exitInvalid)
+		return f.fail(stderr, fmt.Errorf("%s: %w", name, err), inputCode(data))
 	}
 	if *hash {
 		out = []byte(capsule.Hash(out))

@@ -72,14 +72,17 @@ func TestCanonicalSealed(t *testing.T) {
 }
 
 func TestCanonicalInvalid(t *testing.T) {
-	cases := []struct{ in, msg string }{
-		{`{"a":1,"a":2}`, `duplicate key`},
-		{`[1,2]`, "capsule content must be a JSON object"},
-		{`{"reasoning":{"confidence":"x"`, "syntax error"},
-		{`{"s":"\ud800"}`, "s: "},
+	cases := []struct {
+		in, msg string
+		code    int
+	}{
+		{`{"a":1,"a":2}`, `duplicate key`, exitInvalid},
+		{`[1,2]`, "capsule content must be a JSON object", exitInvalid},
+		{`{"reasoning":{"confidence":"x"`, "syntax error", exitError}, // not JSON: cannot be parsed
+		{`{"s":"\ud800"}`, "s: ", exitInvalid},
 	}
 	for _, c := range cases {
-		r := capsuleCmd(t, c.in, "canonical").want(t, 1)
+		r := capsuleCmd(t, c.in, "canonical").want(t, c.code)
 		if !strings.HasPrefix(r.stderr, "capsule canonical: standard input: ") || !strings.Contains(r.stderr, c.msg) || r.stdout != "" {
 			t.Errorf("%s: stderr %q, stdout %q", c.in, r.stderr, r.stdout)
 		}

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"os"
+
+	"golang.org/x/mod/sumdb/note"
 
 	capsule "github.com/capsule-go/capsule/runtime"
 	"github.com/capsule-go/capsule/runtime/checkpoint"
@@ -80,6 +83,18 @@ type checkpointWatch struct {
 
 // openCheckpoint reads and authenticates a checkpoint for tenant, with
 // the key --public-key gives or the data directory's keyring.
+// checkpointCode is the exit code of a checkpoint that openCheckpoint
+// refused: 1 when it was read and its signature does not verify (it was
+// altered), 2 when it cannot be read or used (missing, malformed, an
+// unknown signer, another tenant's).
+func checkpointCode(err error) int {
+	var bad *note.InvalidSignatureError
+	if errors.As(err, &bad) {
+		return exitInvalid
+	}
+	return exitError
+}
+
 func openCheckpoint(path, tenant, pubHex string) (*checkpointWatch, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -43,9 +43,16 @@ func TestCheckpointDetectsTruncation(t *testing.T) {
 	if out.Valid || len(out.Errors) != 1 || out.Errors[0].Sequence != 11 || !strings.Contains(out.Errors[0].Error, "shorter than the checkpoint") {
 		t.Fatalf("verify --checkpoint on a truncated chain: %s", r.stdout)
 	}
-	// A tampered checkpoint is refused.
+	// A tampered checkpoint does not verify; one that is not a checkpoint
+	// cannot be read.
 	bad := writeFile(t, filepath.Join(t.TempDir(), "bad.checkpoint"), []byte(strings.Replace(note, "\n12\n", "\n11\n", 1)))
-	capsuleCmd(t, "", "verify", "--db", db, "--checkpoint", bad).want(t, exitError)
+	r = capsuleCmd(t, "", "verify", "--db", db, "--checkpoint", bad).want(t, exitInvalid)
+	if !strings.Contains(r.stderr, "invalid signature") {
+		t.Errorf("tampered checkpoint: %q", r.stderr)
+	}
+	junk := writeFile(t, filepath.Join(t.TempDir(), "junk.checkpoint"), []byte("not a checkpoint\n"))
+	capsuleCmd(t, "", "verify", "--db", db, "--checkpoint", junk).want(t, exitError)
+	capsuleCmd(t, "", "verify", "--db", db, "--checkpoint", filepath.Join(t.TempDir(), "missing")).want(t, exitError)
 	// checkpoint needs a database.
 	capsuleCmd(t, "", "checkpoint").want(t, exitError)
 	capsuleCmd(t, "", "checkpoint", filepath.Join(dir, "chain.json")).want(t, exitError)

@@ -44,7 +44,7 @@ func runExport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	progress.Done()
 	if err != nil {
-		return f.fail(stderr, err, exitError)
+		return f.fail(stderr, err, sourceCode(err))
 	}
 	if n, ok := src.Total(ctx); ok && n == 0 {
 		fmt.Fprintf(stderr, "capsule export: note: %s\n", emptyChainNote(ctx, src))

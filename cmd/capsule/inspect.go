@@ -70,7 +70,7 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		rec, err = findByID(ctx, src, strings.ToLower(*id), tenant)
 	}
 	if err != nil {
-		return f.fail(stderr, err, exitError)
+		return f.fail(stderr, err, sourceCode(err))
 	}
 
 	if *asJSON {

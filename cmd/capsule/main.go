@@ -3,8 +3,9 @@
 // validates single capsules against the protocol, manages the signing keys
 // of the data directory and serves the read-only HTTP routes.
 //
-// Exit codes: 0 success, 1 verification failed or input invalid, 2 usage
-// or I/O error. Run "capsule help" for the commands.
+// Exit codes, the same in every command: 0 pass; 1 the input was read and
+// is invalid or does not verify; 2 usage or I/O error (the input cannot be
+// read, or is not JSON at all). Run "capsule help" for the commands.
 package main
 
 import (

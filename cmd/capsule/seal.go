@@ -12,6 +12,7 @@ import (
 	capsule "github.com/capsule-go/capsule/runtime"
 	"github.com/capsule-go/capsule/runtime/canonical"
 	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/runtime/validate"
 )
 
 const sealUsage = `
@@ -25,8 +26,12 @@ their defaults (a fresh id, the current time); sequence and previous_hash
 are set by the chain. Signing uses the key of the data directory
 ($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes), created on first use.
 
-On bad input the command stops with exit code 2, naming the element and
-field; the capsules sealed before it stay stored.`
+Each capsule is checked against the protocol before it is sealed. On bad
+input the command stops, naming the element and field, with exit code 1
+when the element is JSON but not valid capsule content (a wrong type, a
+confidence of 7, an unknown field, a sealed capsule), and 2 when the input
+cannot be read or is not JSON; the capsules sealed before it stay stored.
+A storage failure is exit code 2.`
 
 func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("seal", sealUsage, `echo '{"type":"tool","trigger":{"source":"cron","request":"nightly backup"}}' | capsule seal --db capsules.db`)
@@ -102,7 +107,7 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		recs, err := cs.AppendAll(ctx, sf.tenant, caps)
 		if err != nil {
-			return f.fail(stderr, fmt.Errorf("%s: elements %d to %d: %w", name, group[0].index, group[len(group)-1].index, err), exitError)
+			return f.fail(stderr, fmt.Errorf("%s: elements %d to %d: %w", name, group[0].index, group[len(group)-1].index, err), appendCode(err))
 		}
 		for i := range recs {
 			line, err := capsule.AppendSealed(nil, &recs[i])
@@ -116,9 +121,9 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		if failed != nil {
 			if failed.index < 0 {
-				return f.fail(stderr, fmt.Errorf("%s: %w", name, failed.err), exitError)
+				return f.fail(stderr, fmt.Errorf("%s: %w", name, failed.err), failed.code)
 			}
-			return f.fail(stderr, fmt.Errorf("%s: element %d: %w", name, failed.index, failed.err), exitError)
+			return f.fail(stderr, fmt.Errorf("%s: element %d: %w", name, failed.index, failed.err), failed.code)
 		}
 	}
 }
@@ -127,11 +132,24 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 const sealGroup = 512
 
 // element is one parsed element of seal's input, or the error that ends
-// the input (index -1 when it is not about one element).
+// the input (index -1 when it is not about one element) with its exit
+// code.
 type element struct {
 	cp    *capsule.Capsule
 	index int
 	err   error
+	code  int
+}
+
+// appendCode is the exit code of a failed append: 1 when the runtime
+// refused a capsule as invalid, 2 for a storage failure.
+func appendCode(err error) int {
+	var ve *validate.Error
+	var fe *capsule.FieldError
+	if errors.As(err, &ve) || errors.As(err, &fe) {
+		return exitInvalid
+	}
+	return exitError
 }
 
 // readElements parses the input into elems, ending with the first error,
@@ -144,11 +162,11 @@ func readElements(ctx context.Context, vr *cli.ValueReader, elems chan<- element
 			return
 		}
 		if err != nil {
-			elems <- element{index: -1, err: err}
+			elems <- element{index: -1, err: err, code: exitError}
 			return
 		}
 		cp, err := contentCapsule(raw)
-		elems <- element{cp: cp, index: vr.Index(), err: err}
+		elems <- element{cp: cp, index: vr.Index(), err: err, code: inputCode(raw)}
 		if err != nil {
 			return
 		}
@@ -179,5 +197,20 @@ func contentCapsule(raw []byte) (*capsule.Capsule, error) {
 	if errors.As(err, &fe) {
 		return nil, fmt.Errorf("%s: %s", fe.Field, fe.Msg)
 	}
-	return cp, err
+	if err != nil {
+		return nil, err
+	}
+	// FromContent reads types; the protocol also bounds values (a
+	// confidence from 0 to 1, an outcome status of five …): check the
+	// content as it will be sealed.
+	content, err := cp.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	if v, err := canonical.Parse(content); err != nil {
+		return nil, err
+	} else if verr := validate.Content(v.(map[string]any)); verr != nil {
+		return nil, verr
+	}
+	return cp, nil
 }

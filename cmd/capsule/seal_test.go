@@ -125,7 +125,7 @@ func TestSealExportVerify(t *testing.T) {
 
 	// Bad input stops at the element, naming it and the field; the
 	// capsules before it stay sealed.
-	r = capsuleCmd(t, `[{"type":"tool"},{"type":"tool","reasoning":{"confidence":"high"}},{"type":"tool"}]`, "seal", "--db", db).want(t, 2)
+	r = capsuleCmd(t, `[{"type":"tool"},{"type":"tool","reasoning":{"confidence":"high"}},{"type":"tool"}]`, "seal", "--db", db).want(t, exitInvalid)
 	lines = append(lines, sealedLines(t, r.stdout, 5, prevHash(lines[4]))...)
 	if len(lines) != 6 || !strings.HasPrefix(r.stderr, "capsule seal: standard input: element 1: reasoning.confidence: ") {
 		t.Errorf("bad element: %d lines, stderr %q", len(lines), r.stderr)
@@ -133,16 +133,20 @@ func TestSealExportVerify(t *testing.T) {
 	if r := capsuleCmd(t, "", "export", "--db", db).want(t, 0); r.stdout != exportOf(lines) {
 		t.Errorf("after bad input: %s", r.stdout)
 	}
-	for _, c := range []struct{ in, msg string }{
-		{`{"type":"bogus"}`, "element 0: type: unknown capsule type bogus"},
-		{`{"type":"tool","colour":"red"}`, "element 0: colour: "},
-		{`[1]`, "element 0: capsule content must be a JSON object"},
-		{`{"a":1,"a":2}`, `element 0: canonical: a: duplicate key "a"`},
-		{`{"type":"tool"} {"type":`, "element 1: unexpected end of input"},
-		{``, "empty input"},
-		{lines[0], "element 0: hash: the input is a sealed capsule"},
+	for _, c := range []struct {
+		in, msg string
+		code    int
+	}{
+		{`{"type":"bogus"}`, "element 0: type: unknown capsule type bogus", exitInvalid},
+		{`{"type":"tool","colour":"red"}`, "element 0: colour: ", exitInvalid},
+		{`[1]`, "element 0: capsule content must be a JSON object", exitInvalid},
+		{`{"a":1,"a":2}`, `element 0: canonical: a: duplicate key "a"`, exitInvalid},
+		{`{"type":"agent","reasoning":{"confidence":7}}`, "element 0: invalid_value reasoning.confidence: must be between 0.0 and 1.0", exitInvalid},
+		{`{"type":"tool"} {"type":`, "element 1: unexpected end of input", exitError},
+		{``, "empty input", exitError},
+		{lines[0], "element 0: hash: the input is a sealed capsule", exitInvalid},
 	} {
-		r := capsuleCmd(t, c.in, "seal", "--db", db).want(t, 2)
+		r := capsuleCmd(t, c.in, "seal", "--db", db).want(t, c.code)
 		if !strings.Contains(r.stderr, c.msg) {
 			t.Errorf("%s: stderr %q lacks %q", c.in, r.stderr, c.msg)
 		}

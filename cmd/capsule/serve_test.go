@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -90,6 +92,22 @@ func TestServe(t *testing.T) {
 		t.Errorf("get: %v", one)
 	}
 	get("/ffffffff-0000-4000-8000-000000000005", 404)
+	// OPTIONS * gets JSON like every other answer.
+	conn, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(base, "http://"), "/audit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	conn.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Content-Type") != "application/json; charset=utf-8" ||
+		resp.Header.Get("Allow") != "GET, HEAD" || string(body) != `{"error":"method not allowed"}` {
+		t.Errorf("OPTIONS *: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
 
 	// The explorer, logged and served beside the routes.
 	if !strings.Contains(stderr.String(), "explorer="+base+"/explore/") {

@@ -217,6 +217,17 @@ func (e *badElementError) Error() string {
 
 func (e *badElementError) Unwrap() error { return e.err }
 
+// sourceCode is the exit code of a failure reading a source: 1 when an
+// element of a JSON file is JSON but not a sealed capsule (the input is
+// invalid), 2 otherwise (it cannot be read).
+func sourceCode(err error) int {
+	var bad *badElementError
+	if errors.As(err, &bad) {
+		return exitInvalid
+	}
+	return exitError
+}
+
 // fileChain streams the sealed capsules of a JSON file.
 type fileChain struct {
 	vr        *cli.ValueReader

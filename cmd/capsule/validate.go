@@ -22,7 +22,9 @@ wrong_type, invalid_value, chain_violation, integrity_violation) and the
 path of the field. --json prints {"ok":true} or
 {"ok":false,"category":…,"field":…,"message":…}.
 
-Exit code 0 when valid, 1 when invalid, 2 when the input cannot be read.`
+Exit code 0 when valid, 1 when invalid, 2 when the input cannot be read
+or is not JSON at all (reported on standard error, as any command's
+error).`
 
 func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("validate", validateUsage, "capsule validate --json capsule.json")
@@ -38,7 +40,10 @@ func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	verr := validate.Document(data)
 	code = exitOK
 	if verr != nil {
-		code = exitInvalid
+		code = inputCode(data)
+	}
+	if code == exitError {
+		return f.fail(stderr, fmt.Errorf("%s: %w", name, verr), code)
 	}
 	if *asJSON {
 		var out any = struct {

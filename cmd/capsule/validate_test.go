@@ -68,9 +68,10 @@ func TestValidateValid(t *testing.T) {
 			t.Errorf("chain element %d: %q", i, r.stdout)
 		}
 	}
-	// Malformed JSON is an invalid capsule, not an unreadable file.
-	r := capsuleCmd(t, `{"id":`, "validate", "--json").want(t, 1)
-	if r.stdout != `{"ok":false,"category":"invalid_value","field":"id","message":"unreadable JSON: syntax error at offset 6: unexpected end of input, expected a value"}`+"\n" {
-		t.Errorf("malformed: %q", r.stdout)
+	// Input that is not JSON at all cannot be parsed: exit code 2, as in
+	// every command, with the problem on standard error.
+	r := capsuleCmd(t, `{"id":`, "validate", "--json").want(t, exitError)
+	if r.stdout != "" || r.stderr != "capsule validate: standard input: invalid_value id: unreadable JSON: syntax error at offset 6: unexpected end of input, expected a value\n" {
+		t.Errorf("malformed: stdout %q, stderr %q", r.stdout, r.stderr)
 	}
 }

@@ -38,8 +38,10 @@ its head hash. A chain cut short, or rewritten, fails here even when every
 capsule left in it is valid.
 
 FILE holds a JSON array of sealed capsules, or one sealed capsule ("-" is
-standard input). Exit code 0 when the chain is valid, 1 when it is broken,
-2 on a usage or I/O error.`
+standard input). Exit code 0 when the chain is valid; 1 when it is broken,
+is JSON but not a chain of sealed capsules, or fails the checkpoint (an
+altered checkpoint included); 2 on a usage or I/O error (the input cannot
+be read or is not JSON at all).`
 
 func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("verify", verifyUsage, "capsule verify --signatures --db ~/.quantumpipes/capsules.db")
@@ -93,7 +95,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *cpFile != "" {
 		var err error
 		if watch, err = openCheckpoint(*cpFile, sf.tenant, *pubHex); err != nil {
-			return f.fail(stderr, err, exitError)
+			return f.fail(stderr, err, checkpointCode(err))
 		}
 	}
 

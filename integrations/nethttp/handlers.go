@@ -1,6 +1,7 @@
 package nethttp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -29,14 +30,16 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := storage.Filter{Tenant: tenant, Type: q.typ, Limit: q.limit, Offset: q.offset}
-	total, err := s.store.Count(r.Context(), f)
+	ctx, cancel := s.queryContext(r)
+	defer cancel()
+	total, err := s.store.Count(ctx, f)
 	if err != nil {
 		s.storageFailure(w, r, "count", err)
 		return
 	}
 	var recs []storage.Record
 	if q.offset < total {
-		recs, err = s.store.List(r.Context(), f)
+		recs, err = s.store.List(ctx, f)
 		if err != nil {
 			s.storageFailure(w, r, "list", err)
 			return
@@ -101,7 +104,9 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, rerr)
 		return
 	}
-	rec, err := s.store.Get(r.Context(), id, tenant)
+	ctx, cancel := s.queryContext(r)
+	defer cancel()
+	rec, err := s.store.Get(ctx, id, tenant)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, "capsule not found", "")
@@ -129,12 +134,28 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, buf)
 }
 
+// queryContext returns the context of a storage read for r, bounded by
+// the query timeout.
+func (s *server) queryContext(r *http.Request) (context.Context, context.CancelFunc) {
+	if s.queryTimeout <= 0 {
+		return r.Context(), func() {}
+	}
+	return context.WithTimeout(r.Context(), s.queryTimeout)
+}
+
 // storageFailure answers 503 and logs err, which never reaches the client.
 func (s *server) storageFailure(w http.ResponseWriter, r *http.Request, op string, err error) {
-	if r.Context().Err() != nil {
+	switch {
+	case r.Context().Err() != nil:
 		// The client went away; the failure is its cancellation.
 		s.log.DebugContext(r.Context(), "nethttp: request canceled", "op", op, "path", r.URL.Path, "err", err)
-	} else {
+	case errors.Is(err, context.DeadlineExceeded):
+		s.log.WarnContext(r.Context(), "nethttp: storage did not answer in time", "op", op, "path", r.URL.Path,
+			"timeout", s.queryTimeout, "err", err)
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, http.StatusServiceUnavailable, "storage did not answer in time", "")
+		return
+	default:
 		s.log.ErrorContext(r.Context(), "nethttp: storage failure", "op", op, "path", r.URL.Path, "err", err)
 	}
 	writeError(w, http.StatusServiceUnavailable, "storage unavailable", "")

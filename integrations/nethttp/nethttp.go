@@ -59,6 +59,16 @@
 // which has no bound). A broken chain is always reported as soon as it is
 // found, with "complete":true.
 //
+// # Bounded reads
+//
+// The list and capsule routes wait for storage at most [WithQueryTimeout]
+// (default 10s); a storage read that takes longer is 503 {"error":"storage
+// did not answer in time"} with Retry-After. An id prefix is read from an
+// index on both backends. At most [WithMaxVerify] verify requests (default
+// 2) run at once per handler; the next one is 503 {"error":"too many
+// verifications in progress; retry later"} with Retry-After, at once,
+// rather than queueing behind them.
+//
 // # Tenants
 //
 // By default the tenant_id query parameter chooses the tenant, so anyone
@@ -100,8 +110,10 @@
 // # Methods and paths
 //
 // The routes answer GET and HEAD only. On the mux of [Handler] any other
-// method is 405 with Allow: GET, HEAD, and a path outside the routes (or
-// not in clean form, such as one with "//" or "..") is 404, both as JSON. [Mount] leaves those cases to the application's mux, which
+// method is 405 with Allow: GET, HEAD (OPTIONS * included, when the
+// http.Server passes it on: set DisableGeneralOptionsHandler, as capsule
+// serve does), and a path outside the routes (or not in clean form, such
+// as one with "//" or "..") is 404, both as JSON. [Mount] leaves those cases to the application's mux, which
 // answers them itself (405 with an Allow header, 404) in plain text.
 package nethttp
 
@@ -129,7 +141,17 @@ const (
 	// DefaultVerifyTimeout is how long one verify request runs at most
 	// unless [WithVerifyTimeout] says otherwise.
 	DefaultVerifyTimeout = 30 * time.Second
+	// DefaultMaxVerify is how many verify requests one handler runs at
+	// once unless [WithMaxVerify] says otherwise.
+	DefaultMaxVerify = 2
+	// DefaultQueryTimeout is how long the list and capsule routes wait for
+	// storage unless [WithQueryTimeout] says otherwise.
+	DefaultQueryTimeout = 10 * time.Second
 )
+
+// retryAfter is the Retry-After of a 503: the seconds a client should
+// wait before asking again.
+const retryAfter = "5"
 
 // Option configures [Handler] and [Mount].
 type Option func(*config)
@@ -141,6 +163,8 @@ type config struct {
 	log           *slog.Logger
 	verifyLimit   int64
 	verifyTimeout time.Duration
+	maxVerify     int
+	queryTimeout  time.Duration
 }
 
 // WithPrefix mounts the routes under prefix instead of [DefaultPrefix]. The
@@ -178,11 +202,22 @@ func WithVerifyLimit(n int64) Option { return func(c *config) { c.verifyLimit = 
 // [DefaultVerifyTimeout]); d <= 0 removes the bound.
 func WithVerifyTimeout(d time.Duration) Option { return func(c *config) { c.verifyTimeout = d } }
 
+// WithMaxVerify bounds how many verify requests run at once on the
+// handler (default [DefaultMaxVerify]); n <= 0 removes the bound.
+func WithMaxVerify(n int) Option { return func(c *config) { c.maxVerify = n } }
+
+// WithQueryTimeout bounds how long the list and capsule routes wait for
+// storage (default [DefaultQueryTimeout]); d <= 0 removes the bound.
+func WithQueryTimeout(d time.Duration) Option { return func(c *config) { c.queryTimeout = d } }
+
 // server holds what the handlers share.
 type server struct {
 	store  storage.Store
 	prefix string // without trailing slash; "" at the root
 	config
+	// verifying holds a token per verify request running; nil when
+	// unbounded.
+	verifying chan struct{}
 }
 
 func newServer(store storage.Store, opts []Option) *server {
@@ -192,6 +227,8 @@ func newServer(store storage.Store, opts []Option) *server {
 	cfg := config{
 		verifyLimit:   DefaultVerifyLimit,
 		verifyTimeout: DefaultVerifyTimeout,
+		maxVerify:     DefaultMaxVerify,
+		queryTimeout:  DefaultQueryTimeout,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -203,7 +240,11 @@ func newServer(store storage.Store, opts []Option) *server {
 	if err != nil {
 		panic("nethttp: " + err.Error())
 	}
-	return &server{store: store, prefix: prefix, config: cfg}
+	s := &server{store: store, prefix: prefix, config: cfg}
+	if cfg.maxVerify > 0 {
+		s.verifying = make(chan struct{}, cfg.maxVerify)
+	}
+	return s
 }
 
 // cleanPrefix validates a prefix and removes its trailing slashes.
@@ -233,6 +274,12 @@ func Handler(store storage.Store, opts ...Option) http.Handler {
 	mux := http.NewServeMux()
 	s.mount(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.RequestURI == "*" {
+			// OPTIONS * (or any method on *): no route takes it.
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed", "")
+			return
+		}
 		probe := r
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			probe = r.Clone(r.Context())

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,19 +104,9 @@ func faultRun(t *testing.T, c *capsule.Capsules, logs *lockedBuffer, down, up fu
 }
 
 func TestPostgresOutage(t *testing.T) {
-	base := PostgresURL(t)
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewProxy(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop()
-	u.Host = p.Addr()
+	p, proxied := ProxyTo(t, PostgresURL(t))
 	logs := &lockedBuffer{}
-	c, err := capsule.Open(context.Background(), u.String(), capsule.WithKeyDir(t.TempDir()),
+	c, err := capsule.Open(context.Background(), proxied, capsule.WithKeyDir(t.TempDir()),
 		capsule.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,16 @@
 package reliability
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -88,6 +92,66 @@ type Proxy struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]bool
+	cut   *commitCut // nil: forward bytes as they come
+}
+
+// commitCut is the fault CutAtCommit sets up.
+type commitCut struct {
+	every   int64 // cut at every n-th COMMIT answer
+	forward bool  // forward the answer before cutting
+	seen    atomic.Int64
+	cuts    atomic.Int64
+}
+
+// CutAtCommit makes the proxy, for the connections it accepts from now on,
+// read the PostgreSQL protocol the server sends and cut the connection (both
+// sides) at every n-th CommandComplete "COMMIT": just after forwarding it
+// when forward is true (the client read COMMIT; the ReadyForQuery after it
+// never comes), else instead of forwarding it (the server committed; the
+// client never learns). It returns the number of cuts made so far.
+func (p *Proxy) CutAtCommit(every int, forward bool) func() int64 {
+	c := &commitCut{every: int64(every), forward: forward}
+	p.mu.Lock()
+	p.cut = c
+	p.mu.Unlock()
+	return c.cuts.Load
+}
+
+// copy forwards the server's messages from s to c, cutting at the
+// COMMIT answers cut selects. Every server message is a type byte and a
+// 4-byte big-endian length that counts itself; without SSL the server
+// sends nothing else.
+func (cut *commitCut) copy(c, s net.Conn) {
+	r := bufio.NewReaderSize(s, 64<<10)
+	w := bufio.NewWriterSize(c, 64<<10)
+	var hdr [5]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint32(hdr[1:])) - 4
+		if n < 0 {
+			return
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return
+		}
+		commit := hdr[0] == 'C' && string(body) == "COMMIT\x00" && cut.seen.Add(1)%cut.every == 0
+		if !commit || cut.forward {
+			w.Write(hdr[:])
+			w.Write(body)
+		}
+		if commit || r.Buffered() == 0 {
+			if w.Flush() != nil {
+				return
+			}
+		}
+		if commit {
+			cut.cuts.Add(1)
+			return
+		}
+	}
 }
 
 // NewProxy starts a proxy to target on a free loopback port.
@@ -99,6 +163,24 @@ func NewProxy(target string) (*Proxy, error) {
 	p := &Proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
 	p.serve(ln)
 	return p, nil
+}
+
+// ProxyTo starts a proxy to the server of the database URL dbURL, stopped
+// when t ends, and returns it with the URL that reaches the database
+// through it.
+func ProxyTo(t testing.TB, dbURL string) (*Proxy, string) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProxy(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	u.Host = p.Addr()
+	return p, u.String()
 }
 
 // Addr is the proxy's listening address.
@@ -133,6 +215,7 @@ func (p *Proxy) pipe(c net.Conn) {
 		return
 	}
 	p.conns[c], p.conns[s] = true, true
+	cut := p.cut
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
 	cp := func(dst, src net.Conn) {
@@ -151,7 +234,14 @@ func (p *Proxy) pipe(c net.Conn) {
 		done <- struct{}{}
 	}
 	go cp(s, c)
-	go cp(c, s)
+	if cut != nil {
+		go func() {
+			cut.copy(c, s)
+			done <- struct{}{}
+		}()
+	} else {
+		go cp(c, s)
+	}
 	<-done
 	c.Close()
 	s.Close()

@@ -4,7 +4,11 @@
 // Capsules live in the Python reference's table, quantumpipes_capsules,
 // created with the reference layout when missing: the reference columns
 // plus domain and tenant_id (NULL for the null tenant), UNIQUE(tenant_id,
-// sequence) and a unique index on sequence where tenant_id is NULL. The
+// sequence) and a unique index on sequence where tenant_id is NULL. One
+// index is this package's own, on id COLLATE "C", so that an id prefix is
+// a range of an index whatever the database's collation; a writable store
+// adds it (CREATE INDEX CONCURRENTLY) to a table that lacks it, when it is
+// allowed to. The
 // table is found through the connection's search_path. A table created here
 // sets toast_tuple_target to 8160, so capsules of a few kilobytes stay in
 // their row instead of being compressed into TOAST on every insert (18,300
@@ -13,7 +17,13 @@
 // An Append is one round trip: a pipeline that begins a transaction, takes
 // a transaction-scoped advisory lock on the tenant's chain (so writers in
 // any number of processes serialize in the database), inserts the batch
-// only if it extends the chain head, and commits.
+// only if it extends the chain head, and commits. Once the server answered
+// COMMIT the batch is reported stored, whatever happens to the connection
+// after; when the connection fails with the COMMIT sent and unanswered,
+// Append waits for that server process to finish (ending it if it still
+// sits in the transaction) and looks for the batch by id before reporting
+// a failure. That look assumes a direct connection to the server, whose
+// process id the connection knows.
 //
 // [WithReadOnly] makes a store that only reads, for an operator's verify
 // or export: it never creates the table, its pool's sessions run with
@@ -181,7 +191,13 @@ var schema = []string{
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_domain ON quantumpipes_capsules (domain)",
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_tenant_id ON quantumpipes_capsules (tenant_id)",
 	"CREATE UNIQUE INDEX IF NOT EXISTS uq_capsule_global_sequence ON quantumpipes_capsules (sequence) WHERE tenant_id IS NULL",
+	idIndexDDL,
 }
+
+// idIndexDDL creates the index that serves id prefixes: the primary key
+// sorts in the database's collation, in which a prefix is not a range (nor
+// can LIKE use it unless the collation is "C"); in byte order it is.
+const idIndexDDL = `CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_id_c ON quantumpipes_capsules (id COLLATE "C")`
 
 // lockKey is the advisory lock key for name: a stable 64-bit hash (FNV-1a)
 // shared by every process using this package.
@@ -224,7 +240,7 @@ func (s *Store) createSchema(ctx context.Context) error {
 		return fmt.Errorf("look for table quantumpipes_capsules: %w", err)
 	}
 	if exists {
-		return nil
+		return s.createIDIndex(ctx)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("capsule:schema")); err != nil {
@@ -239,6 +255,43 @@ func (s *Store) createSchema(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("create table quantumpipes_capsules: %w", err)
+	}
+	return nil
+}
+
+// createIDIndex adds the id prefix index to a table created before it
+// existed, without blocking writers (CREATE INDEX CONCURRENTLY), in one
+// process at a time: a process that finds another building it goes on
+// without waiting. Until it exists, an id prefix is read by a scan.
+func (s *Store) createIDIndex(ctx context.Context) error {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, "SELECT to_regclass('ix_quantumpipes_capsules_id_c') IS NOT NULL").Scan(&exists); err != nil {
+		return fmt.Errorf("look for index ix_quantumpipes_capsules_id_c: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("create index ix_quantumpipes_capsules_id_c: %w", err)
+	}
+	defer conn.Release()
+	key := lockKey("capsule:id-index")
+	var locked bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&locked); err != nil || !locked {
+		return err // another process is building it
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
+	ddl := strings.Replace(idIndexDDL, "CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1)
+	_, err = conn.Exec(ctx, ddl)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" {
+		// insufficient_privilege: only the table's owner can index it;
+		// the store works without, reading id prefixes by a scan.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create index ix_quantumpipes_capsules_id_c: %w", err)
 	}
 	return nil
 }
@@ -338,12 +391,30 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	// Release destroys the connection if it is still inside a transaction.
 	defer conn.Release()
 	br := conn.SendBatch(ctx, &b)
-	inserted, err := readAppend(br)
-	if cerr := br.Close(); err == nil && cerr != nil {
+	inserted, committed, err := readAppend(br)
+	if cerr := br.Close(); err == nil && cerr != nil && !committed {
 		err = cerr
 	}
-	if err == nil && conn.Conn().PgConn().TxStatus() != 'I' {
+	if err == nil && !committed && conn.Conn().PgConn().TxStatus() != 'I' {
 		err = errors.New("transaction left open")
+	}
+	// Once the server answered COMMIT the batch is durable, whatever
+	// happens to the connection after (the ReadyForQuery that follows may
+	// never arrive): report it stored.
+	if err != nil && outcomeUnknown(err) {
+		// The connection failed with the COMMIT sent and its answer
+		// unread: the server may have committed. Look before reporting
+		// a failure for capsules that are stored.
+		pid := conn.Conn().PgConn().PID()
+		conn.Conn().Close(context.Background())
+		stored, rerr := s.recheck(ctx, pid, tenant, recs)
+		if rerr == nil && stored {
+			return nil
+		}
+		if rerr != nil {
+			err = fmt.Errorf("%w; whether the batch was stored is unknown: %w", err, rerr)
+		}
+		return appendErr(tenant, recs, err)
 	}
 	if err != nil {
 		if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
@@ -367,26 +438,87 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 }
 
 // readAppend reads the results of Append's pipeline and returns how many
-// rows the INSERT stored.
-func readAppend(br pgx.BatchResults) (int64, error) {
+// rows the INSERT stored, and whether the server answered COMMIT.
+func readAppend(br pgx.BatchResults) (inserted int64, committed bool, err error) {
 	if _, err := br.Exec(); err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+		return 0, false, fmt.Errorf("begin: %w", err)
 	}
 	if _, err := br.Exec(); err != nil {
-		return 0, fmt.Errorf("lock the chain: %w", err)
+		return 0, false, fmt.Errorf("lock the chain: %w", err)
 	}
 	tag, err := br.Exec()
 	if err != nil {
-		return 0, fmt.Errorf("insert: %w", err)
+		return 0, false, fmt.Errorf("insert: %w", err)
 	}
 	commit, err := br.Exec()
 	if err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+		return 0, false, fmt.Errorf("commit: %w", err)
 	}
 	if commit.String() != "COMMIT" {
-		return 0, fmt.Errorf("commit: the server answered %q", commit.String())
+		return 0, false, fmt.Errorf("commit: the server answered %q", commit.String())
 	}
-	return tag.RowsAffected(), nil
+	return tag.RowsAffected(), true, nil
+}
+
+// outcomeUnknown reports whether a failed Append may nonetheless have
+// committed: the connection failed (the server did not answer with an
+// error, which would have aborted the transaction) after the pipeline,
+// COMMIT included, was sent.
+func outcomeUnknown(err error) bool {
+	var pe *pgconn.PgError
+	return !errors.As(err, &pe) && !pgconn.SafeToRetry(err)
+}
+
+// recheckTimeout bounds how long Append looks for the outcome of a batch
+// whose connection failed after COMMIT was sent.
+const recheckTimeout = 5 * time.Second
+
+// recheck reports whether recs are stored, after a connection (server
+// process pid) failed with their COMMIT sent and unanswered. It first
+// waits until that server process no longer runs a statement (it may
+// still be committing) and ends it if it sits in the transaction (so that
+// a COMMIT still in the network cannot land later), then looks for the
+// batch's ids: the batch is all there or not at all.
+func (s *Store) recheck(ctx context.Context, pid uint32, tenant string, recs []storage.Record) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheckTimeout)
+	defer cancel()
+	for {
+		var state string
+		err := s.pool.QueryRow(ctx, "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&state)
+		if errors.Is(err, pgx.ErrNoRows) {
+			break // the server process is gone: the outcome is settled
+		}
+		if err != nil {
+			return false, fmt.Errorf("look for server process %d: %w", pid, err)
+		}
+		if state == "idle" {
+			break // the transaction ended, committed or not
+		}
+		if strings.HasPrefix(state, "idle in transaction") {
+			// The COMMIT has not arrived (it may still be in the
+			// network): end the session, so that it never lands.
+			if _, err := s.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", int32(pid)); err != nil {
+				return false, fmt.Errorf("end server process %d: %w", pid, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("server process %d still runs the commit: %w", pid, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	var q query
+	q.where("id = ANY(%s)", ids)
+	q.tenant(tenant)
+	var n int
+	if err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("look for the batch: %w", err)
+	}
+	return n == len(recs), nil
 }
 
 // appendErr maps a failed Append: a unique violation on a sequence
@@ -531,6 +663,40 @@ func likePrefix(prefix string) string {
 	return r.Replace(prefix) + "%"
 }
 
+// prefixEnd returns the least string above every string starting with
+// prefix, in byte order: prefix with its last byte incremented. ok is
+// false when that is not text (the last byte is not ASCII below DEL).
+func prefixEnd(prefix string) (end string, ok bool) {
+	last := prefix[len(prefix)-1]
+	if last >= 0x7f {
+		return "", false
+	}
+	return prefix[:len(prefix)-1] + string(last+1), true
+}
+
+// wherePrefix restricts q to the ids starting with prefix, as a range in
+// byte order that the index ix_quantumpipes_capsules_id_c answers.
+func (q *query) wherePrefix(prefix string) {
+	if end, ok := prefixEnd(prefix); ok {
+		q.where(`id COLLATE "C" >= %s AND id COLLATE "C" < %s`, prefix, end)
+		return
+	}
+	q.where(`id LIKE %s ESCAPE '\'`, likePrefix(prefix))
+}
+
+// getQuery selects the capsules of Get: the one whose id is id or, for a
+// shorter id, those starting with it.
+func getQuery(id string, tenant *string) *query {
+	var q query
+	if len(id) >= idLen {
+		q.where("id = %s", id)
+	} else {
+		q.wherePrefix(id)
+	}
+	q.tenantFilter(tenant)
+	return &q
+}
+
 // Get returns the capsule with id id or, when id is shorter than a full
 // id, the one capsule whose id starts with it.
 func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Record, error) {
@@ -540,13 +706,7 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Rec
 	if id == "" {
 		return storage.Record{}, fmt.Errorf("postgres: get: empty id: %w", storage.ErrNotFound)
 	}
-	var q query
-	if len(id) >= idLen {
-		q.where("id = %s", id)
-	} else {
-		q.where(`id LIKE %s ESCAPE '\'`, likePrefix(id))
-	}
-	q.tenantFilter(tenant)
+	q := getQuery(id, tenant)
 	recs, err := s.queryRecords(ctx, q.sql(recordCols, "LIMIT 2"), q.args...)
 	if err != nil {
 		return storage.Record{}, fmt.Errorf("postgres: get %q: %w", id, err)

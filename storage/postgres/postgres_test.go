@@ -131,6 +131,8 @@ var referenceColumns = []string{
 var referenceIndexes = []string{
 	"ix_quantumpipes_capsules_domain CREATE INDEX ix_quantumpipes_capsules_domain ON %s.quantumpipes_capsules USING btree (domain)",
 	"ix_quantumpipes_capsules_hash CREATE INDEX ix_quantumpipes_capsules_hash ON %s.quantumpipes_capsules USING btree (hash)",
+	// Not the reference's: serves id prefixes (Get) in any collation.
+	`ix_quantumpipes_capsules_id_c CREATE INDEX ix_quantumpipes_capsules_id_c ON %s.quantumpipes_capsules USING btree (id COLLATE "C")`,
 	"ix_quantumpipes_capsules_sequence CREATE INDEX ix_quantumpipes_capsules_sequence ON %s.quantumpipes_capsules USING btree (sequence)",
 	"ix_quantumpipes_capsules_session_id CREATE INDEX ix_quantumpipes_capsules_session_id ON %s.quantumpipes_capsules USING btree (session_id)",
 	"ix_quantumpipes_capsules_tenant_id CREATE INDEX ix_quantumpipes_capsules_tenant_id ON %s.quantumpipes_capsules USING btree (tenant_id)",
@@ -526,5 +528,79 @@ func TestNullColumns(t *testing.T) {
 	if !prevNull || !sessionNull || !tenantNull || domain != r.Domain || data != string(r.Data) {
 		t.Fatalf("stored previous_hash NULL %v, session_id NULL %v, tenant_id NULL %v, domain %q, data %q",
 			prevNull, sessionNull, tenantNull, domain, data)
+	}
+}
+
+// An id prefix is read through the index on id COLLATE "C", never by a
+// scan of the table or of a tenant's chain: EXPLAIN of Get's query, for
+// every tenant filter, on an analyzed table of 6,000 capsules. A table
+// created before the index existed gets it when a writable store opens it.
+func TestGetPrefixUsesIndex(t *testing.T) {
+	s, schema := openSchema(t)
+	pool := rawPool(t, schema)
+	if _, err := pool.Exec(t.Context(), "DROP INDEX IF EXISTS ix_quantumpipes_capsules_id_c"); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(t.Context(), testURL(t), inSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	for _, tn := range []string{"", "a", "b"} {
+		head := storage.Head{Sequence: -1}
+		for range 4 {
+			recs := storagetest.Chain(tn, head, 500)
+			if err := s.Append(t.Context(), tn, recs); err != nil {
+				t.Fatal(err)
+			}
+			head = storage.Head{Sequence: recs[499].Sequence, Hash: recs[499].Hash}
+		}
+	}
+	if _, err := pool.Exec(t.Context(), "ANALYZE quantumpipes_capsules"); err != nil {
+		t.Fatal(err)
+	}
+	a := "a"
+	for _, tenant := range []*string{nil, new(""), &a} {
+		for _, id := range []string{"ab12", "0c4e5a1b-89", "0c4e5a1b-89aa-4c1e-b2f0-123456789abc"} {
+			q := getQuery(id, tenant)
+			var plan strings.Builder
+			rows, err := pool.Query(t.Context(), "EXPLAIN "+q.sql(recordCols, "LIMIT 2"), q.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatal(err)
+				}
+				plan.WriteString(line + "\n")
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			want := "ix_quantumpipes_capsules_id_c"
+			if len(id) == idLen {
+				want = "quantumpipes_capsules_pkey"
+			}
+			if !strings.Contains(plan.String(), "Index Scan using "+want) || strings.Contains(plan.String(), "Seq Scan") {
+				t.Errorf("tenant %v, id %q: the plan does not use %s:\n%s", tenant != nil, id, want, plan.String())
+			}
+		}
+	}
+	// The range finds what the prefix names.
+	recs, err := s.List(t.Context(), storage.Filter{Tenant: &a, Limit: 1})
+	if err != nil || len(recs) != 1 {
+		t.Fatal(recs, err)
+	}
+	if got, err := s.Get(t.Context(), recs[0].ID[:13], &a); err != nil || got.ID != recs[0].ID {
+		t.Errorf("Get(%q) = %s, %v; want %s", recs[0].ID[:13], got.ID, err, recs[0].ID)
+	}
+	for _, c := range []struct{ prefix, end string }{{"ab12", "ab13"}, {"0c4e-", "0c4e."}, {"z~", "z\x7f"}} {
+		if end, ok := prefixEnd(c.prefix); !ok || end != c.end {
+			t.Errorf("prefixEnd(%q) = %q, %v; want %q", c.prefix, end, ok, c.end)
+		}
+	}
+	if _, ok := prefixEnd("a\x7f"); ok {
+		t.Error(`prefixEnd("a\x7f") is text`)
 	}
 }

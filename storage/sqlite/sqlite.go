@@ -145,6 +145,7 @@ type Store struct {
 	path     string
 	abs      string
 	file     os.FileInfo // the database file as opened, to notice it vanish
+	wal, shm os.FileInfo // its -wal and -shm files as opened; nil when read-only
 	w        *sql.DB     // one connection; transactions begin IMMEDIATE; nil when read-only
 	r        *sql.DB     // read pool
 	readOnly bool
@@ -152,6 +153,9 @@ type Store struct {
 	// grows. A writable store creates both at Open.
 	present atomic.Uint32
 	closed  atomic.Bool
+	// freeSpace reports the bytes free to this process on the file
+	// system holding dir; ok is false when it cannot tell.
+	freeSpace func(dir string) (free uint64, ok bool)
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -249,13 +253,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, abs: abs, w: w}
+	s := &Store{path: path, abs: abs, w: w, freeSpace: diskFree}
 	if err := s.createSchema(ctx); err != nil {
 		w.Close()
 		return nil, err
 	}
 	s.present.Store(uint32(allTables))
-	if s.file, err = os.Stat(abs); err != nil {
+	if err := s.recordFiles(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -531,6 +535,9 @@ type part struct {
 	args []any
 }
 
+// tenantCond restricts a SELECT on the tenant table to one tenant.
+const tenantCond = "tenant_id = ?"
+
 // parts returns the SELECTs covering the chains a tenant filter selects.
 func parts(tenant *string) []part {
 	switch {
@@ -539,7 +546,7 @@ func parts(tenant *string) []part {
 	case *tenant == "":
 		return []part{{t: refTable}}
 	default:
-		return []part{{t: tenantTable, cond: []string{"tenant_id = ?"}, args: []any{*tenant}}}
+		return []part{{t: tenantTable, cond: []string{tenantCond}, args: []any{*tenant}}}
 	}
 }
 
@@ -664,6 +671,9 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	if err := s.checkFile(); err != nil {
 		return s.appendErr(tenant, recs, err)
 	}
+	if err := s.checkWAL(); err != nil {
+		return s.refuse(ctx, tx, tenant, recs, err)
+	}
 
 	head := storage.Head{Sequence: -1}
 	var headArgs []any
@@ -716,14 +726,64 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	if err := tx.Commit(); err != nil {
 		return s.appendErr(tenant, recs, fmt.Errorf("commit: %w", err))
 	}
+	if err := s.checkWAL(); err != nil {
+		// The -wal file went between the check above and the commit: the
+		// batch is durable only once copied into the database file.
+		if rerr := s.rescue(ctx); rerr != nil {
+			return s.appendErr(tenant, recs, fmt.Errorf("%w; %w", err, rerr))
+		}
+	}
+	s.relieveDisk(ctx)
 	return nil
 }
 
-// ErrFileGone reports that the database file was removed, moved or
-// replaced while the store had it open. SQLite would go on writing to the
-// open file, which nothing would keep: Append refuses instead, until the
-// file is back where it was.
+// DiskHeadroom is the free space below which a writable store checkpoints
+// its write-ahead log into the database file, and truncates it, after
+// every commit instead of every 64 MB of WAL: the WAL then holds one batch
+// at most, and the space it held is returned to the file system. Above it,
+// the WAL may grow to 64 MB (plus the batch that crosses that) before the
+// database file grows by the same pages at the checkpoint.
+const DiskHeadroom = 256 << 20
+
+// relieveDisk checkpoints and truncates the WAL when the file system
+// holding the database has less than DiskHeadroom free. The commit is
+// durable already: a checkpoint that cannot complete (a reader still uses
+// the WAL, the disk is full) is tried again after the next commit.
+func (s *Store) relieveDisk(ctx context.Context) {
+	free, ok := s.freeSpace(filepath.Dir(s.abs))
+	if !ok || free >= DiskHeadroom {
+		return
+	}
+	var busy, logFrames, done int
+	s.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+}
+
+// ErrFileGone reports that the database file, or its -wal or -shm file,
+// was removed, moved or replaced while the store had it open. SQLite would
+// go on writing to the open files, which nothing would keep (a crash then
+// loses every capsule written since): Append refuses instead. A database
+// file put back where it was lets appends resume; a lost -wal or -shm
+// file needs every process using the database to reopen it.
 var ErrFileGone = errors.New("database file is no longer at its path")
+
+// walSuffixes are the files SQLite keeps beside a database in WAL mode.
+var walSuffixes = [2]string{"-wal", "-shm"}
+
+// recordFiles remembers the identity of the database file and of its -wal
+// and -shm files, which the writer connection holds open from now on.
+func (s *Store) recordFiles() error {
+	var err error
+	if s.file, err = os.Stat(s.abs); err != nil {
+		return err
+	}
+	if s.wal, err = os.Stat(s.abs + walSuffixes[0]); err != nil {
+		return fmt.Errorf("the database is not in WAL mode: %w", err)
+	}
+	if s.shm, err = os.Stat(s.abs + walSuffixes[1]); err != nil {
+		return fmt.Errorf("the database is not in WAL mode: %w", err)
+	}
+	return nil
+}
 
 // checkFile reports whether the path still names the file the store
 // opened. It runs under the write lock, before anything is written.
@@ -736,6 +796,53 @@ func (s *Store) checkFile() error {
 		return fmt.Errorf("%w (%s was replaced by another file); reopen the store", ErrFileGone, s.abs)
 	}
 	return nil
+}
+
+// checkWAL reports whether the -wal and -shm files are still the ones the
+// writer holds open: two stat calls. Once one is gone, what the writer
+// commits goes to an unlinked file that a crash loses, and another process
+// opening the database would not see this one's locks.
+func (s *Store) checkWAL() error {
+	for i, want := range [2]os.FileInfo{s.wal, s.shm} {
+		p := s.abs + walSuffixes[i]
+		fi, err := os.Stat(p)
+		if err == nil && os.SameFile(fi, want) {
+			continue
+		}
+		if err == nil {
+			err = errors.New("replaced by another file")
+		}
+		return fmt.Errorf("%w (%s: %v); every process using the database must reopen it", ErrFileGone, p, err)
+	}
+	return nil
+}
+
+// rescue copies what the writer's write-ahead log holds (it still has the
+// unlinked -wal file open) into the database file, which is still in
+// place, and syncs it, so that the capsules acknowledged before the -wal
+// file vanished survive a crash. It runs outside any transaction and
+// reports whether every frame reached the database file.
+func (s *Store) rescue(ctx context.Context) error {
+	var busy, logFrames, done int
+	err := s.w.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	switch {
+	case err != nil:
+		return fmt.Errorf("checkpoint the write-ahead log into the database file: %w", err)
+	case busy != 0 || done != logFrames:
+		return fmt.Errorf("checkpoint the write-ahead log into the database file: %d of %d frames copied "+
+			"(readers hold the rest; close the store cleanly to copy them)", done, logFrames)
+	}
+	return nil
+}
+
+// refuse rolls tx back and answers err (wrapping ErrFileGone) after
+// rescuing what the lost write-ahead log holds.
+func (s *Store) refuse(ctx context.Context, tx *sql.Tx, tenant string, recs []storage.Record, err error) error {
+	tx.Rollback()
+	if rerr := s.rescue(ctx); rerr != nil {
+		err = fmt.Errorf("%w; %w", err, rerr)
+	}
+	return s.appendErr(tenant, recs, err)
 }
 
 func (s *Store) appendErr(tenant string, recs []storage.Record, err error) error {
@@ -803,18 +910,8 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Rec
 	if len(ps) == 0 {
 		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrNotFound)
 	}
-	for i := range ps {
-		if len(id) >= idLen {
-			ps[i].where("id = ?", id)
-		} else {
-			// Every id starting with the prefix sorts between the prefix
-			// and the prefix followed by 0xFF, a byte UTF-8 text never
-			// holds; the primary key index answers the range.
-			ps[i].where("id >= ? AND id < ?", id, id+"\xff")
-		}
-	}
-	q, args := union(ps)
-	recs, err := s.queryRecords(ctx, q+" LIMIT 2", args...)
+	q, args := getQuery(ps, id)
+	recs, err := s.queryRecords(ctx, q, args...)
 	if err != nil {
 		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, err)
 	}
@@ -825,6 +922,30 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Rec
 		return recs[0], nil
 	}
 	return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrAmbiguous)
+}
+
+// getQuery returns Get's SELECT over ps of the capsule whose id is id or,
+// for a shorter id, starts with it: at most two rows, found through the
+// primary key of each table.
+func getQuery(ps []part, id string) (string, []any) {
+	for i := range ps {
+		// The id alone picks the rows: a unary + keeps SQLite from
+		// walking the whole tenant chain through the (tenant_id,
+		// sequence) index instead of the primary key.
+		if j := slices.Index(ps[i].cond, tenantCond); j >= 0 {
+			ps[i].cond[j] = "+" + tenantCond
+		}
+		if len(id) >= idLen {
+			ps[i].where("id = ?", id)
+		} else {
+			// Every id starting with the prefix sorts between the prefix
+			// and the prefix followed by 0xFF, a byte UTF-8 text never
+			// holds; the primary key index answers the range.
+			ps[i].where("id >= ? AND id < ?", id, id+"\xff")
+		}
+	}
+	q, args := union(ps)
+	return q + " LIMIT 2", args
 }
 
 // GetByHash returns the capsule with the given hash.

@@ -583,3 +583,108 @@ func TestTopLevelString(t *testing.T) {
 		}
 	}
 }
+
+// An id prefix is served from the primary key of each table, never by
+// walking a tenant's chain: EXPLAIN QUERY PLAN of Get's query, for every
+// tenant filter, searches the id range and nothing else.
+func TestGetPrefixUsesPrimaryKey(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "capsules.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tn := range []string{"", "acme"} {
+		if _, err := storagetest.AppendRetry(t.Context(), s, tn, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tenant := range []*string{nil, new(""), func() *string { s := "acme"; return &s }()} {
+		for _, id := range []string{"ab12", "0c4e5a1b-89aa-4c1e-b2f0-123456789abc"} {
+			ps, err := s.parts(t.Context(), tenant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, args := getQuery(ps, id)
+			label := "every tenant"
+			if tenant != nil {
+				label = "tenant " + *tenant
+			}
+			rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				if strings.HasPrefix(detail, "SEARCH") || strings.HasPrefix(detail, "SCAN") {
+					plan = append(plan, detail)
+				}
+			}
+			rows.Close()
+			want := "(id>? AND id<?)"
+			if len(id) == idLen {
+				want = "(id=?)"
+			}
+			for _, step := range plan {
+				if !strings.HasPrefix(step, "SEARCH") || !strings.Contains(step, want) {
+					t.Errorf("%s, id %q: plan step %q does not search the primary key for %s\n%s", label, id, step, want, q)
+				}
+			}
+			if len(plan) != len(ps) {
+				t.Errorf("%s, id %q: plan %q, want one search per table", label, id, plan)
+			}
+		}
+	}
+}
+
+// When the disk is nearly full the store checkpoints and truncates its WAL
+// after every commit, instead of letting it grow to 64 MB: the space a
+// store needs beyond its database file stays one batch.
+func TestLowDiskCheckpointsEveryCommit(t *testing.T) {
+	walAfter := func(free uint64) int64 {
+		p := filepath.Join(t.TempDir(), "capsules.db")
+		s, err := Open(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var dirs []string
+		s.freeSpace = func(dir string) (uint64, bool) {
+			dirs = append(dirs, dir)
+			return free, true
+		}
+		head := storage.Head{Sequence: -1}
+		var biggest int64
+		for range 60 {
+			recs := storagetest.Chain("", head, 64)
+			head = storage.Head{Sequence: recs[63].Sequence, Hash: recs[63].Hash}
+			if err := s.Append(t.Context(), "", recs); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(p + "-wal")
+			if err != nil {
+				t.Fatal(err)
+			}
+			biggest = max(biggest, fi.Size())
+		}
+		if len(dirs) != 60 || dirs[0] != filepath.Dir(p) {
+			t.Fatalf("free space asked %d times, for %q; want 60, for %s", len(dirs), dirs[:1], filepath.Dir(p))
+		}
+		return biggest
+	}
+	if free, ok := diskFree(t.TempDir()); !ok || free == 0 {
+		t.Errorf("diskFree(%s) = %d, %v", t.TempDir(), free, ok)
+	}
+	plenty, low := walAfter(1<<40), walAfter(DiskHeadroom-1)
+	t.Logf("WAL after 60 commits of 64 records: %d KB with the disk free, at most %d KB with less than DiskHeadroom free", plenty>>10, low>>10)
+	if low > 1<<20 {
+		t.Errorf("with the disk nearly full the WAL reached %d KB, want under 1 MB", low>>10)
+	}
+	if plenty <= low {
+		t.Errorf("with the disk free the WAL reached %d KB, not more than with it nearly full (%d KB)", plenty>>10, low>>10)
+	}
+}
