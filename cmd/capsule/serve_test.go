@@ -113,7 +113,7 @@ func TestServe(t *testing.T) {
 	if !strings.Contains(stderr.String(), "explorer="+base+"/explore/") {
 		t.Errorf("the log does not give the explorer's address: %s", stderr.String())
 	}
-	resp, err := http.Get(base + "/explore/verify?tenant_id=")
+	resp, err = http.Get(base + "/explore/verify?tenant_id=")
 	if err != nil {
 		t.Fatal(err)
 	}
