@@ -321,8 +321,9 @@ func (c *Capsules) Store() storage.Store { return c.store }
 // Signer returns the key that seals new capsules.
 func (c *Capsules) Signer() Signer { return c.signer }
 
-// Resolver returns the key lookup verification uses: the keyring of the key
-// directory by signed_by, falling back to the signing key.
+// Resolver returns the key lookup verification uses, strict by signed_by:
+// the signing key under its fingerprint, and the keyring of the key
+// directory; an unknown or missing signed_by is an error.
 func (c *Capsules) Resolver() KeyResolver { return c.resolve }
 
 // PQPublicKey returns the ML-DSA-65 public key that checks signature_pq

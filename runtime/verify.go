@@ -23,7 +23,9 @@ const (
 	Structural Level = iota + 1
 	// Full also recomputes every hash from the content.
 	Full
-	// Signatures also checks every Ed25519 signature.
+	// Signatures also checks every Ed25519 signature, and every
+	// signature_pq when the ML-DSA-65 public key is given
+	// (VerifyOptions.PQPublicKey).
 	Signatures
 )
 
