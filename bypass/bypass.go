@@ -86,6 +86,9 @@ type config struct {
 
 func (cfg *config) run(pass *analysis.Pass) (any, error) {
 	exportFacts(pass)
+	if len(pass.AllObjectFacts()) == 0 {
+		return nil, nil // nothing audited here or in what the package imports
+	}
 	insp := pass.ResultOf[inspect.Analyzer].(*inspector.Inspector)
 	for fileCur := range insp.Root().Children() {
 		file := fileCur.Node().(*ast.File)
