@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,9 +53,29 @@ func blocks(t *testing.T, marker string) []string {
 	return out
 }
 
+// goDirs are the go command's build cache, module cache and GOPATH. They
+// stay where they are when env moves HOME: under a new HOME the go
+// command would download every module and rebuild everything (SQLite's C
+// included) for each test, which takes many minutes.
+var goDirs = sync.OnceValues(func() ([]string, error) {
+	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH").Output()
+	if err != nil {
+		return nil, fmt.Errorf("go env: %w", err)
+	}
+	vals := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(vals) != 3 {
+		return nil, fmt.Errorf("go env printed %q", out)
+	}
+	return []string{"GOCACHE=" + vals[0], "GOMODCACHE=" + vals[1], "GOPATH=" + vals[2]}, nil
+})
+
 // env is the test's environment with HOME moved away, so nothing the
 // README runs touches the real ~/.quantumpipes.
 func env(t *testing.T) []string {
+	dirs, err := goDirs()
+	if err != nil {
+		t.Fatal(err)
+	}
 	home := t.TempDir()
 	var out []string
 	for _, kv := range os.Environ() {
@@ -63,6 +84,7 @@ func env(t *testing.T) []string {
 		}
 		out = append(out, kv)
 	}
+	out = append(out, dirs...)
 	return append(out, "HOME="+home, "NO_COLOR=1")
 }
 
