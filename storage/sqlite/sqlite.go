@@ -145,7 +145,7 @@ type Store struct {
 	path     string
 	abs      string
 	file     os.FileInfo // the database file as opened, to notice it vanish
-	wal, shm os.FileInfo // its -wal and -shm files as opened; nil when read-only
+	wal, shm os.FileInfo // its -wal and -shm files as opened; nil when read-only or absent
 	w        *sql.DB     // one connection; transactions begin IMMEDIATE; nil when read-only
 	r        *sql.DB     // read pool
 	readOnly bool
@@ -770,17 +770,20 @@ var ErrFileGone = errors.New("database file is no longer at its path")
 var walSuffixes = [2]string{"-wal", "-shm"}
 
 // recordFiles remembers the identity of the database file and of its -wal
-// and -shm files, which the writer connection holds open from now on.
+// and -shm files, which the writer connection holds open from now on. A
+// file that does not exist (a file system where SQLite could not switch to
+// WAL mode keeps a rollback journal, deleted at each commit) is not
+// watched.
 func (s *Store) recordFiles() error {
 	var err error
 	if s.file, err = os.Stat(s.abs); err != nil {
 		return err
 	}
-	if s.wal, err = os.Stat(s.abs + walSuffixes[0]); err != nil {
-		return fmt.Errorf("the database is not in WAL mode: %w", err)
-	}
-	if s.shm, err = os.Stat(s.abs + walSuffixes[1]); err != nil {
-		return fmt.Errorf("the database is not in WAL mode: %w", err)
+	for i, fi := range []*os.FileInfo{&s.wal, &s.shm} {
+		*fi, err = os.Stat(s.abs + walSuffixes[i])
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }
@@ -804,6 +807,9 @@ func (s *Store) checkFile() error {
 // opening the database would not see this one's locks.
 func (s *Store) checkWAL() error {
 	for i, want := range [2]os.FileInfo{s.wal, s.shm} {
+		if want == nil {
+			continue // not there at Open: nothing to watch
+		}
 		p := s.abs + walSuffixes[i]
 		fi, err := os.Stat(p)
 		if err == nil && os.SameFile(fi, want) {
