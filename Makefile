@@ -11,7 +11,7 @@ run:
 
 test: vet check-generated
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./runtime/... ./storage/... ./integrations/...
+	$(GO) test -count=1 -race . ./protocol/... ./keys/... ./checkpoint/... ./storage/... ./integrations/...
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -25,9 +25,9 @@ generate:
 	$(GO) generate ./...
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/... ./storage/... ./gen/...
+	$(GO) test -run='^$$' -bench=. -benchmem . ./protocol/... ./storage/... ./gen/...
 	$(GO) run ./cmd/capsule bench
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzCanonicalize -fuzztime=60s ./runtime/canonical
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./runtime/uri
+	$(GO) test -run='^$$' -fuzz=FuzzCanonicalize -fuzztime=60s ./protocol/canonical
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./protocol/uri

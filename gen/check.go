@@ -16,7 +16,7 @@ import (
 )
 
 // RuntimePath is the import path of the runtime that generated code calls.
-const RuntimePath = "github.com/capsule-go/capsule/runtime"
+const RuntimePath = "github.com/capsule-go/capsule"
 
 // capsuleTypeConst returns the name of the runtime's capsule.Type constant
 // for a directive's type value.

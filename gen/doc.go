@@ -2,7 +2,7 @@
 // directives, checks them against the types of the functions they annotate
 // and writes, for each, a wrapper that runs the function unchanged and
 // records the call as a capsule through package
-// github.com/capsule-go/capsule/runtime. The command
+// github.com/capsule-go/capsule. The command
 // github.com/capsule-go/capsule/cmd/capsulegen is a thin front end to
 // [Generate].
 //

@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 const canonicalUsage = `

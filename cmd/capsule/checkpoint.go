@@ -8,9 +8,9 @@ import (
 	"iter"
 	"os"
 
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/checkpoint"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/checkpoint"
+	"github.com/capsule-go/capsule/keys"
 )
 
 const checkpointUsage = `

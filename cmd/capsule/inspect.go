@@ -14,9 +14,9 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 )
 

@@ -8,10 +8,10 @@ import (
 	"io"
 	"os"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/canonical"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 const sealUsage = `

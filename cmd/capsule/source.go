@@ -12,9 +12,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 )
 

@@ -8,7 +8,7 @@ import (
 	"context"
 	"errors"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 var capsuleSiteAgentRun = &capsule.Site{

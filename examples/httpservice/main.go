@@ -40,8 +40,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
-	capsule "github.com/capsule-go/capsule/runtime"
 )
 
 func main() {

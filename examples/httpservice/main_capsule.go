@@ -7,7 +7,7 @@ package main
 import (
 	"context"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 var capsuleSiteSummarize = &capsule.Site{

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 // requestError is a request the handlers refuse: the status, the message

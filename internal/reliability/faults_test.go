@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 // lockedBuffer collects log output from many goroutines.

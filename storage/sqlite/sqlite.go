@@ -60,7 +60,7 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/batch"
 )

@@ -7,7 +7,7 @@ package benchfn
 import (
 	"context"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 var capsuleSiteNoop = &capsule.Site{

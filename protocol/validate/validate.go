@@ -36,7 +36,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 // Category classifies a validation error, as the conformance vectors do.

@@ -13,11 +13,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
-const refDir = "../testdata/interop/python-reference"
+const refDir = "testdata/interop/python-reference"
 
 // refDataDir copies the Python reference's data directory (key and keyring)
 // to a temporary directory with the key's mode tightened as the runtime

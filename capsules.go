@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/capsule-go/capsule/runtime/checkpoint"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/checkpoint"
+	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/postgres"
 	"github.com/capsule-go/capsule/storage/sqlite"
@@ -35,7 +35,6 @@ type Capsules struct {
 	closed bool
 
 	metrics metrics
-	burst   burstLog
 
 	checkpointDir string
 	stopTimer     chan struct{}
@@ -229,7 +228,6 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 			c.resolve = KeyResolver(kr.Resolver(c.signer.PublicKey()))
 		}
 	}
-	c.burst.log = c.log
 	if cfg.checkpointDir != "" {
 		if _, ok := c.signer.(checkpoint.MessageSigner); !ok {
 			return nil, fmt.Errorf("capsule: checkpoints need a signer that signs messages (%T does not)", c.signer)
@@ -308,6 +306,9 @@ func (c *Capsules) Store() storage.Store { return c.store }
 
 // Signer returns the key that seals new capsules.
 func (c *Capsules) Signer() Signer { return c.signer }
+
+// Logger returns the logger for audit failures (see [WithLogger]).
+func (c *Capsules) Logger() *slog.Logger { return c.log }
 
 // Resolver returns the key lookup verification uses: the keyring of the key
 // directory by signed_by, falling back to the signing key.
@@ -455,55 +456,4 @@ func SetDefault(c *Capsules) {
 	defaultMu.Lock()
 	defaultC.Store(c)
 	defaultMu.Unlock()
-}
-
-// burstLog logs audit failures once per burst: the first failure after a
-// quiet period is logged with its error; the ones that follow within the
-// burst are counted and reported when appends succeed again.
-type burstLog struct {
-	log        *slog.Logger
-	flag       atomic.Bool // mirrors inBurst, read without the lock
-	mu         sync.Mutex
-	inBurst    bool
-	suppressed int
-	last       time.Time
-}
-
-const burstQuiet = 10 * time.Second
-
-func (b *burstLog) failure(site string, err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := time.Now()
-	if b.inBurst && now.Sub(b.last) < burstQuiet {
-		b.suppressed++
-		b.last = now
-		return
-	}
-	if b.suppressed > 0 {
-		b.logger().Warn("capsule: audit failures suppressed", "count", b.suppressed)
-	}
-	b.inBurst, b.suppressed, b.last = true, 0, now
-	b.flag.Store(true)
-	b.logger().Error("capsule: audit failed; the call's result is unaffected", "function", site, "err", err)
-}
-
-func (b *burstLog) success() {
-	b.mu.Lock()
-	if b.inBurst {
-		b.logger().Info("capsule: auditing recovered", "suppressed_failures", b.suppressed)
-		b.inBurst, b.suppressed = false, 0
-		b.flag.Store(false)
-	}
-	b.mu.Unlock()
-}
-
-// active reports, without locking, whether a burst of failures is open.
-func (b *burstLog) active() bool { return b.flag.Load() }
-
-func (b *burstLog) logger() *slog.Logger {
-	if b.log == nil {
-		return slog.Default()
-	}
-	return b.log
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 // FieldError reports a content field that cannot be read into a Capsule.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 )
 

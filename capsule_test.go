@@ -19,9 +19,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
-	"github.com/capsule-go/capsule/runtime/checkpoint"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/checkpoint"
+	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/memory"
 )
@@ -35,7 +35,7 @@ type fixture struct {
 
 func loadFixtures(t testing.TB) []fixture {
 	t.Helper()
-	b, err := os.ReadFile("../testdata/conformance/fixtures.json")
+	b, err := os.ReadFile("testdata/conformance/fixtures.json")
 	if err != nil {
 		t.Fatal(err)
 	}

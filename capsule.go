@@ -7,7 +7,7 @@
 //
 // The package lives in the runtime directory of the module; import it as
 //
-//	import capsule "github.com/capsule-go/capsule/runtime"
+//	import "github.com/capsule-go/capsule"
 //
 // Most programs never call it directly beyond [Current]: capsulegen writes
 // Audited* wrappers that call [Start] and [Call.Finish]. Programs that build
