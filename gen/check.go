@@ -15,8 +15,11 @@ import (
 	"golang.org/x/tools/go/packages"
 )
 
-// RuntimePath is the import path of the runtime that generated code calls.
-const RuntimePath = "github.com/capsule-go/capsule"
+// Import paths of the packages generated code uses.
+const (
+	CapsulePath = "github.com/capsule-go/capsule"         // the capsule model and Capsules
+	RuntimePath = "github.com/capsule-go/capsule/runtime" // what generated code calls
+)
 
 // capsuleTypeConst returns the name of the runtime's capsule.Type constant
 // for a directive's type value.
@@ -360,7 +363,7 @@ func (c *checker) checkCapsules(a arg) {
 		return
 	}
 	p, ok := types.Unalias(v.Type()).(*types.Pointer)
-	if !ok || !isNamed(p.Elem(), RuntimePath, "Capsules") {
+	if !ok || !isNamed(p.Elem(), CapsulePath, "Capsules") {
 		c.errorf(a.keyPos, "capsules: %s has type %s, want *capsule.Capsules", a.value, c.typeString(v.Type()))
 	}
 }
