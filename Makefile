@@ -4,12 +4,12 @@
 GO ?= go
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: run test test-short vet fmt check-generated generate bench fuzz
+.PHONY: run test test-short vet fmt check-generated nocgo generate bench fuzz
 
 run:
 	$(GO) run ./examples/agent
 
-test: vet check-generated
+test: vet check-generated nocgo
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race . ./runtime/... ./protocol/... ./keys/... ./checkpoint/... ./storage/... ./integrations/...
 
@@ -20,6 +20,13 @@ vet:
 
 check-generated:
 	$(GO) run ./cmd/capsulegen -check ./...
+
+# Without cgo: everything builds, and the example audits calls into the
+# zero-config SQLite store (pure-Go driver) and verifies its chains.
+nocgo:
+	CGO_ENABLED=0 $(GO) build ./...
+	@dir=$$(mktemp -d) && CGO_ENABLED=0 $(GO) build -o $$dir/agent ./examples/agent && \
+	QUANTUMPIPES_DATA_DIR=$$dir/data CAPSULE_URL= $$dir/agent && rm -rf $$dir
 
 generate:
 	$(GO) generate ./...
