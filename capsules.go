@@ -101,7 +101,7 @@ func DefaultURL() (string, error) {
 	return filepath.Join(dir, "capsules.db"), nil
 }
 
-// Open opens the capsules at url: a URL starting with "postgres" opens
+// Open opens the capsules at url: a postgres:// or postgresql:// URL opens
 // PostgreSQL; any other string is a SQLite file path (an optional
 // "sqlite://" or "sqlite:" prefix is removed); "" means [DefaultURL].
 func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error) {
@@ -144,15 +144,15 @@ func SQLiteOptions(opts ...sqlite.Option) StoreOption {
 	return func(c *storeConfig) { c.sqlite = append(c.sqlite, opts...) }
 }
 
-// OpenStore opens the storage backend url names, as [Open] does: a URL
-// starting with "postgres" is PostgreSQL, any other string a SQLite path
+// OpenStore opens the storage backend url names, as [Open] does: a
+// postgres:// or postgresql:// URL is PostgreSQL, any other string a SQLite path
 // (an optional "sqlite://" or "sqlite:" prefix is removed).
 func OpenStore(ctx context.Context, url string, opts ...StoreOption) (storage.Store, error) {
 	var cfg storeConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if strings.HasPrefix(url, "postgres") {
+	if postgres.IsURL(url) {
 		var po []postgres.Option
 		if cfg.readOnly {
 			po = append(po, postgres.WithReadOnly())
@@ -374,8 +374,9 @@ func (c *Capsules) chain(tenant string) (*chain, error) {
 	return ch, nil
 }
 
-// Close waits for queued appends to land and closes the store if Open
-// opened it.
+// Close waits for queued appends to land, at most the retry deadline plus
+// ten seconds, and closes the store if Open opened it. Appends that had
+// not landed by then are reported in the error.
 func (c *Capsules) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -385,24 +386,35 @@ func (c *Capsules) Close() error {
 	c.closed = true
 	chains := c.chains
 	c.mu.Unlock()
-	for _, ch := range chains {
-		ch.cmu.Lock()
-		for ch.running {
-			ch.cmu.Unlock()
-			time.Sleep(time.Millisecond)
-			ch.cmu.Lock()
+	idle := make(chan struct{})
+	go func() {
+		for _, ch := range chains {
+			ch.waitIdle()
 		}
-		ch.cmu.Unlock()
+		close(idle)
+	}()
+	var err error
+	wait := c.retryDeadline + closeGrace
+	t := time.NewTimer(wait)
+	select {
+	case <-idle:
+		t.Stop()
+	case <-t.C:
+		err = fmt.Errorf("capsule: close: appends still in flight after %v; their capsules may not be stored", wait)
 	}
 	if c.stopTimer != nil {
 		close(c.stopTimer)
 		<-c.timerDone
 	}
 	if c.ownsStore {
-		return c.store.Close()
+		err = errors.Join(err, c.store.Close())
 	}
-	return nil
+	return err
 }
+
+// closeGrace is how much longer than the retry deadline Close waits for
+// queued appends to land.
+var closeGrace = 10 * time.Second
 
 // Stats are counters of a Capsules since it was opened.
 type Stats struct {

@@ -42,6 +42,7 @@ import (
 
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
+	"github.com/capsule-go/capsule/storage/postgres"
 )
 
 func main() {
@@ -67,7 +68,7 @@ func run(addr, db string, log *slog.Logger) error {
 		}
 		db = filepath.Join(dir, "capsules.db")
 		keyDir = dir
-	} else if !strings.HasPrefix(db, "postgres") {
+	} else if !postgres.IsURL(db) {
 		keyDir = filepath.Dir(strings.TrimPrefix(strings.TrimPrefix(db, "sqlite://"), "sqlite:"))
 	}
 	opts := []capsule.OpenOption{capsule.WithLogger(log)}

@@ -63,7 +63,19 @@ func env(t *testing.T) []string {
 		}
 		out = append(out, kv)
 	}
-	return append(out, "HOME="+home, "NO_COLOR=1")
+	out = append(out, "HOME="+home, "NO_COLOR=1")
+	// Keep the go command's caches: derived from HOME, they would be
+	// empty, and every run would download and compile every module.
+	for _, v := range []string{"GOPATH", "GOMODCACHE", "GOCACHE"} {
+		if os.Getenv(v) == "" {
+			val, err := exec.Command("go", "env", v).Output()
+			if err != nil {
+				t.Fatalf("go env %s: %v", v, err)
+			}
+			out = append(out, v+"="+strings.TrimSpace(string(val)))
+		}
+	}
+	return out
 }
 
 // TestReadmeTour runs the five-minute tour exactly as README.md writes it.
