@@ -17,6 +17,7 @@ package capsule
 
 import (
 	"crypto/rand"
+	"github.com/capsule-go/capsule/protocol"
 	"time"
 )
 
@@ -38,17 +39,8 @@ const (
 	TypeAuth     Type = "auth"
 )
 
-// Types lists the capsule types in protocol order.
-var Types = []Type{TypeAgent, TypeTool, TypeSystem, TypeKill, TypeWorkflow, TypeChat, TypeVault, TypeAuth}
-
 // Valid reports whether t is one of the eight capsule types.
-func (t Type) Valid() bool {
-	switch t {
-	case TypeAgent, TypeTool, TypeSystem, TypeKill, TypeWorkflow, TypeChat, TypeVault, TypeAuth:
-		return true
-	}
-	return false
-}
+func (t Type) Valid() bool { return protocol.IsType(string(t)) }
 
 // Status is an outcome status.
 type Status string
@@ -216,26 +208,4 @@ func NewID() string {
 		j += 2
 	}
 	return string(s[:])
-}
-
-// IsUUID reports whether s is a UUID in lowercase hyphenated form
-// (8-4-4-4-12 hex digits), as the protocol writes ids.
-func IsUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/capsule-go/capsule/protocol"
 	"golang.org/x/tools/go/packages"
 )
 
@@ -24,11 +25,10 @@ const (
 // capsuleTypeConst returns the name of the runtime's capsule.Type constant
 // for a directive's type value.
 func capsuleTypeConst(value string) (string, bool) {
-	switch value {
-	case "agent", "tool", "system", "kill", "workflow", "chat", "vault", "auth":
-		return "Type" + upperFirst(value), true
+	if !protocol.IsType(value) {
+		return "", false
 	}
-	return "", false
+	return "Type" + upperFirst(value), true
 }
 
 // typeList is the list of capsule types for messages.

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
@@ -60,7 +61,7 @@ func canonicalContent(data []byte) ([]byte, error) {
 		return nil, errors.New("capsule content must be a JSON object")
 	}
 	sealed := false
-	for _, k := range capsule.SealKeys {
+	for _, k := range protocol.SealKeys() {
 		if _, ok := m[k]; ok {
 			delete(m, k)
 			sealed = true

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // requestError is a request the handlers refuse: the status, the message
@@ -148,13 +149,7 @@ func parseListQuery(raw string) (listQuery, *requestError) {
 	return q, nil
 }
 
-func typeNames() string {
-	names := make([]string, len(capsule.Types))
-	for i, t := range capsule.Types {
-		names[i] = string(t)
-	}
-	return strings.Join(names, ", ")
-}
+func typeNames() string { return strings.Join(protocol.Types(), ", ") }
 
 // checkTenant refuses tenant ids no database column can hold.
 func checkTenant(s string) *requestError {
@@ -177,8 +172,8 @@ func checkID(id string) *requestError {
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
+		switch {
+		case protocol.IsUUIDHyphen(i):
 			if c != '-' {
 				return badParam("id", "id must be a lowercase hyphenated UUID or a prefix of one (a hyphen at position %d)", i+1)
 			}
@@ -186,7 +181,7 @@ func checkID(id string) *requestError {
 			if c >= 'A' && c <= 'F' {
 				return badParam("id", "id must be lowercase")
 			}
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			if !protocol.IsHexDigit(c) {
 				return badParam("id", "id must be a lowercase hyphenated UUID or a prefix of one (a hex digit at position %d)", i+1)
 			}
 		}
