@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -46,7 +47,7 @@ func parseQuery(raw string, allowed ...string) (map[string]string, *requestError
 		if strings.Contains(rawKey, ";") {
 			return nil, badParam(key, "semicolons are not allowed in the query string")
 		}
-		if !contains(allowed, key) {
+		if !slices.Contains(allowed, key) {
 			return nil, badParam(key, "unknown parameter %q (want %s)", printable(key), strings.Join(allowed, ", "))
 		}
 		if strings.Contains(rawVal, ";") {
@@ -62,15 +63,6 @@ func parseQuery(raw string, allowed ...string) (map[string]string, *requestError
 		vals[key] = val
 	}
 	return vals, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // printable returns s cut to 64 bytes and made valid UTF-8, for quoting in
