@@ -5,24 +5,36 @@
 // byte-compatible with the Python and TypeScript implementations of the
 // Capsule Protocol (CPS 1.0).
 //
-// The package lives in the runtime directory of the module; import it as
+// Import it as
 //
 //	import "github.com/capsule-go/capsule"
 //
-// Most programs never call it directly beyond [Current]: capsulegen writes
-// Audited* wrappers that call [Start] and [Call.Finish]. Programs that build
-// capsules by hand use [New], fill the sections, and call
-// [Capsules.Append].
+// The package is the API people use:
+//
+//   - the capsule model: [Capsule], [New], its six sections, and [Current]
+//     and [FromContext] inside an audited call;
+//   - [Capsules], a store with its chains and signing key: [Open],
+//     [Capsules.Append], [Capsules.Verify], [Capsules.Checkpoint],
+//     [Capsules.Close], and the process default ([Default], [SetDefault]);
+//   - sealing and verification of records: [SealWith], [CheckHash],
+//     [CheckSignature], [VerifyChain].
+//
+// Most programs never call it beyond Current: capsulegen writes Audited*
+// wrappers that call package github.com/capsule-go/capsule/runtime, which
+// builds on this one. The protocol's facts and wire format (canonical
+// JSON, validation, capsule:// URIs) are in package
+// github.com/capsule-go/capsule/protocol and its sub-packages.
 package capsule
 
 import (
 	"crypto/rand"
-	"github.com/capsule-go/capsule/protocol"
 	"time"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // SpecVersion is the protocol version this package writes.
-const SpecVersion = "1.0"
+const SpecVersion = protocol.SpecVersion
 
 // Type is a capsule type: one of the eight the protocol defines.
 type Type string

@@ -12,8 +12,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/capsule-go/capsule/protocol"
 	"golang.org/x/tools/go/packages"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // Import paths of the packages generated code uses.

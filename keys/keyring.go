@@ -7,10 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/capsule-go/capsule/protocol"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // Epoch status values.

@@ -28,11 +28,12 @@ package uri
 
 import (
 	"fmt"
-	"github.com/capsule-go/capsule/protocol"
 	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // Scheme is the prefix of every capsule URI.
