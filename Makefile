@@ -3,12 +3,12 @@
 #   make test   run every test (PostgreSQL tests too when CAPSULE_TEST_POSTGRES_URL is set)
 GO ?= go
 
-.PHONY: run test vet check-generated capsulevet generate bench fuzz
+.PHONY: run test vet check-generated capsulevet nocgo generate bench fuzz
 
 run:
 	$(GO) run ./examples/agent
 
-test: vet check-generated capsulevet
+test: vet check-generated capsulevet nocgo
 	@if [ -z "$$CAPSULE_TEST_POSTGRES_URL" ]; then \
 	  echo "*** PostgreSQL tests SKIPPED: CAPSULE_TEST_POSTGRES_URL is not set."; \
 	  echo "*** To run them: CAPSULE_TEST_POSTGRES_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' make test  (or .ci/run)"; \
@@ -16,7 +16,7 @@ test: vet check-generated capsulevet
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || [ -n "$$CAPSULE_CHROMIUM" ] || \
 	  echo "*** Explorer browser tests SKIPPED: no Chromium (apt-get install -y chromium chromium-driver, or set CAPSULE_CHROMIUM)."
 	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -count=1 -timeout 30m -race ./runtime/... ./storage/... ./integrations/...
+	$(GO) test -count=1 -timeout 30m -race . ./runtime/... ./protocol/... ./keys/... ./checkpoint/... ./storage/... ./integrations/...
 	cd integrations/otel && $(GO) vet ./... && $(GO) test -count=1 -race ./...
 
 vet:
@@ -33,13 +33,20 @@ capsulevet:
 	$(GO) build -o bin/capsulevet ./cmd/capsulevet
 	$(GO) vet -vettool=$(CURDIR)/bin/capsulevet ./examples/...
 
+# Without cgo: everything builds, and the example audits calls into the
+# zero-config SQLite store (pure-Go driver) and verifies its chains.
+nocgo:
+	CGO_ENABLED=0 $(GO) build ./...
+	@dir=$$(mktemp -d) && CGO_ENABLED=0 $(GO) build -o $$dir/agent ./examples/agent && \
+	QUANTUMPIPES_DATA_DIR=$$dir/data CAPSULE_URL= $$dir/agent && rm -rf $$dir
+
 generate:
 	$(GO) generate ./...
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./runtime/... ./storage/... ./gen/...
+	$(GO) test -run='^$$' -bench=. -benchmem . ./protocol/... ./storage/... ./gen/...
 	$(GO) run ./cmd/capsule bench
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzCanonicalize -fuzztime=60s ./runtime/canonical
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./runtime/uri
+	$(GO) test -run='^$$' -fuzz=FuzzCanonicalize -fuzztime=60s ./protocol/canonical
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./protocol/uri

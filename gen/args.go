@@ -5,6 +5,7 @@ import (
 	"go/types"
 
 	"github.com/capsule-go/capsule/internal/directive"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // applyArgs checks the arguments of d and sets them on w, then the
@@ -63,7 +64,7 @@ func (c *checker) applyArgs(w *wrapper, d *directive.Directive) {
 // typeHint is the hint for an unknown capsule type: the nearest known
 // type, or the list of them.
 func typeHint(value string) string {
-	if near := directive.Nearest(value, capsuleTypes); near != "" {
+	if near := directive.Nearest(value, protocol.Types()); near != "" {
 		return "did you mean " + near + "?"
 	}
 	return "want one of " + typeList
@@ -102,7 +103,7 @@ func (c *checker) checkCapsules(a directive.Arg) {
 		return
 	}
 	p, ok := types.Unalias(v.Type()).(*types.Pointer)
-	if !ok || !isNamed(p.Elem(), RuntimePath, "Capsules") {
+	if !ok || !isNamed(p.Elem(), CapsulePath, "Capsules") {
 		c.errorf(a.KeyPos, "capsules: %s has type %s, want *capsule.Capsules", a.Value, c.typeString(v.Type()))
 	}
 }

@@ -5,31 +5,31 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
-	"slices"
 	"strings"
 
 	"golang.org/x/tools/go/packages"
 
 	"github.com/capsule-go/capsule/internal/directive"
+	"github.com/capsule-go/capsule/protocol"
 )
 
-// RuntimePath is the import path of the runtime that generated code calls.
-const RuntimePath = "github.com/capsule-go/capsule/runtime"
+// Import paths of the packages generated code uses.
+const (
+	CapsulePath = "github.com/capsule-go/capsule"         // the capsule model and Capsules
+	RuntimePath = "github.com/capsule-go/capsule/runtime" // what generated code calls
+)
 
 // capsuleTypeConst returns the name of the runtime's capsule.Type constant
 // for a directive's type value.
 func capsuleTypeConst(value string) (string, bool) {
-	if slices.Contains(capsuleTypes, value) {
-		return "Type" + upperFirst(value), true
+	if !protocol.IsType(value) {
+		return "", false
 	}
-	return "", false
+	return "Type" + upperFirst(value), true
 }
 
-// capsuleTypes are the values of the directive's type key.
-var capsuleTypes = []string{"agent", "tool", "system", "kill", "workflow", "chat", "vault", "auth"}
-
 // typeList is the list of capsule types for messages.
-var typeList = strings.Join(capsuleTypes, ", ")
+var typeList = strings.Join(protocol.Types(), ", ")
 
 // defaultDomain is the capsule domain when the directive has no domain key.
 const defaultDomain = "agents"

@@ -2,7 +2,7 @@
 // directives, checks them against the types of the functions they annotate
 // and writes, for each, a wrapper that runs the function unchanged and
 // records the call as a capsule through package
-// github.com/capsule-go/capsule/runtime. The command
+// github.com/capsule-go/capsule. The command
 // github.com/capsule-go/capsule/cmd/capsulegen is a thin front end to
 // [Generate].
 //
@@ -94,14 +94,24 @@
 // the first letter of Name capitalized, when Name is not exported) with
 // the same type parameters, parameters and results; methods get theirs on
 // the same receiver. Blank and unnamed parameters get generated names.
-// The wrapper starts a capsule with capsule.Start, passing the function
-// the context Start returns (so capsule.Current works inside), calls the
-// function, and ends the capsule with Call.Finish (its first non-error
-// result and its error result, the last result when its type is error)
-// or, when the function panics or calls runtime.Goexit, with Call.Panic,
-// re-panicking with the same value afterwards. With swallow_errors=false,
-// an audit failure is returned through the error result, joined with the
-// function's own error by errors.Join.
+// The wrapper is short and reads like hand-written code (package
+// github.com/capsule-go/capsule/runtime is what it calls):
+//
+//	ctx, call := runtime.Start(ctx, capsuleSiteName, tenant, request)
+//	defer call.Guard()
+//	r0, err := Name(ctx, …)
+//	return r0, call.Finish(r0, err)
+//
+// Start creates the capsule and returns the context the function gets (so
+// capsule.Current works inside). Finish records the first non-error
+// result and the error result (the last result when its type is error),
+// seals and stores the capsule, and returns the error the wrapper returns:
+// the function's own, or with swallow_errors=false, joined with an audit
+// failure by errors.Join. The deferred Guard records a panic and re-panics
+// with the same value, or records runtime.Goexit. The package-level site
+// variable holds the directive's values, leaving out those equal to the
+// runtime's defaults (a source equal to the agent id, domain "agents",
+// swallowed audit errors, the process default Capsules).
 //
 // context.agent_id, and trigger.source by default, is the qualified
 // name: <import path>.Name, <import path>.(*T).Name for pointer receivers,

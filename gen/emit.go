@@ -30,13 +30,12 @@ const fileHeader = Header + "\n\n//go:build !" + BuildTag + "\n\n"
 // bodyPredeclared returns the predeclared identifiers wrapper bodies use;
 // parameters with these names are renamed in the wrapper.
 func bodyPredeclared() []string {
-	return []string{"bool", "false", "float64", "int64", "nil", "panic", "recover", "string", "true", "uint64"}
+	return []string{"bool", "float64", "int64", "nil", "string", "uint64"}
 }
 
 // Import paths generated code uses besides the types of signatures.
 const (
 	pathContext = "context"
-	pathErrors  = "errors"
 	pathStrconv = "strconv"
 )
 
@@ -77,9 +76,8 @@ func emit(pkg *types.Package, ws []*wrapper) ([]byte, []posError) {
 			break
 		}
 	}
-	// The runtime's package name is capsule whatever the directory.
-	runtimePkg := types.NewPackage(RuntimePath, "capsule")
-	e.r.used[RuntimePath] = runtimePkg
+	e.r.used[CapsulePath] = types.NewPackage(CapsulePath, "capsule")
+	e.r.used[RuntimePath] = types.NewPackage(RuntimePath, "runtime")
 
 	var decls []jen.Code
 	for i, w := range ws {
@@ -148,8 +146,11 @@ func (e *emitter) use(p string) {
 	}
 }
 
-// rt references a name of the runtime package.
+// rt references a name of the runtime package, which generated code calls.
 func (e *emitter) rt(name string) *jen.Statement { return jen.Qual(RuntimePath, name) }
+
+// api references a name of the capsule package: capsule types, Capsules.
+func (e *emitter) api(name string) *jen.Statement { return jen.Qual(CapsulePath, name) }
 
 // wrapperNames holds the identifiers of one wrapper.
 type wrapperNames struct {
@@ -159,10 +160,7 @@ type wrapperNames struct {
 	tenant  string
 	request string
 	call    string
-	done    string
 	results []string
-	aerr    string
-	p       string
 }
 
 // names assigns the identifiers of w's wrapper. Receiver, type parameter
@@ -196,10 +194,7 @@ func (e *emitter) names(w *wrapper, site string) wrapperNames {
 	}
 	var n wrapperNames
 	var entries []entry
-	tps := w.sig.TypeParams()
-	if w.sig.Recv() != nil {
-		tps = w.sig.RecvTypeParams()
-	}
+	tps := typeParams(w.sig)
 	n.tparams = make([]string, tps.Len())
 	for i := range tps.Len() {
 		entries = append(entries, entry{tps.At(i).Obj().Name(), "T" + strconv.Itoa(i), &n.tparams[i]})
@@ -242,7 +237,6 @@ func (e *emitter) names(w *wrapper, site string) wrapperNames {
 	n.tenant = local("tenant")
 	n.request = local("request")
 	n.call = local("call")
-	n.done = local("done")
 	n.results = make([]string, len(w.results))
 	for i := range w.results {
 		if w.hasErr && i == len(w.results)-1 {
@@ -251,8 +245,6 @@ func (e *emitter) names(w *wrapper, site string) wrapperNames {
 			n.results[i] = local("r" + strconv.Itoa(i))
 		}
 	}
-	n.aerr = local("aerr")
-	n.p = local("p")
 	for name := range taken {
 		if !outer[name] {
 			e.idents[name] = true
@@ -265,39 +257,68 @@ func (e *emitter) names(w *wrapper, site string) wrapperNames {
 func (e *emitter) wrapper(w *wrapper, site string) []jen.Code {
 	n := e.names(w, site)
 	e.r.tparams = make(map[*types.TypeParam]string)
-	tps := w.sig.TypeParams()
-	if w.sig.Recv() != nil {
-		tps = w.sig.RecvTypeParams()
-	}
+	tps := typeParams(w.sig)
 	for i := range tps.Len() {
 		e.r.tparams[tps.At(i)] = n.tparams[i]
 	}
 	e.r.err = nil
+	siteDecl := e.siteDecl(w, site)
+	fn := e.signature(w, n)
+	if e.r.err != nil {
+		e.errs = append(e.errs, posError{w.decl.Pos(), fmt.Sprintf("cannot generate %s: %v", w.wrapName, e.r.err)})
+		return nil
+	}
+	fn.Block(e.body(w, n, site)...)
+	doc := jen.Comment(fmt.Sprintf("%s calls %s and records the call as a capsule.", w.wrapName, w.name))
+	return []jen.Code{siteDecl, doc.Line().Add(fn)}
+}
 
-	// The site.
+// typeParams returns the type parameters a wrapper of sig declares or
+// receives.
+func typeParams(sig *types.Signature) *types.TypeParamList {
+	if sig.Recv() != nil {
+		return sig.RecvTypeParams()
+	}
+	return sig.TypeParams()
+}
+
+// siteDecl declares the site variable of w. Fields equal to the runtime's
+// defaults (the source is the agent id, the default domain, swallowed
+// audit errors, the process default) are left out.
+func (e *emitter) siteDecl(w *wrapper, site string) jen.Code {
 	fields := []jen.Code{
-		jen.Id("Type").Op(":").Add(e.rt(w.capType)),
-		jen.Id("Source").Op(":").Lit(w.source),
+		jen.Id("Type").Op(":").Add(e.api(w.capType)),
 		jen.Id("AgentID").Op(":").Lit(w.agentID),
-		jen.Id("Domain").Op(":").Lit(w.domain),
-		jen.Id("SwallowErrors").Op(":").Lit(w.swallow),
+	}
+	if w.source != w.agentID {
+		fields = append(fields, jen.Id("Source").Op(":").Lit(w.source))
+	}
+	if w.domain != defaultDomain {
+		fields = append(fields, jen.Id("Domain").Op(":").Lit(w.domain))
+	}
+	if !w.swallow {
+		fields = append(fields, jen.Id("ReturnAuditErrors").Op(":").True())
 	}
 	if w.capsulesVar != "" {
-		fields = append(fields, jen.Id("Capsules").Op(":").Func().Params().Op("*").Add(e.rt("Capsules")).Block(
+		fields = append(fields, jen.Id("Capsules").Op(":").Func().Params().Op("*").Add(e.api("Capsules")).Block(
 			jen.Return(jen.Id(w.capsulesVar)),
 		))
 	}
-	siteDecl := jen.Var().Id(site).Op("=").Op("&").Add(e.rt("Site")).Custom(jen.Options{
+	return jen.Var().Id(site).Op("=").Op("&").Add(e.rt("Site")).Custom(jen.Options{
 		Open: "{", Close: "}", Separator: ",", Multi: true,
 	}, fields...)
+}
 
-	// The signature.
+// signature returns the wrapper's func declaration up to its body: the
+// receiver, name, type parameters, parameters and results of the audited
+// function. Type rendering problems are left in e.r.err.
+func (e *emitter) signature(w *wrapper, n wrapperNames) *jen.Statement {
 	fn := jen.Func()
 	if w.sig.Recv() != nil {
 		fn.Params(jen.Id(n.recv).Add(e.r.code(w.sig.Recv().Type())))
 	}
 	fn.Id(w.wrapName)
-	if w.sig.Recv() == nil && tps.Len() > 0 {
+	if tps := w.sig.TypeParams(); w.sig.Recv() == nil && tps.Len() > 0 {
 		list := make([]jen.Code, tps.Len())
 		for i := range tps.Len() {
 			list[i] = jen.Id(n.tparams[i]).Add(e.r.code(tps.At(i).Constraint()))
@@ -305,15 +326,12 @@ func (e *emitter) wrapper(w *wrapper, site string) []jen.Code {
 		fn.Types(list...)
 	}
 	params := make([]jen.Code, len(w.params))
-	args := make([]jen.Code, len(w.params))
 	for i, p := range w.params {
 		if w.sig.Variadic() && i == len(w.params)-1 {
 			params[i] = jen.Id(n.params[i]).Op("...").Add(e.r.code(p.Type().(*types.Slice).Elem()))
-			args[i] = jen.Id(n.params[i]).Op("...")
 			continue
 		}
 		params[i] = jen.Id(n.params[i]).Add(e.r.code(p.Type()))
-		args[i] = jen.Id(n.params[i])
 	}
 	fn.Params(params...)
 	switch len(w.results) {
@@ -327,29 +345,35 @@ func (e *emitter) wrapper(w *wrapper, site string) []jen.Code {
 		}
 		fn.Params(res...)
 	}
-	if e.r.err != nil {
-		e.errs = append(e.errs, posError{w.decl.Pos(), fmt.Sprintf("cannot generate %s: %v", w.wrapName, e.r.err)})
-		return nil
-	}
+	return fn
+}
 
-	// The body.
-	var body []jen.Code
-	ctxArg := jen.Id("_")
-	var ctx *jen.Statement
+// body returns the wrapper's statements: read the tenant and request,
+// start the call, defer its guard, call the function, finish and return.
+func (e *emitter) body(w *wrapper, n wrapperNames, site string) []jen.Code {
+	ctxArg, ctx := jen.Id("_"), jen.Qual(pathContext, "Background").Call()
 	if w.ctx >= 0 {
-		ctxArg = jen.Id(n.params[w.ctx])
-		ctx = jen.Id(n.params[w.ctx])
+		ctxArg, ctx = jen.Id(n.params[w.ctx]), jen.Id(n.params[w.ctx])
 	} else {
 		e.use(pathContext)
-		ctx = jen.Qual(pathContext, "Background").Call()
 	}
+	tenant, request, body := e.arguments(w, n, ctx)
+	body = append(body,
+		jen.List(ctxArg, jen.Id(n.call)).Op(":=").Add(e.rt("Start")).Call(ctx.Clone(), jen.Id(site), tenant, request),
+		jen.Defer().Id(n.call).Dot("Guard").Call(),
+	)
+	return append(body, e.callAndFinish(w, n)...)
+}
+
+// arguments returns the tenant and trigger.request expressions of a call
+// of w, with the statements that compute them first.
+func (e *emitter) arguments(w *wrapper, n wrapperNames, ctx *jen.Statement) (tenant, request jen.Code, stmts []jen.Code) {
 	root := func(i int) string {
 		if i < 0 {
 			return n.recv
 		}
 		return n.params[i]
 	}
-	var tenant jen.Code
 	switch w.tenantKind {
 	case tenantNone:
 		tenant = jen.Lit("")
@@ -358,87 +382,78 @@ func (e *emitter) wrapper(w *wrapper, site string) []jen.Code {
 	case tenantFunc:
 		tenant = jen.Id(w.tenantFunc).Call(ctx.Clone())
 		if w.tenantFuncArgs {
-			tenant = jen.Id(w.tenantFunc).Call(args...)
+			tenant = jen.Id(w.tenantFunc).Call(e.args(w, n)...)
 		}
 	case tenantFrom:
-		var stmts []jen.Code
-		tenant, stmts = e.extract(w.tenant, root(w.tenant.root), n.tenant)
-		body = append(body, stmts...)
+		var s []jen.Code
+		tenant, s = e.extract(w.tenant, root(w.tenant.root), n.tenant)
+		stmts = append(stmts, s...)
 	}
-	request := jen.Code(jen.Lit(""))
+	request = jen.Lit("")
 	if w.trigger != nil {
-		var stmts []jen.Code
-		request, stmts = e.extract(w.trigger, root(w.trigger.root), n.request)
-		body = append(body, stmts...)
+		var s []jen.Code
+		request, s = e.extract(w.trigger, root(w.trigger.root), n.request)
+		stmts = append(stmts, s...)
 	}
-	body = append(body,
-		jen.List(ctxArg, jen.Id(n.call)).Op(":=").Add(e.rt("Start")).Call(ctx.Clone(), jen.Id(site), tenant, request),
-		jen.Id(n.done).Op(":=").False(),
-		jen.Defer().Func().Params().Block(
-			jen.If(jen.Op("!").Id(n.done)).Block(
-				jen.Id(n.p).Op(":=").Recover(),
-				jen.Id(n.call).Dot("Panic").Call(jen.Id(n.p)),
-				jen.If(jen.Id(n.p).Op("!=").Nil()).Block(
-					jen.Panic(jen.Id(n.p)),
-				),
-			),
-		).Call(),
-	)
-	var callee *jen.Statement
-	if w.sig.Recv() != nil {
-		callee = jen.Id(n.recv).Dot(w.name)
-	} else {
-		callee = jen.Id(w.name)
-		if tps.Len() > 0 {
-			list := make([]jen.Code, tps.Len())
-			for i := range list {
-				list[i] = jen.Id(n.tparams[i])
-			}
-			callee.Types(list...)
-		}
+	return tenant, request, stmts
+}
+
+// callAndFinish returns the statements that call the audited function,
+// finish the call with its results and return them; the error result is
+// the one Finish returns.
+func (e *emitter) callAndFinish(w *wrapper, n wrapperNames) []jen.Code {
+	call := e.callee(w, n).Call(e.args(w, n)...)
+	if len(w.results) == 0 {
+		return []jen.Code{call, jen.Id(n.call).Dot("Finish").Call(jen.Nil(), jen.Nil())}
 	}
-	call := callee.Call(args...)
-	if len(w.results) > 0 {
-		lhs := make([]jen.Code, len(w.results))
-		for i, r := range n.results {
-			lhs[i] = jen.Id(r)
-		}
-		call = jen.List(lhs...).Op(":=").Add(call)
-	}
-	body = append(body, call, jen.Id(n.done).Op("=").True())
-	result, errResult := jen.Code(jen.Nil()), jen.Code(jen.Nil())
+	lhs := make([]jen.Code, len(n.results))
+	ret := make([]jen.Code, len(n.results))
 	for i, r := range n.results {
-		if w.hasErr && i == len(n.results)-1 {
-			errResult = jen.Id(r)
-		} else if i == 0 {
-			result = jen.Id(r)
-		}
+		lhs[i], ret[i] = jen.Id(r), jen.Id(r)
+	}
+	result, errResult := jen.Code(jen.Nil()), jen.Code(jen.Nil())
+	if !w.hasErr || len(n.results) > 1 {
+		result = jen.Id(n.results[0])
+	}
+	if w.hasErr {
+		errResult = jen.Id(n.results[len(n.results)-1])
 	}
 	finish := jen.Id(n.call).Dot("Finish").Call(result, errResult)
-	if w.swallow {
-		body = append(body, finish)
-	} else {
-		e.use(pathErrors)
-		errVar := n.results[len(n.results)-1]
-		body = append(body, jen.If(jen.Id(n.aerr).Op(":=").Add(finish), jen.Id(n.aerr).Op("!=").Nil()).Block(
-			jen.If(jen.Id(errVar).Op("!=").Nil()).Block(
-				jen.Id(errVar).Op("=").Qual(pathErrors, "Join").Call(jen.Id(errVar), jen.Id(n.aerr)),
-			).Else().Block(
-				jen.Id(errVar).Op("=").Id(n.aerr),
-			),
-		))
+	if w.hasErr {
+		ret[len(ret)-1] = finish
+		return []jen.Code{jen.List(lhs...).Op(":=").Add(call), jen.Return(ret...)}
 	}
-	if len(n.results) > 0 {
-		ret := make([]jen.Code, len(n.results))
-		for i, r := range n.results {
-			ret[i] = jen.Id(r)
-		}
-		body = append(body, jen.Return(ret...))
-	}
-	fn.Block(body...)
+	return []jen.Code{jen.List(lhs...).Op(":=").Add(call), finish, jen.Return(ret...)}
+}
 
-	doc := jen.Comment(fmt.Sprintf("%s calls %s and records the call as a capsule.", w.wrapName, w.name))
-	return []jen.Code{siteDecl, doc.Line().Add(fn)}
+// callee returns the audited function as the wrapper calls it: the method
+// on the receiver, or the function instantiated with the type parameters.
+func (e *emitter) callee(w *wrapper, n wrapperNames) *jen.Statement {
+	if w.sig.Recv() != nil {
+		return jen.Id(n.recv).Dot(w.name)
+	}
+	callee := jen.Id(w.name)
+	if len(n.tparams) > 0 {
+		list := make([]jen.Code, len(n.tparams))
+		for i, tp := range n.tparams {
+			list[i] = jen.Id(tp)
+		}
+		callee.Types(list...)
+	}
+	return callee
+}
+
+// args returns the arguments the wrapper passes on: its parameters, the
+// last spread when the function is variadic.
+func (e *emitter) args(w *wrapper, n wrapperNames) []jen.Code {
+	args := make([]jen.Code, len(w.params))
+	for i := range w.params {
+		args[i] = jen.Id(n.params[i])
+		if w.sig.Variadic() && i == len(w.params)-1 {
+			args[i] = jen.Id(n.params[i]).Op("...")
+		}
+	}
+	return args
 }
 
 // extract returns the expression that reads ac as a string, with the

@@ -85,7 +85,7 @@ func Run(ctx context.Context, task string) (string, error) { return task, nil }
 	if want := map[string]Status{"a/a_capsule.go": Stale}; !reflect.DeepEqual(statuses(t, dir, res), want) {
 		t.Errorf("check after edit: %v, want %v", statuses(t, dir, res), want)
 	}
-	wantDiff := "stale: a/a_capsule.go\ndiff a/a/a_capsule.go b/a/a_capsule.go\n--- a/a/a_capsule.go\n+++ b/a/a_capsule.go\n@@ -11,7 +11,7 @@\n )\n \n var capsuleSiteRun = &capsule.Site{\n-\tType:          capsule.TypeAgent,\n+\tType:          capsule.TypeTool,\n \tSource:        \"example.com/m/a.Run\",\n \tAgentID:       \"example.com/m/a.Run\",\n \tDomain:        \"agents\",\n"
+	wantDiff := "stale: a/a_capsule.go\ndiff a/a/a_capsule.go b/a/a_capsule.go\n--- a/a/a_capsule.go\n+++ b/a/a_capsule.go\n@@ -12,7 +12,7 @@\n )\n \n var capsuleSiteRun = &runtime.Site{\n-\tType:    capsule.TypeAgent,\n+\tType:    capsule.TypeTool,\n \tAgentID: \"example.com/m/a.Run\",\n }\n \n"
 	if out != wantDiff {
 		t.Errorf("check report:\n%s\nwant:\n%s", out, wantDiff)
 	}

@@ -1,4 +1,4 @@
-package capsule
+package runtime
 
 import (
 	"bytes"
@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage/memory"
 )
 
@@ -20,15 +21,15 @@ func TestCallHook(t *testing.T) {
 	st := memory.New()
 	var logs bytes.Buffer
 	var seen []string
-	c, err := NewCapsules(st, WithSigner(newTestSigner()),
-		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
-		WithCallHook(func(ctx context.Context, cp *Capsule) {
+	c, err := capsule.NewCapsules(st, capsule.WithKeyDir(t.TempDir()),
+		capsule.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		capsule.WithCallHook(func(ctx context.Context, cp *capsule.Capsule) {
 			if id, ok := ctx.Value(requestIDKey{}).(string); ok && cp.Trigger.CorrelationID == "" {
 				cp.Trigger.CorrelationID = id
 			}
 			seen = append(seen, cp.ID)
 		}),
-		WithCallHook(func(ctx context.Context, cp *Capsule) {
+		capsule.WithCallHook(func(ctx context.Context, cp *capsule.Capsule) {
 			if cp.Trigger.Request == "panic in hook" {
 				panic("hook failed")
 			}
@@ -37,7 +38,7 @@ func TestCallHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	site := &Site{Type: TypeTool, AgentID: "pkg.F", Capsules: func() *Capsules { return c }}
+	site := &Site{Type: capsule.TypeTool, AgentID: "pkg.F", Capsules: func() *capsule.Capsules { return c }}
 	ctx := context.WithValue(context.Background(), requestIDKey{}, "req-42")
 
 	_, call := Start(ctx, site, "", "from context")
@@ -45,7 +46,7 @@ func TestCallHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	cctx, call := Start(ctx, site, "", "function sets its own")
-	Current(cctx).Trigger.CorrelationID = "mine"
+	capsule.Current(cctx).Trigger.CorrelationID = "mine"
 	if err := call.Finish("ok", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestCallHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Capsules appended by hand do not run the hooks.
-	if _, err := c.Append(ctx, "", New(TypeChat)); err != nil {
+	if _, err := c.Append(ctx, "", capsule.New(capsule.TypeChat)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -7,8 +7,9 @@ import (
 	"io"
 	"os"
 
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 const canonicalUsage = `
@@ -62,7 +63,7 @@ func canonicalContent(data []byte) ([]byte, error) {
 		return nil, errors.New("capsule content must be a JSON object")
 	}
 	sealed := false
-	for _, k := range capsule.SealKeys {
+	for _, k := range protocol.SealKeys() {
 		if _, ok := m[k]; ok {
 			delete(m, k)
 			sealed = true

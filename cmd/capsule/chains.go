@@ -11,8 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
-	capsule "github.com/capsule-go/capsule/runtime"
 	"github.com/capsule-go/capsule/storage"
 )
 

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/validate"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol/validate"
 )
 
 // TestExitCodes holds every command to the contract: 0 pass; 1 the input

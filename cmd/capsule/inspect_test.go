@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/capsule-go/capsule/internal/cli"
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 func TestInspect(t *testing.T) {

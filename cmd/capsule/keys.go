@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/capsule-go/capsule/internal/cli"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/keys"
 )
 
 const keysUsage = `

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 // findOnly returns the capsule of a source whose chain holds exactly one,

@@ -8,11 +8,12 @@ import (
 	"io"
 	"os"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/canonical"
-	"github.com/capsule-go/capsule/runtime/keys"
-	"github.com/capsule-go/capsule/runtime/validate"
+	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
+	"github.com/capsule-go/capsule/protocol/canonical"
+	"github.com/capsule-go/capsule/protocol/validate"
 )
 
 const sealUsage = `
@@ -183,7 +184,7 @@ func contentCapsule(raw []byte) (*capsule.Capsule, error) {
 	if !ok {
 		return nil, errors.New("capsule content must be a JSON object")
 	}
-	for _, k := range capsule.SealKeys {
+	for _, k := range protocol.SealKeys() {
 		if _, ok := m[k]; ok {
 			return nil, fmt.Errorf("%s: the input is a sealed capsule; seal takes content only (remove the hash, signature, signature_pq, signed_at and signed_by keys)", k)
 		}

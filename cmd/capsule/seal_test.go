@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 // sealedLines checks seal's output: one sealed capsule per line whose hash

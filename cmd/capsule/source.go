@@ -12,10 +12,11 @@ import (
 	"os"
 	"strings"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/postgres"
 )
 
 // maxCapsuleBytes bounds one capsule read from a JSON file or input, so
@@ -47,12 +48,12 @@ func (s *sourceFlags) storeURL() (string, error) {
 	case s.db != "" && s.pg != "":
 		return "", usageError("give either --db or --pg, not both")
 	case s.pg != "":
-		if !strings.HasPrefix(s.pg, "postgres://") && !strings.HasPrefix(s.pg, "postgresql://") {
+		if !postgres.IsURL(s.pg) {
 			return "", usageError("--pg wants a postgres:// or postgresql:// URL")
 		}
 		return s.pg, nil
 	case s.db != "":
-		if strings.HasPrefix(s.db, "postgres") {
+		if postgres.IsURL(s.db) {
 			return "", usageError("--db wants a SQLite file path; use --pg for a PostgreSQL URL")
 		}
 		return s.db, nil

@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/capsule-go/capsule/internal/cli"
-	"github.com/capsule-go/capsule/runtime/validate"
+	"github.com/capsule-go/capsule/protocol/validate"
 )
 
 const validateUsage = `

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 //go:generate go run github.com/capsule-go/capsule/cmd/capsulegen

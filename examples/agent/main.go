@@ -15,7 +15,7 @@ import (
 	"io"
 	"os"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 func main() {

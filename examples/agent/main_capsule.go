@@ -6,17 +6,14 @@ package main
 
 import (
 	"context"
-	"errors"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/runtime"
 )
 
-var capsuleSiteAgentRun = &capsule.Site{
-	Type:          capsule.TypeAgent,
-	Source:        "github.com/capsule-go/capsule/examples/agent.(*Agent).Run",
-	AgentID:       "github.com/capsule-go/capsule/examples/agent.(*Agent).Run",
-	Domain:        "agents",
-	SwallowErrors: true,
+var capsuleSiteAgentRun = &runtime.Site{
+	Type:    capsule.TypeAgent,
+	AgentID: "github.com/capsule-go/capsule/examples/agent.(*Agent).Run",
 }
 
 // AuditedRun calls Run and records the call as a capsule.
@@ -29,79 +26,35 @@ func (a *Agent) AuditedRun(ctx context.Context, t *Task) (string, error) {
 	if t != nil {
 		request = t.Goal
 	}
-	ctx, call := capsule.Start(ctx, capsuleSiteAgentRun, tenant, request)
-	done := false
-	defer func() {
-		if !done {
-			p := recover()
-			call.Panic(p)
-			if p != nil {
-				panic(p)
-			}
-		}
-	}()
+	ctx, call := runtime.Start(ctx, capsuleSiteAgentRun, tenant, request)
+	defer call.Guard()
 	r0, err := a.Run(ctx, t)
-	done = true
-	call.Finish(r0, err)
-	return r0, err
+	return r0, call.Finish(r0, err)
 }
 
-var capsuleSiteSearch = &capsule.Site{
-	Type:          capsule.TypeTool,
-	Source:        "github.com/capsule-go/capsule/examples/agent.Search",
-	AgentID:       "github.com/capsule-go/capsule/examples/agent.Search",
-	Domain:        "agents",
-	SwallowErrors: true,
+var capsuleSiteSearch = &runtime.Site{
+	Type:    capsule.TypeTool,
+	AgentID: "github.com/capsule-go/capsule/examples/agent.Search",
 }
 
 // AuditedSearch calls Search and records the call as a capsule.
 func AuditedSearch(ctx context.Context, query string, siteID string) ([]string, error) {
-	ctx, call := capsule.Start(ctx, capsuleSiteSearch, siteID, query)
-	done := false
-	defer func() {
-		if !done {
-			p := recover()
-			call.Panic(p)
-			if p != nil {
-				panic(p)
-			}
-		}
-	}()
+	ctx, call := runtime.Start(ctx, capsuleSiteSearch, siteID, query)
+	defer call.Guard()
 	r0, err := Search(ctx, query, siteID)
-	done = true
-	call.Finish(r0, err)
-	return r0, err
+	return r0, call.Finish(r0, err)
 }
 
-var capsuleSiteApprove = &capsule.Site{
-	Type:          capsule.TypeAuth,
-	Source:        "github.com/capsule-go/capsule/examples/agent.Approve",
-	AgentID:       "github.com/capsule-go/capsule/examples/agent.Approve",
-	Domain:        "agents",
-	SwallowErrors: false,
+var capsuleSiteApprove = &runtime.Site{
+	Type:              capsule.TypeAuth,
+	AgentID:           "github.com/capsule-go/capsule/examples/agent.Approve",
+	ReturnAuditErrors: true,
 }
 
 // AuditedApprove calls Approve and records the call as a capsule.
 func AuditedApprove(ctx context.Context, siteID string, action string) error {
-	ctx, call := capsule.Start(ctx, capsuleSiteApprove, siteID, action)
-	done := false
-	defer func() {
-		if !done {
-			p := recover()
-			call.Panic(p)
-			if p != nil {
-				panic(p)
-			}
-		}
-	}()
+	ctx, call := runtime.Start(ctx, capsuleSiteApprove, siteID, action)
+	defer call.Guard()
 	err := Approve(ctx, siteID, action)
-	done = true
-	if aerr := call.Finish(nil, err); aerr != nil {
-		if err != nil {
-			err = errors.Join(err, aerr)
-		} else {
-			err = aerr
-		}
-	}
-	return err
+	return call.Finish(nil, err)
 }

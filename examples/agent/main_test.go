@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 // TestRun runs the example against a fresh data directory and checks its

@@ -44,8 +44,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule/storage/postgres"
 )
 
 func main() {
@@ -117,7 +118,7 @@ func chooseDB(db string) (path, keyDir string, err error) {
 		}
 		return filepath.Join(dir, "capsules.db"), dir, nil
 	}
-	if strings.HasPrefix(db, "postgres") {
+	if postgres.IsURL(db) {
 		return db, "", nil
 	}
 	return db, filepath.Dir(strings.TrimPrefix(strings.TrimPrefix(db, "sqlite://"), "sqlite:")), nil

@@ -7,59 +7,33 @@ package main
 import (
 	"context"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/runtime"
 )
 
-var capsuleSiteSummarize = &capsule.Site{
-	Type:          capsule.TypeAgent,
-	Source:        "httpservice summarize",
-	AgentID:       "github.com/capsule-go/capsule/examples/httpservice.Summarize",
-	Domain:        "agents",
-	SwallowErrors: true,
+var capsuleSiteSummarize = &runtime.Site{
+	Type:    capsule.TypeAgent,
+	AgentID: "github.com/capsule-go/capsule/examples/httpservice.Summarize",
+	Source:  "httpservice summarize",
 }
 
 // AuditedSummarize calls Summarize and records the call as a capsule.
 func AuditedSummarize(ctx context.Context, req SummarizeRequest) (Summary, error) {
-	ctx, call := capsule.Start(ctx, capsuleSiteSummarize, req.SiteID, req.Text)
-	done := false
-	defer func() {
-		if !done {
-			p := recover()
-			call.Panic(p)
-			if p != nil {
-				panic(p)
-			}
-		}
-	}()
+	ctx, call := runtime.Start(ctx, capsuleSiteSummarize, req.SiteID, req.Text)
+	defer call.Guard()
 	r0, err := Summarize(ctx, req)
-	done = true
-	call.Finish(r0, err)
-	return r0, err
+	return r0, call.Finish(r0, err)
 }
 
-var capsuleSiteConvert = &capsule.Site{
-	Type:          capsule.TypeTool,
-	Source:        "github.com/capsule-go/capsule/examples/httpservice.Convert",
-	AgentID:       "github.com/capsule-go/capsule/examples/httpservice.Convert",
-	Domain:        "agents",
-	SwallowErrors: true,
+var capsuleSiteConvert = &runtime.Site{
+	Type:    capsule.TypeTool,
+	AgentID: "github.com/capsule-go/capsule/examples/httpservice.Convert",
 }
 
 // AuditedConvert calls Convert and records the call as a capsule.
 func AuditedConvert(ctx context.Context, siteID string, value float64, unit string) (float64, error) {
-	ctx, call := capsule.Start(ctx, capsuleSiteConvert, siteID, unit)
-	done := false
-	defer func() {
-		if !done {
-			p := recover()
-			call.Panic(p)
-			if p != nil {
-				panic(p)
-			}
-		}
-	}()
+	ctx, call := runtime.Start(ctx, capsuleSiteConvert, siteID, unit)
+	defer call.Guard()
 	r0, err := Convert(ctx, siteID, value, unit)
-	done = true
-	call.Finish(r0, err)
-	return r0, err
+	return r0, call.Finish(r0, err)
 }

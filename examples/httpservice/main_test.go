@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 // call sends one request as site and returns the status and body.

@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/capsule-go/capsule/internal/sections"
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // The explorer is a read-only HTML view of the same data, for people:
@@ -487,9 +487,7 @@ func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := chainView{Tenant: ref, Total: ans.Total, Type: q.typ, VerifyURL: "verify?" + ref.Query}
-	for _, t := range capsule.Types {
-		v.Types = append(v.Types, string(t))
-	}
+	v.Types = protocol.Types()
 	for _, m := range ans.Capsules {
 		v.Rows = append(v.Rows, newRow(m, ref, ""))
 	}

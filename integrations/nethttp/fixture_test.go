@@ -21,7 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/postgres"
 	"github.com/capsule-go/capsule/storage/sqlite"

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/memory"
 )
@@ -157,7 +158,7 @@ func FuzzGetPath(f *testing.F) {
 		if rec.Code >= 500 || !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("GET %q ? %q: %d %q", id, raw, rec.Code, rec.Body.Bytes())
 		}
-		if rec.Code == http.StatusOK && id != "verify" && id != "" && !capsule.IsUUID(id) && (len(id) < 4 || len(id) > 36) {
+		if rec.Code == http.StatusOK && id != "verify" && id != "" && !protocol.IsUUID(id) && (len(id) < 4 || len(id) > 36) {
 			t.Fatalf("GET %q: 200 for an invalid id", id)
 		}
 	})

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/storage"
 )
 

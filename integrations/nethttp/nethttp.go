@@ -125,7 +125,7 @@ import (
 	"strings"
 	"time"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/storage"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
-	capsule "github.com/capsule-go/capsule/runtime"
 	"github.com/capsule-go/capsule/storage"
 )
 

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // requestError is a request the handlers refuse: the status, the message
@@ -45,7 +47,7 @@ func parseQuery(raw string, allowed ...string) (map[string]string, *requestError
 		if strings.Contains(rawKey, ";") {
 			return nil, badParam(key, "semicolons are not allowed in the query string")
 		}
-		if !contains(allowed, key) {
+		if !slices.Contains(allowed, key) {
 			return nil, badParam(key, "unknown parameter %q (want %s)", printable(key), strings.Join(allowed, ", "))
 		}
 		if strings.Contains(rawVal, ";") {
@@ -61,15 +63,6 @@ func parseQuery(raw string, allowed ...string) (map[string]string, *requestError
 		vals[key] = val
 	}
 	return vals, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // printable returns s cut to 64 bytes and made valid UTF-8, for quoting in
@@ -148,13 +141,7 @@ func parseListQuery(raw string) (listQuery, *requestError) {
 	return q, nil
 }
 
-func typeNames() string {
-	names := make([]string, len(capsule.Types))
-	for i, t := range capsule.Types {
-		names[i] = string(t)
-	}
-	return strings.Join(names, ", ")
-}
+func typeNames() string { return strings.Join(protocol.Types(), ", ") }
 
 // checkTenant refuses tenant ids no database column can hold.
 func checkTenant(s string) *requestError {
@@ -177,8 +164,8 @@ func checkID(id string) *requestError {
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		switch i {
-		case 8, 13, 18, 23:
+		switch {
+		case protocol.IsUUIDHyphen(i):
 			if c != '-' {
 				return badParam("id", "id must be a lowercase hyphenated UUID or a prefix of one (a hyphen at position %d)", i+1)
 			}
@@ -186,7 +173,7 @@ func checkID(id string) *requestError {
 			if c >= 'A' && c <= 'F' {
 				return badParam("id", "id must be lowercase")
 			}
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			if !protocol.IsHexDigit(c) {
 				return badParam("id", "id must be a lowercase hyphenated UUID or a prefix of one (a hex digit at position %d)", i+1)
 			}
 		}

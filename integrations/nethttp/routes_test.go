@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
-	capsule "github.com/capsule-go/capsule/runtime"
 )
 
 func TestMethods(t *testing.T) {

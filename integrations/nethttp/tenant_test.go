@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
-	capsule "github.com/capsule-go/capsule/runtime"
 )
 
 // headerTenant binds the tenant to the X-Tenant header; a request without

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 // verifyResult is the answer of the verify route.

@@ -10,8 +10,8 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/capsule-go/capsule"
 	otelcapsule "github.com/capsule-go/capsule/integrations/otel"
-	capsule "github.com/capsule-go/capsule/runtime"
 )
 
 // runAgent stands for a function annotated with //capsule:audit; auditedRunAgent

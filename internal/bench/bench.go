@@ -24,9 +24,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/bench/benchfn"
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/memory"
 )

@@ -6,8 +6,8 @@ import (
 	"io"
 	"testing"
 
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 // FuzzValueReader feeds arbitrary bytes to the reader `capsule seal` and

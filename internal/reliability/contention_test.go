@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/keys"
 )
 
 const (

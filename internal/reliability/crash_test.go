@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 // buildCLI builds cmd/capsule once per test binary.

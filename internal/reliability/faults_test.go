@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/runtime"
 )
 
 // lockedBuffer collects log output from many goroutines.
@@ -38,12 +39,12 @@ func (l *lockedBuffer) count(s string) int {
 // database came back. down and up cause and end the outage.
 func faultRun(t *testing.T, c *capsule.Capsules, logs *lockedBuffer, down, up func()) {
 	ctx := context.Background()
-	swallow := &capsule.Site{Type: capsule.TypeAgent, AgentID: "faults.Swallow", SwallowErrors: true,
+	swallow := &runtime.Site{Type: capsule.TypeAgent, AgentID: "faults.Swallow",
 		Capsules: func() *capsule.Capsules { return c }}
-	strict := &capsule.Site{Type: capsule.TypeAgent, AgentID: "faults.Strict",
+	strict := &runtime.Site{Type: capsule.TypeAgent, AgentID: "faults.Strict", ReturnAuditErrors: true,
 		Capsules: func() *capsule.Capsules { return c }}
-	call := func(site *capsule.Site, i int) error {
-		_, call := capsule.Start(ctx, site, "t", fmt.Sprint(i))
+	call := func(site *runtime.Site, i int) error {
+		_, call := runtime.Start(ctx, site, "t", fmt.Sprint(i))
 		return call.Finish("result", nil)
 	}
 	for i := range 10 {

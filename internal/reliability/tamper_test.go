@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "github.com/mattn/go-sqlite3"
 
-	capsule "github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/keys"
 )
 
 // execer runs SQL against the database behind a store, with ? placeholders.

@@ -60,6 +60,9 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 		if _, dup := s.byID[r.ID]; dup {
 			return fmt.Errorf("memory: duplicate id %s", r.ID)
 		}
+		if slices.ContainsFunc(recs[:i], func(p storage.Record) bool { return p.ID == r.ID }) {
+			return fmt.Errorf("memory: duplicate id %s inside the batch", r.ID)
+		}
 		head = storage.Head{Sequence: r.Sequence, Hash: r.Hash}
 	}
 	for _, r := range recs {

@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -413,100 +411,24 @@ func TestLockKey(t *testing.T) {
 	}
 }
 
-const (
-	childEnvSchema = "CAPSULE_PG_TEST_CHILD_SCHEMA"
-	childEnvN      = "CAPSULE_PG_TEST_CHILD_N"
-	childEnvTenant = "CAPSULE_PG_TEST_CHILD_TENANT"
-)
-
+// TestMultiProcess runs the contract's multi-process test on one schema.
 func TestMultiProcess(t *testing.T) {
-	if schema := os.Getenv(childEnvSchema); schema != "" {
-		runChild(t, schema)
-		return
-	}
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
-	const procs, n = 4, 40
-	s, schema := openSchema(t)
-	for _, tenant := range []string{"", "mp"} {
-		cmds := make([]*exec.Cmd, procs)
-		outs := make([]strings.Builder, procs)
-		for i := range cmds {
-			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMultiProcess$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), childEnvSchema+"="+schema, childEnvN+"="+strconv.Itoa(n), childEnvTenant+"="+tenant)
-			cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			cmds[i] = cmd
-		}
-		for i, cmd := range cmds {
-			if err := cmd.Wait(); err != nil {
-				t.Errorf("child %d: %v\n%s", i, err, outs[i].String())
-			}
-		}
-		if t.Failed() {
-			t.FailNow()
-		}
-		recs := storagetest.CheckChain(t.Context(), t, s, tenant, procs*n)
-		ids := map[string]bool{}
-		for _, r := range recs {
-			ids[r.ID] = true
-		}
-		for i := range outs {
-			for line := range strings.Lines(outs[i].String()) {
-				if id, ok := strings.CutPrefix(strings.TrimSpace(line), "acked "); ok && !ids[id] {
-					t.Errorf("child %d: acknowledged capsule %s is missing", i, id)
-				}
-			}
-			if c := strings.Count(outs[i].String(), "acked "); c != n {
-				t.Errorf("child %d acknowledged %d capsules, want %d", i, c, n)
-			}
-		}
-	}
-}
-
-func runChild(t *testing.T, schema string) {
-	n, err := strconv.Atoi(os.Getenv(childEnvN))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	s, err := Open(ctx, testURL(t), inSchema(schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	recs, err := storagetest.AppendRetry(ctx, s, os.Getenv(childEnvTenant), n)
-	for _, r := range recs {
-		fmt.Printf("acked %s\n", r.ID)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	storagetest.MultiProcess(t, storagetest.Processes{
+		Open: func(ctx context.Context, schema string) (storage.Store, error) {
+			return Open(ctx, testURL(t), inSchema(schema))
+		},
+		New: func(t *testing.T) string {
+			_, schema := openSchema(t)
+			return schema
+		},
+	})
 }
 
 func BenchmarkAppend(b *testing.B) {
-	for _, size := range []int{1, 64} {
-		for _, tenant := range []string{"", "bench"} {
-			b.Run(fmt.Sprintf("batch=%d/tenant=%q", size, tenant), func(b *testing.B) {
-				s, _ := openSchema(b)
-				head := storage.Head{Sequence: -1}
-				for b.Loop() {
-					b.StopTimer()
-					recs := storagetest.Chain(tenant, head, size)
-					head = storage.Head{Sequence: recs[size-1].Sequence, Hash: recs[size-1].Hash}
-					b.StartTimer()
-					if err := s.Append(b.Context(), tenant, recs); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "records/s")
-			})
-		}
-	}
+	storagetest.BenchmarkAppend(b, func(b *testing.B) storage.Store {
+		s, _ := openSchema(b)
+		return s
+	})
 }
 
 // TestNullColumns checks the columns the reference leaves NULL: the

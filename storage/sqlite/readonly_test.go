@@ -17,9 +17,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/mattn/go-sqlite3"
-
 	"github.com/capsule-go/capsule/storage"
+	sqlitedriver "github.com/capsule-go/capsule/storage/sqlite/internal/driver"
 	"github.com/capsule-go/capsule/storage/storagetest"
 )
 
@@ -65,7 +64,7 @@ func dirNames(t *testing.T, dir string) []string {
 // through a connection of its own, closed before returning.
 func masterOf(t *testing.T, path string) []string {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	db, err := sql.Open(sqlitedriver.Name, "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +356,7 @@ func TestReadOnlyMissingTables(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.Close()
-		db, err := sql.Open("sqlite3", "file:"+path)
+		db, err := sql.Open(sqlitedriver.Name, "file:"+path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -694,8 +693,7 @@ func TestReadOnlyConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = conn.ExecContext(t.Context(), "CREATE TABLE x (a)")
-	var se sqlite3.Error
-	if !errors.As(err, &se) || se.Code != sqlite3.ErrReadonly {
+	if code, _ := sqlitedriver.Code(err); sqlitedriver.Primary(code) != sqlitedriver.ReadOnly {
 		t.Fatalf("DDL on a connection without query_only: %v, want SQLITE_READONLY", err)
 	}
 	conn.Raw(func(any) error { return driver.ErrBadConn }) // discard the connection

@@ -1,5 +1,7 @@
 // Package sqlite implements [storage.Store] on a SQLite file, through
-// github.com/mattn/go-sqlite3 (cgo).
+// github.com/mattn/go-sqlite3 when cgo is available and the pure-Go
+// modernc.org/sqlite when it is not (CGO_ENABLED=0). Files written through
+// either are read and appended to through the other.
 //
 // The file is shared with the Python reference implementation: the null
 // tenant's chain lives in the reference table "capsules", created with the
@@ -54,15 +56,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
-
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/batch"
+	"github.com/capsule-go/capsule/storage/sqlite/internal/driver"
 )
 
 // Synchronous is SQLite's synchronous setting for commits.
@@ -238,14 +238,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	registerWriterDriver()
-	w, err := sql.Open(writerDriver, dsn(abs, url.Values{
-		"_journal_mode":    {"WAL"},
-		"_synchronous":     {cfg.sync.String()},
-		"_busy_timeout":    {busy},
-		"_txlock":          {"immediate"},
-		"_stmt_cache_size": {"32"},
-	}))
+	writer, params := driver.Writer([][2]string{
+		{"wal_autocheckpoint", strconv.Itoa(walCheckpointPages)},
+		{"journal_size_limit", strconv.Itoa(journalSizeLimit)},
+	})
+	params.Set("_journal_mode", "WAL")
+	params.Set("_synchronous", cfg.sync.String())
+	params.Set("_busy_timeout", busy)
+	params.Set("_txlock", "immediate")
+	params.Set("_stmt_cache_size", "32")
+	w, err := sql.Open(writer, dsn(abs, params))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -264,7 +266,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	readers := max(4, runtime.GOMAXPROCS(0))
-	s.r, err = sql.Open("sqlite3", dsn(abs, url.Values{
+	s.r, err = sql.Open(driver.Name, dsn(abs, url.Values{
 		"_busy_timeout":    {busy},
 		"_query_only":      {"true"},
 		"_stmt_cache_size": {"32"},
@@ -295,7 +297,7 @@ func openReadOnly(ctx context.Context, path, abs, busy string) (*Store, error) {
 	case !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("sqlite: open %s: not a regular file", path)
 	}
-	r, err := sql.Open("sqlite3", dsn(abs, url.Values{
+	r, err := sql.Open(driver.Name, dsn(abs, url.Values{
 		"mode":             {"ro"}, // never creates the file
 		"_busy_timeout":    {busy},
 		"_query_only":      {"true"},
@@ -388,26 +390,7 @@ const (
 	journalSizeLimit   = 64 << 20
 )
 
-// writerDriver is go-sqlite3 registered under its own name with a hook that
-// sets the writer connection's checkpoint threshold, so that a connection
-// database/sql opens again gets it too.
-const writerDriver = "sqlite3_capsule_writer"
-
-var registerWriterOnce sync.Once
-
-func registerWriterDriver() {
-	registerWriterOnce.Do(func() {
-		sql.Register(writerDriver, &sqlite3.SQLiteDriver{
-			ConnectHook: func(c *sqlite3.SQLiteConn) error {
-				_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint=%d; PRAGMA journal_size_limit=%d",
-					walCheckpointPages, journalSizeLimit), nil)
-				return err
-			},
-		})
-	})
-}
-
-// dsn is the go-sqlite3 data source name for the file at abs: a file: URI,
+// dsn is the data source name for the file at abs: a file: URI,
 // so that any byte of the path survives, with the driver's parameters.
 func dsn(abs string, params url.Values) string {
 	p := filepath.ToSlash(abs)
@@ -858,16 +841,13 @@ func (s *Store) appendErr(tenant string, recs []storage.Record, err error) error
 // insertErr maps a failed INSERT of r: a taken sequence means another
 // writer extended the chain (ErrConflict), a taken id does not.
 func (s *Store) insertErr(tenant string, r storage.Record, err error) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.ExtendedCode {
-		case sqlite3.ErrConstraintPrimaryKey:
-			return fmt.Errorf("sqlite: append to %q: capsule id %s is already stored: %w", tenant, r.ID, err)
-		case sqlite3.ErrConstraintUnique:
-			if strings.Contains(se.Error(), ".sequence") {
-				return fmt.Errorf("sqlite: append to %q: sequence %d is taken: %w (%w)", tenant, r.Sequence, storage.ErrConflict, err)
-			}
-		}
+	// Both tables have one UNIQUE constraint besides the id primary key:
+	// the (tenant's) sequence.
+	switch code, _ := driver.Code(err); code {
+	case driver.ConstraintPrimaryKey:
+		return fmt.Errorf("sqlite: append to %q: capsule id %s is already stored: %w", tenant, r.ID, err)
+	case driver.ConstraintUnique:
+		return fmt.Errorf("sqlite: append to %q: sequence %d is taken: %w (%w)", tenant, r.Sequence, storage.ErrConflict, err)
 	}
 	return fmt.Errorf("sqlite: append to %q at sequence %d: %w", tenant, r.Sequence, err)
 }

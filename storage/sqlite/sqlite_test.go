@@ -7,18 +7,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/capsule-go/capsule/storage"
+	sqlitedriver "github.com/capsule-go/capsule/storage/sqlite/internal/driver"
 	"github.com/capsule-go/capsule/storage/storagetest"
 )
 
@@ -51,7 +50,7 @@ func TestContractSynchronousNormal(t *testing.T) {
 // rawDB opens path directly, to look at what the store wrote.
 func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	db, err := sql.Open(sqlitedriver.Name, "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +348,7 @@ func TestSynchronousSetting(t *testing.T) {
 // for the busy timeout, then fails without ErrConflict.
 func TestBusy(t *testing.T) {
 	s, path := openTemp(t, WithBusyTimeout(200*time.Millisecond))
-	other, err := sql.Open("sqlite3", "file:"+path+"?_txlock=immediate")
+	other, err := sql.Open(sqlitedriver.Name, "file:"+path+"?_txlock=immediate")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,108 +406,43 @@ func TestUniqueViolation(t *testing.T) {
 	}
 }
 
-// The multi-process test: the test binary runs itself as child processes
-// that all append to one file.
-const (
-	childEnvDB     = "CAPSULE_SQLITE_TEST_CHILD_DB"
-	childEnvN      = "CAPSULE_SQLITE_TEST_CHILD_N"
-	childEnvTenant = "CAPSULE_SQLITE_TEST_CHILD_TENANT"
-)
-
+// TestMultiProcess runs the contract's multi-process test on one file,
+// with children of both drivers: this test binary and a build of this
+// package with the other cgo setting (pure Go when this one uses cgo), so
+// a file written through either driver is read and appended to through
+// the other, by concurrent writers.
 func TestMultiProcess(t *testing.T) {
-	if path := os.Getenv(childEnvDB); path != "" {
-		runChild(t, path)
-		return
+	p := storagetest.Processes{
+		Open: func(ctx context.Context, path string) (storage.Store, error) { return Open(ctx, path) },
+		New:  func(t *testing.T) string { return filepath.Join(t.TempDir(), "shared", "capsules.db") },
 	}
-	if testing.Short() {
-		t.Skip("spawns processes")
+	if os.Getenv("CAPSULE_STORAGETEST_CHILD_LOCATION") == "" && !testing.Short() {
+		p.Binaries = []string{os.Args[0], otherDriverBinary(t)}
 	}
-	const procs, n = 4, 40
-	path := filepath.Join(t.TempDir(), "shared", "capsules.db")
-	for _, tenant := range []string{"", "mp"} {
-		cmds := make([]*exec.Cmd, procs)
-		outs := make([]strings.Builder, procs)
-		for i := range cmds {
-			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMultiProcess$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), childEnvDB+"="+path, childEnvN+"="+strconv.Itoa(n), childEnvTenant+"="+tenant)
-			cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			cmds[i] = cmd
-		}
-		for i, cmd := range cmds {
-			if err := cmd.Wait(); err != nil {
-				t.Errorf("child %d: %v\n%s", i, err, outs[i].String())
-			}
-		}
-		if t.Failed() {
-			t.FailNow()
-		}
-		s, err := Open(t.Context(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs := storagetest.CheckChain(t.Context(), t, s, tenant, procs*n)
-		ids := map[string]bool{}
-		for _, r := range recs {
-			ids[r.ID] = true
-		}
-		// Every child printed the ids it had acknowledged.
-		for i := range outs {
-			for line := range strings.Lines(outs[i].String()) {
-				if id, ok := strings.CutPrefix(strings.TrimSpace(line), "acked "); ok && !ids[id] {
-					t.Errorf("child %d: acknowledged capsule %s is missing", i, id)
-				}
-			}
-			if c := strings.Count(outs[i].String(), "acked "); c != n {
-				t.Errorf("child %d acknowledged %d capsules, want %d", i, c, n)
-			}
-		}
-		s.Close()
-	}
+	storagetest.MultiProcess(t, p)
 }
 
-func runChild(t *testing.T, path string) {
-	n, err := strconv.Atoi(os.Getenv(childEnvN))
-	if err != nil {
-		t.Fatal(err)
+// otherDriverBinary builds this package's tests with the other driver: with
+// CGO_ENABLED=0 when this binary uses cgo, and with cgo otherwise.
+func otherDriverBinary(t *testing.T) string {
+	cgo := "0"
+	if sqlitedriver.PureGo {
+		cgo = "1"
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
+	bin := filepath.Join(t.TempDir(), "sqlite-other-driver.test")
+	cmd := exec.CommandContext(t.Context(), "go", "test", "-c", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the tests with CGO_ENABLED=%s: %v\n%s", cgo, err, out)
 	}
-	defer s.Close()
-	recs, err := storagetest.AppendRetry(ctx, s, os.Getenv(childEnvTenant), n)
-	for _, r := range recs {
-		fmt.Printf("acked %s\n", r.ID)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	return bin
 }
 
 func BenchmarkAppend(b *testing.B) {
-	for _, size := range []int{1, 64} {
-		for _, tenant := range []string{"", "bench"} {
-			b.Run(fmt.Sprintf("batch=%d/tenant=%q", size, tenant), func(b *testing.B) {
-				s, _ := openTemp(b)
-				head := storage.Head{Sequence: -1}
-				for b.Loop() {
-					b.StopTimer()
-					recs := storagetest.Chain(tenant, head, size)
-					head = storage.Head{Sequence: recs[size-1].Sequence, Hash: recs[size-1].Hash}
-					b.StartTimer()
-					if err := s.Append(b.Context(), tenant, recs); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "records/s")
-			})
-		}
-	}
+	storagetest.BenchmarkAppend(b, func(b *testing.B) storage.Store {
+		s, _ := openTemp(b)
+		return s
+	})
 }
 
 // A database file removed while open is noticed: SQLite would write into

@@ -9,11 +9,12 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
 // capsuleTypes are the eight capsule types of the protocol.
-var capsuleTypes = []string{"agent", "tool", "system", "kill", "workflow", "chat", "vault", "auth"}
+var capsuleTypes = protocol.Types()
 
 // sessionIDs are the session ids synthetic records cycle through; "" is a
 // null session.

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Conflicts", testConflicts},
 		{"InvalidBatch", testInvalidBatch},
 		{"BatchIsAtomic", testBatchIsAtomic},
+		{"DuplicateIDInBatch", testDuplicateIDInBatch},
 		{"TenantChains", testTenantChains},
 		{"Get", testGet},
 		{"GetByHash", testGetByHash},
@@ -327,6 +328,25 @@ func testBatchIsAtomic(t *testing.T, s storage.Store) {
 	next := Chain("", head, 4)
 	appendOK(t, s, "", next...)
 	sameRecords(t, "chain", scanAll(t, s, "", 0), append(chain, next...))
+}
+
+// testDuplicateIDInBatch appends [a, b, a]: a batch whose third record
+// reuses the id of its first. Nothing of it may be stored, and the error
+// is no head conflict.
+func testDuplicateIDInBatch(t *testing.T, s storage.Store) {
+	chain := grow(t, s, "a", 1, 1)
+	head := storage.Head{Sequence: 0, Hash: chain[0].Hash}
+	batch := Chain("a", head, 3)
+	batch[2].ID = batch[0].ID
+	batch[2] = refresh(batch[2])
+	err := s.Append(t.Context(), "a", batch)
+	if err == nil || errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("Append of [a, b, a] returned %v, want an error other than ErrConflict", err)
+	}
+	if h := headOf(t, s, "a"); h != head {
+		t.Fatalf("head moved to %+v after a batch with a duplicate id", h)
+	}
+	sameRecords(t, "chain after a batch with a duplicate id", scanAll(t, s, "a", 0), chain)
 }
 
 func testTenantChains(t *testing.T, s storage.Store) {

@@ -6,7 +6,7 @@ package benchfn
 import (
 	"context"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 //go:generate go run github.com/capsule-go/capsule/cmd/capsulegen

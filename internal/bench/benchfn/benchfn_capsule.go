@@ -7,15 +7,13 @@ package benchfn
 import (
 	"context"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/runtime"
 )
 
-var capsuleSiteNoop = &capsule.Site{
-	Type:          capsule.TypeTool,
-	Source:        "github.com/capsule-go/capsule/internal/bench/benchfn.Noop",
-	AgentID:       "github.com/capsule-go/capsule/internal/bench/benchfn.Noop",
-	Domain:        "agents",
-	SwallowErrors: true,
+var capsuleSiteNoop = &runtime.Site{
+	Type:    capsule.TypeTool,
+	AgentID: "github.com/capsule-go/capsule/internal/bench/benchfn.Noop",
 	Capsules: func() *capsule.Capsules {
 		return Target
 	},
@@ -23,19 +21,8 @@ var capsuleSiteNoop = &capsule.Site{
 
 // AuditedNoop calls Noop and records the call as a capsule.
 func AuditedNoop(ctx context.Context, request string) (string, error) {
-	ctx, call := capsule.Start(ctx, capsuleSiteNoop, "bench", request)
-	done := false
-	defer func() {
-		if !done {
-			p := recover()
-			call.Panic(p)
-			if p != nil {
-				panic(p)
-			}
-		}
-	}()
+	ctx, call := runtime.Start(ctx, capsuleSiteNoop, "bench", request)
+	defer call.Guard()
 	r0, err := Noop(ctx, request)
-	done = true
-	call.Finish(r0, err)
-	return r0, err
+	return r0, call.Finish(r0, err)
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 // ErrSentinel is returned (wrapped) by Fail.

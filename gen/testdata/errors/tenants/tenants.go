@@ -3,7 +3,7 @@ package tenants
 import (
 	"context"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 var store *capsule.Capsules

@@ -3,7 +3,7 @@
 package collisions
 
 import (
-	capsulerun "github.com/capsule-go/capsule/runtime"
+	capsulerun "github.com/capsule-go/capsule"
 )
 
 // capsule is a package-level name: the runtime import needs another name.

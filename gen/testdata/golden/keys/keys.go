@@ -4,7 +4,7 @@ package keys
 import (
 	"context"
 
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 // Store is where the audited calls of this package are recorded.

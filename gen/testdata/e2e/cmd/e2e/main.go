@@ -12,7 +12,7 @@ import (
 	"sync"
 
 	"example.com/m/audited"
-	capsule "github.com/capsule-go/capsule/runtime"
+	"github.com/capsule-go/capsule"
 )
 
 type report struct {

@@ -32,6 +32,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // Scheme is the prefix of every capsule URI.
@@ -163,12 +165,12 @@ func parseBareRef(u URI, ref string) (URI, string) {
 	if _, _, ok := algorithmPrefix(ref); ok {
 		return parseHash(u, ref)
 	}
-	if isUUID(ref) {
+	if protocol.IsUUID(ref) {
 		u.Kind = KindID
 		u.ID = ref
 		return u, ""
 	}
-	if isUUID(strings.ToLower(ref)) {
+	if protocol.IsUUID(strings.ToLower(ref)) {
 		return u, "UUID contains uppercase characters"
 	}
 	if isDigitsOrSign(ref) {
@@ -310,26 +312,6 @@ func clip(s string) string {
 		return s[:40] + "..."
 	}
 	return s
-}
-
-// isUUID reports whether s is 8-4-4-4-12 lowercase hex digits.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if c != '-' {
-				return false
-			}
-			continue
-		}
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func isAlnum(c byte) bool {

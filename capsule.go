@@ -5,14 +5,25 @@
 // byte-compatible with the Python and TypeScript implementations of the
 // Capsule Protocol (CPS 1.0).
 //
-// The package lives in the runtime directory of the module; import it as
+// Import it as
 //
-//	import capsule "github.com/capsule-go/capsule/runtime"
+//	import "github.com/capsule-go/capsule"
 //
-// Most programs never call it directly beyond [Current]: capsulegen writes
-// Audited* wrappers that call [Start] and [Call.Finish]. Programs that build
-// capsules by hand use [New], fill the sections, and call
-// [Capsules.Append].
+// The package is the API people use:
+//
+//   - the capsule model: [Capsule], [New], its six sections, and [Current]
+//     and [FromContext] inside an audited call;
+//   - [Capsules], a store with its chains and signing key: [Open],
+//     [Capsules.Append], [Capsules.Verify], [Capsules.Checkpoint],
+//     [Capsules.Close], and the process default ([Default], [SetDefault]);
+//   - sealing and verification of records: [SealWith], [CheckHash],
+//     [CheckSignature], [VerifyChain].
+//
+// Most programs never call it beyond Current: capsulegen writes Audited*
+// wrappers that call package github.com/capsule-go/capsule/runtime, which
+// builds on this one. The protocol's facts and wire format (canonical
+// JSON, validation, capsule:// URIs) are in package
+// github.com/capsule-go/capsule/protocol and its sub-packages.
 package capsule
 
 import (
@@ -20,10 +31,12 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // SpecVersion is the protocol version this package writes.
-const SpecVersion = "1.0"
+const SpecVersion = protocol.SpecVersion
 
 // Type is a capsule type: one of the eight the protocol defines.
 type Type string
@@ -40,17 +53,8 @@ const (
 	TypeAuth     Type = "auth"
 )
 
-// Types lists the capsule types in protocol order.
-var Types = []Type{TypeAgent, TypeTool, TypeSystem, TypeKill, TypeWorkflow, TypeChat, TypeVault, TypeAuth}
-
 // Valid reports whether t is one of the eight capsule types.
-func (t Type) Valid() bool {
-	switch t {
-	case TypeAgent, TypeTool, TypeSystem, TypeKill, TypeWorkflow, TypeChat, TypeVault, TypeAuth:
-		return true
-	}
-	return false
-}
+func (t Type) Valid() bool { return protocol.IsType(string(t)) }
 
 // Status is an outcome status.
 type Status string
@@ -232,59 +236,29 @@ func NewID() string {
 	return string(s[:])
 }
 
-// IsUUID reports whether s is a UUID in lowercase hyphenated form
-// (8-4-4-4-12 hex digits), as the protocol writes ids.
-func IsUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// Column limits of the reference's tables (qp_capsule/storage.py and
-// storage_pg.py): longer values cannot be stored there.
-const (
-	MaxDomainLen    = 50 // quantumpipes_capsules.domain VARCHAR(50)
-	MaxSessionIDLen = 36 // session_id VARCHAR(36)
-	MaxTenantLen    = 36 // quantumpipes_capsules.tenant_id VARCHAR(36), PostgreSQL only
-)
-
 // Check reports the first field of c that package validate would refuse in
 // its sealed content, or that the reference's tables cannot hold, as a
 // [*FieldError] naming the field: an id or parent_id that is not a
 // lowercase UUID, an unknown type or outcome status, a confidence or an
 // option's feasibility outside 0.0..1.0 (or not finite), a negative
-// duration_ms, a domain longer than [MaxDomainLen] characters or a
-// session_id longer than [MaxSessionIDLen]. Sealing calls it before a
+// duration_ms, a domain longer than [protocol.MaxDomainLen] characters or a
+// session_id longer than [protocol.MaxSessionIDLen]. Sealing calls it before a
 // capsule is queued, so a capsule it refuses is never stored.
 func (c *Capsule) Check() error {
 	fail := func(field, format string, args ...any) error {
 		return &FieldError{field, fmt.Sprintf(format, args...)}
 	}
 	switch {
-	case !IsUUID(c.ID):
+	case !protocol.IsUUID(c.ID):
 		return fail("id", "must be a lowercase hyphenated UUID, got %q", c.ID)
 	case !c.Type.Valid():
 		return fail("type", "must be one of agent, tool, system, kill, workflow, chat, vault, auth; got %q", c.Type)
-	case utf8.RuneCountInString(c.Domain) > MaxDomainLen:
-		return fail("domain", "is %d characters long, more than the %d the reference's tables hold", utf8.RuneCountInString(c.Domain), MaxDomainLen)
-	case c.ParentID != "" && !IsUUID(c.ParentID):
+	case utf8.RuneCountInString(c.Domain) > protocol.MaxDomainLen:
+		return fail("domain", "is %d characters long, more than the %d the reference's tables hold", utf8.RuneCountInString(c.Domain), protocol.MaxDomainLen)
+	case c.ParentID != "" && !protocol.IsUUID(c.ParentID):
 		return fail("parent_id", "must be a lowercase hyphenated UUID or null, got %q", c.ParentID)
-	case utf8.RuneCountInString(c.Context.SessionID) > MaxSessionIDLen:
-		return fail("context.session_id", "is %d characters long, more than the %d the reference's tables hold", utf8.RuneCountInString(c.Context.SessionID), MaxSessionIDLen)
+	case utf8.RuneCountInString(c.Context.SessionID) > protocol.MaxSessionIDLen:
+		return fail("context.session_id", "is %d characters long, more than the %d the reference's tables hold", utf8.RuneCountInString(c.Context.SessionID), protocol.MaxSessionIDLen)
 	case !unitInterval(c.Reasoning.Confidence):
 		return fail("reasoning.confidence", "must be between 0.0 and 1.0, got %v", c.Reasoning.Confidence)
 	case c.Execution.DurationMS < 0:

@@ -9,7 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 // FieldError reports a content field that cannot be read into a Capsule.
@@ -36,7 +37,7 @@ func FromContent(m map[string]any) (*Capsule, error) {
 		c.Type = Type(s)
 	}
 	r.str("id", &c.ID)
-	if r.err == nil && !IsUUID(c.ID) {
+	if r.err == nil && !protocol.IsUUID(c.ID) {
 		return nil, &FieldError{"id", "not a lowercase hyphenated UUID"}
 	}
 	r.str("domain", &c.Domain)

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -42,7 +42,7 @@ type chain struct {
 	headKnown bool
 
 	cmu     sync.Mutex // guards queue and running
-	cond    *sync.Cond // signalled when a queued capsule is signed
+	cond    *sync.Cond // signalled when a queued capsule is signed, and when the committer stops
 	queue   []*pending
 	running bool
 
@@ -124,6 +124,15 @@ func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Se
 	return out, nil
 }
 
+// waitIdle returns once the chain has no committer running.
+func (ch *chain) waitIdle() {
+	ch.cmu.Lock()
+	for ch.running {
+		ch.cond.Wait()
+	}
+	ch.cmu.Unlock()
+}
+
 // assign gives pd the next link of the chain and hashes it. seqMu is held.
 func (ch *chain) assign(pd *pending) {
 	seq := ch.head.Sequence + 1
@@ -148,6 +157,7 @@ func (ch *chain) commitLoop() {
 		if n == 0 {
 			if len(ch.queue) == 0 {
 				ch.running = false
+				ch.cond.Broadcast() // wakes waitIdle
 				ch.cmu.Unlock()
 				return
 			}

@@ -17,8 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 // The differential tests run the Python reference itself as the oracle
@@ -27,7 +28,7 @@ import (
 // CAPSULE_PYTHON_REFERENCE) and python3 with the cryptography package.
 
 const (
-	refScript = "../testdata/interop/refdiff.py"
+	refScript = "testdata/interop/refdiff.py"
 	// diffCases is how many random capsules each direction checks per run.
 	diffCases = 3000
 	// diffSeed fixes the random content, so a failure reproduces.
@@ -40,7 +41,7 @@ func pythonOracle(t *testing.T) []string {
 	t.Helper()
 	src := os.Getenv("CAPSULE_PYTHON_REFERENCE")
 	if src == "" {
-		src = "../../shared/interop/python-reference-src"
+		src = "../shared/interop/python-reference-src"
 	}
 	src, err := filepath.Abs(src)
 	if err != nil {
@@ -129,14 +130,14 @@ func TestDifferentialPythonSealsGoVerifies(t *testing.T) {
 		}
 		// One random edit of the content must be caught.
 		content := cloneJSON([]map[string]any{sealed})[0]
-		for _, k := range SealKeys {
+		for _, k := range protocol.SealKeys() {
 			delete(content, k)
 		}
 		ls := leaves(content, "", nil)
 		l := ls[rng.IntN(len(ls))]
 		path := l.path
 		edit(l)
-		for _, k := range SealKeys {
+		for _, k := range protocol.SealKeys() {
 			content[k] = sealed[k]
 		}
 		edited, err := ParseSealed(content, "")

@@ -7,11 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
+	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -91,7 +91,7 @@ func CheckHash(rec *Sealed) error {
 	if rec.Hash == "" {
 		return ErrMissingHash
 	}
-	if !isHex(rec.Hash, 64) {
+	if !protocol.IsLowerHex(rec.Hash, protocol.HashHexLen) {
 		return fmt.Errorf("hash: %w", ErrMalformedHex)
 	}
 	content, err := canonical.Canonicalize(rec.Data)
@@ -114,7 +114,7 @@ func CheckSignature(rec *Sealed, resolve KeyResolver) error {
 	if !decodeLowerHex(sig[:], rec.Signature) {
 		return fmt.Errorf("signature: %w", ErrMalformedHex)
 	}
-	if !isHex(rec.Hash, 64) {
+	if !protocol.IsLowerHex(rec.Hash, protocol.HashHexLen) {
 		return fmt.Errorf("hash: %w", ErrMalformedHex)
 	}
 	pub, err := resolve(rec.SignedBy)
@@ -184,19 +184,6 @@ func lowerNibble(c byte) (byte, bool) {
 	return 0, false
 }
 
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // MarshalSealed returns the sealed dict of rec as JSON: its content with
 // the five seal keys added (hash, signature, signature_pq, signed_at,
 // signed_by), keys in code-point order when the content is canonical.
@@ -215,7 +202,7 @@ func AppendSealed(dst []byte, rec *Sealed) ([]byte, error) {
 		return dst, fmt.Errorf("capsule %s: %w", rec.ID, err)
 	}
 	m := v.(map[string]any)
-	for _, k := range SealKeys {
+	for _, k := range protocol.SealKeys() {
 		if _, dup := m[k]; dup {
 			return dst, fmt.Errorf("capsule %s: content has seal key %q", rec.ID, k)
 		}
@@ -235,17 +222,13 @@ func nullIfEmpty(s string) any {
 	return s
 }
 
-// SealKeys are the keys a sealed dict has beyond its content. Do not
-// modify.
-var SealKeys = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}
-
 // ParseSealed reads one sealed dict (content plus seal keys), as read by
 // canonical.Parse, into a record for the given tenant.
 func ParseSealed(m map[string]any, tenant string) (Sealed, error) {
 	var rec Sealed
 	content := make(map[string]any, len(m))
 	for k, v := range m {
-		if !slices.Contains(SealKeys, k) {
+		if !protocol.IsSealKey(k) {
 			content[k] = v
 		}
 	}

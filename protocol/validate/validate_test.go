@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 const testdata = "../../testdata"

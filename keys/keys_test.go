@@ -23,7 +23,7 @@ import (
 	"time"
 )
 
-const refDir = "../../testdata/interop/python-reference"
+const refDir = "../testdata/interop/python-reference"
 
 func TestMain(m *testing.M) {
 	// Re-exec pattern: the multi-process tests run this test binary as a

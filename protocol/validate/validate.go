@@ -36,7 +36,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 // Category classifies a validation error, as the conformance vectors do.
@@ -72,13 +73,7 @@ func (e *Error) Error() string {
 }
 
 // sealFields are the keys of a sealed capsule that are not content.
-var sealFields = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}
-
-// capsuleTypes are the eight capsule types, in protocol order.
-var capsuleTypes = []string{"agent", "tool", "system", "kill", "workflow", "chat", "vault", "auth"}
-
-// outcomeStatuses are the values of outcome.status.
-var outcomeStatuses = []string{"pending", "success", "failure", "partial", "blocked"}
+var sealFields = protocol.SealKeys()
 
 // Content checks a capsule's content dict: the 13 top-level fields and the
 // six sections, with the types and values the protocol defines, and the
@@ -126,7 +121,7 @@ func Sealed(m map[string]any) *Error {
 	if !ok {
 		return wrongType("hash", "a string", h)
 	}
-	if !isLowerHex(hs, 64) {
+	if !protocol.IsLowerHex(hs, protocol.HashHexLen) {
 		return invalid("hash", "must be 64 lowercase hex digits (SHA3-256), got %s", quote(hs))
 	}
 	sum := sha3.Sum256(canon)
@@ -146,7 +141,7 @@ func Sealed(m map[string]any) *Error {
 	if len(ss) != 128 {
 		return invalid("signature", "must be 128 lowercase hex digits (Ed25519), got %d characters", len(ss))
 	}
-	if !isLowerHex(ss, 128) {
+	if !protocol.IsLowerHex(ss, protocol.SignatureHexLen) {
 		return invalid("signature", "must be 128 lowercase hex digits (Ed25519), got other characters")
 	}
 	if v, present := m["signature_pq"]; present {
@@ -154,7 +149,7 @@ func Sealed(m map[string]any) *Error {
 		if !ok {
 			return wrongType("signature_pq", "a string", v)
 		}
-		if len(s)%2 != 0 || !isLowerHex(s, len(s)) {
+		if len(s)%2 != 0 || !protocol.IsLowerHex(s, -1) {
 			return invalid("signature_pq", "must be lowercase hex digits, or empty when absent")
 		}
 	}
@@ -267,7 +262,7 @@ type spec struct {
 // each section and nested object, in protocol order.
 var topLevel = []spec{
 	{"id", tString, false, checkUUID},
-	{"type", tString, false, oneOf(capsuleTypes)},
+	{"type", tString, false, oneOf(protocol.Types())},
 	{"domain", tString, false, nil},
 	{"parent_id", tString, true, checkUUID},
 	{"sequence", tInteger, false, checkNonNegative},
@@ -343,7 +338,7 @@ var toolCallSpec = []spec{
 }
 
 var outcomeSpec = []spec{
-	{"status", tString, false, oneOf(outcomeStatuses)},
+	{"status", tString, false, oneOf(protocol.Statuses())},
 	{"result", tAny, true, nil},
 	{"summary", tString, false, nil},
 	{"error", tString, true, nil},
@@ -447,7 +442,7 @@ func checkReasoning(path string, v any) *Error {
 }
 
 func checkUUID(path string, v any) *Error {
-	if s := v.(string); !isUUID(s) {
+	if s := v.(string); !protocol.IsUUID(s) {
 		return invalid(path, "must be a lowercase hyphenated UUID, got %s", quote(s))
 	}
 	return nil
@@ -474,7 +469,7 @@ func checkNonNegative(path string, v any) *Error {
 }
 
 func checkHash(path string, v any) *Error {
-	if s := v.(string); !isLowerHex(s, 64) {
+	if s := v.(string); !protocol.IsLowerHex(s, protocol.HashHexLen) {
 		return invalid(path, "must be 64 lowercase hex digits (SHA3-256) or null, got %s", quote(s))
 	}
 	return nil
@@ -741,38 +736,6 @@ func quote(s string) string {
 		return strconv.Quote(s[:80]) + "..."
 	}
 	return strconv.Quote(s)
-}
-
-// isUUID reports whether s is 8-4-4-4-12 lowercase hex digits (any version:
-// the conformance vectors use non-v4 ids).
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if c != '-' {
-				return false
-			}
-		} else if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// isLowerHex reports whether s is n lowercase hex digits.
-func isLowerHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // isTimestamp reports whether s is an ISO-8601 date and time in the form

@@ -29,8 +29,12 @@ func WithCallHook(h CallHook) OpenOption {
 	}
 }
 
-// runHooks runs the call hooks of caps on the capsule of an audited call.
-func (caps *Capsules) runHooks(ctx context.Context, c *Capsule, agentID string) {
+// RunCallHooks runs the hooks added with [WithCallHook] on c, the capsule
+// of the audited call of agentID, with the context the call received; a
+// panicking hook is recovered and logged. It is for package runtime, which
+// calls it once per audited call before sealing; code that appends
+// capsules by hand has no reason to call it.
+func (caps *Capsules) RunCallHooks(ctx context.Context, c *Capsule, agentID string) {
 	for _, h := range caps.hooks {
 		func() {
 			defer func() {

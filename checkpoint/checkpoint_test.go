@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule/runtime/checkpoint"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/checkpoint"
+	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/memory"
 	"github.com/capsule-go/capsule/storage/storagetest"

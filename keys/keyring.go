@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // Epoch status values.
@@ -117,7 +119,7 @@ func ParseKeyring(data []byte) (*Keyring, error) {
 		if e.Algorithm != AlgorithmEd25519 {
 			continue // a newer algorithm: kept, never used for Ed25519 lookups
 		}
-		if _, ok := e.PublicKey(); !ok || !isLowerHex(e.PublicKeyHex) {
+		if _, ok := e.PublicKey(); !ok || !protocol.IsLowerHex(e.PublicKeyHex, protocol.PublicKeyHexLen) {
 			return nil, fmt.Errorf("%w: epoch %d: public_key_hex is not 64 lowercase hex digits", ErrInvalidKeyring, e.Epoch)
 		}
 	}
@@ -342,13 +344,4 @@ func newDistinctKey(kr *Keyring) (ed25519.PrivateKey, error) {
 			return priv, nil
 		}
 	}
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 // Level is how deep verification goes.
@@ -106,12 +106,17 @@ func VerifyChain(ctx context.Context, recs iter.Seq2[Sealed, error], level Level
 		err  error
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	readerDone := make(chan struct{})
+	defer func() {
+		cancel()
+		<-readerDone // recs is not used after VerifyChain returns
+	}()
 	batches := make(chan batch, 1)
 	free := make(chan []Sealed, 2)
 	free <- make([]Sealed, 0, verifyBatch)
 	free <- make([]Sealed, 0, verifyBatch)
 	go func() {
+		defer close(readerDone)
 		defer close(batches)
 		var buf []Sealed
 		select {

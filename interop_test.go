@@ -14,16 +14,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule/runtime/canonical"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
 const (
-	refDir = "../testdata/interop/python-reference"
+	refDir = "testdata/interop/python-reference"
 	// appDir holds a chain written by app-style code through the reference
 	// (refdiff.py app-chain): int confidences, naive, "Z" and +02:00
 	// timestamps, legacy and structured options.
-	appDir = "../testdata/interop/python-app"
+	appDir = "testdata/interop/python-app"
 )
 
 // refDataDir copies the Python reference's data directory (key and keyring)

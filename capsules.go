@@ -13,8 +13,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/capsule-go/capsule/runtime/checkpoint"
-	"github.com/capsule-go/capsule/runtime/keys"
+	"github.com/capsule-go/capsule/checkpoint"
+	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/postgres"
 	"github.com/capsule-go/capsule/storage/sqlite"
@@ -37,7 +38,6 @@ type Capsules struct {
 	closed bool
 
 	metrics metrics
-	burst   burstLog
 
 	checkpointDir string
 	hooks         []CallHook // run by audited calls before sealing
@@ -107,7 +107,7 @@ func DefaultURL() (string, error) {
 	return filepath.Join(dir, "capsules.db"), nil
 }
 
-// Open opens the capsules at url: a URL starting with "postgres" opens
+// Open opens the capsules at url: a postgres:// or postgresql:// URL opens
 // PostgreSQL; any other string is a SQLite file path (an optional
 // "sqlite://" or "sqlite:" prefix is removed); "" means [DefaultURL].
 func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error) {
@@ -150,15 +150,15 @@ func SQLiteOptions(opts ...sqlite.Option) StoreOption {
 	return func(c *storeConfig) { c.sqlite = append(c.sqlite, opts...) }
 }
 
-// OpenStore opens the storage backend url names, as [Open] does: a URL
-// starting with "postgres" is PostgreSQL, any other string a SQLite path
+// OpenStore opens the storage backend url names, as [Open] does: a
+// postgres:// or postgresql:// URL is PostgreSQL, any other string a SQLite path
 // (an optional "sqlite://" or "sqlite:" prefix is removed).
 func OpenStore(ctx context.Context, url string, opts ...StoreOption) (storage.Store, error) {
 	var cfg storeConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if strings.HasPrefix(url, "postgres") {
+	if postgres.IsURL(url) {
 		var po []postgres.Option
 		if cfg.readOnly {
 			po = append(po, postgres.WithReadOnly())
@@ -241,7 +241,6 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 	} else if dir != "" {
 		c.pqPublicKey, _ = os.ReadFile(filepath.Join(dir, keys.PQPublicKeyFile)) // absent: nil
 	}
-	c.burst.log = c.log
 	if cfg.checkpointDir != "" {
 		if _, ok := c.signer.(checkpoint.MessageSigner); !ok {
 			return nil, fmt.Errorf("capsule: checkpoints need a signer that signs messages (%T does not)", c.signer)
@@ -321,6 +320,9 @@ func (c *Capsules) Store() storage.Store { return c.store }
 // Signer returns the key that seals new capsules.
 func (c *Capsules) Signer() Signer { return c.signer }
 
+// Logger returns the logger for audit failures (see [WithLogger]).
+func (c *Capsules) Logger() *slog.Logger { return c.log }
+
 // Resolver returns the key lookup verification uses, strict by signed_by:
 // the signing key under its fingerprint, and the keyring of the key
 // directory; an unknown or missing signed_by is an error.
@@ -391,8 +393,8 @@ func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule
 // checkTenant refuses a tenant that the store's tenant column cannot hold
 // (PostgreSQL's VARCHAR(36), as in the reference's table).
 func (c *Capsules) checkTenant(tenant string) error {
-	if _, pg := c.store.(*postgres.Store); pg && utf8.RuneCountInString(tenant) > MaxTenantLen {
-		return &FieldError{"tenant", fmt.Sprintf("is %d characters long, more than the %d of PostgreSQL's tenant_id column", utf8.RuneCountInString(tenant), MaxTenantLen)}
+	if _, pg := c.store.(*postgres.Store); pg && utf8.RuneCountInString(tenant) > protocol.MaxTenantLen {
+		return &FieldError{"tenant", fmt.Sprintf("is %d characters long, more than the %d of PostgreSQL's tenant_id column", utf8.RuneCountInString(tenant), protocol.MaxTenantLen)}
 	}
 	return nil
 }
@@ -411,8 +413,9 @@ func (c *Capsules) chain(tenant string) (*chain, error) {
 	return ch, nil
 }
 
-// Close waits for queued appends to land and closes the store if Open
-// opened it.
+// Close waits for queued appends to land, at most the retry deadline plus
+// ten seconds, and closes the store if Open opened it. Appends that had
+// not landed by then are reported in the error.
 func (c *Capsules) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -422,24 +425,35 @@ func (c *Capsules) Close() error {
 	c.closed = true
 	chains := c.chains
 	c.mu.Unlock()
-	for _, ch := range chains {
-		ch.cmu.Lock()
-		for ch.running {
-			ch.cmu.Unlock()
-			time.Sleep(time.Millisecond)
-			ch.cmu.Lock()
+	idle := make(chan struct{})
+	go func() {
+		for _, ch := range chains {
+			ch.waitIdle()
 		}
-		ch.cmu.Unlock()
+		close(idle)
+	}()
+	var err error
+	wait := c.retryDeadline + closeGrace
+	t := time.NewTimer(wait)
+	select {
+	case <-idle:
+		t.Stop()
+	case <-t.C:
+		err = fmt.Errorf("capsule: close: appends still in flight after %v; their capsules may not be stored", wait)
 	}
 	if c.stopTimer != nil {
 		close(c.stopTimer)
 		<-c.timerDone
 	}
 	if c.ownsStore {
-		return c.store.Close()
+		err = errors.Join(err, c.store.Close())
 	}
-	return nil
+	return err
 }
+
+// closeGrace is how much longer than the retry deadline Close waits for
+// queued appends to land.
+var closeGrace = 10 * time.Second
 
 // Stats are counters of a Capsules since it was opened.
 type Stats struct {
@@ -493,55 +507,4 @@ func SetDefault(c *Capsules) {
 	defaultMu.Lock()
 	defaultC.Store(c)
 	defaultMu.Unlock()
-}
-
-// burstLog logs audit failures once per burst: the first failure after a
-// quiet period is logged with its error; the ones that follow within the
-// burst are counted and reported when appends succeed again.
-type burstLog struct {
-	log        *slog.Logger
-	flag       atomic.Bool // mirrors inBurst, read without the lock
-	mu         sync.Mutex
-	inBurst    bool
-	suppressed int
-	last       time.Time
-}
-
-const burstQuiet = 10 * time.Second
-
-func (b *burstLog) failure(site string, err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := time.Now()
-	if b.inBurst && now.Sub(b.last) < burstQuiet {
-		b.suppressed++
-		b.last = now
-		return
-	}
-	if b.suppressed > 0 {
-		b.logger().Warn("capsule: audit failures suppressed", "count", b.suppressed)
-	}
-	b.inBurst, b.suppressed, b.last = true, 0, now
-	b.flag.Store(true)
-	b.logger().Error("capsule: audit failed; the call's result is unaffected", "function", site, "err", err)
-}
-
-func (b *burstLog) success() {
-	b.mu.Lock()
-	if b.inBurst {
-		b.logger().Info("capsule: auditing recovered", "suppressed_failures", b.suppressed)
-		b.inBurst, b.suppressed = false, 0
-		b.flag.Store(false)
-	}
-	b.mu.Unlock()
-}
-
-// active reports, without locking, whether a burst of failures is open.
-func (b *burstLog) active() bool { return b.flag.Load() }
-
-func (b *burstLog) logger() *slog.Logger {
-	if b.log == nil {
-		return slog.Default()
-	}
-	return b.log
 }

@@ -1,0 +1,95 @@
+// Package protocol is the single home of the Capsule Protocol's facts: the
+// capsule types, the outcome statuses, the keys a seal adds to a capsule,
+// and the forms of ids and hashes. Its sub-packages implement the wire
+// format: canonical (canonical JSON), validate (a capsule against the
+// protocol) and uri (capsule:// URIs). The package and its sub-packages
+// import nothing else of this module.
+package protocol
+
+import "slices"
+
+// SpecVersion is the protocol version this module writes and reads.
+const SpecVersion = "1.0"
+
+// types are the eight capsule types, in the protocol's order.
+var types = []string{"agent", "tool", "system", "kill", "workflow", "chat", "vault", "auth"}
+
+// Types returns the eight capsule types, in the protocol's order.
+func Types() []string { return slices.Clone(types) }
+
+// IsType reports whether s is one of the capsule types.
+func IsType(s string) bool { return slices.Contains(types, s) }
+
+// statuses are the outcome statuses.
+var statuses = []string{"pending", "success", "failure", "partial", "blocked"}
+
+// Statuses returns the outcome statuses.
+func Statuses() []string { return slices.Clone(statuses) }
+
+// IsStatus reports whether s is an outcome status.
+func IsStatus(s string) bool { return slices.Contains(statuses, s) }
+
+// sealKeys are the keys a sealed capsule has beyond its content.
+var sealKeys = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}
+
+// SealKeys returns the keys a sealed capsule has beyond its content, in
+// sorted order.
+func SealKeys() []string { return slices.Clone(sealKeys) }
+
+// IsSealKey reports whether k is one of the seal's keys.
+func IsSealKey(k string) bool { return slices.Contains(sealKeys, k) }
+
+// Lengths in hex digits of the protocol's hex fields.
+const (
+	HashHexLen      = 64  // a SHA3-256 hash
+	SignatureHexLen = 128 // an Ed25519 signature
+	PublicKeyHexLen = 64  // an Ed25519 public key
+)
+
+// Column limits of the reference's tables (qp_capsule/storage.py and
+// storage_pg.py), in characters: longer values cannot be stored there.
+const (
+	MaxDomainLen    = 50 // quantumpipes_capsules.domain VARCHAR(50)
+	MaxSessionIDLen = 36 // session_id VARCHAR(36)
+	MaxTenantLen    = 36 // quantumpipes_capsules.tenant_id VARCHAR(36), PostgreSQL only
+)
+
+// IsHexDigit reports whether c is a lowercase hex digit, the only form the
+// protocol writes.
+func IsHexDigit(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
+
+// IsLowerHex reports whether s is n lowercase hex digits; n < 0 accepts
+// any length.
+func IsLowerHex(s string, n int) bool {
+	if n >= 0 && len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !IsHexDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// IsUUID reports whether s is a UUID in lowercase hyphenated form
+// (8-4-4-4-12 hex digits, any version), as the protocol writes ids.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		if IsUUIDHyphen(i) {
+			if s[i] != '-' {
+				return false
+			}
+		} else if !IsHexDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// IsUUIDHyphen reports whether position i (from 0) of a hyphenated UUID
+// holds a hyphen.
+func IsUUIDHyphen(i int) bool { return i == 8 || i == 13 || i == 18 || i == 23 }
