@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/capsule-go/capsule/internal/sections"
 	"github.com/capsule-go/capsule/protocol"
@@ -36,12 +37,16 @@ const explorerCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-
 //go:embed explorer
 var explorerFiles embed.FS
 
-// explorerPages are the parsed templates, one set per page, each joined
-// with the shared layout.
-var explorerPages = parsePages("chains", "chain", "capsule", "verify", "error")
+// explorerPages returns the parsed templates, one set per page, each
+// joined with the shared layout. They are parsed on first use, so that
+// programs that never serve a page (the capsule command's other
+// subcommands) do not pay for it at start.
+var explorerPages = sync.OnceValue(func() map[string]*template.Template {
+	return parsePages("chains", "chain", "capsule", "verify", "error")
+})
 
-// explorerCSS is the stylesheet, served at {prefix}/explore/style.css.
-var explorerCSS = mustRead("explorer/style.css")
+// explorerCSS returns the stylesheet, served at {prefix}/explore/style.css.
+var explorerCSS = sync.OnceValue(func() []byte { return mustRead("explorer/style.css") })
 
 func mustRead(name string) []byte {
 	b, err := fs.ReadFile(explorerFiles, name)
@@ -108,9 +113,10 @@ func serveCSS(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", explorerCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-cache")
-	h.Set("Content-Length", strconv.Itoa(len(explorerCSS)))
+	css := explorerCSS()
+	h.Set("Content-Length", strconv.Itoa(len(css)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(explorerCSS)
+	w.Write(css)
 }
 
 // page is what every template gets.
@@ -143,7 +149,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	p := page{Title: pageTitle(name, data), Base: base, Crumb: crumb, Data: data}
 	var buf bytes.Buffer
-	if err := explorerPages[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
+	if err := explorerPages()[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {
 		s.log.ErrorContext(r.Context(), "nethttp: explorer template", "page", name, "err", err)
 		buf.Reset()
 		buf.WriteString("<!doctype html><title>capsule explorer</title><p>This page could not be shown.</p>\n")
