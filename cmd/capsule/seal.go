@@ -147,7 +147,10 @@ type element struct {
 func appendCode(err error) int {
 	var ve *validate.Error
 	var fe *capsule.FieldError
-	if errors.As(err, &ve) || errors.As(err, &fe) {
+	switch {
+	case errors.As(err, &fe) && fe.Field == "tenant":
+		return exitError // the tenant comes from --tenant: a usage error
+	case errors.As(err, &ve) || errors.As(err, &fe):
 		return exitInvalid
 	}
 	return exitError
@@ -200,18 +203,6 @@ func contentCapsule(raw []byte) (*capsule.Capsule, error) {
 	}
 	if err != nil {
 		return nil, err
-	}
-	// FromContent reads types; the protocol also bounds values (a
-	// confidence from 0 to 1, an outcome status of five …): check the
-	// content as it will be sealed.
-	content, err := cp.Canonical()
-	if err != nil {
-		return nil, err
-	}
-	if v, err := canonical.Parse(content); err != nil {
-		return nil, err
-	} else if verr := validate.Content(v.(map[string]any)); verr != nil {
-		return nil, verr
 	}
 	return cp, nil
 }

@@ -141,7 +141,7 @@ func TestSealExportVerify(t *testing.T) {
 		{`{"type":"tool","colour":"red"}`, "element 0: colour: ", exitInvalid},
 		{`[1]`, "element 0: capsule content must be a JSON object", exitInvalid},
 		{`{"a":1,"a":2}`, `element 0: canonical: a: duplicate key "a"`, exitInvalid},
-		{`{"type":"agent","reasoning":{"confidence":7}}`, "element 0: invalid_value reasoning.confidence: must be between 0.0 and 1.0", exitInvalid},
+		{`{"type":"agent","reasoning":{"confidence":7}}`, "element 0: reasoning.confidence: must be between 0.0 and 1.0", exitInvalid},
 		{`{"type":"tool"} {"type":`, "element 1: unexpected end of input", exitError},
 		{``, "empty input", exitError},
 		{lines[0], "element 0: hash: the input is a sealed capsule", exitInvalid},
@@ -191,7 +191,7 @@ func TestSealRefusesInvalid(t *testing.T) {
 		{`{"context":{"session_id":"` + strings.Repeat("s", 37) + `"}}`, "element 0: context.session_id: is 37 characters long, more than the 36"},
 	} {
 		db := filepath.Join(t.TempDir(), "capsules.db")
-		r := capsuleCmd(t, tt.in, "seal", "--db", db).want(t, 2)
+		r := capsuleCmd(t, tt.in, "seal", "--db", db).want(t, exitInvalid)
 		if !strings.Contains(r.stderr, tt.msg) || r.stdout != "" {
 			t.Errorf("%s: stdout %q, stderr %q, want %q", tt.in, r.stdout, r.stderr, tt.msg)
 		}
@@ -201,7 +201,7 @@ func TestSealRefusesInvalid(t *testing.T) {
 	}
 	// The capsules before a refused element stay stored, none after it.
 	db := filepath.Join(t.TempDir(), "capsules.db")
-	capsuleCmd(t, `{"type":"tool"}`+"\n"+`{"reasoning":{"confidence":2}}`+"\n"+`{"type":"chat"}`, "seal", "--db", db).want(t, 2)
+	capsuleCmd(t, `{"type":"tool"}`+"\n"+`{"reasoning":{"confidence":2}}`+"\n"+`{"type":"chat"}`, "seal", "--db", db).want(t, exitInvalid)
 	r := capsuleCmd(t, "", "verify", "--json", "--db", db).want(t, 0)
 	if !strings.Contains(r.stdout, `"capsules_verified":1`) {
 		t.Errorf("after a refused second element: %s", r.stdout)
