@@ -273,12 +273,28 @@ func TestAppendRecoversAfterStoreFailure(t *testing.T) {
 	if _, err := c.Append(ctx, "", New(TypeAgent)); err != nil {
 		t.Fatal(err)
 	}
+	st.mu.Lock()
 	st.down = true
+	st.mu.Unlock()
 	if _, err := c.Append(ctx, "", New(TypeAgent)); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("err = %v, want the store's error", err)
 	}
+	// The store is known down: the next append fails at once.
+	if _, err := c.Append(ctx, "", New(TypeAgent)); !errors.Is(err, ErrStoreDown) {
+		t.Fatalf("err = %v, want ErrStoreDown", err)
+	}
+	st.mu.Lock()
 	st.down = false
-	rec, err := c.Append(ctx, "", New(TypeAgent))
+	st.mu.Unlock()
+	// One append a second tries the store again; it answers now.
+	var rec Sealed
+	for {
+		rec, err = c.Append(ctx, "", New(TypeAgent))
+		if !errors.Is(err, ErrStoreDown) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

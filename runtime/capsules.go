@@ -27,13 +27,17 @@ type Capsules struct {
 	signer        Signer
 	pq            PQSigner
 	resolve       KeyResolver
+	keys          *keyWatch // follows rotations of the key directory; nil with WithSigner
 	log           *slog.Logger
 	retryDeadline time.Duration
+	timeout       time.Duration
 
 	mu     sync.Mutex
 	chains map[string]*chain
 	closed bool
 
+	commit  committer
+	breaker breaker
 	metrics metrics
 	burst   burstLog
 
@@ -51,6 +55,7 @@ type config struct {
 	pq            bool
 	log           *slog.Logger
 	retryDeadline time.Duration
+	timeout       time.Duration
 	sqliteOpts    []sqlite.Option
 
 	checkpointDir   string
@@ -75,6 +80,14 @@ func WithLogger(l *slog.Logger) OpenOption { return func(c *config) { c.log = l 
 // WithRetryDeadline bounds how long an append keeps retrying while writers
 // in other processes move the chain head (default 60s).
 func WithRetryDeadline(d time.Duration) OpenOption { return func(c *config) { c.retryDeadline = d } }
+
+// WithStorageTimeout bounds every storage operation on the audit path:
+// opening the store, reading a chain head, each commit, and how long an
+// append waits for its capsule to be durable (default
+// [DefaultStorageTimeout]). When the store fails or does not answer within
+// it, appends fail at once with [ErrStoreDown] until it answers again (one
+// append a second tries it), and Close gives up waiting after it.
+func WithStorageTimeout(d time.Duration) OpenOption { return func(c *config) { c.timeout = d } }
 
 // WithCheckpoints writes a signed checkpoint of every chain this Capsules
 // appends to into dir (one file per chain, see package checkpoint) every
@@ -114,7 +127,9 @@ func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error
 		}
 		url = u
 	}
-	store, err := OpenStore(ctx, url, SQLiteOptions(cfg.sqliteOpts...))
+	octx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	store, err := OpenStore(octx, url, SQLiteOptions(cfg.sqliteOpts...))
 	if err != nil {
 		return nil, err
 	}
@@ -183,9 +198,12 @@ func NewCapsules(store storage.Store, opts ...OpenOption) (*Capsules, error) {
 }
 
 func newConfig(opts []OpenOption) *config {
-	cfg := &config{retryDeadline: retryDeadlineDefault}
+	cfg := &config{retryDeadline: retryDeadlineDefault, timeout: DefaultStorageTimeout}
 	for _, o := range opts {
 		o(cfg)
+	}
+	if cfg.timeout <= 0 {
+		cfg.timeout = DefaultStorageTimeout
 	}
 	if cfg.log == nil {
 		cfg.log = slog.Default()
@@ -199,8 +217,10 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		signer:        cfg.signer,
 		log:           cfg.log,
 		retryDeadline: cfg.retryDeadline,
+		timeout:       cfg.timeout,
 		chains:        make(map[string]*chain),
 	}
+	c.commit.c = c
 	dir := cfg.keyDir
 	if dir == "" && (c.signer == nil || cfg.pq) {
 		d, err := keys.DataDir()
@@ -210,11 +230,14 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		dir = d
 	}
 	if c.signer == nil {
-		s, err := keys.LoadOrCreate(dir)
+		c.keys = &keyWatch{dir: dir, log: c.log}
+		st, err := c.keys.load()
 		if err != nil {
 			return nil, fmt.Errorf("capsule: signing key: %w", err)
 		}
-		c.signer = s
+		c.keys.cur.Store(st)
+		c.keys.next.Store(time.Now().Add(keyCheckInterval).UnixNano())
+		c.signer = st.signer
 	}
 	if cfg.pq {
 		pq, err := keys.LoadOrCreatePQ(dir)
@@ -224,7 +247,9 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		c.pq = pq
 	}
 	c.resolve = StaticKey(c.signer.PublicKey())
-	if dir != "" {
+	if c.keys != nil {
+		c.resolve = c.keys.cur.Load().resolve
+	} else if dir != "" {
 		if kr, err := keys.LoadKeyring(dir); err == nil {
 			c.resolve = KeyResolver(kr.Resolver(c.signer.PublicKey()))
 		}
@@ -249,9 +274,9 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 // Checkpoint returns a signed checkpoint of tenant's chain head as it is in
 // the store now (see package checkpoint).
 func (c *Capsules) Checkpoint(ctx context.Context, tenant string) ([]byte, error) {
-	ms, ok := c.signer.(checkpoint.MessageSigner)
+	ms, ok := c.Signer().(checkpoint.MessageSigner)
 	if !ok {
-		return nil, fmt.Errorf("capsule: checkpoints need a signer that signs messages (%T does not)", c.signer)
+		return nil, fmt.Errorf("capsule: checkpoints need a signer that signs messages (%T does not)", c.Signer())
 	}
 	_, signed, err := checkpoint.Take(ctx, c.store, tenant, ms)
 	return signed, err
@@ -284,10 +309,11 @@ func (c *Capsules) writeCheckpoints(written map[string]int64) {
 		tenants = append(tenants, t)
 	}
 	c.mu.Unlock()
-	ms := c.signer.(checkpoint.MessageSigner)
-	ctx := context.Background()
+	ms := c.Signer().(checkpoint.MessageSigner)
 	for _, t := range tenants {
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		cp, signed, err := checkpoint.Take(ctx, c.store, t, ms)
+		cancel()
 		if err != nil {
 			c.log.Warn("capsule: checkpoint not taken", "tenant", t, "err", err)
 			continue
@@ -306,12 +332,24 @@ func (c *Capsules) writeCheckpoints(written map[string]int64) {
 // Store returns the storage backend.
 func (c *Capsules) Store() storage.Store { return c.store }
 
-// Signer returns the key that seals new capsules.
-func (c *Capsules) Signer() Signer { return c.signer }
+// Signer returns the key that seals new capsules: with a key directory,
+// its active key, which a rotation by another process replaces within
+// about a second.
+func (c *Capsules) Signer() Signer {
+	if c.keys != nil {
+		return c.keys.current().signer
+	}
+	return c.signer
+}
 
 // Resolver returns the key lookup verification uses: the keyring of the key
 // directory by signed_by, falling back to the signing key.
-func (c *Capsules) Resolver() KeyResolver { return c.resolve }
+func (c *Capsules) Resolver() KeyResolver {
+	if c.keys != nil {
+		return c.keys.current().resolve
+	}
+	return c.resolve
+}
 
 // ErrClosed reports use of closed Capsules.
 var ErrClosed = errors.New("capsule: closed")
@@ -321,6 +359,9 @@ var ErrClosed = errors.New("capsule: closed")
 // returns once the capsule is durable. Concurrent appends to one chain
 // share storage transactions (group commit).
 func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Sealed, error) {
+	if err := c.breaker.allow(); err != nil {
+		return Sealed{}, err
+	}
 	var p parts
 	if err := p.encode(cp); err != nil {
 		return Sealed{}, err
@@ -352,6 +393,9 @@ func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule
 	if len(caps) == 0 {
 		return nil, nil
 	}
+	if err := c.breaker.allow(); err != nil {
+		return nil, err
+	}
 	ch, err := c.chain(tenant)
 	if err != nil {
 		return nil, err
@@ -373,8 +417,8 @@ func (c *Capsules) chain(tenant string) (*chain, error) {
 	return ch, nil
 }
 
-// Close waits for queued appends to land and closes the store if Open
-// opened it.
+// Close waits for queued appends to land, at most the storage timeout,
+// and closes the store if Open opened it.
 func (c *Capsules) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -382,17 +426,14 @@ func (c *Capsules) Close() error {
 		return nil
 	}
 	c.closed = true
-	chains := c.chains
 	c.mu.Unlock()
-	for _, ch := range chains {
-		ch.cmu.Lock()
-		for ch.running {
-			ch.cmu.Unlock()
-			time.Sleep(time.Millisecond)
-			ch.cmu.Lock()
-		}
-		ch.cmu.Unlock()
+	t := time.NewTimer(c.timeout)
+	select {
+	case <-c.commit.wait():
+	case <-t.C:
+		c.log.Warn("capsule: closing with appends still waiting for the store", "timeout", c.timeout)
 	}
+	t.Stop()
 	if c.stopTimer != nil {
 		close(c.stopTimer)
 		<-c.timerDone
@@ -419,32 +460,47 @@ func (c *Capsules) Stats() Stats {
 
 type metrics struct{ ok, commits, bad, conflicts atomic.Int64 }
 
-func (m *metrics) committed(n int) { m.ok.Add(int64(n)); m.commits.Add(1) }
-func (m *metrics) failed(n int)    { m.bad.Add(int64(n)) }
+func (m *metrics) failed(n int) { m.bad.Add(int64(n)) }
 
 // The process default: read without locking on every audited call,
-// opened under defaultMu on first use.
+// opened under defaultMu on first use. After a failed open, defaultErr
+// holds the error and defaultRetry when the next open may be tried.
 var (
-	defaultMu sync.Mutex
-	defaultC  atomic.Pointer[Capsules]
+	defaultMu    sync.Mutex
+	defaultC     atomic.Pointer[Capsules]
+	defaultErr   atomic.Pointer[error]
+	defaultRetry time.Time // guarded by defaultMu
 )
 
 // Default returns the process default Capsules, opening it on first use at
 // [DefaultURL] ($CAPSULE_URL, else capsules.db in the data directory, with
-// the key beside it). A failed open is retried on the next call.
+// the key beside it), within [DefaultStorageTimeout]. A failed open is
+// tried again at most once a second: until then, and while another call
+// is trying it, Default returns the last error at once.
 func Default() (*Capsules, error) {
 	if c := defaultC.Load(); c != nil {
 		return c, nil
 	}
-	defaultMu.Lock()
+	if last := defaultErr.Load(); last != nil && !defaultMu.TryLock() {
+		return nil, *last
+	} else if last == nil {
+		defaultMu.Lock()
+	}
 	defer defaultMu.Unlock()
 	if c := defaultC.Load(); c != nil {
 		return c, nil
 	}
+	if last := defaultErr.Load(); last != nil && time.Now().Before(defaultRetry) {
+		return nil, *last
+	}
 	c, err := Open(context.Background(), "")
 	if err != nil {
+		err = fmt.Errorf("%w (%w)", ErrStoreDown, err)
+		defaultErr.Store(&err)
+		defaultRetry = time.Now().Add(probeInterval)
 		return nil, err
 	}
+	defaultErr.Store(nil)
 	defaultC.Store(c)
 	return c, nil
 }
@@ -454,6 +510,7 @@ func Default() (*Capsules, error) {
 func SetDefault(c *Capsules) {
 	defaultMu.Lock()
 	defaultC.Store(c)
+	defaultErr.Store(nil)
 	defaultMu.Unlock()
 }
 

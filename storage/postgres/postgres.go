@@ -13,7 +13,11 @@
 // An Append is one round trip: a pipeline that begins a transaction, takes
 // a transaction-scoped advisory lock on the tenant's chain (so writers in
 // any number of processes serialize in the database), inserts the batch
-// only if it extends the chain head, and commits.
+// only if it extends the chain head, and commits. [Store.AppendBatches]
+// carries the batches of many chains in one such transaction, taking
+// their locks in ascending order. With [WithoutAdvisoryLocks] (or
+// capsule_locks=off in the URL) no lock is taken and the unique
+// constraints on sequence keep chains from forking.
 //
 // [WithReadOnly] makes a store that only reads, for an operator's verify
 // or export: it never creates the table, its pool's sessions run with
@@ -58,6 +62,7 @@ type Store struct {
 	closed atomic.Bool
 
 	readOnly bool
+	locks    bool // take advisory locks on chains (the default)
 
 	schemaMu    sync.Mutex  // serializes the creation of the table
 	schemaReady atomic.Bool // the table exists
@@ -69,6 +74,7 @@ var _ storage.Store = (*Store)(nil)
 type config struct {
 	pool     []func(*pgxpool.Config)
 	readOnly bool
+	noLocks  bool
 }
 
 // Option changes a setting of [Open].
@@ -92,6 +98,21 @@ func WithReadOnly() Option {
 	return func(c *config) { c.readOnly = true }
 }
 
+// WithoutAdvisoryLocks makes appends take no advisory lock: the table's
+// UNIQUE(tenant_id, sequence) (and the unique index on sequence for the
+// null tenant) is then what keeps two writers from forking a chain, one of
+// them getting [storage.ErrConflict]. PostgreSQL-compatible databases that
+// have no advisory locks need it. The URL parameter capsule_locks=off asks
+// for it too.
+func WithoutAdvisoryLocks() Option {
+	return func(c *config) { c.noLocks = true }
+}
+
+// LocksParam is the connection-string parameter that turns advisory locks
+// off ("off") or on ("on", the default); [Open] removes it before
+// connecting.
+const LocksParam = "capsule_locks"
+
 // ErrReadOnly reports an Append on a store made with [WithReadOnly]. It
 // wraps [errors.ErrUnsupported].
 var ErrReadOnly = fmt.Errorf("store is read-only: %w", errors.ErrUnsupported)
@@ -110,6 +131,14 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		// The error may quote the URL, password included: keep it out.
 		return nil, errors.New("postgres: open: cannot parse the connection string")
 	}
+	switch v, ok := pc.ConnConfig.RuntimeParams[LocksParam]; {
+	case !ok, v == "on":
+	case v == "off":
+		cfg.noLocks = true
+	default:
+		return nil, fmt.Errorf("postgres: open: %s=%q: want on or off", LocksParam, v)
+	}
+	delete(pc.ConnConfig.RuntimeParams, LocksParam)
 	for _, f := range cfg.pool {
 		f(pc)
 	}
@@ -121,7 +150,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool, owned: true, readOnly: cfg.readOnly}
+	s := &Store{pool: pool, owned: true, readOnly: cfg.readOnly, locks: !cfg.noLocks}
 	if cfg.readOnly {
 		// Fail now, as a writable Open does, when the server cannot be
 		// reached.
@@ -152,7 +181,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if len(cfg.pool) > 0 {
 		return nil, errors.New("postgres: new: WithPoolConfig needs Open, which creates the pool")
 	}
-	return &Store{pool: pool, readOnly: cfg.readOnly}, nil
+	return &Store{pool: pool, readOnly: cfg.readOnly, locks: !cfg.noLocks}, nil
 }
 
 // schema is the reference layout, as SQLAlchemy creates it for the Python
@@ -298,47 +327,79 @@ ORDER BY r.ord`
 // records or reuses the id of a stored capsule. On a read-only store it
 // returns [ErrReadOnly], even for an empty batch.
 func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+	return s.AppendBatches(ctx, []storage.Batch{{Tenant: tenant, Records: recs}})[0]
+}
+
+// AppendBatches stores batches of several chains in one transaction, one
+// round trip; see [storage.MultiAppender]. The pipeline begins a
+// transaction, takes the advisory locks of the batches' chains in
+// ascending key order (so that writers in any number of processes never
+// deadlock; none with [WithoutAdvisoryLocks]), inserts each batch only if
+// it extends its chain's head, and commits. A batch whose head moved
+// inserts nothing and the others commit. A statement the server refuses
+// aborts the transaction: the refused batch gets the error (wrapping
+// [storage.ErrRejected] for a data or constraint error, [storage.ErrConflict]
+// for a taken sequence) and the others [storage.ErrNotAttempted].
+func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []error {
+	errs := make([]error, len(batches))
+	all := func(err error) []error {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
 	if err := s.ready(ctx); err != nil {
-		return fmt.Errorf("postgres: append: %w", err)
+		return all(fmt.Errorf("postgres: append: %w", err))
 	}
 	if s.readOnly {
-		return fmt.Errorf("postgres: append to %q: %w", tenant, ErrReadOnly)
+		return all(fmt.Errorf("postgres: append: %w", ErrReadOnly))
 	}
-	if len(recs) == 0 {
-		return nil
-	}
-	if err := batch.Check(tenant, recs); err != nil {
-		return fmt.Errorf("postgres: append to %q: %w", tenant, err)
-	}
-	n := len(recs)
-	ids, types, prevs, data, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	sigs, sigsPQ, signedAt, signedBy, sessions, domains := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	seqs := make([]int64, n)
-	for i, r := range recs {
-		ids[i], types[i], seqs[i], prevs[i], data[i], hashes[i] = r.ID, r.Type, r.Sequence, r.PreviousHash, string(r.Data), r.Hash
-		sigs[i], sigsPQ[i], signedAt[i], signedBy[i], sessions[i], domains[i] = r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, r.SessionID, r.Domain
-	}
-	args := []any{ids, types, seqs, prevs, data, hashes, sigs, sigsPQ, signedAt, signedBy, sessions, domains, recs[0].Sequence, recs[0].PreviousHash}
-	insert := insertNull
-	if tenant != "" {
-		insert = insertTenant
-		args = append(args, tenant)
-	}
-
+	var locks []int64
 	var b pgx.Batch
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	b.Queue("SELECT pg_advisory_xact_lock($1)", chainLock(tenant))
-	b.Queue(insert, args...)
+	var queued []int // index in batches of each queued INSERT
+	for i, bt := range batches {
+		if len(bt.Records) == 0 {
+			continue
+		}
+		if err := batch.Check(bt.Tenant, bt.Records); err != nil {
+			errs[i] = fmt.Errorf("postgres: append to %q: %w (%w)", bt.Tenant, storage.ErrRejected, err)
+			continue
+		}
+		queued = append(queued, i)
+		locks = append(locks, chainLock(bt.Tenant))
+	}
+	if len(queued) == 0 {
+		return errs
+	}
+	if s.locks {
+		slices.Sort(locks)
+		locks = slices.Compact(locks)
+		for _, k := range locks {
+			b.Queue("SELECT pg_advisory_xact_lock($1)", k)
+		}
+	} else {
+		locks = locks[:0]
+	}
+	// Inserts in tenant order too: without advisory locks, transactions
+	// then wait for each other's unique-index entries in one order.
+	slices.SortFunc(queued, func(i, j int) int { return strings.Compare(batches[i].Tenant, batches[j].Tenant) })
+	for _, i := range queued {
+		insert, args := insertArgs(batches[i].Tenant, batches[i].Records)
+		b.Queue(insert, args...)
+	}
 	b.Queue("COMMIT")
 
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: append to %q: %w", tenant, err)
+		return all(fmt.Errorf("postgres: append: %w", err))
 	}
 	// Release destroys the connection if it is still inside a transaction.
 	defer conn.Release()
 	br := conn.SendBatch(ctx, &b)
-	inserted, err := readAppend(br)
+	inserted, failed, err := readAppend(br, len(locks), len(queued))
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -353,53 +414,97 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 			conn.Exec(rctx, "ROLLBACK")
 			cancel()
 		}
-		return appendErr(tenant, recs, err)
-	}
-	if inserted != int64(n) {
-		if inserted == 0 {
-			return fmt.Errorf("postgres: append to %q at sequence %d: the head is not sequence %d with hash %q: %w",
-				tenant, recs[0].Sequence, recs[0].Sequence-1, recs[0].PreviousHash, storage.ErrConflict)
+		if failed >= 0 {
+			i := queued[failed]
+			errs[i] = appendErr(batches[i].Tenant, batches[i].Records, err)
+			return all(fmt.Errorf("postgres: append: %w", storage.ErrNotAttempted))
 		}
-		// Unreachable: the INSERT's condition holds for every row or none.
-		return fmt.Errorf("postgres: append to %q: %d of %d records inserted", tenant, inserted, n)
+		return all(fmt.Errorf("postgres: append: %w", err))
 	}
-	return nil
+	for k, i := range queued {
+		recs := batches[i].Records
+		switch n := inserted[k]; {
+		case n == 0:
+			errs[i] = fmt.Errorf("postgres: append to %q at sequence %d: the head is not sequence %d with hash %q: %w",
+				batches[i].Tenant, recs[0].Sequence, recs[0].Sequence-1, recs[0].PreviousHash, storage.ErrConflict)
+		case n != int64(len(recs)):
+			// Unreachable: the INSERT's condition holds for every row or none.
+			errs[i] = fmt.Errorf("postgres: append to %q: %d of %d records inserted", batches[i].Tenant, n, len(recs))
+		}
+	}
+	return errs
 }
 
-// readAppend reads the results of Append's pipeline and returns how many
-// rows the INSERT stored.
-func readAppend(br pgx.BatchResults) (int64, error) {
-	if _, err := br.Exec(); err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+// insertArgs returns the conditional INSERT of recs into tenant's chain and
+// its arguments.
+func insertArgs(tenant string, recs []storage.Record) (string, []any) {
+	n := len(recs)
+	ids, types, prevs, data, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sigs, sigsPQ, signedAt, signedBy, sessions, domains := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seqs := make([]int64, n)
+	for i, r := range recs {
+		ids[i], types[i], seqs[i], prevs[i], data[i], hashes[i] = r.ID, r.Type, r.Sequence, r.PreviousHash, string(r.Data), r.Hash
+		sigs[i], sigsPQ[i], signedAt[i], signedBy[i], sessions[i], domains[i] = r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, r.SessionID, r.Domain
 	}
-	if _, err := br.Exec(); err != nil {
-		return 0, fmt.Errorf("lock the chain: %w", err)
+	args := []any{ids, types, seqs, prevs, data, hashes, sigs, sigsPQ, signedAt, signedBy, sessions, domains, recs[0].Sequence, recs[0].PreviousHash}
+	if tenant == "" {
+		return insertNull, args
 	}
-	tag, err := br.Exec()
-	if err != nil {
-		return 0, fmt.Errorf("insert: %w", err)
+	return insertTenant, append(args, tenant)
+}
+
+// readAppend reads the results of AppendBatches' pipeline (BEGIN, locks
+// advisory locks, inserts INSERTs, COMMIT) and returns how many rows each
+// INSERT stored. When an INSERT failed, failed is its index; else -1.
+func readAppend(br pgx.BatchResults, locks, inserts int) (inserted []int64, failed int, err error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, -1, fmt.Errorf("begin: %w", err)
+	}
+	for range locks {
+		if _, err := br.Exec(); err != nil {
+			return nil, -1, fmt.Errorf("lock the chain: %w", err)
+		}
+	}
+	inserted = make([]int64, inserts)
+	for i := range inserts {
+		tag, err := br.Exec()
+		if err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) {
+				return nil, i, fmt.Errorf("insert: %w", err)
+			}
+			return nil, -1, fmt.Errorf("insert: %w", err)
+		}
+		inserted[i] = tag.RowsAffected()
 	}
 	commit, err := br.Exec()
 	if err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+		return nil, -1, fmt.Errorf("commit: %w", err)
 	}
 	if commit.String() != "COMMIT" {
-		return 0, fmt.Errorf("commit: the server answered %q", commit.String())
+		return nil, -1, fmt.Errorf("commit: the server answered %q", commit.String())
 	}
-	return tag.RowsAffected(), nil
+	return inserted, -1, nil
 }
 
-// appendErr maps a failed Append: a unique violation on a sequence
-// constraint means another writer (one that does not take the advisory
-// lock, such as the Python reference) extended the chain first; one on the
-// primary key means the id is taken, which retrying cannot fix.
+// appendErr maps an INSERT the server refused: a unique violation on a
+// sequence constraint means another writer (one that does not take the
+// advisory lock, such as the Python reference, or this package with
+// [WithoutAdvisoryLocks]) extended the chain first; one on the primary key
+// means the id is taken, which retrying cannot fix. Other data and
+// constraint errors (SQLSTATE classes 22 and 23) wrap
+// [storage.ErrRejected].
 func appendErr(tenant string, recs []storage.Record, err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
-		if pe.ConstraintName == "quantumpipes_capsules_pkey" {
-			return fmt.Errorf("postgres: append to %q: a capsule id of the batch is already stored: %w", tenant, err)
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505" && pe.ConstraintName == "quantumpipes_capsules_pkey":
+			return fmt.Errorf("postgres: append to %q: a capsule id of the batch is already stored: %w (%w)", tenant, storage.ErrRejected, err)
+		case pe.Code == "23505":
+			return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrConflict, err)
+		case strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"):
+			return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrRejected, err)
 		}
-		return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrConflict, err)
 	}
 	return fmt.Errorf("postgres: append to %q at sequence %d: %w", tenant, recs[0].Sequence, err)
 }
