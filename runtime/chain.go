@@ -403,21 +403,24 @@ func (m *committer) round(chains []*chain) {
 	clear(batches)
 	m.recs, m.batches = recs[:0], batches[:0]
 
+	// The store's state first, so that a caller woken below sees it.
 	stored := false
 	var down error
-	for i, g := range groups {
-		if errs[i] == nil {
+	for _, err := range errs {
+		if err == nil {
 			stored = true
-		} else if down == nil && storeDown(errs[i]) {
-			down = errs[i]
+		} else if down == nil && storeDown(err) {
+			down = err
 		}
-		taken[i].settle(g, errs[i])
 	}
 	if stored {
 		m.c.metrics.commits.Add(1)
 		m.c.breaker.success()
 	} else if down != nil {
 		m.c.breaker.failure(down)
+	}
+	for i, g := range groups {
+		taken[i].settle(g, errs[i])
 	}
 	for _, ch := range taken {
 		if ch.ready() {
