@@ -427,21 +427,30 @@ func (c *Capsules) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	t := time.NewTimer(c.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
 	select {
 	case <-c.commit.wait():
-	case <-t.C:
+	case <-ctx.Done():
 		c.log.Warn("capsule: closing with appends still waiting for the store", "timeout", c.timeout)
 	}
-	t.Stop()
 	if c.stopTimer != nil {
 		close(c.stopTimer)
 		<-c.timerDone
 	}
-	if c.ownsStore {
-		return c.store.Close()
+	if !c.ownsStore {
+		return nil
 	}
-	return nil
+	// A store that does not answer may hold its connections for long
+	// after the deadline: stop waiting for it then.
+	closed := make(chan error, 1)
+	go func() { closed <- c.store.Close() }()
+	select {
+	case err := <-closed:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("capsule: close: the store did not close within %v", c.timeout)
+	}
 }
 
 // Stats are counters of a Capsules since it was opened.
