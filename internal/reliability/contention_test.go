@@ -49,6 +49,16 @@ func TestContentionPostgres(t *testing.T) {
 	contend(t, PostgresURL(t), t.TempDir())
 }
 
+// TestContentionPostgresNoLocks is the same with capsule_locks=off: no
+// advisory lock, UNIQUE(tenant_id, sequence) alone keeps the chain whole,
+// as on a PostgreSQL-compatible database without advisory locks.
+func TestContentionPostgresNoLocks(t *testing.T) {
+	if runChild(t) {
+		return
+	}
+	contend(t, PostgresURL(t)+"&capsule_locks=off", t.TempDir())
+}
+
 func contend(t *testing.T, dbURL, keyDir string) {
 	if testing.Short() {
 		t.Skip("spawns 8 processes")
