@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -593,22 +594,31 @@ func TestAppendAllKeepsOrder(t *testing.T) {
 }
 
 // benchmarkAppendSQLite measures durable appends with writers goroutines
-// on a SQLite file, the figure `capsule bench` reports.
-func benchmarkAppendSQLite(b *testing.B, writers int) {
-	ctx := context.Background()
-	c, err := Open(ctx, filepath.Join(b.TempDir(), "capsules.db"), WithSigner(newTestSigner()))
+// on a SQLite file, spread over tenants chains, the figures `capsule
+// bench` reports.
+func benchmarkAppendSQLite(b *testing.B, writers, tenants int) {
+	c, err := Open(context.Background(), filepath.Join(b.TempDir(), "capsules.db"), WithSigner(newTestSigner()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
+	benchmarkAppend(b, c, writers, tenants)
+}
+
+// benchmarkAppend appends typical capsules with writers goroutines, writer
+// i on chain i mod tenants.
+func benchmarkAppend(b *testing.B, c *Capsules, writers, tenants int) {
+	ctx := context.Background()
 	b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	b.ReportAllocs()
+	var next atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
+		tenant := ""
+		if tenants > 1 {
+			tenant = fmt.Sprint("t", next.Add(1)%int64(tenants))
+		}
 		for pb.Next() {
-			cp := New(TypeAgent)
-			cp.Trigger.Request = "deploy the service to production"
-			cp.Context.Environment = map[string]any{"cwd": "/workspace", "os": "linux"}
-			if _, err := c.Append(ctx, "", cp); err != nil {
+			if _, err := c.Append(ctx, tenant, typicalCapsule()); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -618,8 +628,9 @@ func benchmarkAppendSQLite(b *testing.B, writers int) {
 	b.ReportMetric(float64(st.Committed)/float64(max(st.Commits, 1)), "capsules/commit")
 }
 
-func BenchmarkAppendSQLite1(b *testing.B)  { benchmarkAppendSQLite(b, 1) }
-func BenchmarkAppendSQLite64(b *testing.B) { benchmarkAppendSQLite(b, 64) }
+func BenchmarkAppendSQLite1(b *testing.B)        { benchmarkAppendSQLite(b, 1, 1) }
+func BenchmarkAppendSQLite64(b *testing.B)       { benchmarkAppendSQLite(b, 64, 1) }
+func BenchmarkAppendSQLite64Chains(b *testing.B) { benchmarkAppendSQLite(b, 64, 64) }
 
 // BenchmarkVerifySQLiteSignatures verifies a chain streamed from SQLite
 // with signatures, the figure `capsule bench` reports.
@@ -647,9 +658,10 @@ func BenchmarkVerifySQLiteSignatures(b *testing.B) {
 	b.ReportMetric(float64(len(caps)*b.N)/b.Elapsed().Seconds(), "capsules/s")
 }
 
-// BenchmarkAppendPostgres64 measures durable appends with 64 writers on one
-// PostgreSQL chain (set CAPSULE_TEST_POSTGRES_URL), in a scratch schema.
-func BenchmarkAppendPostgres64(b *testing.B) {
+// benchmarkAppendPostgres measures durable appends with 64 writers on
+// PostgreSQL (set CAPSULE_TEST_POSTGRES_URL), in a scratch schema, spread
+// over tenants chains.
+func benchmarkAppendPostgres(b *testing.B, tenants int) {
 	base := os.Getenv("CAPSULE_TEST_POSTGRES_URL")
 	if base == "" {
 		b.Skip("set CAPSULE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
@@ -674,19 +686,14 @@ func BenchmarkAppendPostgres64(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	b.SetParallelism(64 / runtime.GOMAXPROCS(0))
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			cp := typicalCapsule()
-			if _, err := c.Append(ctx, "t", cp); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "capsules/s")
-	st := c.Stats()
-	b.ReportMetric(float64(st.Committed)/float64(max(st.Commits, 1)), "capsules/commit")
+	benchmarkAppend(b, c, 64, tenants)
 }
+
+// BenchmarkAppendPostgres64 measures 64 writers on one PostgreSQL chain.
+func BenchmarkAppendPostgres64(b *testing.B) { benchmarkAppendPostgres(b, 1) }
+
+// BenchmarkAppendPostgres64Chains measures 64 writers on 64 chains.
+func BenchmarkAppendPostgres64Chains(b *testing.B) { benchmarkAppendPostgres(b, 64) }
 
 // typicalCapsule is a capsule with every section filled, about 1.7 KB of
 // canonical JSON, like internal/bench.Typical.

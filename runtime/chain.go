@@ -21,6 +21,10 @@ const (
 	maxTransaction = 1024
 )
 
+// signChunk is how many capsules of one AppendAll are signed before the
+// committer may store them.
+const signChunk = 64
+
 // chain sequences the appends to one tenant's chain.
 //
 // An append passes three stages. Under seqMu the caller takes the next
@@ -108,15 +112,19 @@ func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Se
 	ch.cmu.Unlock()
 	ch.seqMu.Unlock()
 
-	ch.c.signAll(pds)
-
-	ch.cmu.Lock()
-	for _, pd := range pds {
-		pd.signed = true
+	// Sign in chunks, handing each to the committer as it is done, so that
+	// a long AppendAll commits its first capsules while it signs the next.
+	for start := 0; start < len(pds); start += signChunk {
+		part := pds[start:min(start+signChunk, len(pds))]
+		ch.c.signAll(part)
+		ch.cmu.Lock()
+		for _, pd := range part {
+			pd.signed = true
+		}
+		ch.cond.Broadcast()
+		ch.cmu.Unlock()
+		ch.c.commit.notify(ch)
 	}
-	ch.cond.Broadcast()
-	ch.cmu.Unlock()
-	ch.c.commit.notify(ch)
 
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()

@@ -106,6 +106,7 @@ func writeBench(w io.Writer, r *bench.Report) {
 		}
 	}
 	spread("durable SQLite appends", r.SQLiteChains, "")
+	rate(fmt.Sprintf("one producer, %d capsules into SQLite in groups of 512 (as seal)", r.SealCapsules), r.SealPipeline)
 	for _, k := range []string{"1_writers", fmt.Sprintf("%d_writers", r.Writers)} {
 		if x, ok := r.PostgresAppend[k]; ok {
 			rate("durable PostgreSQL appends, "+k[:len(k)-len("_writers")]+" writers", x)

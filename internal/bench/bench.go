@@ -89,6 +89,10 @@ type Report struct {
 	// SQLiteChains holds the N-writer figures beside the sign limit
 	// measured before and after each: "1_chain" and "T_chains".
 	SQLiteChains   map[string]Rate    `json:"sqlite_append_n_writers_chains"`
+	// SealPipeline is one producer storing SealCapsules capsules into
+	// SQLite with AppendAll in groups of 512, as `capsule seal` does.
+	SealPipeline   Rate               `json:"sqlite_seal_pipeline"`
+	SealCapsules   int                `json:"sqlite_seal_pipeline_capsules"`
 	PostgresAppend map[string]Rate    `json:"postgres_append,omitempty"`
 	Writers        int                `json:"writers"`
 	Tenants        int                `json:"tenants"`
@@ -191,6 +195,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		x.Target = 0.35
 		r.SQLiteChains[chainsKey(tenants)] = x
 	}
+
+	step("one producer sealing 20,000 capsules into SQLite in groups of 512, between sign limits")
+	r.SealCapsules = 20_000
+	r.SealPipeline, err = bracketed(signLimit, func() (Rate, error) {
+		return sealPipeline(ctx, filepath.Join(cfg.Dir, "seal.db"), signer, r.SealCapsules)
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.SealPipeline.Target = 0.25
 
 	if cfg.PostgresURL != "" {
 		step("durable PostgreSQL appends")
@@ -338,6 +352,28 @@ func appendSpread(ctx context.Context, c *capsule.Capsules, d time.Duration, wri
 		return Rate{}, fmt.Errorf("append: %w", firstErr)
 	}
 	return Rate{PerSecond: per}, nil
+}
+
+// sealPipeline stores n Typical capsules into a new SQLite file from one
+// goroutine with AppendAll in groups of 512, as `capsule seal` does.
+func sealPipeline(ctx context.Context, path string, signer *keys.Signer, n int) (Rate, error) {
+	c, err := capsule.Open(ctx, path, capsule.WithSigner(signer))
+	if err != nil {
+		return Rate{}, err
+	}
+	defer c.Close()
+	start := time.Now()
+	for done := 0; done < n; {
+		group := make([]*capsule.Capsule, min(512, n-done))
+		for i := range group {
+			group[i] = Typical()
+		}
+		if _, err := c.AppendAll(ctx, "", group); err != nil {
+			return Rate{}, fmt.Errorf("append: %w", err)
+		}
+		done += len(group)
+	}
+	return Rate{PerSecond: float64(n) / time.Since(start).Seconds()}, nil
 }
 
 // bracketed measures a figure between two measurements of the sign limit

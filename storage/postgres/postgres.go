@@ -357,8 +357,6 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 		return all(fmt.Errorf("postgres: append: %w", ErrReadOnly))
 	}
 	var locks []int64
-	var b pgx.Batch
-	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	var queued []int // index in batches of each queued INSERT
 	for i, bt := range batches {
 		if len(bt.Records) == 0 {
@@ -377,43 +375,43 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 	if s.locks {
 		slices.Sort(locks)
 		locks = slices.Compact(locks)
-		for _, k := range locks {
-			b.Queue("SELECT pg_advisory_xact_lock($1)", k)
-		}
 	} else {
-		locks = locks[:0]
+		locks = nil
 	}
 	// Inserts in tenant order too: without advisory locks, transactions
 	// then wait for each other's unique-index entries in one order.
 	slices.SortFunc(queued, func(i, j int) int { return strings.Compare(batches[i].Tenant, batches[j].Tenant) })
+
+	if named := len(queued); named > 2 || named == 2 && batches[queued[0]].Tenant != "" {
+		// Many chains: one INSERT for all named tenants. A row the server
+		// refuses fails that statement as a whole, so the batches are then
+		// tried again one statement each, which tells the culprit.
+		if done, ok := s.appendCombined(ctx, batches, queued, locks); ok {
+			for k, i := range queued {
+				errs[i] = done[k]
+			}
+			return errs
+		}
+	}
+
+	var b pgx.Batch
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	for _, k := range locks {
+		b.Queue("SELECT pg_advisory_xact_lock($1)", k)
+	}
 	for _, i := range queued {
 		insert, args := insertArgs(batches[i].Tenant, batches[i].Records)
 		b.Queue(insert, args...)
 	}
 	b.Queue("COMMIT")
-
-	conn, err := s.pool.Acquire(ctx)
+	var inserted []int64
+	failed := -1
+	err := s.pipeline(ctx, &b, func(br pgx.BatchResults) error {
+		var err error
+		inserted, failed, err = readAppend(br, len(locks), len(queued))
+		return err
+	})
 	if err != nil {
-		return all(fmt.Errorf("postgres: append: %w", err))
-	}
-	// Release destroys the connection if it is still inside a transaction.
-	defer conn.Release()
-	br := conn.SendBatch(ctx, &b)
-	inserted, failed, err := readAppend(br, len(locks), len(queued))
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err == nil && conn.Conn().PgConn().TxStatus() != 'I' {
-		err = errors.New("transaction left open")
-	}
-	if err != nil {
-		if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
-			// Roll back so the connection can go back to the pool; if
-			// this fails too, Release destroys it.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-			conn.Exec(rctx, "ROLLBACK")
-			cancel()
-		}
 		if failed >= 0 {
 			i := queued[failed]
 			errs[i] = appendErr(batches[i].Tenant, batches[i].Records, err)
@@ -422,17 +420,178 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 		return all(fmt.Errorf("postgres: append: %w", err))
 	}
 	for k, i := range queued {
-		recs := batches[i].Records
-		switch n := inserted[k]; {
-		case n == 0:
-			errs[i] = fmt.Errorf("postgres: append to %q at sequence %d: the head is not sequence %d with hash %q: %w",
-				batches[i].Tenant, recs[0].Sequence, recs[0].Sequence-1, recs[0].PreviousHash, storage.ErrConflict)
-		case n != int64(len(recs)):
-			// Unreachable: the INSERT's condition holds for every row or none.
-			errs[i] = fmt.Errorf("postgres: append to %q: %d of %d records inserted", batches[i].Tenant, n, len(recs))
-		}
+		errs[i] = insertedErr(batches[i].Tenant, batches[i].Records, inserted[k])
 	}
 	return errs
+}
+
+// insertedErr is the outcome of a conditional INSERT of recs that stored
+// n rows: nil when it stored them all, ErrConflict when none.
+func insertedErr(tenant string, recs []storage.Record, n int64) error {
+	switch {
+	case n == 0:
+		return fmt.Errorf("postgres: append to %q at sequence %d: the head is not sequence %d with hash %q: %w",
+			tenant, recs[0].Sequence, recs[0].Sequence-1, recs[0].PreviousHash, storage.ErrConflict)
+	case n != int64(len(recs)):
+		// Unreachable: the INSERT's condition holds for every row of a chain or none.
+		return fmt.Errorf("postgres: append to %q: %d of %d records inserted", tenant, n, len(recs))
+	}
+	return nil
+}
+
+// pipeline sends b (a transaction from BEGIN to COMMIT) on one connection
+// and reads its results with read. On failure it rolls the transaction
+// back so that the connection can go back to the pool.
+func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// Release destroys the connection if it is still inside a transaction.
+	defer conn.Release()
+	br := conn.SendBatch(ctx, b)
+	err = read(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		err = errors.New("transaction left open")
+	}
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
+		// If this fails too, Release destroys the connection.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		conn.Exec(rctx, "ROLLBACK")
+		cancel()
+	}
+	return err
+}
+
+// insertMany is the conditional INSERT of the batches of many named
+// tenants: each row carries its tenant and the first sequence and previous
+// hash of its tenant's batch, and a tenant's rows are inserted only if its
+// head (read through the (tenant_id, sequence) index) is what that first
+// record extends. It returns the tenant of each row inserted.
+const insertMany = `
+WITH r AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+		$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[]) WITH ORDINALITY
+	AS r(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain,
+		tenant, first_seq, first_prev, ord)
+), ok AS (
+	SELECT r.tenant FROM r
+	LEFT JOIN LATERAL (SELECT q.sequence, q.hash FROM quantumpipes_capsules q
+		WHERE q.tenant_id = r.tenant ORDER BY q.sequence DESC LIMIT 1) h ON true
+	WHERE r.sequence = r.first_seq AND CASE WHEN h.sequence IS NULL
+		THEN r.first_seq = 0 AND r.first_prev = ''
+		ELSE h.sequence = r.first_seq - 1 AND h.hash = r.first_prev END
+)
+INSERT INTO quantumpipes_capsules
+	(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id)
+SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
+	r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, r.tenant
+FROM r JOIN ok USING (tenant)
+ORDER BY r.ord
+RETURNING tenant_id`
+
+// appendCombined stores the queued batches (sorted by tenant, the null
+// tenant first if present) in one transaction with one INSERT for every
+// named tenant, taking the sorted advisory locks in one statement. It
+// returns each queued batch's outcome, or ok false when a statement failed
+// with an error of the server about the data, which the caller attributes
+// by trying again one statement per batch.
+func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, queued []int, locks []int64) (errs []error, ok bool) {
+	var b pgx.Batch
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	if len(locks) > 0 {
+		// unnest yields the sorted keys in order: locks are taken in it.
+		b.Queue("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k", locks)
+	}
+	named := queued
+	null := -1
+	if batches[queued[0]].Tenant == "" {
+		null, named = queued[0], queued[1:]
+		insert, args := insertArgs("", batches[null].Records)
+		b.Queue(insert, args...)
+	}
+	var cols [15][]string
+	var seqs, firstSeqs []int64
+	for _, i := range named {
+		recs := batches[i].Records
+		for _, r := range recs {
+			for c, v := range []string{r.ID, r.Type, "", r.PreviousHash, string(r.Data), r.Hash, r.Signature, r.SignaturePQ,
+				r.SignedAt, r.SignedBy, r.SessionID, r.Domain, batches[i].Tenant, "", recs[0].PreviousHash} {
+				cols[c] = append(cols[c], v)
+			}
+			seqs = append(seqs, r.Sequence)
+			firstSeqs = append(firstSeqs, recs[0].Sequence)
+		}
+	}
+	b.Queue(insertMany, cols[0], cols[1], seqs, cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
+		cols[11], cols[12], firstSeqs, cols[14])
+	b.Queue("COMMIT")
+
+	var nullRows int64
+	perTenant := make(map[string]int64, len(named))
+	err := s.pipeline(ctx, &b, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if len(locks) > 0 {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("lock the chains: %w", err)
+			}
+		}
+		if null >= 0 {
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("insert: %w", err)
+			}
+			nullRows = tag.RowsAffected()
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return fmt.Errorf("insert: %w", err)
+		}
+		for rows.Next() {
+			var t string
+			if err := rows.Scan(&t); err != nil {
+				rows.Close()
+				return fmt.Errorf("insert: %w", err)
+			}
+			perTenant[t]++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("insert: %w", err)
+		}
+		commit, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		if commit.String() != "COMMIT" {
+			return fmt.Errorf("commit: the server answered %q", commit.String())
+		}
+		return nil
+	})
+	errs = make([]error, len(queued))
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
+			return nil, false
+		}
+		for k := range errs {
+			errs[k] = fmt.Errorf("postgres: append: %w", err)
+		}
+		return errs, true
+	}
+	for k, i := range queued {
+		n := perTenant[batches[i].Tenant]
+		if i == null {
+			n = nullRows
+		}
+		errs[k] = insertedErr(batches[i].Tenant, batches[i].Records, n)
+	}
+	return errs, true
 }
 
 // insertArgs returns the conditional INSERT of recs into tenant's chain and
