@@ -88,7 +88,7 @@ type Report struct {
 	SQLiteAppendN Rate `json:"sqlite_append_n_writers"`
 	// SQLiteChains holds the N-writer figures beside the sign limit
 	// measured before and after each: "1_chain" and "T_chains".
-	SQLiteChains   map[string]Rate    `json:"sqlite_append_n_writers_chains"`
+	SQLiteChains map[string]Rate `json:"sqlite_append_n_writers_chains"`
 	// SealPipeline is one producer storing SealCapsules capsules into
 	// SQLite with AppendAll in groups of 512, as `capsule seal` does.
 	SealPipeline   Rate               `json:"sqlite_seal_pipeline"`
