@@ -747,3 +747,97 @@ func TestJSONSafe(t *testing.T) {
 type panicky struct{}
 
 func (panicky) String() string { panic("no") }
+
+// rejectingStore refuses, as a database constraint would, every batch
+// holding a capsule of domain "poison".
+type rejectingStore struct{ *memory.Store }
+
+func (s rejectingStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+	for _, r := range recs {
+		if r.Domain == "poison" {
+			return fmt.Errorf("capsule %s: %w", r.ID, storage.ErrRejected)
+		}
+	}
+	return s.Store.Append(ctx, tenant, recs)
+}
+
+// A batch the store rejects is split until the capsule at fault fails
+// alone: the capsules committed beside it, and those queued behind it in
+// its chain, are stored, and the chains verify.
+func TestRejectedCapsuleFailsAlone(t *testing.T) {
+	c, err := NewCapsules(rejectingStore{memory.New()}, WithSigner(newTestSigner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	var ok, bad, poisoned atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 100 {
+				cp := New(TypeAgent)
+				if i%10 == 0 && w%4 == 0 {
+					cp.Domain = "poison"
+				}
+				_, err := c.Append(ctx, fmt.Sprint("t", w%2), cp)
+				switch {
+				case cp.Domain == "poison" && errors.Is(err, storage.ErrRejected):
+					poisoned.Add(1)
+				case err != nil:
+					bad.Add(1)
+					t.Errorf("capsule of domain %q: %v", cp.Domain, err)
+				default:
+					ok.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if bad.Load() != 0 || poisoned.Load() != 40 {
+		t.Fatalf("%d good capsules stored, %d failed; %d of 40 poisoned refused", ok.Load(), bad.Load(), poisoned.Load())
+	}
+	var total int64
+	for _, tenant := range []string{"t0", "t1"} {
+		res, err := c.Verify(ctx, tenant, Signatures)
+		if err != nil || !res.Valid {
+			t.Fatalf("chain %s: %+v %v", tenant, res, err)
+		}
+		total += res.CapsulesVerified
+	}
+	if total != ok.Load() || c.Stats().Failed != 40 {
+		t.Fatalf("%d stored, %d acknowledged; stats %+v", total, ok.Load(), c.Stats())
+	}
+}
+
+// Writers on different chains share storage transactions: with one writer
+// per chain, a committer per chain would make one commit per capsule.
+func TestChainsShareCommits(t *testing.T) {
+	c, err := Open(context.Background(), filepath.Join(t.TempDir(), "capsules.db"), WithSigner(newTestSigner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Go(func() {
+			for range 20 {
+				if _, err := c.Append(context.Background(), fmt.Sprint("t", w), New(TypeAgent)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := c.Stats()
+	if st.Committed != 640 || st.Commits >= st.Committed {
+		t.Fatalf("stats %+v: want 640 capsules in fewer commits", st)
+	}
+	t.Logf("640 capsules on 32 chains in %d commits", st.Commits)
+	for w := range 32 {
+		if res, err := c.Verify(context.Background(), fmt.Sprint("t", w), Signatures); err != nil || !res.Valid || res.CapsulesVerified != 20 {
+			t.Fatalf("chain t%d: %+v %v", w, res, err)
+		}
+	}
+}
