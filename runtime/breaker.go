@@ -12,9 +12,8 @@ import (
 )
 
 // DefaultStorageTimeout bounds every storage operation on the audit path
-// (opening the store, reading a chain head, a commit) and how long an
-// append waits for its capsule to be durable, unless [WithStorageTimeout]
-// says otherwise.
+// (opening the store, reading a chain head, a commit) on PostgreSQL, unless
+// [WithStorageTimeout] says otherwise; see there for SQLite.
 const DefaultStorageTimeout = 5 * time.Second
 
 // probeInterval is how often, while the store is known to be down, one

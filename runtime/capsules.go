@@ -82,9 +82,10 @@ func WithLogger(l *slog.Logger) OpenOption { return func(c *config) { c.log = l 
 func WithRetryDeadline(d time.Duration) OpenOption { return func(c *config) { c.retryDeadline = d } }
 
 // WithStorageTimeout bounds every storage operation on the audit path:
-// opening the store, reading a chain head, each commit, and how long an
-// append waits for its capsule to be durable (default
-// [DefaultStorageTimeout]). When the store fails or does not answer within
+// opening the store, reading a chain head, each commit (default
+// [DefaultStorageTimeout]; for SQLite, whose writers may wait up to
+// [sqlite.DefaultBusyTimeout] for another process's write lock, that
+// plus [DefaultStorageTimeout]). When the store fails or does not answer within
 // it, appends fail at once with [ErrStoreDown] until it answers again (one
 // append a second tries it), and Close gives up waiting after it.
 func WithStorageTimeout(d time.Duration) OpenOption { return func(c *config) { c.timeout = d } }
@@ -126,6 +127,14 @@ func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error
 			return nil, err
 		}
 		url = u
+	}
+	if cfg.timeout == 0 {
+		cfg.timeout = DefaultStorageTimeout
+		if !strings.HasPrefix(url, "postgres") {
+			// SQLite writers wait up to the busy timeout for another
+			// process's write lock: that is not a stall.
+			cfg.timeout += sqlite.DefaultBusyTimeout
+		}
 	}
 	octx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
@@ -198,12 +207,9 @@ func NewCapsules(store storage.Store, opts ...OpenOption) (*Capsules, error) {
 }
 
 func newConfig(opts []OpenOption) *config {
-	cfg := &config{retryDeadline: retryDeadlineDefault, timeout: DefaultStorageTimeout}
+	cfg := &config{retryDeadline: retryDeadlineDefault}
 	for _, o := range opts {
 		o(cfg)
-	}
-	if cfg.timeout <= 0 {
-		cfg.timeout = DefaultStorageTimeout
 	}
 	if cfg.log == nil {
 		cfg.log = slog.Default()
@@ -212,6 +218,9 @@ func newConfig(opts []OpenOption) *config {
 }
 
 func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
+	if cfg.timeout <= 0 {
+		cfg.timeout = DefaultStorageTimeout
+	}
 	c := &Capsules{
 		store:         store,
 		signer:        cfg.signer,

@@ -82,24 +82,24 @@ func newChain(c *Capsules, tenant string) *chain {
 // append chains, seals and stores capsules, in order, whose content (all
 // but sequence and previous_hash) is encoded in ps. It returns once every
 // capsule is durable, or with the reason one is not; on success it sets
-// each capsule's Sequence and PreviousHash. It waits at most the storage
-// timeout: a capsule not known to be durable by then may still be stored.
+// each capsule's Sequence and PreviousHash. Reading the head and each
+// commit are bounded by the storage timeout.
 func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Sealed, error) {
 	pds := make([]*pending, len(caps))
 	for i, c := range caps {
 		pds[i] = &pending{parts: ps[i], done: make(chan struct{})}
 		pds[i].rec = c.record(ch.tenant, nil, "")
 	}
-	deadline := time.Now().Add(ch.c.timeout)
-
 	ch.seqMu.Lock()
 	if !ch.headKnown {
-		hctx, cancel := context.WithDeadline(ctx, deadline)
+		hctx, cancel := context.WithTimeout(ctx, ch.c.timeout)
 		h, err := ch.c.store.Head(hctx, ch.tenant)
 		cancel()
 		if err != nil {
 			ch.seqMu.Unlock()
-			ch.c.breaker.failure(err)
+			if ctx.Err() == nil { // not the caller's own deadline
+				ch.c.breaker.failure(err)
+			}
 			return nil, fmt.Errorf("capsule: read chain head: %w", err)
 		}
 		ch.head, ch.headKnown = h, true
@@ -126,18 +126,15 @@ func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Se
 		ch.c.commit.notify(ch)
 	}
 
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
 	out := make([]Sealed, len(pds))
 	for i, pd := range pds {
+		// Each commit is bounded by the storage timeout, and a failed one
+		// fails every capsule queued behind it in its chains.
 		select {
 		case <-pd.done:
 		case <-ctx.Done():
 			// The capsules may still land; the caller stops waiting.
 			return nil, fmt.Errorf("capsule: waiting for commit: %w", ctx.Err())
-		case <-timer.C:
-			return nil, fmt.Errorf("capsule: not known durable within the storage timeout of %v (it may still be stored): %w",
-				ch.c.timeout, context.DeadlineExceeded)
 		}
 		if pd.err != nil {
 			return nil, pd.err

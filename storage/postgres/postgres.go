@@ -382,7 +382,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 	// then wait for each other's unique-index entries in one order.
 	slices.SortFunc(queued, func(i, j int) int { return strings.Compare(batches[i].Tenant, batches[j].Tenant) })
 
-	if named := len(queued); named > 2 || named == 2 && batches[queued[0]].Tenant != "" {
+	if n := len(queued); n > 2 || n == 2 && batches[queued[0]].Tenant != "" {
 		// Many chains: one INSERT for all named tenants. A row the server
 		// refuses fails that statement as a whole, so the batches are then
 		// tried again one statement each, which tells the culprit.
