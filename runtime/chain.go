@@ -198,10 +198,10 @@ func (ch *chain) settle(group []*pending, err error) {
 		ch.cmu.Lock()
 		ch.queue = ch.queue[len(group):]
 		ch.cmu.Unlock()
+		ch.c.metrics.ok.Add(int64(len(group))) // before the callers wake
 		for _, pd := range group {
 			close(pd.done)
 		}
-		ch.c.metrics.ok.Add(int64(len(group)))
 	case errors.Is(err, storage.ErrNotAttempted):
 		// Nothing of it was stored: the next round retries it as it is.
 	case errors.Is(err, storage.ErrConflict):
@@ -274,8 +274,8 @@ func (ch *chain) failFront(err error) {
 	ch.queue = ch.queue[1:]
 	ch.cmu.Unlock()
 	pd.err = err
-	close(pd.done)
 	ch.c.metrics.failed(1)
+	close(pd.done)
 	head := storage.Head{Sequence: pd.rec.Sequence - 1, Hash: pd.rec.PreviousHash}
 	ch.resequence(&head) // cannot fail with a head given
 }
@@ -293,11 +293,11 @@ func (ch *chain) failAll(err error) {
 	ch.cmu.Unlock()
 	ch.seqMu.Unlock()
 	ch.split, ch.suspect = 0, 0
+	ch.c.metrics.failed(len(queue))
 	for _, pd := range queue {
 		pd.err = err
 		close(pd.done)
 	}
-	ch.c.metrics.failed(len(queue))
 }
 
 // committer stores the signed capsules of every chain of one Capsules: one
