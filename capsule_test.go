@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,12 +275,28 @@ func TestAppendRecoversAfterStoreFailure(t *testing.T) {
 	if _, err := c.Append(ctx, "", New(TypeAgent)); err != nil {
 		t.Fatal(err)
 	}
+	st.mu.Lock()
 	st.down = true
+	st.mu.Unlock()
 	if _, err := c.Append(ctx, "", New(TypeAgent)); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("err = %v, want the store's error", err)
 	}
+	// The store is known down: the next append fails at once.
+	if _, err := c.Append(ctx, "", New(TypeAgent)); !errors.Is(err, ErrStoreDown) {
+		t.Fatalf("err = %v, want ErrStoreDown", err)
+	}
+	st.mu.Lock()
 	st.down = false
-	rec, err := c.Append(ctx, "", New(TypeAgent))
+	st.mu.Unlock()
+	// One append a second tries the store again; it answers now.
+	var rec Sealed
+	for {
+		rec, err = c.Append(ctx, "", New(TypeAgent))
+		if !errors.Is(err, ErrStoreDown) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,22 +526,31 @@ func TestAppendAllKeepsOrder(t *testing.T) {
 }
 
 // benchmarkAppendSQLite measures durable appends with writers goroutines
-// on a SQLite file, the figure `capsule bench` reports.
-func benchmarkAppendSQLite(b *testing.B, writers int) {
-	ctx := context.Background()
-	c, err := Open(ctx, filepath.Join(b.TempDir(), "capsules.db"), WithSigner(newTestSigner()))
+// on a SQLite file, spread over tenants chains, the figures `capsule
+// bench` reports.
+func benchmarkAppendSQLite(b *testing.B, writers, tenants int) {
+	c, err := Open(context.Background(), filepath.Join(b.TempDir(), "capsules.db"), WithSigner(newTestSigner()))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
+	benchmarkAppend(b, c, writers, tenants)
+}
+
+// benchmarkAppend appends typical capsules with writers goroutines, writer
+// i on chain i mod tenants.
+func benchmarkAppend(b *testing.B, c *Capsules, writers, tenants int) {
+	ctx := context.Background()
 	b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	b.ReportAllocs()
+	var next atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
+		tenant := ""
+		if tenants > 1 {
+			tenant = fmt.Sprint("t", next.Add(1)%int64(tenants))
+		}
 		for pb.Next() {
-			cp := New(TypeAgent)
-			cp.Trigger.Request = "deploy the service to production"
-			cp.Context.Environment = map[string]any{"cwd": "/workspace", "os": "linux"}
-			if _, err := c.Append(ctx, "", cp); err != nil {
+			if _, err := c.Append(ctx, tenant, typicalCapsule()); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -534,8 +560,9 @@ func benchmarkAppendSQLite(b *testing.B, writers int) {
 	b.ReportMetric(float64(st.Committed)/float64(max(st.Commits, 1)), "capsules/commit")
 }
 
-func BenchmarkAppendSQLite1(b *testing.B)  { benchmarkAppendSQLite(b, 1) }
-func BenchmarkAppendSQLite64(b *testing.B) { benchmarkAppendSQLite(b, 64) }
+func BenchmarkAppendSQLite1(b *testing.B)        { benchmarkAppendSQLite(b, 1, 1) }
+func BenchmarkAppendSQLite64(b *testing.B)       { benchmarkAppendSQLite(b, 64, 1) }
+func BenchmarkAppendSQLite64Chains(b *testing.B) { benchmarkAppendSQLite(b, 64, 64) }
 
 // BenchmarkVerifySQLiteSignatures verifies a chain streamed from SQLite
 // with signatures, the figure `capsule bench` reports.
@@ -563,9 +590,10 @@ func BenchmarkVerifySQLiteSignatures(b *testing.B) {
 	b.ReportMetric(float64(len(caps)*b.N)/b.Elapsed().Seconds(), "capsules/s")
 }
 
-// BenchmarkAppendPostgres64 measures durable appends with 64 writers on one
-// PostgreSQL chain (set CAPSULE_TEST_POSTGRES_URL), in a scratch schema.
-func BenchmarkAppendPostgres64(b *testing.B) {
+// benchmarkAppendPostgres measures durable appends with 64 writers on
+// PostgreSQL (set CAPSULE_TEST_POSTGRES_URL), in a scratch schema, spread
+// over tenants chains.
+func benchmarkAppendPostgres(b *testing.B, tenants int) {
 	base := os.Getenv("CAPSULE_TEST_POSTGRES_URL")
 	if base == "" {
 		b.Skip("set CAPSULE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
@@ -590,19 +618,14 @@ func BenchmarkAppendPostgres64(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	b.SetParallelism(64 / runtime.GOMAXPROCS(0))
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			cp := typicalCapsule()
-			if _, err := c.Append(ctx, "t", cp); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "capsules/s")
-	st := c.Stats()
-	b.ReportMetric(float64(st.Committed)/float64(max(st.Commits, 1)), "capsules/commit")
+	benchmarkAppend(b, c, 64, tenants)
 }
+
+// BenchmarkAppendPostgres64 measures 64 writers on one PostgreSQL chain.
+func BenchmarkAppendPostgres64(b *testing.B) { benchmarkAppendPostgres(b, 1) }
+
+// BenchmarkAppendPostgres64Chains measures 64 writers on 64 chains.
+func BenchmarkAppendPostgres64Chains(b *testing.B) { benchmarkAppendPostgres(b, 64) }
 
 // typicalCapsule is a capsule with every section filled, about 1.7 KB of
 // canonical JSON, like internal/bench.Typical.
@@ -780,4 +803,98 @@ func scanAll(t *testing.T, st storage.Store) []Sealed {
 		recs = append(recs, r)
 	}
 	return recs
+}
+
+// rejectingStore refuses, as a database constraint would, every batch
+// holding a capsule of domain "poison".
+type rejectingStore struct{ *memory.Store }
+
+func (s rejectingStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+	for _, r := range recs {
+		if r.Domain == "poison" {
+			return fmt.Errorf("capsule %s: %w", r.ID, storage.ErrRejected)
+		}
+	}
+	return s.Store.Append(ctx, tenant, recs)
+}
+
+// A batch the store rejects is split until the capsule at fault fails
+// alone: the capsules committed beside it, and those queued behind it in
+// its chain, are stored, and the chains verify.
+func TestRejectedCapsuleFailsAlone(t *testing.T) {
+	c, err := NewCapsules(rejectingStore{memory.New()}, WithSigner(newTestSigner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	var ok, bad, poisoned atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 100 {
+				cp := New(TypeAgent)
+				if i%10 == 0 && w%4 == 0 {
+					cp.Domain = "poison"
+				}
+				_, err := c.Append(ctx, fmt.Sprint("t", w%2), cp)
+				switch {
+				case cp.Domain == "poison" && errors.Is(err, storage.ErrRejected):
+					poisoned.Add(1)
+				case err != nil:
+					bad.Add(1)
+					t.Errorf("capsule of domain %q: %v", cp.Domain, err)
+				default:
+					ok.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if bad.Load() != 0 || poisoned.Load() != 40 {
+		t.Fatalf("%d good capsules stored, %d failed; %d of 40 poisoned refused", ok.Load(), bad.Load(), poisoned.Load())
+	}
+	var total int64
+	for _, tenant := range []string{"t0", "t1"} {
+		res, err := c.Verify(ctx, tenant, Signatures)
+		if err != nil || !res.Valid {
+			t.Fatalf("chain %s: %+v %v", tenant, res, err)
+		}
+		total += res.CapsulesVerified
+	}
+	if total != ok.Load() || c.Stats().Failed != 40 {
+		t.Fatalf("%d stored, %d acknowledged; stats %+v", total, ok.Load(), c.Stats())
+	}
+}
+
+// Writers on different chains share storage transactions: with one writer
+// per chain, a committer per chain would make one commit per capsule.
+func TestChainsShareCommits(t *testing.T) {
+	c, err := Open(context.Background(), filepath.Join(t.TempDir(), "capsules.db"), WithSigner(newTestSigner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	for w := range 32 {
+		wg.Go(func() {
+			for range 20 {
+				if _, err := c.Append(context.Background(), fmt.Sprint("t", w), New(TypeAgent)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := c.Stats()
+	if st.Committed != 640 || st.Commits >= st.Committed {
+		t.Fatalf("stats %+v: want 640 capsules in fewer commits", st)
+	}
+	t.Logf("640 capsules on 32 chains in %d commits", st.Commits)
+	for w := range 32 {
+		if res, err := c.Verify(context.Background(), fmt.Sprint("t", w), Signatures); err != nil || !res.Valid || res.CapsulesVerified != 20 {
+			t.Fatalf("chain t%d: %+v %v", w, res, err)
+		}
+	}
 }

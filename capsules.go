@@ -30,13 +30,17 @@ type Capsules struct {
 	pq            PQSigner
 	resolve       KeyResolver
 	pqPublicKey   []byte // ML-DSA-65 public key checking signature_pq; nil when unknown
+	keys          *keyWatch // follows rotations of the key directory; nil with WithSigner
 	log           *slog.Logger
 	retryDeadline time.Duration
+	timeout       time.Duration
 
 	mu     sync.Mutex
 	chains map[string]*chain
 	closed bool
 
+	commit  committer
+	breaker breaker
 	metrics metrics
 
 	checkpointDir string
@@ -54,6 +58,7 @@ type config struct {
 	pq            bool
 	log           *slog.Logger
 	retryDeadline time.Duration
+	timeout       time.Duration
 	sqliteOpts    []sqlite.Option
 
 	checkpointDir   string
@@ -80,6 +85,15 @@ func WithLogger(l *slog.Logger) OpenOption { return func(c *config) { c.log = l 
 // WithRetryDeadline bounds how long an append keeps retrying while writers
 // in other processes move the chain head (default 60s).
 func WithRetryDeadline(d time.Duration) OpenOption { return func(c *config) { c.retryDeadline = d } }
+
+// WithStorageTimeout bounds every storage operation on the audit path:
+// opening the store, reading a chain head, each commit (default
+// [DefaultStorageTimeout]; for SQLite, whose writers may wait up to
+// [sqlite.DefaultBusyTimeout] for another process's write lock, that
+// plus [DefaultStorageTimeout]). When the store fails or does not answer within
+// it, appends fail at once with [ErrStoreDown] until it answers again (one
+// append a second tries it), and Close gives up waiting after it.
+func WithStorageTimeout(d time.Duration) OpenOption { return func(c *config) { c.timeout = d } }
 
 // WithCheckpoints writes a signed checkpoint of every chain this Capsules
 // appends to into dir (one file per chain, see package checkpoint) every
@@ -119,7 +133,17 @@ func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error
 		}
 		url = u
 	}
-	store, err := OpenStore(ctx, url, SQLiteOptions(cfg.sqliteOpts...))
+	if cfg.timeout == 0 {
+		cfg.timeout = DefaultStorageTimeout
+		if !strings.HasPrefix(url, "postgres") {
+			// SQLite writers wait up to the busy timeout for another
+			// process's write lock: that is not a stall.
+			cfg.timeout += sqlite.DefaultBusyTimeout
+		}
+	}
+	octx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	store, err := OpenStore(octx, url, SQLiteOptions(cfg.sqliteOpts...))
 	if err != nil {
 		return nil, err
 	}
@@ -199,14 +223,19 @@ func newConfig(opts []OpenOption) *config {
 }
 
 func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
+	if cfg.timeout <= 0 {
+		cfg.timeout = DefaultStorageTimeout
+	}
 	c := &Capsules{
 		store:         store,
 		signer:        cfg.signer,
 		log:           cfg.log,
 		retryDeadline: cfg.retryDeadline,
+		timeout:       cfg.timeout,
 		chains:        make(map[string]*chain),
 		hooks:         cfg.hooks,
 	}
+	c.commit.c = c
 	dir := cfg.keyDir
 	if dir == "" && (c.signer == nil || cfg.pq) {
 		d, err := keys.DataDir()
@@ -216,11 +245,14 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		dir = d
 	}
 	if c.signer == nil {
-		s, err := keys.LoadOrCreate(dir)
+		c.keys = &keyWatch{dir: dir, log: c.log}
+		st, err := c.keys.load()
 		if err != nil {
 			return nil, fmt.Errorf("capsule: signing key: %w", err)
 		}
-		c.signer = s
+		c.keys.cur.Store(st)
+		c.keys.next.Store(time.Now().Add(keyCheckInterval).UnixNano())
+		c.signer = st.signer
 	}
 	if cfg.pq {
 		pq, err := keys.LoadOrCreatePQ(dir)
@@ -231,11 +263,15 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 	}
 	// Signers resolve strictly by signed_by: the keyring's epochs, and the
 	// signer's own key under its fingerprint.
-	var kr *keys.Keyring
-	if dir != "" {
-		kr, _ = keys.LoadKeyring(dir) // none: the signer's key alone
+	if c.keys != nil {
+		c.resolve = c.keys.cur.Load().resolve
+	} else {
+		var kr *keys.Keyring
+		if dir != "" {
+			kr, _ = keys.LoadKeyring(dir) // none: the signer's key alone
+		}
+		c.resolve = SignerOrKeyring(c.signer, KeyResolver(kr.Resolver(c.signer.PublicKey())))
 	}
-	c.resolve = SignerOrKeyring(c.signer, KeyResolver(kr.Resolver(c.signer.PublicKey())))
 	if pq, ok := c.pq.(interface{ PublicKey() []byte }); ok {
 		c.pqPublicKey = pq.PublicKey()
 	} else if dir != "" {
@@ -260,9 +296,9 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 // Checkpoint returns a signed checkpoint of tenant's chain head as it is in
 // the store now (see package checkpoint).
 func (c *Capsules) Checkpoint(ctx context.Context, tenant string) ([]byte, error) {
-	ms, ok := c.signer.(checkpoint.MessageSigner)
+	ms, ok := c.Signer().(checkpoint.MessageSigner)
 	if !ok {
-		return nil, fmt.Errorf("capsule: checkpoints need a signer that signs messages (%T does not)", c.signer)
+		return nil, fmt.Errorf("capsule: checkpoints need a signer that signs messages (%T does not)", c.Signer())
 	}
 	_, signed, err := checkpoint.Take(ctx, c.store, tenant, ms)
 	return signed, err
@@ -295,10 +331,11 @@ func (c *Capsules) writeCheckpoints(written map[string]int64) {
 		tenants = append(tenants, t)
 	}
 	c.mu.Unlock()
-	ms := c.signer.(checkpoint.MessageSigner)
-	ctx := context.Background()
+	ms := c.Signer().(checkpoint.MessageSigner)
 	for _, t := range tenants {
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		cp, signed, err := checkpoint.Take(ctx, c.store, t, ms)
+		cancel()
 		if err != nil {
 			c.log.Warn("capsule: checkpoint not taken", "tenant", t, "err", err)
 			continue
@@ -317,16 +354,29 @@ func (c *Capsules) writeCheckpoints(written map[string]int64) {
 // Store returns the storage backend.
 func (c *Capsules) Store() storage.Store { return c.store }
 
-// Signer returns the key that seals new capsules.
-func (c *Capsules) Signer() Signer { return c.signer }
+// Signer returns the key that seals new capsules: with a key directory,
+// its active key, which a rotation by another process replaces within
+// about a second.
+func (c *Capsules) Signer() Signer {
+	if c.keys != nil {
+		return c.keys.current().signer
+	}
+	return c.signer
+}
 
 // Logger returns the logger for audit failures (see [WithLogger]).
 func (c *Capsules) Logger() *slog.Logger { return c.log }
 
 // Resolver returns the key lookup verification uses, strict by signed_by:
 // the signing key under its fingerprint, and the keyring of the key
-// directory; an unknown or missing signed_by is an error.
-func (c *Capsules) Resolver() KeyResolver { return c.resolve }
+// directory (followed across rotations); an unknown or missing signed_by
+// is an error.
+func (c *Capsules) Resolver() KeyResolver {
+	if c.keys != nil {
+		return c.keys.current().resolve
+	}
+	return c.resolve
+}
 
 // PQPublicKey returns the ML-DSA-65 public key that checks signature_pq
 // (the data directory's key.ml.pub), or nil when none is known.
@@ -344,6 +394,9 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 		return Sealed{}, err
 	}
 	if err := cp.Check(); err != nil {
+		return Sealed{}, err
+	}
+	if err := c.breaker.allow(); err != nil {
 		return Sealed{}, err
 	}
 	var p parts
@@ -383,6 +436,9 @@ func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule
 	if len(caps) == 0 {
 		return nil, nil
 	}
+	if err := c.breaker.allow(); err != nil {
+		return nil, err
+	}
 	ch, err := c.chain(tenant)
 	if err != nil {
 		return nil, err
@@ -413,9 +469,10 @@ func (c *Capsules) chain(tenant string) (*chain, error) {
 	return ch, nil
 }
 
-// Close waits for queued appends to land, at most the retry deadline plus
-// ten seconds, and closes the store if Open opened it. Appends that had
-// not landed by then are reported in the error.
+// Close waits for queued appends to land, at most the storage timeout (see
+// [WithStorageTimeout]), and closes the store if Open opened it, waiting
+// for that at most as long again. Appends that had not landed by then are
+// reported in the error.
 func (c *Capsules) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -423,37 +480,35 @@ func (c *Capsules) Close() error {
 		return nil
 	}
 	c.closed = true
-	chains := c.chains
 	c.mu.Unlock()
-	idle := make(chan struct{})
-	go func() {
-		for _, ch := range chains {
-			ch.waitIdle()
-		}
-		close(idle)
-	}()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
 	var err error
-	wait := c.retryDeadline + closeGrace
-	t := time.NewTimer(wait)
 	select {
-	case <-idle:
-		t.Stop()
-	case <-t.C:
-		err = fmt.Errorf("capsule: close: appends still in flight after %v; their capsules may not be stored", wait)
+	case <-c.commit.wait():
+	case <-ctx.Done():
+		err = fmt.Errorf("capsule: close: appends still in flight after %v; their capsules may not be stored", c.timeout)
 	}
 	if c.stopTimer != nil {
 		close(c.stopTimer)
 		<-c.timerDone
 	}
-	if c.ownsStore {
-		err = errors.Join(err, c.store.Close())
+	if !c.ownsStore {
+		return err
 	}
-	return err
+	// A store that does not answer may hold its connections for long
+	// after the deadline: stop waiting for it then.
+	closed := make(chan error, 1)
+	go func() { closed <- c.store.Close() }()
+	cctx, ccancel := context.WithTimeout(context.Background(), c.timeout)
+	defer ccancel()
+	select {
+	case cerr := <-closed:
+		return errors.Join(err, cerr)
+	case <-cctx.Done():
+		return errors.Join(err, fmt.Errorf("capsule: close: the store did not close within %v", c.timeout))
+	}
 }
-
-// closeGrace is how much longer than the retry deadline Close waits for
-// queued appends to land.
-var closeGrace = 10 * time.Second
 
 // Stats are counters of a Capsules since it was opened.
 type Stats struct {
@@ -471,32 +526,47 @@ func (c *Capsules) Stats() Stats {
 
 type metrics struct{ ok, commits, bad, conflicts atomic.Int64 }
 
-func (m *metrics) committed(n int) { m.ok.Add(int64(n)); m.commits.Add(1) }
-func (m *metrics) failed(n int)    { m.bad.Add(int64(n)) }
+func (m *metrics) failed(n int) { m.bad.Add(int64(n)) }
 
 // The process default: read without locking on every audited call,
-// opened under defaultMu on first use.
+// opened under defaultMu on first use. After a failed open, defaultErr
+// holds the error and defaultRetry when the next open may be tried.
 var (
-	defaultMu sync.Mutex
-	defaultC  atomic.Pointer[Capsules]
+	defaultMu    sync.Mutex
+	defaultC     atomic.Pointer[Capsules]
+	defaultErr   atomic.Pointer[error]
+	defaultRetry time.Time // guarded by defaultMu
 )
 
 // Default returns the process default Capsules, opening it on first use at
 // [DefaultURL] ($CAPSULE_URL, else capsules.db in the data directory, with
-// the key beside it). A failed open is retried on the next call.
+// the key beside it), within [DefaultStorageTimeout]. A failed open is
+// tried again at most once a second: until then, and while another call
+// is trying it, Default returns the last error at once.
 func Default() (*Capsules, error) {
 	if c := defaultC.Load(); c != nil {
 		return c, nil
 	}
-	defaultMu.Lock()
+	if last := defaultErr.Load(); last != nil && !defaultMu.TryLock() {
+		return nil, *last
+	} else if last == nil {
+		defaultMu.Lock()
+	}
 	defer defaultMu.Unlock()
 	if c := defaultC.Load(); c != nil {
 		return c, nil
 	}
+	if last := defaultErr.Load(); last != nil && time.Now().Before(defaultRetry) {
+		return nil, *last
+	}
 	c, err := Open(context.Background(), "")
 	if err != nil {
+		err = fmt.Errorf("%w (%w)", ErrStoreDown, err)
+		defaultErr.Store(&err)
+		defaultRetry = time.Now().Add(probeInterval)
 		return nil, err
 	}
+	defaultErr.Store(nil)
 	defaultC.Store(c)
 	return c, nil
 }
@@ -506,5 +576,6 @@ func Default() (*Capsules, error) {
 func SetDefault(c *Capsules) {
 	defaultMu.Lock()
 	defaultC.Store(c)
+	defaultErr.Store(nil)
 	defaultMu.Unlock()
 }

@@ -14,25 +14,36 @@ import (
 	"github.com/capsule-go/capsule/storage"
 )
 
-// maxBatch bounds how many capsules one storage transaction carries.
-const maxBatch = 512
+// maxBatch bounds how many capsules of one chain a storage transaction
+// carries; maxTransaction bounds the capsules of all chains in one.
+const (
+	maxBatch       = 512
+	maxTransaction = 1024
+)
 
-// chain sequences the appends to one tenant's chain and commits them in
-// groups.
+// signChunk is how many capsules of one AppendAll are signed before the
+// committer may store them.
+const signChunk = 64
+
+// chain sequences the appends to one tenant's chain.
 //
 // An append passes three stages. Under seqMu the caller takes the next
 // sequence number, fills in previous_hash and hashes its content: the only
 // step that must run in chain order, and a cheap one. Outside any lock it
 // signs its hash, so signatures are spread over all the callers' cores.
-// Then it waits while one committer goroutine per chain stores the longest
-// run of signed capsules at the front of the queue in one transaction, and
-// wakes each caller once its capsule is durable.
+// Then it waits while the store's one [committer] stores the longest run
+// of signed capsules at the front of every chain's queue, all chains in
+// one transaction, and wakes each caller once its capsule is durable.
 //
 // If another process appended first (storage.ErrConflict), the committer
-// re-reads the head, re-sequences, re-hashes and re-signs every queued
-// capsule, and retries until the retry deadline. Any other storage error
-// fails every queued capsule (their hashes chain from the failed ones) and
-// forgets the head, so the next append re-reads it from the database.
+// re-reads the head of that chain, re-sequences, re-hashes and re-signs
+// its queued capsules, and retries until the retry deadline; the other
+// chains are not touched. A batch the database rejects
+// (storage.ErrRejected) is split in halves until the capsule at fault is
+// alone: it fails, and the capsules queued behind it are re-chained onto
+// the head it would have extended. Any other storage error fails every
+// queued capsule of the chains it concerns and forgets their heads, so the
+// next append re-reads them from the database.
 type chain struct {
 	c      *Capsules
 	tenant string
@@ -41,12 +52,16 @@ type chain struct {
 	head      storage.Head
 	headKnown bool
 
-	cmu     sync.Mutex // guards queue and running
-	cond    *sync.Cond // signalled when a queued capsule is signed, and when the committer stops
-	queue   []*pending
-	running bool
+	cmu   sync.Mutex // guards queue
+	cond  *sync.Cond // signalled when a queued capsule is signed
+	queue []*pending
 
-	batch []Sealed // the committer's reused batch; only the running committer touches it
+	listed bool // in the committer's ready list; guarded by committer.mu
+
+	// Only the committer goroutine touches these.
+	conflictSince time.Time // start of the current run of conflicts
+	split         int       // when > 0, at most this many capsules per batch: bisecting a rejected batch
+	suspect       int       // capsules at the front still under suspicion of the rejection
 }
 
 // pending is one capsule on its way into the chain.
@@ -67,19 +82,24 @@ func newChain(c *Capsules, tenant string) *chain {
 // append chains, seals and stores capsules, in order, whose content (all
 // but sequence and previous_hash) is encoded in ps. It returns once every
 // capsule is durable, or with the reason one is not; on success it sets
-// each capsule's Sequence and PreviousHash.
+// each capsule's Sequence and PreviousHash. Reading the head and each
+// commit are bounded by the storage timeout.
 func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Sealed, error) {
 	pds := make([]*pending, len(caps))
 	for i, c := range caps {
 		pds[i] = &pending{parts: ps[i], done: make(chan struct{})}
 		pds[i].rec = c.record(ch.tenant, nil, "")
 	}
-
 	ch.seqMu.Lock()
 	if !ch.headKnown {
-		h, err := ch.c.store.Head(ctx, ch.tenant)
+		hctx, cancel := context.WithTimeout(ctx, ch.c.timeout)
+		h, err := ch.c.store.Head(hctx, ch.tenant)
+		cancel()
 		if err != nil {
 			ch.seqMu.Unlock()
+			if ctx.Err() == nil { // not the caller's own deadline
+				ch.c.breaker.failure(err)
+			}
 			return nil, fmt.Errorf("capsule: read chain head: %w", err)
 		}
 		ch.head, ch.headKnown = h, true
@@ -92,21 +112,24 @@ func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Se
 	ch.cmu.Unlock()
 	ch.seqMu.Unlock()
 
-	ch.c.signAll(pds)
-
-	ch.cmu.Lock()
-	for _, pd := range pds {
-		pd.signed = true
+	// Sign in chunks, handing each to the committer as it is done, so that
+	// a long AppendAll commits its first capsules while it signs the next.
+	for start := 0; start < len(pds); start += signChunk {
+		part := pds[start:min(start+signChunk, len(pds))]
+		ch.c.signAll(part)
+		ch.cmu.Lock()
+		for _, pd := range part {
+			pd.signed = true
+		}
+		ch.cond.Broadcast()
+		ch.cmu.Unlock()
+		ch.c.commit.notify(ch)
 	}
-	ch.cond.Broadcast()
-	if !ch.running {
-		ch.running = true
-		go ch.commitLoop()
-	}
-	ch.cmu.Unlock()
 
 	out := make([]Sealed, len(pds))
 	for i, pd := range pds {
+		// Each commit is bounded by the storage timeout, and a failed one
+		// fails every capsule queued behind it in its chains.
 		select {
 		case <-pd.done:
 		case <-ctx.Done():
@@ -124,15 +147,6 @@ func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Se
 	return out, nil
 }
 
-// waitIdle returns once the chain has no committer running.
-func (ch *chain) waitIdle() {
-	ch.cmu.Lock()
-	for ch.running {
-		ch.cond.Wait()
-	}
-	ch.cmu.Unlock()
-}
-
 // assign gives pd the next link of the chain and hashes it. seqMu is held.
 func (ch *chain) assign(pd *pending) {
 	seq := ch.head.Sequence + 1
@@ -147,75 +161,74 @@ func (ch *chain) assign(pd *pending) {
 	ch.head = storage.Head{Sequence: seq, Hash: pd.rec.Hash}
 }
 
-// commitLoop stores signed capsules from the front of the queue until the
-// queue stays empty.
-func (ch *chain) commitLoop() {
-	var conflictSince time.Time // start of the current run of conflicts
-	for {
-		ch.cmu.Lock()
-		n := ch.readyLocked()
-		if n == 0 {
-			if len(ch.queue) == 0 {
-				ch.running = false
-				ch.cond.Broadcast() // wakes waitIdle
-				ch.cmu.Unlock()
-				return
-			}
-			ch.cond.Wait() // the front capsule is still being signed
-			ch.cmu.Unlock()
-			continue
-		}
-		group := ch.queue[:n:n]
-		ch.cmu.Unlock()
-
-		batch := ch.batch[:0]
-		for _, pd := range group {
-			batch = append(batch, pd.rec)
-		}
-		err := ch.c.store.Append(context.Background(), ch.tenant, batch)
-		clear(batch) // drop references to the stored capsules' data
-		ch.batch = batch
-		switch {
-		case err == nil:
-			conflictSince = time.Time{}
-			ch.cmu.Lock()
-			ch.queue = ch.queue[n:]
-			ch.cmu.Unlock()
-			for _, pd := range group {
-				close(pd.done)
-			}
-			ch.c.metrics.committed(len(group))
-		case errors.Is(err, storage.ErrConflict):
-			if conflictSince.IsZero() {
-				conflictSince = time.Now()
-			}
-			if time.Since(conflictSince) > ch.c.retryDeadline {
-				ch.failAll(fmt.Errorf("capsule: chain head kept moving for %v: %w", ch.c.retryDeadline, err))
-				conflictSince = time.Time{}
-			} else if rerr := ch.resequence(); rerr != nil {
-				ch.failAll(rerr)
-			}
-		default:
-			ch.failAll(fmt.Errorf("capsule: store: %w", err))
-		}
+// take returns the signed capsules at the front of the queue, at most
+// limit (and fewer while a rejected batch is being split).
+func (ch *chain) take(limit int) []*pending {
+	limit = min(limit, maxBatch)
+	if ch.split > 0 {
+		limit = min(limit, ch.split, ch.suspect)
 	}
-}
-
-// readyLocked returns how many capsules at the front of the queue are
-// signed, at most maxBatch. cmu is held.
-func (ch *chain) readyLocked() int {
+	ch.cmu.Lock()
+	defer ch.cmu.Unlock()
 	n := 0
-	for n < len(ch.queue) && n < maxBatch && ch.queue[n].signed {
+	for n < len(ch.queue) && n < limit && ch.queue[n].signed {
 		n++
 	}
-	return n
+	return ch.queue[:n:n]
 }
 
-// resequence rebuilds the queue on the chain head another process moved:
-// re-read the head, then re-assign, re-hash and re-sign every queued
-// capsule. It keeps trying while the database says the head moved, until
-// the retry deadline.
-func (ch *chain) resequence() error {
+// ready reports whether the front capsule of the queue is signed.
+func (ch *chain) ready() bool {
+	ch.cmu.Lock()
+	defer ch.cmu.Unlock()
+	return len(ch.queue) > 0 && ch.queue[0].signed
+}
+
+// settle acts on the outcome err of storing group, the front of the queue.
+// It runs in the committer goroutine.
+func (ch *chain) settle(group []*pending, err error) {
+	switch {
+	case err == nil:
+		ch.conflictSince = time.Time{}
+		if ch.split > 0 {
+			if ch.suspect -= len(group); ch.suspect <= 0 {
+				ch.split, ch.suspect = 0, 0
+			}
+		}
+		ch.cmu.Lock()
+		ch.queue = ch.queue[len(group):]
+		ch.cmu.Unlock()
+		ch.c.metrics.ok.Add(int64(len(group))) // before the callers wake
+		for _, pd := range group {
+			close(pd.done)
+		}
+	case errors.Is(err, storage.ErrNotAttempted):
+		// Nothing of it was stored: the next round retries it as it is.
+	case errors.Is(err, storage.ErrConflict):
+		if ch.conflictSince.IsZero() {
+			ch.conflictSince = time.Now()
+		}
+		if time.Since(ch.conflictSince) > ch.c.retryDeadline {
+			ch.failAll(fmt.Errorf("capsule: chain head kept moving for %v: %w", ch.c.retryDeadline, err))
+			ch.conflictSince = time.Time{}
+		} else if rerr := ch.resequence(nil); rerr != nil {
+			ch.failAll(rerr)
+		}
+	case errors.Is(err, storage.ErrRejected) && len(group) > 1:
+		// Store the halves apart until the capsule at fault is alone.
+		ch.split, ch.suspect = (len(group)+1)/2, len(group)
+	case errors.Is(err, storage.ErrRejected):
+		ch.split, ch.suspect = 0, 0
+		ch.failFront(fmt.Errorf("capsule: store: %w", err))
+	default:
+		ch.failAll(fmt.Errorf("capsule: store: %w", err))
+	}
+}
+
+// resequence rebuilds the queue on a chain head: head when non-nil, else
+// the head re-read from the database after another process moved it. It
+// re-assigns, re-hashes and re-signs every queued capsule.
+func (ch *chain) resequence(head *storage.Head) error {
 	ch.seqMu.Lock()
 	defer ch.seqMu.Unlock()
 	ch.cmu.Lock()
@@ -225,19 +238,22 @@ func (ch *chain) resequence() error {
 	queue := ch.queue
 	ch.cmu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), ch.c.retryDeadline)
-	defer cancel()
-	h, err := ch.c.store.Head(ctx, ch.tenant)
-	if err != nil {
-		ch.headKnown = false
-		return fmt.Errorf("capsule: re-read chain head after conflict: %w", err)
+	if head == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), min(ch.c.retryDeadline, ch.c.timeout))
+		defer cancel()
+		h, err := ch.c.store.Head(ctx, ch.tenant)
+		if err != nil {
+			ch.headKnown = false
+			return fmt.Errorf("capsule: re-read chain head after conflict: %w", err)
+		}
+		head = &h
+		ch.c.metrics.conflicts.Add(1)
 	}
-	ch.head, ch.headKnown = h, true
+	ch.head, ch.headKnown = *head, true
 	for _, pd := range queue {
 		ch.assign(pd)
 	}
 	ch.c.signAll(queue)
-	ch.c.metrics.conflicts.Add(1)
 	return nil
 }
 
@@ -248,6 +264,20 @@ func (ch *chain) allSignedLocked() bool {
 		}
 	}
 	return true
+}
+
+// failFront fails the capsule at the front of the queue alone and
+// re-chains the ones behind it onto the head it would have extended.
+func (ch *chain) failFront(err error) {
+	ch.cmu.Lock()
+	pd := ch.queue[0]
+	ch.queue = ch.queue[1:]
+	ch.cmu.Unlock()
+	pd.err = err
+	ch.c.metrics.failed(1)
+	close(pd.done)
+	head := storage.Head{Sequence: pd.rec.Sequence - 1, Hash: pd.rec.PreviousHash}
+	ch.resequence(&head) // cannot fail with a head given
 }
 
 // failAll fails every queued capsule with err and forgets the head.
@@ -262,20 +292,161 @@ func (ch *chain) failAll(err error) {
 	ch.headKnown = false
 	ch.cmu.Unlock()
 	ch.seqMu.Unlock()
+	ch.split, ch.suspect = 0, 0
+	ch.c.metrics.failed(len(queue))
 	for _, pd := range queue {
 		pd.err = err
 		close(pd.done)
 	}
-	ch.c.metrics.failed(len(queue))
+}
+
+// committer stores the signed capsules of every chain of one Capsules: one
+// goroutine, running while there is work, that takes the signed front of
+// each ready chain and stores them all in one storage transaction (with
+// [storage.AppendBatches]), so that writers spread over many tenants share
+// commits as writers on one chain do.
+type committer struct {
+	c *Capsules
+
+	mu      sync.Mutex
+	ready   []*chain // chains whose front capsule may be signed
+	spare   []*chain // the previous round's list, reused
+	running bool
+	idle    chan struct{} // closed when the goroutine stops; nil while none ran
+
+	// Only the running goroutine touches these.
+	groups  [][]*pending
+	chains  []*chain
+	batches []storage.Batch
+	recs    []Sealed
+}
+
+// notify tells the committer that ch may have signed capsules to store.
+func (m *committer) notify(ch *chain) {
+	m.mu.Lock()
+	if !ch.listed {
+		ch.listed = true
+		m.ready = append(m.ready, ch)
+	}
+	if !m.running {
+		m.running = true
+		m.idle = make(chan struct{})
+		go m.loop(m.idle)
+	}
+	m.mu.Unlock()
+}
+
+// wait returns a channel closed once the committer has no work left.
+func (m *committer) wait() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.running {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return m.idle
+}
+
+// loop stores rounds of capsules until no chain is ready.
+func (m *committer) loop(idle chan struct{}) {
+	for {
+		m.mu.Lock()
+		chains := m.ready
+		if len(chains) == 0 {
+			m.running = false
+			close(idle)
+			m.mu.Unlock()
+			return
+		}
+		m.ready, m.spare = m.spare[:0], chains
+		for _, ch := range chains {
+			ch.listed = false
+		}
+		m.mu.Unlock()
+		m.round(chains)
+	}
+}
+
+// round stores the signed fronts of chains in one transaction and settles
+// each chain's outcome.
+func (m *committer) round(chains []*chain) {
+	groups, taken := m.groups[:0], m.chains[:0]
+	budget, total := maxTransaction, 0
+	for _, ch := range chains {
+		if budget == 0 {
+			m.notify(ch) // the next round
+			continue
+		}
+		g := ch.take(budget)
+		if len(g) == 0 {
+			continue // its signer notifies again
+		}
+		budget -= len(g)
+		total += len(g)
+		groups, taken = append(groups, g), append(taken, ch)
+	}
+	m.groups, m.chains = groups, taken
+	if len(groups) == 0 {
+		return
+	}
+	recs, batches := m.recs[:0], m.batches[:0]
+	for _, g := range groups {
+		for _, pd := range g {
+			recs = append(recs, pd.rec)
+		}
+	}
+	off := 0
+	for i, g := range groups {
+		batches = append(batches, storage.Batch{Tenant: taken[i].tenant, Records: recs[off : off+len(g) : off+len(g)]})
+		off += len(g)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.c.timeout)
+	errs := storage.AppendBatches(ctx, m.c.store, batches)
+	cancel()
+	clear(recs) // drop references to the stored capsules' data
+	clear(batches)
+	m.recs, m.batches = recs[:0], batches[:0]
+
+	// The store's state first, so that a caller woken below sees it.
+	stored := false
+	var down error
+	for _, err := range errs {
+		if err == nil {
+			stored = true
+		} else if down == nil && storeDown(err) {
+			down = err
+		}
+	}
+	if stored {
+		m.c.metrics.commits.Add(1)
+		m.c.breaker.success()
+	} else if down != nil {
+		m.c.breaker.failure(down)
+	}
+	for i, g := range groups {
+		taken[i].settle(g, errs[i])
+	}
+	for _, ch := range taken {
+		if ch.ready() {
+			m.notify(ch)
+		}
+	}
+	clear(groups)
+	clear(taken)
 }
 
 // sign fills in the seal of rec, whose hash is set.
 func (c *Capsules) sign(rec *Sealed) {
-	rec.Signature = c.signer.Sign(rec.Hash)
+	s := c.signer
+	if c.keys != nil {
+		s = c.keys.current().signer
+	}
+	rec.Signature = s.Sign(rec.Hash)
 	if c.pq != nil {
 		rec.SignaturePQ = c.pq.SignPQ(rec.Hash)
 	}
-	rec.SignedBy = c.signer.Fingerprint()
+	rec.SignedBy = s.Fingerprint()
 	rec.SignedAt = signedAt(time.Now())
 }
 

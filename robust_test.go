@@ -30,11 +30,9 @@ func (s *blockingStore) Append(ctx context.Context, tenant string, recs []storag
 // Close waits for an append in flight, and gives up after its bound with
 // an error saying so instead of hanging.
 func TestCloseWaitsBounded(t *testing.T) {
-	defer func(g time.Duration) { closeGrace = g }(closeGrace)
-	closeGrace = 50 * time.Millisecond
 	for _, stuck := range []bool{false, true} {
 		st := &blockingStore{Store: memory.New(), entered: make(chan struct{}, 1), release: make(chan struct{})}
-		c, err := NewCapsules(st, WithSigner(newTestSigner()), WithRetryDeadline(time.Millisecond))
+		c, err := NewCapsules(st, WithSigner(newTestSigner()), WithRetryDeadline(time.Millisecond), WithStorageTimeout(50*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}

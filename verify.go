@@ -336,5 +336,5 @@ func jsonStringIs(v []byte, s string) bool {
 
 // Verify checks tenant's chain at level, streaming it from the store.
 func (c *Capsules) Verify(ctx context.Context, tenant string, level Level) (Result, error) {
-	return VerifyChain(ctx, c.store.Scan(ctx, tenant, 0), level, VerifyOptions{Resolve: c.resolve, PQPublicKey: c.pqPublicKey})
+	return VerifyChain(ctx, c.store.Scan(ctx, tenant, 0), level, VerifyOptions{Resolve: c.Resolver(), PQPublicKey: c.pqPublicKey})
 }

@@ -29,6 +29,15 @@ var (
 	ErrConflict = errors.New("chain head moved")
 	// ErrClosed reports use of a closed Store.
 	ErrClosed = errors.New("store is closed")
+	// ErrRejected reports that the database refused a record of the batch
+	// itself (a constraint, a value too long for its column, an id already
+	// stored): nothing of the batch was stored, and the other records of
+	// the batch may be fine on their own.
+	ErrRejected = errors.New("database rejected a record")
+	// ErrNotAttempted reports a batch of [MultiAppender.AppendBatches] left
+	// out because another batch of the same transaction failed: nothing of
+	// it was stored, and it may be retried as it is.
+	ErrNotAttempted = errors.New("batch not attempted: another batch of its transaction failed")
 )
 
 // Record is one sealed capsule as stored: the content dict as JSON text plus
@@ -78,6 +87,41 @@ type Filter struct {
 	Offset    int64 // rows to skip
 }
 
+// Batch is the next links of one chain, for [MultiAppender].
+type Batch struct {
+	Tenant  string
+	Records []Record
+}
+
+// MultiAppender is implemented by a Store that can append to several
+// chains in one transaction, which the runtime's group commit uses so
+// that writers spread over many tenants share commits.
+type MultiAppender interface {
+	// AppendBatches stores each batch as Append(ctx, b.Tenant, b.Records)
+	// would, carrying as many of them as it can in one transaction, and
+	// returns one error per batch: nil when that batch is durable. The
+	// batches name distinct tenants. A batch that does not extend its
+	// chain's head gets an error wrapping ErrConflict and one the database
+	// refuses an error wrapping ErrRejected; neither keeps the other
+	// batches from being stored, or else those get an error wrapping
+	// ErrNotAttempted. An error of the transaction as a whole (a lost
+	// connection, a failed commit) is every batch's error.
+	AppendBatches(ctx context.Context, batches []Batch) []error
+}
+
+// AppendBatches stores batches through s's [MultiAppender] when it has one,
+// else with one Append per batch, and returns one error per batch.
+func AppendBatches(ctx context.Context, s Store, batches []Batch) []error {
+	if m, ok := s.(MultiAppender); ok {
+		return m.AppendBatches(ctx, batches)
+	}
+	errs := make([]error, len(batches))
+	for i, b := range batches {
+		errs[i] = s.Append(ctx, b.Tenant, b.Records)
+	}
+	return errs
+}
+
 // Store is the storage contract. Implementations are safe for concurrent use.
 type Store interface {
 	// Append stores recs, in order, as the next links of tenant's chain, in
@@ -88,7 +132,8 @@ type Store interface {
 	// Append stores nothing and returns an error wrapping ErrConflict. A
 	// batch that is not a chain of tenant's records, or reuses a stored id,
 	// stores nothing and returns an error that does not wrap ErrConflict
-	// (retrying cannot help). An empty batch does nothing.
+	// (retrying cannot help); when the database refuses a record, that
+	// error wraps ErrRejected. An empty batch does nothing.
 	Append(ctx context.Context, tenant string, recs []Record) error
 
 	// Head returns the last link of tenant's chain.

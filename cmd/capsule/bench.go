@@ -12,13 +12,15 @@ import (
 )
 
 const benchUsage = `
-Usage: capsule bench [--json] [--duration D] [--writers N] [--chain N] [--pg URL]
+Usage: capsule bench [--json] [--duration D] [--writers N] [--tenants N] [--chain N] [--pg URL]
 
 Measure, in one run on this machine, capsule's performance beside the
 limits it is bounded by: first the raw Ed25519 sign and verify rates (one
 core and all cores) and SHA3-256 of a typical capsule, then sealing,
 durable appends to a temporary SQLite file with 1 and N concurrent writers
-(and to PostgreSQL with --pg, in a scratch schema dropped afterwards), the
+(and to PostgreSQL with --pg, in a scratch schema dropped afterwards), N
+writers on 1 chain and spread over --tenants chains, each between two
+measurements of the all-core sign limit (the machine may be shared), the
 latency of a generated Audited* no-op call over the bare call (in-memory
 and SQLite storage), and verification of an N-capsule chain at each level
 with the peak heap. Every figure goes through the production code paths.
@@ -29,6 +31,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	asJSON := f.Bool("json", false, "print every figure as one JSON object")
 	dur := f.Duration("duration", 2*time.Second, "how long each throughput figure runs")
 	writers := f.Int("writers", 64, "concurrent writers for the N-writer append figures")
+	tenants := f.Int("tenants", 0, "chains the spread N-writer figures use (default: --writers)")
 	chain := f.Int("chain", 100_000, "capsules in the chain verification runs over")
 	pg := f.String("pg", "", "also measure PostgreSQL appends at `URL`")
 	positional, code, ok := f.parse(args, stdout, stderr)
@@ -40,8 +43,10 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return f.usageFail(stderr, fmt.Sprintf("bench takes no arguments: %q", positional))
 	case *dur <= 0 || *writers <= 0 || *chain <= 0:
 		return f.usageFail(stderr, "--duration, --writers and --chain must be positive")
+	case *tenants < 0:
+		return f.usageFail(stderr, "--tenants must be positive")
 	}
-	cfg := bench.Config{Duration: *dur, Writers: *writers, ChainLength: *chain, PostgresURL: *pg}
+	cfg := bench.Config{Duration: *dur, Writers: *writers, Tenants: *tenants, ChainLength: *chain, PostgresURL: *pg}
 	if !*asJSON {
 		cfg.Progress = func(step string) { fmt.Fprintf(stderr, "measuring %s…\n", step) }
 	}
@@ -81,16 +86,33 @@ func writeBench(w io.Writer, r *bench.Report) {
 			fmt.Fprintf(tw, "%s\t%.0f/s\t\t\n", name, x.PerSecond)
 			return
 		}
+		if x.LimitBefore > 0 {
+			fmt.Fprintf(tw, "%s\t%.0f/s\t%.2f x %s%s, limit %.0f before, %.0f after\t\n", name, x.PerSecond, x.Ratio, x.Limit, t, x.LimitBefore, x.LimitAfter)
+			return
+		}
 		fmt.Fprintf(tw, "%s\t%.0f/s\t%.2f x %s%s\t\n", name, x.PerSecond, x.Ratio, x.Limit, t)
 	}
 	rate("seal (canonical+hash+sign), all cores", r.Seal)
 	rate("durable SQLite appends, 1 writer", r.SQLiteAppend1)
 	rate(fmt.Sprintf("durable SQLite appends, %d writers", r.Writers), r.SQLiteAppendN)
+	spread := func(backend string, figures map[string]bench.Rate, prefix string) {
+		one, many := figures[prefix+"1_chain"], figures[prefix+fmt.Sprintf("%d_chains", r.Tenants)]
+		if one.PerSecond == 0 {
+			return
+		}
+		rate(fmt.Sprintf("%s, %d writers on 1 chain", backend, r.Writers), one)
+		if r.Tenants > 1 && many.PerSecond > 0 {
+			rate(fmt.Sprintf("%s, %d writers on %d chains (%.2f x 1 chain, >= 0.70)", backend, r.Writers, r.Tenants, many.PerSecond/one.PerSecond), many)
+		}
+	}
+	spread("durable SQLite appends", r.SQLiteChains, "")
+	rate(fmt.Sprintf("one producer, %d capsules into SQLite in groups of 512 (as seal)", r.SealCapsules), r.SealPipeline)
 	for _, k := range []string{"1_writers", fmt.Sprintf("%d_writers", r.Writers)} {
 		if x, ok := r.PostgresAppend[k]; ok {
 			rate("durable PostgreSQL appends, "+k[:len(k)-len("_writers")]+" writers", x)
 		}
 	}
+	spread("durable PostgreSQL appends", r.PostgresAppend, fmt.Sprintf("%d_writers_", r.Writers))
 	call := func(name string, x bench.Latency) {
 		t := ""
 		if x.Target > 0 {

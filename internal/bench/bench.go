@@ -35,6 +35,7 @@ import (
 type Config struct {
 	Duration    time.Duration // per throughput figure; default 2s
 	Writers     int           // concurrent writers for the N-writer figures; default 64
+	Tenants     int           // chains the spread N-writer figures use; default Writers
 	ChainLength int           // capsules in the verification chain; default 100,000
 	PostgresURL string        // when set, also measure PostgreSQL appends
 	Dir         string        // scratch directory; default a temporary one
@@ -48,6 +49,11 @@ type Rate struct {
 	Limit     string  `json:"limit,omitempty"`        // name of the limiting figure
 	Ratio     float64 `json:"ratio,omitempty"`        // PerSecond / limit
 	Target    float64 `json:"target_ratio,omitempty"` // the ratio the project aims for
+	// LimitBefore and LimitAfter are the limit measured just before and
+	// just after the figure, on a machine others may share; Ratio divides
+	// by their mean. Zero when the limit was measured once for the run.
+	LimitBefore float64 `json:"limit_before,omitempty"`
+	LimitAfter  float64 `json:"limit_after,omitempty"`
 }
 
 // Latency is an audited-call overhead figure.
@@ -77,11 +83,19 @@ type Report struct {
 		SHA3CapsuleBytes int     `json:"sha3_256_capsule_bytes"`
 		SealNS           float64 `json:"seal_ns_one_core"` // one canonicalize+hash+sign
 	} `json:"limits"`
-	Seal           Rate               `json:"seal_all_cores"`
-	SQLiteAppend1  Rate               `json:"sqlite_append_1_writer"`
-	SQLiteAppendN  Rate               `json:"sqlite_append_n_writers"`
+	Seal          Rate `json:"seal_all_cores"`
+	SQLiteAppend1 Rate `json:"sqlite_append_1_writer"`
+	SQLiteAppendN Rate `json:"sqlite_append_n_writers"`
+	// SQLiteChains holds the N-writer figures beside the sign limit
+	// measured before and after each: "1_chain" and "T_chains".
+	SQLiteChains map[string]Rate `json:"sqlite_append_n_writers_chains"`
+	// SealPipeline is one producer storing SealCapsules capsules into
+	// SQLite with AppendAll in groups of 512, as `capsule seal` does.
+	SealPipeline   Rate               `json:"sqlite_seal_pipeline"`
+	SealCapsules   int                `json:"sqlite_seal_pipeline_capsules"`
 	PostgresAppend map[string]Rate    `json:"postgres_append,omitempty"`
 	Writers        int                `json:"writers"`
+	Tenants        int                `json:"tenants"`
 	CallMemory     Latency            `json:"audited_call_memory"`
 	CallSQLite     Latency            `json:"audited_call_sqlite"`
 	Verify         map[string]Rate    `json:"verify"`
@@ -100,6 +114,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.ChainLength <= 0 {
 		cfg.ChainLength = 100_000
 	}
+	if cfg.Tenants <= 0 {
+		cfg.Tenants = cfg.Writers
+	}
 	step := func(s string) {
 		if cfg.Progress != nil {
 			cfg.Progress(s)
@@ -113,7 +130,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer os.RemoveAll(d)
 		cfg.Dir = d
 	}
-	r := &Report{Writers: cfg.Writers, ChainLength: cfg.ChainLength}
+	r := &Report{Writers: cfg.Writers, Tenants: cfg.Tenants, ChainLength: cfg.ChainLength}
 	r.Machine.CPUs = runtime.GOMAXPROCS(0)
 	r.Machine.GoVersion = runtime.Version()
 	r.Machine.OS = runtime.GOOS + "/" + runtime.GOARCH
@@ -157,16 +174,58 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r.SQLiteAppendN.Target = 0.5
+	signLimit := func() float64 {
+		return rate(ctx, cfg.Duration/2, r.Machine.CPUs, func() { ed25519.Sign(priv, []byte(hash)) })
+	}
+	step(fmt.Sprintf("%d SQLite writers on 1 chain and on %d chains, between sign limits", cfg.Writers, cfg.Tenants))
+	r.SQLiteChains = map[string]Rate{}
+	for i, tenants := range []int{1, cfg.Tenants} {
+		path := filepath.Join(cfg.Dir, fmt.Sprintf("chains%d.db", i))
+		x, err := bracketed(signLimit, func() (Rate, error) {
+			c, err := capsule.Open(ctx, path, capsule.WithSigner(signer))
+			if err != nil {
+				return Rate{}, err
+			}
+			defer c.Close()
+			return appendSpread(ctx, c, cfg.Duration, cfg.Writers, tenants)
+		})
+		if err != nil {
+			return nil, err
+		}
+		x.Target = 0.35
+		r.SQLiteChains[chainsKey(tenants)] = x
+	}
+
+	step("one producer sealing 20,000 capsules into SQLite in groups of 512, between sign limits")
+	r.SealCapsules = 20_000
+	r.SealPipeline, err = bracketed(signLimit, func() (Rate, error) {
+		return sealPipeline(ctx, filepath.Join(cfg.Dir, "seal.db"), signer, r.SealCapsules)
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.SealPipeline.Target = 0.25
 
 	if cfg.PostgresURL != "" {
 		step("durable PostgreSQL appends")
 		r.PostgresAppend = map[string]Rate{}
 		for _, w := range []int{1, cfg.Writers} {
-			pr, err := postgresRate(ctx, cfg, signer, w, lim.SignAllCores)
+			pr, err := postgresRate(ctx, cfg, signer, w, 1, lim.SignAllCores)
 			if err != nil {
 				return nil, err
 			}
 			r.PostgresAppend[fmt.Sprintf("%d_writers", w)] = pr
+		}
+		step(fmt.Sprintf("%d PostgreSQL writers on 1 chain and on %d chains, between sign limits", cfg.Writers, cfg.Tenants))
+		for _, tenants := range []int{1, cfg.Tenants} {
+			x, err := bracketed(signLimit, func() (Rate, error) {
+				return postgresRate(ctx, cfg, signer, cfg.Writers, tenants, 0)
+			})
+			if err != nil {
+				return nil, err
+			}
+			x.Target = 0.3
+			r.PostgresAppend[fmt.Sprintf("%d_writers_%s", cfg.Writers, chainsKey(tenants))] = x
 		}
 	}
 
@@ -277,9 +336,72 @@ func appendLoop(ctx context.Context, c *capsule.Capsules, tenant string, d time.
 	return ratio(per, "ed25519_sign_per_s_all_cores", signLimit, 0), nil
 }
 
+// appendSpread measures durable appends per second with writers
+// goroutines, writer i appending Typical capsules to chain i mod tenants.
+func appendSpread(ctx context.Context, c *capsule.Capsules, d time.Duration, writers, tenants int) (Rate, error) {
+	var firstErr error
+	var once sync.Once
+	var next atomic.Int64
+	per := rate(ctx, d, writers, func() {
+		tenant := fmt.Sprintf("tenant-%d", next.Add(1)%int64(tenants))
+		if _, err := c.Append(ctx, tenant, Typical()); err != nil {
+			once.Do(func() { firstErr = err })
+		}
+	})
+	if firstErr != nil {
+		return Rate{}, fmt.Errorf("append: %w", firstErr)
+	}
+	return Rate{PerSecond: per}, nil
+}
+
+// sealPipeline stores n Typical capsules into a new SQLite file from one
+// goroutine with AppendAll in groups of 512, as `capsule seal` does.
+func sealPipeline(ctx context.Context, path string, signer *keys.Signer, n int) (Rate, error) {
+	c, err := capsule.Open(ctx, path, capsule.WithSigner(signer))
+	if err != nil {
+		return Rate{}, err
+	}
+	defer c.Close()
+	start := time.Now()
+	for done := 0; done < n; {
+		group := make([]*capsule.Capsule, min(512, n-done))
+		for i := range group {
+			group[i] = Typical()
+		}
+		if _, err := c.AppendAll(ctx, "", group); err != nil {
+			return Rate{}, fmt.Errorf("append: %w", err)
+		}
+		done += len(group)
+	}
+	return Rate{PerSecond: float64(n) / time.Since(start).Seconds()}, nil
+}
+
+// bracketed measures a figure between two measurements of the sign limit
+// and sets its ratio against their mean.
+func bracketed(limit func() float64, figure func() (Rate, error)) (Rate, error) {
+	before := limit()
+	r, err := figure()
+	if err != nil {
+		return Rate{}, err
+	}
+	after := limit()
+	r = ratio(r.PerSecond, "ed25519_sign_per_s_all_cores", (before+after)/2, 0)
+	r.LimitBefore, r.LimitAfter = before, after
+	return r, nil
+}
+
+// chainsKey names a figure by its number of chains.
+func chainsKey(tenants int) string {
+	if tenants == 1 {
+		return "1_chain"
+	}
+	return fmt.Sprintf("%d_chains", tenants)
+}
+
 // postgresRate measures appends into a scratch schema that is dropped
 // afterwards.
-func postgresRate(ctx context.Context, cfg Config, signer *keys.Signer, writers int, signLimit float64) (Rate, error) {
+// With tenants > 1 the writers spread over that many chains.
+func postgresRate(ctx context.Context, cfg Config, signer *keys.Signer, writers, tenants int, signLimit float64) (Rate, error) {
 	conn, err := pgx.Connect(ctx, cfg.PostgresURL)
 	if err != nil {
 		return Rate{}, fmt.Errorf("postgres: %w", err)
@@ -299,6 +421,9 @@ func postgresRate(ctx context.Context, cfg Config, signer *keys.Signer, writers 
 		return Rate{}, err
 	}
 	defer c.Close()
+	if tenants > 1 {
+		return appendSpread(ctx, c, cfg.Duration, writers, tenants)
+	}
 	r, err := appendLoop(ctx, c, "bench", cfg.Duration, writers, signLimit)
 	if writers > 1 {
 		r.Target = 20000 / signLimit

@@ -37,7 +37,17 @@ func TestRunFillsEveryFigure(t *testing.T) {
 			t.Errorf("%s = %v, want > 0", name, v)
 		}
 	}
-	if os.Getenv("CAPSULE_TEST_POSTGRES_URL") != "" && len(r.PostgresAppend) != 2 {
-		t.Errorf("postgres figures: %v", r.PostgresAppend)
+	for name, x := range map[string]Rate{"sqlite 1 chain": r.SQLiteChains["1_chain"],
+		"sqlite 8 chains": r.SQLiteChains["8_chains"], "seal pipeline": r.SealPipeline} {
+		if !(x.PerSecond > 0 && x.LimitBefore > 0 && x.LimitAfter > 0 && x.Ratio > 0) {
+			t.Errorf("%s = %+v, want a rate between two limits", name, x)
+		}
+	}
+	if os.Getenv("CAPSULE_TEST_POSTGRES_URL") != "" {
+		for _, k := range []string{"1_writers", "8_writers", "8_writers_1_chain", "8_writers_8_chains"} {
+			if r.PostgresAppend[k].PerSecond <= 0 {
+				t.Errorf("postgres figure %s missing: %v", k, r.PostgresAppend)
+			}
+		}
 	}
 }

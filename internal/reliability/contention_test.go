@@ -18,9 +18,10 @@ import (
 )
 
 const (
-	envChildURL  = "CAPSULE_REL_CHILD_URL"
-	envChildKeys = "CAPSULE_REL_CHILD_KEYS"
-	envChildN    = "CAPSULE_REL_CHILD_N"
+	envChildChains = "CAPSULE_REL_CHILD_CHAINS"
+	envChildURL    = "CAPSULE_REL_CHILD_URL"
+	envChildKeys   = "CAPSULE_REL_CHILD_KEYS"
+	envChildN      = "CAPSULE_REL_CHILD_N"
 )
 
 const (
@@ -47,6 +48,32 @@ func TestContentionPostgres(t *testing.T) {
 		return
 	}
 	contend(t, PostgresURL(t), t.TempDir())
+}
+
+// TestContentionPostgresNoLocks is the same with capsule_locks=off: no
+// advisory lock, UNIQUE(tenant_id, sequence) alone keeps the chain whole,
+// as on a PostgreSQL-compatible database without advisory locks.
+func TestContentionPostgresNoLocks(t *testing.T) {
+	if runChild(t) {
+		return
+	}
+	contend(t, PostgresURL(t)+"&capsule_locks=off", t.TempDir())
+}
+
+// TestContentionPostgresManyChains: 8 processes x 64 goroutines spread
+// over 16 PostgreSQL chains, so that every transaction carries many
+// chains, with and without advisory locks: no deadlock between processes
+// (locks, then inserts, in one order), every chain whole and verified.
+func TestContentionPostgresManyChains(t *testing.T) {
+	if runChild(t) {
+		return
+	}
+	for _, locks := range []string{"on", "off"} {
+		t.Run("locks="+locks, func(t *testing.T) {
+			t.Setenv(envChildChains, "16")
+			contend(t, PostgresURL(t)+"&capsule_locks="+locks, t.TempDir())
+		})
+	}
 }
 
 func contend(t *testing.T, dbURL, keyDir string) {
@@ -99,24 +126,49 @@ func contend(t *testing.T, dbURL, keyDir string) {
 			t.Errorf("child %d acknowledged %d capsules, want %d", i, len(ids), goroutines*perRoutine)
 		}
 		for _, id := range ids {
-			tn := tenant
-			if _, err := c.Store().Get(ctx, id, &tn); err != nil {
+			if _, err := c.Store().Get(ctx, id, nil); err != nil {
 				t.Fatalf("acknowledged capsule %s: %v", id, err)
 			}
 		}
 		total += len(ids)
 	}
-	res, err := c.Verify(ctx, tenant, capsule.Signatures)
-	if err != nil {
-		t.Fatal(err)
+	chains := childChains()
+	var verified int64
+	for k := range chains {
+		tn := chainName(k, chains)
+		res, err := c.Verify(ctx, tn, capsule.Signatures)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Valid {
+			t.Fatalf("chain %q: %+v", tn, res)
+		}
+		h, err := c.Store().Head(ctx, tn)
+		if err != nil || h.Sequence != res.CapsulesVerified-1 {
+			t.Fatalf("chain %q: head %+v, %v; want sequence %d (no gap, no duplicate)", tn, h, err, res.CapsulesVerified-1)
+		}
+		verified += res.CapsulesVerified
 	}
-	if !res.Valid || res.CapsulesVerified != int64(want) || total != want {
-		t.Fatalf("verify: %+v; acknowledged %d; want %d valid capsules", res, total, want)
+	if verified != int64(want) || total != want {
+		t.Fatalf("%d capsules verified in %d chains; acknowledged %d; want %d", verified, chains, total, want)
 	}
-	h, err := c.Store().Head(ctx, tenant)
-	if err != nil || h.Sequence != int64(want-1) {
-		t.Fatalf("head %+v, %v; want sequence %d (no gap, no duplicate)", h, err, want-1)
+}
+
+// childChains is how many chains the children spread over (1 unless the
+// test says otherwise).
+func childChains() int {
+	if n, err := strconv.Atoi(os.Getenv(envChildChains)); err == nil && n > 0 {
+		return n
 	}
+	return 1
+}
+
+// chainName names chain k of n: the shared tenant when there is one.
+func chainName(k, n int) string {
+	if n == 1 {
+		return tenant
+	}
+	return fmt.Sprintf("%s-%d", tenant, k)
 }
 
 // runChild runs the child side when the test binary was started by contend:
@@ -137,12 +189,13 @@ func runChild(t *testing.T) bool {
 	var mu sync.Mutex
 	w := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
+	chains := childChains()
 	for g := range goroutines {
 		wg.Go(func() {
 			for i := range n {
 				cp := capsule.New(capsule.TypeAgent)
 				cp.Trigger.Request = fmt.Sprintf("pid %d g %d i %d", os.Getpid(), g, i)
-				rec, err := c.Append(ctx, tenant, cp)
+				rec, err := c.Append(ctx, chainName((g+i)%chains, chains), cp)
 				if err != nil {
 					t.Error(err)
 					return

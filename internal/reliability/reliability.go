@@ -89,10 +89,11 @@ type Proxy struct {
 	target string
 	addr   string
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]bool
-	cut   *commitCut // nil: forward bytes as they come
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[net.Conn]bool
+	cut     *commitCut // nil: forward bytes as they come
+	stalled bool       // accept and read, forward nothing
 }
 
 // commitCut is the fault CutAtCommit sets up.
@@ -202,6 +203,17 @@ func (p *Proxy) serve(ln net.Listener) {
 }
 
 func (p *Proxy) pipe(c net.Conn) {
+	p.mu.Lock()
+	if p.stalled {
+		// A black hole: the connection is accepted and read, never
+		// answered, until Resume cuts it.
+		p.conns[c] = true
+		p.mu.Unlock()
+		io.Copy(io.Discard, c)
+		c.Close()
+		return
+	}
+	p.mu.Unlock()
 	s, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
@@ -222,7 +234,10 @@ func (p *Proxy) pipe(c net.Conn) {
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := src.Read(buf)
-			if n > 0 {
+			p.mu.Lock()
+			stalled := p.stalled
+			p.mu.Unlock()
+			if n > 0 && !stalled {
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					break
 				}
@@ -272,4 +287,24 @@ func (p *Proxy) Start() error {
 	}
 	p.serve(ln)
 	return nil
+}
+
+// Stall makes the path to the server a black hole: open and new
+// connections stay open but nothing is forwarded either way, as with a
+// server that hangs or a network path that drops packets.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	p.stalled = true
+	p.mu.Unlock()
+}
+
+// Resume ends a stall: the connections that lost data are cut, new ones
+// reach the server.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = false
+	for c := range p.conns {
+		c.Close()
+	}
 }

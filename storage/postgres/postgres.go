@@ -17,13 +17,18 @@
 // An Append is one round trip: a pipeline that begins a transaction, takes
 // a transaction-scoped advisory lock on the tenant's chain (so writers in
 // any number of processes serialize in the database), inserts the batch
-// only if it extends the chain head, and commits. Once the server answered
-// COMMIT the batch is reported stored, whatever happens to the connection
-// after; when the connection fails with the COMMIT sent and unanswered,
-// Append waits for that server process to finish (ending it if it still
-// sits in the transaction) and looks for the batch by id before reporting
-// a failure. That look assumes a direct connection to the server, whose
-// process id the connection knows.
+// only if it extends the chain head, and commits. [Store.AppendBatches]
+// carries the batches of many chains in one such transaction, taking
+// their locks in ascending order. With [WithoutAdvisoryLocks] (or
+// capsule_locks=off in the URL) no lock is taken and the unique
+// constraints on sequence keep chains from forking.
+// Once the server answered COMMIT the batches are reported stored,
+// whatever happens to the connection after; when the connection fails
+// with the COMMIT sent and unanswered, the store waits for that server
+// process to finish (ending it if it still sits in the transaction) and
+// looks for each batch by id before reporting a failure. That look
+// assumes a direct connection to the server, whose process id the
+// connection knows.
 //
 // [WithReadOnly] makes a store that only reads, for an operator's verify
 // or export: it never creates the table, its pool's sessions run with
@@ -68,6 +73,7 @@ type Store struct {
 	closed atomic.Bool
 
 	readOnly bool
+	locks    bool // take advisory locks on chains (the default)
 
 	schemaMu    sync.Mutex  // serializes the creation of the table
 	schemaReady atomic.Bool // the table exists
@@ -79,6 +85,7 @@ var _ storage.Store = (*Store)(nil)
 type config struct {
 	pool     []func(*pgxpool.Config)
 	readOnly bool
+	noLocks  bool
 }
 
 // Option changes a setting of [Open].
@@ -102,6 +109,21 @@ func WithReadOnly() Option {
 	return func(c *config) { c.readOnly = true }
 }
 
+// WithoutAdvisoryLocks makes appends take no advisory lock: the table's
+// UNIQUE(tenant_id, sequence) (and the unique index on sequence for the
+// null tenant) is then what keeps two writers from forking a chain, one of
+// them getting [storage.ErrConflict]. PostgreSQL-compatible databases that
+// have no advisory locks need it. The URL parameter capsule_locks=off asks
+// for it too.
+func WithoutAdvisoryLocks() Option {
+	return func(c *config) { c.noLocks = true }
+}
+
+// LocksParam is the connection-string parameter that turns advisory locks
+// off ("off") or on ("on", the default); [Open] removes it before
+// connecting.
+const LocksParam = "capsule_locks"
+
 // ErrReadOnly reports an Append on a store made with [WithReadOnly]. It
 // wraps [errors.ErrUnsupported].
 var ErrReadOnly = fmt.Errorf("store is read-only: %w", errors.ErrUnsupported)
@@ -120,6 +142,14 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		// The error may quote the URL, password included: keep it out.
 		return nil, errors.New("postgres: open: cannot parse the connection string")
 	}
+	switch v, ok := pc.ConnConfig.RuntimeParams[LocksParam]; {
+	case !ok, v == "on":
+	case v == "off":
+		cfg.noLocks = true
+	default:
+		return nil, fmt.Errorf("postgres: open: %s=%q: want on or off", LocksParam, v)
+	}
+	delete(pc.ConnConfig.RuntimeParams, LocksParam)
 	for _, f := range cfg.pool {
 		f(pc)
 	}
@@ -131,7 +161,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool, owned: true, readOnly: cfg.readOnly}
+	s := &Store{pool: pool, owned: true, readOnly: cfg.readOnly, locks: !cfg.noLocks}
 	if cfg.readOnly {
 		// Fail now, as a writable Open does, when the server cannot be
 		// reached.
@@ -162,7 +192,7 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if len(cfg.pool) > 0 {
 		return nil, errors.New("postgres: new: WithPoolConfig needs Open, which creates the pool")
 	}
-	return &Store{pool: pool, readOnly: cfg.readOnly}, nil
+	return &Store{pool: pool, readOnly: cfg.readOnly, locks: !cfg.noLocks}, nil
 }
 
 // schema is the reference layout, as SQLAlchemy creates it for the Python
@@ -351,116 +381,175 @@ ORDER BY r.ord`
 // records or reuses the id of a stored capsule. On a read-only store it
 // returns [ErrReadOnly], even for an empty batch.
 func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+	return s.AppendBatches(ctx, []storage.Batch{{Tenant: tenant, Records: recs}})[0]
+}
+
+// AppendBatches stores batches of several chains in one transaction, one
+// round trip; see [storage.MultiAppender]. The pipeline begins a
+// transaction, takes the advisory locks of the batches' chains in
+// ascending key order (so that writers in any number of processes never
+// deadlock; none with [WithoutAdvisoryLocks]), inserts each batch only if
+// it extends its chain's head, and commits. A batch whose head moved
+// inserts nothing and the others commit. A statement the server refuses
+// aborts the transaction: the refused batch gets the error (wrapping
+// [storage.ErrRejected] for a data or constraint error, [storage.ErrConflict]
+// for a taken sequence) and the others [storage.ErrNotAttempted].
+func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []error {
+	errs := make([]error, len(batches))
+	all := func(err error) []error {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
 	if err := s.ready(ctx); err != nil {
-		return fmt.Errorf("postgres: append: %w", err)
+		return all(fmt.Errorf("postgres: append: %w", err))
 	}
 	if s.readOnly {
-		return fmt.Errorf("postgres: append to %q: %w", tenant, ErrReadOnly)
+		return all(fmt.Errorf("postgres: append: %w", ErrReadOnly))
 	}
-	if len(recs) == 0 {
-		return nil
+	var locks []int64
+	var queued []int // index in batches of each queued INSERT
+	for i, bt := range batches {
+		if len(bt.Records) == 0 {
+			continue
+		}
+		if err := batch.Check(bt.Tenant, bt.Records); err != nil {
+			errs[i] = fmt.Errorf("postgres: append to %q: %w (%w)", bt.Tenant, storage.ErrRejected, err)
+			continue
+		}
+		queued = append(queued, i)
+		locks = append(locks, chainLock(bt.Tenant))
 	}
-	if err := batch.Check(tenant, recs); err != nil {
-		return fmt.Errorf("postgres: append to %q: %w", tenant, err)
+	if len(queued) == 0 {
+		return errs
 	}
-	n := len(recs)
-	ids, types, prevs, data, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	sigs, sigsPQ, signedAt, signedBy, sessions, domains := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	seqs := make([]int64, n)
-	for i, r := range recs {
-		ids[i], types[i], seqs[i], prevs[i], data[i], hashes[i] = r.ID, r.Type, r.Sequence, r.PreviousHash, string(r.Data), r.Hash
-		sigs[i], sigsPQ[i], signedAt[i], signedBy[i], sessions[i], domains[i] = r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, r.SessionID, r.Domain
+	if s.locks {
+		slices.Sort(locks)
+		locks = slices.Compact(locks)
+	} else {
+		locks = nil
 	}
-	args := []any{ids, types, seqs, prevs, data, hashes, sigs, sigsPQ, signedAt, signedBy, sessions, domains, recs[0].Sequence, recs[0].PreviousHash}
-	insert := insertNull
-	if tenant != "" {
-		insert = insertTenant
-		args = append(args, tenant)
+	// Inserts in tenant order too: without advisory locks, transactions
+	// then wait for each other's unique-index entries in one order.
+	slices.SortFunc(queued, func(i, j int) int { return strings.Compare(batches[i].Tenant, batches[j].Tenant) })
+
+	if n := len(queued); n > 2 || n == 2 && batches[queued[0]].Tenant != "" {
+		// Many chains: one INSERT for all named tenants. A row the server
+		// refuses fails that statement as a whole, so the batches are then
+		// tried again one statement each, which tells the culprit.
+		if done, ok := s.appendCombined(ctx, batches, queued, locks); ok {
+			for k, i := range queued {
+				errs[i] = done[k]
+			}
+			return errs
+		}
 	}
 
 	var b pgx.Batch
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	b.Queue("SELECT pg_advisory_xact_lock($1)", chainLock(tenant))
-	b.Queue(insert, args...)
+	for _, k := range locks {
+		b.Queue("SELECT pg_advisory_xact_lock($1)", k)
+	}
+	for _, i := range queued {
+		insert, args := insertArgs(batches[i].Tenant, batches[i].Records)
+		b.Queue(insert, args...)
+	}
 	b.Queue("COMMIT")
+	var inserted []int64
+	failed := -1
+	err := s.pipeline(ctx, &b, func(br pgx.BatchResults) (bool, error) {
+		var err error
+		inserted, failed, err = readAppend(br, len(locks), len(queued))
+		return err == nil, err
+	})
+	if errors.Is(err, errOutcomeUnknown) {
+		s.recheck(ctx, batches, queued, errs, err)
+		return errs
+	}
+	if err != nil {
+		if failed >= 0 {
+			i := queued[failed]
+			errs[i] = appendErr(batches[i].Tenant, batches[i].Records, err)
+			return all(fmt.Errorf("postgres: append: %w", storage.ErrNotAttempted))
+		}
+		return all(fmt.Errorf("postgres: append: %w", err))
+	}
+	for k, i := range queued {
+		errs[i] = insertedErr(batches[i].Tenant, batches[i].Records, inserted[k])
+	}
+	return errs
+}
 
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("postgres: append to %q: %w", tenant, err)
-	}
-	// Release destroys the connection if it is still inside a transaction.
-	defer conn.Release()
-	br := conn.SendBatch(ctx, &b)
-	inserted, committed, err := readAppend(br)
-	if cerr := br.Close(); err == nil && cerr != nil && !committed {
-		err = cerr
-	}
-	if err == nil && !committed && conn.Conn().PgConn().TxStatus() != 'I' {
-		err = errors.New("transaction left open")
-	}
-	// Once the server answered COMMIT the batch is durable, whatever
-	// happens to the connection after (the ReadyForQuery that follows may
-	// never arrive): report it stored.
-	if err != nil && outcomeUnknown(err) {
-		// The connection failed with the COMMIT sent and its answer
-		// unread: the server may have committed. Look before reporting
-		// a failure for capsules that are stored.
-		pid := conn.Conn().PgConn().PID()
-		conn.Conn().Close(context.Background())
-		stored, rerr := s.recheck(ctx, pid, tenant, recs)
-		if rerr == nil && stored {
-			return nil
-		}
-		if rerr != nil {
-			err = fmt.Errorf("%w; whether the batch was stored is unknown: %w", err, rerr)
-		}
-		return appendErr(tenant, recs, err)
-	}
-	if err != nil {
-		if conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
-			// Roll back so the connection can go back to the pool; if
-			// this fails too, Release destroys it.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-			conn.Exec(rctx, "ROLLBACK")
-			cancel()
-		}
-		return appendErr(tenant, recs, err)
-	}
-	if inserted != int64(n) {
-		if inserted == 0 {
-			return fmt.Errorf("postgres: append to %q at sequence %d: the head is not sequence %d with hash %q: %w",
-				tenant, recs[0].Sequence, recs[0].Sequence-1, recs[0].PreviousHash, storage.ErrConflict)
-		}
-		// Unreachable: the INSERT's condition holds for every row or none.
-		return fmt.Errorf("postgres: append to %q: %d of %d records inserted", tenant, inserted, n)
+// insertedErr is the outcome of a conditional INSERT of recs that stored
+// n rows: nil when it stored them all, ErrConflict when none.
+func insertedErr(tenant string, recs []storage.Record, n int64) error {
+	switch {
+	case n == 0:
+		return fmt.Errorf("postgres: append to %q at sequence %d: the head is not sequence %d with hash %q: %w",
+			tenant, recs[0].Sequence, recs[0].Sequence-1, recs[0].PreviousHash, storage.ErrConflict)
+	case n != int64(len(recs)):
+		// Unreachable: the INSERT's condition holds for every row of a chain or none.
+		return fmt.Errorf("postgres: append to %q: %d of %d records inserted", tenant, n, len(recs))
 	}
 	return nil
 }
 
-// readAppend reads the results of Append's pipeline and returns how many
-// rows the INSERT stored, and whether the server answered COMMIT.
-func readAppend(br pgx.BatchResults) (inserted int64, committed bool, err error) {
-	if _, err := br.Exec(); err != nil {
-		return 0, false, fmt.Errorf("begin: %w", err)
-	}
-	if _, err := br.Exec(); err != nil {
-		return 0, false, fmt.Errorf("lock the chain: %w", err)
-	}
-	tag, err := br.Exec()
+// pipeline sends b (a transaction from BEGIN to COMMIT) on one connection
+// and reads its results with read, which reports whether it read the
+// server's answer to COMMIT. Once it did, the transaction is durable
+// whatever happens to the connection after (the ReadyForQuery that follows
+// may never arrive), and pipeline returns nil. When the connection fails
+// with the COMMIT sent and its answer unread, the server may have
+// committed: pipeline waits until that server process has settled the
+// transaction (see [Store.settle]) and returns an error wrapping
+// errOutcomeUnknown, after which the caller looks for its rows. On any
+// other failure it rolls the transaction back so that the connection can
+// go back to the pool.
+func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) (committed bool, err error)) error {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return 0, false, fmt.Errorf("insert: %w", err)
+		return err
 	}
-	commit, err := br.Exec()
-	if err != nil {
-		return 0, false, fmt.Errorf("commit: %w", err)
+	// Release destroys the connection if it is still inside a transaction.
+	defer conn.Release()
+	br := conn.SendBatch(ctx, b)
+	committed, err := read(br)
+	if cerr := br.Close(); err == nil && cerr != nil && !committed {
+		err = cerr
 	}
-	if commit.String() != "COMMIT" {
-		return 0, false, fmt.Errorf("commit: the server answered %q", commit.String())
+	if committed {
+		return nil
 	}
-	return tag.RowsAffected(), true, nil
+	pc := conn.Conn().PgConn()
+	if err == nil && pc.TxStatus() != 'I' {
+		err = errors.New("transaction left open")
+	}
+	if err != nil && outcomeUnknown(err) {
+		pid := pc.PID()
+		conn.Conn().Close(context.Background())
+		if serr := s.settle(ctx, pid); serr != nil {
+			return fmt.Errorf("%w (%w); whether it was stored is unknown: %w", err, errOutcomeUnknown, serr)
+		}
+		return fmt.Errorf("%w (%w)", err, errOutcomeUnknown)
+	}
+	if err != nil && pc.TxStatus() != 'I' && !conn.Conn().IsClosed() {
+		// If this fails too, Release destroys the connection.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		conn.Exec(rctx, "ROLLBACK")
+		cancel()
+	}
+	return err
 }
 
-// outcomeUnknown reports whether a failed Append may nonetheless have
+// errOutcomeUnknown marks a transaction whose connection failed after its
+// COMMIT was sent and before the answer came: the server settled it one way
+// or the other, and only its rows tell which.
+var errOutcomeUnknown = errors.New("the connection failed after COMMIT was sent")
+
+// outcomeUnknown reports whether a failed transaction may nonetheless have
 // committed: the connection failed (the server did not answer with an
 // error, which would have aborted the transaction) after the pipeline,
 // COMMIT included, was sent.
@@ -469,44 +558,47 @@ func outcomeUnknown(err error) bool {
 	return !errors.As(err, &pe) && !pgconn.SafeToRetry(err)
 }
 
-// recheckTimeout bounds how long Append looks for the outcome of a batch
-// whose connection failed after COMMIT was sent.
-const recheckTimeout = 5 * time.Second
+// settleTimeout bounds how long the store waits for the outcome of a
+// transaction whose connection failed after COMMIT was sent.
+const settleTimeout = 5 * time.Second
 
-// recheck reports whether recs are stored, after a connection (server
-// process pid) failed with their COMMIT sent and unanswered. It first
-// waits until that server process no longer runs a statement (it may
-// still be committing) and ends it if it sits in the transaction (so that
-// a COMMIT still in the network cannot land later), then looks for the
-// batch's ids: the batch is all there or not at all.
-func (s *Store) recheck(ctx context.Context, pid uint32, tenant string, recs []storage.Record) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recheckTimeout)
+// settle waits until server process pid, whose connection failed with a
+// COMMIT sent and unanswered, no longer runs a statement (it may still be
+// committing), and ends it if it sits in the transaction, so that a COMMIT
+// still in the network cannot land later.
+func (s *Store) settle(ctx context.Context, pid uint32) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	for {
 		var state string
 		err := s.pool.QueryRow(ctx, "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&state)
-		if errors.Is(err, pgx.ErrNoRows) {
-			break // the server process is gone: the outcome is settled
-		}
-		if err != nil {
-			return false, fmt.Errorf("look for server process %d: %w", pid, err)
-		}
-		if state == "idle" {
-			break // the transaction ended, committed or not
-		}
-		if strings.HasPrefix(state, "idle in transaction") {
-			// The COMMIT has not arrived (it may still be in the
-			// network): end the session, so that it never lands.
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil // the server process is gone: the outcome is settled
+		case err != nil:
+			return fmt.Errorf("look for server process %d: %w", pid, err)
+		case state == "idle":
+			return nil // the transaction ended, committed or not
+		case strings.HasPrefix(state, "idle in transaction"):
+			// The COMMIT has not arrived (it may still be in the network):
+			// end the session, so that it never lands.
 			if _, err := s.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", int32(pid)); err != nil {
-				return false, fmt.Errorf("end server process %d: %w", pid, err)
+				return fmt.Errorf("end server process %d: %w", pid, err)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return false, fmt.Errorf("server process %d still runs the commit: %w", pid, ctx.Err())
+			return fmt.Errorf("server process %d still runs the commit: %w", pid, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// stored reports whether recs, a batch of tenant's chain whose transaction
+// had an unknown outcome, are stored: a batch is all there or not at all.
+func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.ID
@@ -521,17 +613,230 @@ func (s *Store) recheck(ctx context.Context, pid uint32, tenant string, recs []s
 	return n == len(recs), nil
 }
 
-// appendErr maps a failed Append: a unique violation on a sequence
-// constraint means another writer (one that does not take the advisory
-// lock, such as the Python reference) extended the chain first; one on the
-// primary key means the id is taken, which retrying cannot fix.
+// recheck settles the outcome of each queued batch after a transaction
+// whose outcome was unknown (err): nil for a batch found stored, err for
+// one that is not (or cannot be looked for).
+func (s *Store) recheck(ctx context.Context, batches []storage.Batch, queued []int, errs []error, err error) {
+	for _, i := range queued {
+		b := batches[i]
+		ok, rerr := s.stored(ctx, b.Tenant, b.Records)
+		switch {
+		case rerr != nil:
+			errs[i] = appendErr(b.Tenant, b.Records, fmt.Errorf("%w; whether the batch was stored is unknown: %w", err, rerr))
+		case ok:
+			errs[i] = nil
+		default:
+			errs[i] = appendErr(b.Tenant, b.Records, err)
+		}
+	}
+}
+
+// insertMany is the conditional INSERT of the batches of many named
+// tenants: each row carries its tenant and the first sequence and previous
+// hash of its tenant's batch, and a tenant's rows are inserted only if its
+// head (read through the (tenant_id, sequence) index) is what that first
+// record extends. It returns the tenant of each row inserted.
+const insertMany = `
+WITH r AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+		$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[]) WITH ORDINALITY
+	AS r(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain,
+		tenant, first_seq, first_prev, ord)
+), ok AS (
+	SELECT r.tenant FROM r
+	LEFT JOIN LATERAL (SELECT q.sequence, q.hash FROM quantumpipes_capsules q
+		WHERE q.tenant_id = r.tenant ORDER BY q.sequence DESC LIMIT 1) h ON true
+	WHERE r.sequence = r.first_seq AND CASE WHEN h.sequence IS NULL
+		THEN r.first_seq = 0 AND r.first_prev = ''
+		ELSE h.sequence = r.first_seq - 1 AND h.hash = r.first_prev END
+)
+INSERT INTO quantumpipes_capsules
+	(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id)
+SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
+	r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, r.tenant
+FROM r JOIN ok USING (tenant)
+ORDER BY r.ord
+RETURNING tenant_id`
+
+// appendCombined stores the queued batches (sorted by tenant, the null
+// tenant first if present) in one transaction with one INSERT for every
+// named tenant, taking the sorted advisory locks in one statement. It
+// returns each queued batch's outcome, or ok false when a statement failed
+// with an error of the server about the data, which the caller attributes
+// by trying again one statement per batch.
+func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, queued []int, locks []int64) (errs []error, ok bool) {
+	var b pgx.Batch
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	if len(locks) > 0 {
+		// unnest yields the sorted keys in order: locks are taken in it.
+		b.Queue("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k", locks)
+	}
+	named := queued
+	null := -1
+	if batches[queued[0]].Tenant == "" {
+		null, named = queued[0], queued[1:]
+		insert, args := insertArgs("", batches[null].Records)
+		b.Queue(insert, args...)
+	}
+	var cols [15][]string
+	var seqs, firstSeqs []int64
+	for _, i := range named {
+		recs := batches[i].Records
+		for _, r := range recs {
+			for c, v := range []string{r.ID, r.Type, "", r.PreviousHash, string(r.Data), r.Hash, r.Signature, r.SignaturePQ,
+				r.SignedAt, r.SignedBy, r.SessionID, r.Domain, batches[i].Tenant, "", recs[0].PreviousHash} {
+				cols[c] = append(cols[c], v)
+			}
+			seqs = append(seqs, r.Sequence)
+			firstSeqs = append(firstSeqs, recs[0].Sequence)
+		}
+	}
+	b.Queue(insertMany, cols[0], cols[1], seqs, cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
+		cols[11], cols[12], firstSeqs, cols[14])
+	b.Queue("COMMIT")
+
+	var nullRows int64
+	perTenant := make(map[string]int64, len(named))
+	err := s.pipeline(ctx, &b, func(br pgx.BatchResults) (bool, error) {
+		if _, err := br.Exec(); err != nil {
+			return false, fmt.Errorf("begin: %w", err)
+		}
+		if len(locks) > 0 {
+			if _, err := br.Exec(); err != nil {
+				return false, fmt.Errorf("lock the chains: %w", err)
+			}
+		}
+		if null >= 0 {
+			tag, err := br.Exec()
+			if err != nil {
+				return false, fmt.Errorf("insert: %w", err)
+			}
+			nullRows = tag.RowsAffected()
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return false, fmt.Errorf("insert: %w", err)
+		}
+		for rows.Next() {
+			var t string
+			if err := rows.Scan(&t); err != nil {
+				rows.Close()
+				return false, fmt.Errorf("insert: %w", err)
+			}
+			perTenant[t]++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, fmt.Errorf("insert: %w", err)
+		}
+		commit, err := br.Exec()
+		if err != nil {
+			return false, fmt.Errorf("commit: %w", err)
+		}
+		if commit.String() != "COMMIT" {
+			return false, fmt.Errorf("commit: the server answered %q", commit.String())
+		}
+		return true, nil
+	})
+	errs = make([]error, len(queued))
+	if errors.Is(err, errOutcomeUnknown) {
+		all := make([]error, len(batches))
+		s.recheck(ctx, batches, queued, all, err)
+		for k, i := range queued {
+			errs[k] = all[i]
+		}
+		return errs, true
+	}
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
+			return nil, false
+		}
+		for k := range errs {
+			errs[k] = fmt.Errorf("postgres: append: %w", err)
+		}
+		return errs, true
+	}
+	for k, i := range queued {
+		n := perTenant[batches[i].Tenant]
+		if i == null {
+			n = nullRows
+		}
+		errs[k] = insertedErr(batches[i].Tenant, batches[i].Records, n)
+	}
+	return errs, true
+}
+
+// insertArgs returns the conditional INSERT of recs into tenant's chain and
+// its arguments.
+func insertArgs(tenant string, recs []storage.Record) (string, []any) {
+	n := len(recs)
+	ids, types, prevs, data, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sigs, sigsPQ, signedAt, signedBy, sessions, domains := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seqs := make([]int64, n)
+	for i, r := range recs {
+		ids[i], types[i], seqs[i], prevs[i], data[i], hashes[i] = r.ID, r.Type, r.Sequence, r.PreviousHash, string(r.Data), r.Hash
+		sigs[i], sigsPQ[i], signedAt[i], signedBy[i], sessions[i], domains[i] = r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, r.SessionID, r.Domain
+	}
+	args := []any{ids, types, seqs, prevs, data, hashes, sigs, sigsPQ, signedAt, signedBy, sessions, domains, recs[0].Sequence, recs[0].PreviousHash}
+	if tenant == "" {
+		return insertNull, args
+	}
+	return insertTenant, append(args, tenant)
+}
+
+// readAppend reads the results of AppendBatches' pipeline (BEGIN, locks
+// advisory locks, inserts INSERTs, COMMIT) and returns how many rows each
+// INSERT stored. When an INSERT failed, failed is its index; else -1.
+func readAppend(br pgx.BatchResults, locks, inserts int) (inserted []int64, failed int, err error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, -1, fmt.Errorf("begin: %w", err)
+	}
+	for range locks {
+		if _, err := br.Exec(); err != nil {
+			return nil, -1, fmt.Errorf("lock the chain: %w", err)
+		}
+	}
+	inserted = make([]int64, inserts)
+	for i := range inserts {
+		tag, err := br.Exec()
+		if err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) {
+				return nil, i, fmt.Errorf("insert: %w", err)
+			}
+			return nil, -1, fmt.Errorf("insert: %w", err)
+		}
+		inserted[i] = tag.RowsAffected()
+	}
+	commit, err := br.Exec()
+	if err != nil {
+		return nil, -1, fmt.Errorf("commit: %w", err)
+	}
+	if commit.String() != "COMMIT" {
+		return nil, -1, fmt.Errorf("commit: the server answered %q", commit.String())
+	}
+	return inserted, -1, nil
+}
+
+// appendErr maps an INSERT the server refused: a unique violation on a
+// sequence constraint means another writer (one that does not take the
+// advisory lock, such as the Python reference, or this package with
+// [WithoutAdvisoryLocks]) extended the chain first; one on the primary key
+// means the id is taken, which retrying cannot fix. Other data and
+// constraint errors (SQLSTATE classes 22 and 23) wrap
+// [storage.ErrRejected].
 func appendErr(tenant string, recs []storage.Record, err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
-		if pe.ConstraintName == "quantumpipes_capsules_pkey" {
-			return fmt.Errorf("postgres: append to %q: a capsule id of the batch is already stored: %w", tenant, err)
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505" && pe.ConstraintName == "quantumpipes_capsules_pkey":
+			return fmt.Errorf("postgres: append to %q: a capsule id of the batch is already stored: %w (%w)", tenant, storage.ErrRejected, err)
+		case pe.Code == "23505":
+			return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrConflict, err)
+		case strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"):
+			return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrRejected, err)
 		}
-		return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrConflict, err)
 	}
 	return fmt.Errorf("postgres: append to %q at sequence %d: %w", tenant, recs[0].Sequence, err)
 }

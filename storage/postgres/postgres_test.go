@@ -108,6 +108,44 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// The contract holds without advisory locks too: the unique constraints on
+// sequence keep chains from forking.
+func TestContractWithoutAdvisoryLocks(t *testing.T) {
+	testURL(t)
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		schema := newSchema(t)
+		s, err := Open(t.Context(), testURL(t), inSchema(schema), WithoutAdvisoryLocks())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// capsule_locks in the URL turns the locks off, is not sent to the server,
+// and takes only on or off.
+func TestLocksParam(t *testing.T) {
+	base := testURL(t)
+	sep := "&"
+	if !strings.Contains(base, "?") {
+		sep = "?"
+	}
+	for v, locks := range map[string]bool{"on": true, "off": false} {
+		s, err := Open(t.Context(), base+sep+LocksParam+"="+v, inSchema(newSchema(t)))
+		if err != nil {
+			t.Fatalf("%s=%s: %v", LocksParam, v, err)
+		}
+		if s.locks != locks {
+			t.Errorf("%s=%s: locks = %v", LocksParam, v, s.locks)
+		}
+		s.Close()
+	}
+	if _, err := Open(t.Context(), base+sep+LocksParam+"=maybe"); err == nil || !strings.Contains(err.Error(), LocksParam) {
+		t.Errorf("%s=maybe: err = %v, want an error naming the parameter", LocksParam, err)
+	}
+}
+
 // referenceColumns is the layout of the reference table: name, type,
 // character length (0: none), nullable.
 var referenceColumns = []string{

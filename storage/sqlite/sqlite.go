@@ -639,12 +639,7 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 		return nil
 	}
 	if err := batch.Check(tenant, recs); err != nil {
-		return fmt.Errorf("sqlite: append to %q: %w", tenant, err)
-	}
-	t := tableOf(tenant)
-	other := tenantTable
-	if tenant != "" {
-		other = refTable
+		return fmt.Errorf("sqlite: append to %q: %w (%w)", tenant, storage.ErrRejected, err)
 	}
 	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
 	if err != nil {
@@ -655,15 +650,123 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 		return s.appendErr(tenant, recs, err)
 	}
 	if err := s.checkWAL(); err != nil {
-		return s.refuse(ctx, tx, tenant, recs, err)
+		return s.appendErr(tenant, recs, s.refuse(ctx, tx, err))
 	}
+	if err := s.appendTx(ctx, tx, tenant, recs); err != nil {
+		return err
+	}
+	if err := s.commit(ctx, tx); err != nil {
+		return s.appendErr(tenant, recs, err)
+	}
+	return nil
+}
 
+// AppendBatches stores batches of several chains in one transaction; see
+// [storage.MultiAppender]. Each batch runs inside a savepoint, so a batch
+// that conflicts or that the database rejects is rolled back alone and the
+// others commit. On a read-only store every batch gets [ErrReadOnly].
+func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []error {
+	errs := make([]error, len(batches))
+	all := func(err error) []error {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
+	switch {
+	case s.closed.Load():
+		return all(s.errClosed("append"))
+	case s.readOnly:
+		return all(fmt.Errorf("sqlite: append in %s: %w", s.path, ErrReadOnly))
+	case len(batches) == 1:
+		errs[0] = s.Append(ctx, batches[0].Tenant, batches[0].Records)
+		return errs
+	}
+	live := 0
+	for i, b := range batches {
+		if len(b.Records) == 0 {
+			continue
+		}
+		if err := batch.Check(b.Tenant, b.Records); err != nil {
+			errs[i] = fmt.Errorf("sqlite: append to %q: %w (%w)", b.Tenant, storage.ErrRejected, err)
+			continue
+		}
+		live++
+	}
+	if live == 0 {
+		return errs
+	}
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		return all(fmt.Errorf("sqlite: append in %s: begin: %w", s.path, err))
+	}
+	defer tx.Rollback()
+	if err := s.checkFile(); err != nil {
+		return all(fmt.Errorf("sqlite: append in %s: %w", s.path, err))
+	}
+	if err := s.checkWAL(); err != nil {
+		return all(fmt.Errorf("sqlite: append in %s: %w", s.path, s.refuse(ctx, tx, err)))
+	}
+	for i, b := range batches {
+		if errs[i] != nil || len(b.Records) == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT chain"); err != nil {
+			return all(fmt.Errorf("sqlite: append in %s: savepoint: %w", s.path, err))
+		}
+		err := s.appendTx(ctx, tx, b.Tenant, b.Records)
+		if err != nil {
+			if !errors.Is(err, storage.ErrConflict) && !errors.Is(err, storage.ErrRejected) {
+				return all(err) // not this batch's own fault: the transaction is lost
+			}
+			errs[i] = err
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO chain"); rerr != nil {
+				return all(fmt.Errorf("sqlite: append in %s: roll back to savepoint: %w", s.path, rerr))
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE chain"); err != nil {
+			return all(fmt.Errorf("sqlite: append in %s: release savepoint: %w", s.path, err))
+		}
+	}
+	if err := s.commit(ctx, tx); err != nil {
+		return all(fmt.Errorf("sqlite: append in %s: %w", s.path, err))
+	}
+	return errs
+}
+
+// commit commits tx, the write transaction of an append. When the -wal
+// file went between the check before the writes and the commit, the batch
+// is durable only once copied into the database file: commit does that
+// before it reports success. On a nearly full disk it then checkpoints.
+func (s *Store) commit(ctx context.Context, tx *sql.Tx) error {
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if err := s.checkWAL(); err != nil {
+		if rerr := s.rescue(ctx); rerr != nil {
+			return fmt.Errorf("%w; %w", err, rerr)
+		}
+	}
+	s.relieveDisk(ctx)
+	return nil
+}
+
+// appendTx checks that recs extend tenant's chain head and inserts them,
+// inside tx, which holds the write lock.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, tenant string, recs []storage.Record) error {
+	t := tableOf(tenant)
+	other := tenantTable
+	if tenant != "" {
+		other = refTable
+	}
 	head := storage.Head{Sequence: -1}
 	var headArgs []any
 	if tenant != "" {
 		headArgs = []any{tenant}
 	}
-	err = tx.QueryRowContext(ctx, t.head, headArgs...).Scan(&head.Sequence, &head.Hash)
+	err := tx.QueryRowContext(ctx, t.head, headArgs...).Scan(&head.Sequence, &head.Hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return s.appendErr(tenant, recs, fmt.Errorf("read head: %w", err))
 	}
@@ -686,7 +789,7 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 		string(idsJSON)).Scan(&dup)
 	switch {
 	case err == nil:
-		return fmt.Errorf("sqlite: append to %q: capsule id %s is already stored", tenant, dup)
+		return fmt.Errorf("sqlite: append to %q: capsule id %s is already stored: %w", tenant, dup, storage.ErrRejected)
 	case !errors.Is(err, sql.ErrNoRows):
 		return s.appendErr(tenant, recs, fmt.Errorf("check ids: %w", err))
 	}
@@ -706,17 +809,6 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 			return s.insertErr(tenant, r, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return s.appendErr(tenant, recs, fmt.Errorf("commit: %w", err))
-	}
-	if err := s.checkWAL(); err != nil {
-		// The -wal file went between the check above and the commit: the
-		// batch is durable only once copied into the database file.
-		if rerr := s.rescue(ctx); rerr != nil {
-			return s.appendErr(tenant, recs, fmt.Errorf("%w; %w", err, rerr))
-		}
-	}
-	s.relieveDisk(ctx)
 	return nil
 }
 
@@ -824,14 +916,14 @@ func (s *Store) rescue(ctx context.Context) error {
 	return nil
 }
 
-// refuse rolls tx back and answers err (wrapping ErrFileGone) after
+// refuse rolls tx back and returns err (wrapping ErrFileGone) after
 // rescuing what the lost write-ahead log holds.
-func (s *Store) refuse(ctx context.Context, tx *sql.Tx, tenant string, recs []storage.Record, err error) error {
+func (s *Store) refuse(ctx context.Context, tx *sql.Tx, err error) error {
 	tx.Rollback()
 	if rerr := s.rescue(ctx); rerr != nil {
 		err = fmt.Errorf("%w; %w", err, rerr)
 	}
-	return s.appendErr(tenant, recs, err)
+	return err
 }
 
 func (s *Store) appendErr(tenant string, recs []storage.Record, err error) error {
@@ -843,11 +935,16 @@ func (s *Store) appendErr(tenant string, recs []storage.Record, err error) error
 func (s *Store) insertErr(tenant string, r storage.Record, err error) error {
 	// Both tables have one UNIQUE constraint besides the id primary key:
 	// the (tenant's) sequence.
-	switch code, _ := driver.Code(err); code {
+	code, _ := driver.Code(err)
+	switch code {
 	case driver.ConstraintPrimaryKey:
-		return fmt.Errorf("sqlite: append to %q: capsule id %s is already stored: %w", tenant, r.ID, err)
+		return fmt.Errorf("sqlite: append to %q: capsule id %s is already stored: %w (%w)", tenant, r.ID, storage.ErrRejected, err)
 	case driver.ConstraintUnique:
 		return fmt.Errorf("sqlite: append to %q: sequence %d is taken: %w (%w)", tenant, r.Sequence, storage.ErrConflict, err)
+	}
+	switch driver.Primary(code) {
+	case driver.Constraint, driver.TooBig, driver.Mismatch:
+		return fmt.Errorf("sqlite: append to %q: capsule %s at sequence %d: %w (%w)", tenant, r.ID, r.Sequence, storage.ErrRejected, err)
 	}
 	return fmt.Errorf("sqlite: append to %q at sequence %d: %w", tenant, r.Sequence, err)
 }

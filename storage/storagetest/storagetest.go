@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Canceled", testCanceled},
 		{"Closed", testClosed},
 		{"ConcurrentAppenders", testConcurrentAppenders},
+		{"AppendBatches", testAppendBatches},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -777,5 +778,67 @@ func testConcurrentAppenders(t *testing.T, s storage.Store) {
 			}
 			sameRecords(t, "acknowledged record", []storage.Record{got}, []storage.Record{want})
 		}
+	}
+}
+
+// testAppendBatches: several chains in one call (through the store's
+// MultiAppender, or one Append each); a batch that conflicts or that the
+// store rejects (an id already stored) fails alone.
+func testAppendBatches(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	a := grow(t, s, "a", 2, 2)
+	b := grow(t, s, "", 1, 1)
+	empty := storage.Head{Sequence: -1}
+	headA := storage.Head{Sequence: a[1].Sequence, Hash: a[1].Hash}
+	headB := storage.Head{Sequence: b[0].Sequence, Hash: b[0].Hash}
+	nextA := Chain("a", headA, 3)
+	stale := Chain("", storage.Head{Sequence: -1}, 1) // the null chain has a head already
+	nextC := Chain("c", empty, 2)
+	dup := Chain("d", empty, 1)
+	dup[0].ID = a[0].ID
+	dup[0] = refresh(dup[0])
+	errs := storage.AppendBatches(ctx, s, []storage.Batch{
+		{Tenant: "a", Records: nextA},
+		{Tenant: "", Records: stale},
+		{Tenant: "c", Records: nextC},
+		{Tenant: "d", Records: dup},
+	})
+	if len(errs) != 4 {
+		t.Fatalf("%d errors for 4 batches", len(errs))
+	}
+	if errors.Is(errs[1], storage.ErrNotAttempted) {
+		errs[1] = storage.AppendBatches(ctx, s, []storage.Batch{{Tenant: "", Records: stale}})[0]
+	}
+	wantErr(t, "stale batch", errs[1], storage.ErrConflict)
+	if errs[3] == nil || errors.Is(errs[3], storage.ErrConflict) {
+		t.Fatalf("batch reusing a stored id: err = %v, want a non-conflict error", errs[3])
+	}
+	for i, retry := range []int{0, 2} {
+		if errs[retry] != nil && !errors.Is(errs[retry], storage.ErrNotAttempted) {
+			t.Fatalf("good batch %d: %v", i, errs[retry])
+		}
+	}
+	// Retry what was not attempted, as the runtime does.
+	var again []storage.Batch
+	if errs[0] != nil {
+		again = append(again, storage.Batch{Tenant: "a", Records: nextA})
+	}
+	if errs[2] != nil {
+		again = append(again, storage.Batch{Tenant: "c", Records: nextC})
+	}
+	for _, err := range storage.AppendBatches(ctx, s, again) {
+		if err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+	}
+	sameRecords(t, "chain a", scanAll(t, s, "a", 0), append(a, nextA...))
+	sameRecords(t, "null chain", scanAll(t, s, "", 0), b)
+	sameRecords(t, "chain c", scanAll(t, s, "c", 0), nextC)
+	sameRecords(t, "chain d", scanAll(t, s, "d", 0), nil)
+	if h := headOf(t, s, ""); h != headB {
+		t.Fatalf("null chain head %+v, want %+v", h, headB)
+	}
+	if errs := storage.AppendBatches(ctx, s, nil); len(errs) != 0 {
+		t.Fatalf("no batches: %v", errs)
 	}
 }

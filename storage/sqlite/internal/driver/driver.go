@@ -11,6 +11,9 @@ package driver
 // numbers, the same through either driver.
 const (
 	ReadOnly             = 8    // SQLITE_READONLY
+	TooBig               = 18   // SQLITE_TOOBIG
+	Constraint           = 19   // SQLITE_CONSTRAINT (primary code)
+	Mismatch             = 20   // SQLITE_MISMATCH
 	ConstraintUnique     = 2067 // SQLITE_CONSTRAINT_UNIQUE
 	ConstraintPrimaryKey = 1555 // SQLITE_CONSTRAINT_PRIMARYKEY
 )

@@ -1,0 +1,87 @@
+package capsule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/capsule-go/capsule/storage"
+)
+
+// DefaultStorageTimeout bounds every storage operation on the audit path
+// (opening the store, reading a chain head, a commit) on PostgreSQL, unless
+// [WithStorageTimeout] says otherwise; see there for SQLite.
+const DefaultStorageTimeout = 5 * time.Second
+
+// probeInterval is how often, while the store is known to be down, one
+// append is let through to find out whether it answers again.
+const probeInterval = time.Second
+
+// ErrStoreDown reports an append refused at once because the store failed
+// (or did not answer within the storage timeout) and has not answered
+// since. One append a second is let through to try it; the first that
+// succeeds ends the outage.
+var ErrStoreDown = errors.New("capsule: store unavailable")
+
+// breaker fails appends fast while the store is known to be down.
+type breaker struct {
+	down      atomic.Bool
+	mu        sync.Mutex
+	err       error
+	nextProbe time.Time
+}
+
+// allow returns nil when an append may go to the store: while it is up,
+// and once a probeInterval while it is down.
+func (b *breaker) allow() error {
+	if !b.down.Load() {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.down.Load() {
+		return nil
+	}
+	if now := time.Now(); !now.Before(b.nextProbe) {
+		b.nextProbe = now.Add(probeInterval)
+		return nil
+	}
+	return fmt.Errorf("%w (%w)", ErrStoreDown, b.err)
+}
+
+// failure records a storage error; one that says the store is down (see
+// storeDown) opens the breaker.
+func (b *breaker) failure(err error) {
+	if !storeDown(err) {
+		return
+	}
+	b.mu.Lock()
+	b.err = err
+	b.nextProbe = time.Now().Add(probeInterval)
+	b.down.Store(true)
+	b.mu.Unlock()
+}
+
+// success records that the store stored something.
+func (b *breaker) success() {
+	if b.down.Load() {
+		b.mu.Lock()
+		b.down.Store(false)
+		b.err = nil
+		b.mu.Unlock()
+	}
+}
+
+// storeDown reports whether a storage error says the store cannot be used
+// now, rather than that one batch was refused or raced another writer.
+func storeDown(err error) bool {
+	return err != nil &&
+		!errors.Is(err, storage.ErrRejected) &&
+		!errors.Is(err, storage.ErrConflict) &&
+		!errors.Is(err, storage.ErrNotAttempted) &&
+		!errors.Is(err, storage.ErrClosed) &&
+		!errors.Is(err, context.Canceled)
+}
