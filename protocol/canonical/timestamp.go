@@ -111,6 +111,15 @@ func appendTimestampText[S ~string | ~[]byte](dst []byte, s S) ([]byte, bool) {
 }
 
 // digits decodes the n decimal digits at s[i:].
+// IsTimestamp reports whether s is a timestamp the canonical form accepts
+// for trigger.timestamp: YYYY-MM-DD(T| )HH:MM:SS[.f{1,6}][Z|±HH:MM], with
+// a real date and time.
+func IsTimestamp(s string) bool {
+	var buf [48]byte
+	_, ok := appendTimestampText(buf[:0], s)
+	return ok
+}
+
 func digits[S ~string | ~[]byte](s S, i, n int) (int, bool) {
 	v := 0
 	for j := i; j < i+n; j++ {

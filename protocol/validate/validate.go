@@ -158,7 +158,7 @@ func Sealed(m map[string]any) *Error {
 		if !ok {
 			return wrongType("signed_at", "a string", v)
 		}
-		if !isTimestamp(s) {
+		if !canonical.IsTimestamp(s) {
 			return invalid("signed_at", "must be an ISO-8601 date and time like 2026-01-15T12:00:00+00:00, got %s", quote(s))
 		}
 	}
@@ -489,7 +489,7 @@ func checkSpecVersion(path string, v any) *Error {
 // text as stored).
 func checkTimestamp(path string, v any) *Error {
 	s := v.(string)
-	if !isTimestamp(s) {
+	if !canonical.IsTimestamp(s) {
 		return invalid(path, "must be an ISO-8601 date and time like 2026-01-15T12:00:00+00:00, got %s", quote(s))
 	}
 	if !hasOffset(s) {
@@ -736,67 +736,4 @@ func quote(s string) string {
 		return strconv.Quote(s[:80]) + "..."
 	}
 	return strconv.Quote(s)
-}
-
-// isTimestamp reports whether s is an ISO-8601 date and time in the form
-// canonical.AppendContent accepts for trigger.timestamp:
-// YYYY-MM-DD(T| )HH:MM:SS[.f{1,6}][Z|±HH:MM], with a real date and time.
-func isTimestamp(s string) bool {
-	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
-		return false
-	}
-	num := func(i, n int) int {
-		v := 0
-		for j := i; j < i+n; j++ {
-			if s[j] < '0' || s[j] > '9' {
-				return -1
-			}
-			v = v*10 + int(s[j]-'0')
-		}
-		return v
-	}
-	year, month, day := num(0, 4), num(5, 2), num(8, 2)
-	hour, minute, sec := num(11, 2), num(14, 2), num(17, 2)
-	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) ||
-		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
-		return false
-	}
-	i := 19
-	if i < len(s) && s[i] == '.' {
-		i++
-		n := 0
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			n++
-			i++
-		}
-		if n < 1 || n > 6 {
-			return false
-		}
-	}
-	switch {
-	case i == len(s):
-		return true
-	case s[i] == 'Z':
-		return i+1 == len(s)
-	case s[i] == '+' || s[i] == '-':
-		if i+6 != len(s) || s[i+3] != ':' {
-			return false
-		}
-		oh, om := num(i+1, 2), num(i+4, 2)
-		return oh >= 0 && oh <= 23 && om >= 0 && om <= 59
-	}
-	return false
-}
-
-func daysIn(year, month int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
 }
