@@ -29,7 +29,7 @@ type Capsules struct {
 	signer        Signer
 	pq            PQSigner
 	resolve       KeyResolver
-	pqPublicKey   []byte // ML-DSA-65 public key checking signature_pq; nil when unknown
+	pqPublicKey   []byte    // ML-DSA-65 public key checking signature_pq; nil when unknown
 	keys          *keyWatch // follows rotations of the key directory; nil with WithSigner
 	log           *slog.Logger
 	retryDeadline time.Duration
