@@ -527,7 +527,10 @@ func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchR
 	if err == nil && pc.TxStatus() != 'I' {
 		err = errors.New("transaction left open")
 	}
-	if err != nil && outcomeUnknown(err) {
+	if err != nil && outcomeUnknown(err) && ctx.Err() == nil {
+		// (When ctx ended the pipeline, the store is too slow to ask
+		// within the bound: the batch is reported failed, and the chain
+		// head is read again before the next append.)
 		pid := pc.PID()
 		conn.Conn().Close(context.Background())
 		if serr := s.settle(ctx, pid); serr != nil {
@@ -559,7 +562,8 @@ func outcomeUnknown(err error) bool {
 }
 
 // settleTimeout bounds how long the store waits for the outcome of a
-// transaction whose connection failed after COMMIT was sent.
+// transaction whose connection failed after COMMIT was sent (within the
+// append's own deadline, which bounds it too).
 const settleTimeout = 5 * time.Second
 
 // settle waits until server process pid, whose connection failed with a
@@ -567,7 +571,7 @@ const settleTimeout = 5 * time.Second
 // committing), and ends it if it sits in the transaction, so that a COMMIT
 // still in the network cannot land later.
 func (s *Store) settle(ctx context.Context, pid uint32) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
 	for {
 		var state string
@@ -597,7 +601,7 @@ func (s *Store) settle(ctx context.Context, pid uint32) error {
 // stored reports whether recs, a batch of tenant's chain whose transaction
 // had an unknown outcome, are stored: a batch is all there or not at all.
 func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
 	ids := make([]string, len(recs))
 	for i, r := range recs {
