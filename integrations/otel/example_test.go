@@ -12,6 +12,7 @@ import (
 
 	"github.com/capsule-go/capsule"
 	otelcapsule "github.com/capsule-go/capsule/integrations/otel"
+	"github.com/capsule-go/capsule/runtime"
 )
 
 // runAgent stands for a function annotated with //capsule:audit; auditedRunAgent
@@ -21,13 +22,13 @@ func runAgent(ctx context.Context, task string) (string, error) {
 	return "done: " + task, nil
 }
 
-var runAgentSite = &capsule.Site{Type: capsule.TypeAgent, AgentID: "example.RunAgent", Domain: "agents", SwallowErrors: true}
+var runAgentSite = &runtime.Site{Type: capsule.TypeAgent, AgentID: "example.RunAgent"}
 
 func auditedRunAgent(ctx context.Context, task string) (string, error) {
-	ctx, call := capsule.Start(ctx, runAgentSite, "", task)
+	ctx, call := runtime.Start(ctx, runAgentSite, "", task)
+	defer call.Guard()
 	out, err := runAgent(ctx, task)
-	call.Finish(out, err)
-	return out, err
+	return out, call.Finish(out, err)
 }
 
 // An application that traces with OpenTelemetry opens its capsules with

@@ -15,6 +15,7 @@ import (
 	otelcapsule "github.com/capsule-go/capsule/integrations/otel"
 	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/protocol/canonical"
+	"github.com/capsule-go/capsule/runtime"
 	"github.com/capsule-go/capsule/storage/memory"
 )
 
@@ -37,8 +38,8 @@ func newCapsules(t testing.TB) (*capsule.Capsules, *memory.Store) {
 
 // audited does what a generated Audited* wrapper does: start the call,
 // run fn with the call's context, finish.
-func audited(ctx context.Context, site *capsule.Site, fn func(ctx context.Context)) error {
-	cctx, call := capsule.Start(ctx, site, "", "request")
+func audited(ctx context.Context, site *runtime.Site, fn func(ctx context.Context)) error {
+	cctx, call := runtime.Start(ctx, site, "", "request")
 	fn(cctx)
 	return call.Finish("done", nil)
 }
@@ -63,7 +64,7 @@ func stored(t *testing.T, st *memory.Store) (corr []any, ids []string) {
 
 func TestTraceJoinsCapsule(t *testing.T) {
 	caps, st := newCapsules(t)
-	site := &capsule.Site{Type: capsule.TypeAgent, AgentID: "example.Run", Capsules: func() *capsule.Capsules { return caps }}
+	site := &runtime.Site{Type: capsule.TypeAgent, AgentID: "example.Run", Capsules: func() *capsule.Capsules { return caps }}
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
