@@ -16,13 +16,14 @@
 //   - [Capsules], a store with its chains and signing key: [Open],
 //     [Capsules.Append], [Capsules.Verify], [Capsules.Checkpoint],
 //     [Capsules.Close], and the process default ([Default], [SetDefault]);
-//   - sealing and verification of records: [SealWith], [CheckHash],
-//     [CheckSignature], [VerifyChain].
+//   - sealing and verification of records: [SealWith], [Sealed],
+//     [VerifyChain].
 //
 // Most programs never call it beyond Current: capsulegen writes Audited*
 // wrappers that call package github.com/capsule-go/capsule/runtime, which
-// builds on this one. The protocol's facts and wire format (canonical
-// JSON, validation, capsule:// URIs) are in package
+// builds on this one. The protocol's facts and wire format (the sealed
+// record's codec, its hash and signature checks, canonical JSON,
+// validation, capsule:// URIs) are in package
 // github.com/capsule-go/capsule/protocol and its sub-packages.
 package capsule
 
@@ -246,7 +247,7 @@ func NewID() string {
 // capsule is queued, so a capsule it refuses is never stored.
 func (c *Capsule) Check() error {
 	fail := func(field, format string, args ...any) error {
-		return &FieldError{field, fmt.Sprintf(format, args...)}
+		return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
 	switch {
 	case !protocol.IsUUID(c.ID):

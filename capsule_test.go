@@ -76,7 +76,7 @@ func TestModelEncodesGoldenVectors(t *testing.T) {
 			if string(got) != f.CanonicalJSON {
 				t.Fatalf("canonical mismatch\n got %s\nwant %s", got, f.CanonicalJSON)
 			}
-			if h := Hash(got); h != f.Hash {
+			if h := protocol.Hash(got); h != f.Hash {
 				t.Fatalf("hash %s, want %s", h, f.Hash)
 			}
 		})
@@ -670,7 +670,7 @@ func TestLegacyOptionsSealedAsTheReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := Hash(content), "78c3f54d3fc7f4c7dd779d7377836c4435af275c6110a41ce4012c4b60180a7e"; got != want {
+	if got, want := protocol.Hash(content), "78c3f54d3fc7f4c7dd779d7377836c4435af275c6110a41ce4012c4b60180a7e"; got != want {
 		t.Fatalf("hash %s, want the reference's %s\ncontent: %s", got, want, content)
 	}
 }
@@ -736,7 +736,7 @@ func TestVerifyExplicitKeyOverridesSignedBy(t *testing.T) {
 	for i := range recs {
 		recs[i].SignedBy = "someone else"
 	}
-	res, err := VerifyChain(ctx, seqOf(recs), Signatures, VerifyOptions{Resolve: StaticKey(c.Signer().PublicKey())})
+	res, err := VerifyChain(ctx, seqOf(recs), Signatures, VerifyOptions{Resolve: protocol.StaticKey(c.Signer().PublicKey())})
 	if err != nil || !res.Valid {
 		t.Fatalf("explicit key: %+v, %v", res, err)
 	}

@@ -28,7 +28,7 @@ type Capsules struct {
 	ownsStore     bool
 	signer        Signer
 	pq            PQSigner
-	resolve       KeyResolver
+	resolve       protocol.KeyResolver
 	pqPublicKey   []byte    // ML-DSA-65 public key checking signature_pq; nil when unknown
 	keys          *keyWatch // follows rotations of the key directory; nil with WithSigner
 	log           *slog.Logger
@@ -270,7 +270,7 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		if dir != "" {
 			kr, _ = keys.LoadKeyring(dir) // none: the signer's key alone
 		}
-		c.resolve = SignerOrKeyring(c.signer, KeyResolver(kr.Resolver(c.signer.PublicKey())))
+		c.resolve = signerOrKeyring(c.signer, protocol.KeyResolver(kr.Resolver(c.signer.PublicKey())))
 	}
 	if pq, ok := c.pq.(interface{ PublicKey() []byte }); ok {
 		c.pqPublicKey = pq.PublicKey()
@@ -371,7 +371,7 @@ func (c *Capsules) Logger() *slog.Logger { return c.log }
 // the signing key under its fingerprint, and the keyring of the key
 // directory (followed across rotations); an unknown or missing signed_by
 // is an error.
-func (c *Capsules) Resolver() KeyResolver {
+func (c *Capsules) Resolver() protocol.KeyResolver {
 	if c.keys != nil {
 		return c.keys.current().resolve
 	}
@@ -450,7 +450,7 @@ func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule
 // (PostgreSQL's VARCHAR(36), as in the reference's table).
 func (c *Capsules) checkTenant(tenant string) error {
 	if _, pg := c.store.(*postgres.Store); pg && utf8.RuneCountInString(tenant) > protocol.MaxTenantLen {
-		return &FieldError{"tenant", fmt.Sprintf("is %d characters long, more than the %d of PostgreSQL's tenant_id column", utf8.RuneCountInString(tenant), protocol.MaxTenantLen)}
+		return &FieldError{Field: "tenant", Msg: fmt.Sprintf("is %d characters long, more than the %d of PostgreSQL's tenant_id column", utf8.RuneCountInString(tenant), protocol.MaxTenantLen)}
 	}
 	return nil
 }

@@ -13,13 +13,9 @@ import (
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
-// FieldError reports a content field that cannot be read into a Capsule.
-type FieldError struct {
-	Field string // dotted path, e.g. "reasoning.options[1].feasibility"
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return "capsule: " + e.Field + ": " + e.Msg }
+// FieldError reports a content field that cannot be read into a Capsule
+// (or, from [protocol.ParseSealed], a seal key that is not a string).
+type FieldError = protocol.FieldError
 
 // FromContent builds a Capsule from a content dict as read by
 // canonical.Parse (or built from the same types). Missing keys take the
@@ -32,20 +28,20 @@ func FromContent(m map[string]any) (*Capsule, error) {
 	if v, ok := m["type"]; ok {
 		s, _ := v.(string)
 		if !Type(s).Valid() {
-			return nil, &FieldError{"type", fmt.Sprintf("unknown capsule type %v (want one of agent, tool, system, kill, workflow, chat, vault, auth)", v)}
+			return nil, &FieldError{Field: "type", Msg: fmt.Sprintf("unknown capsule type %v (want one of agent, tool, system, kill, workflow, chat, vault, auth)", v)}
 		}
 		c.Type = Type(s)
 	}
 	r.str("id", &c.ID)
 	if r.err == nil && !protocol.IsUUID(c.ID) {
-		return nil, &FieldError{"id", "not a lowercase hyphenated UUID"}
+		return nil, &FieldError{Field: "id", Msg: "not a lowercase hyphenated UUID"}
 	}
 	r.str("domain", &c.Domain)
 	r.nullable("parent_id", &c.ParentID)
 	r.int("sequence", &c.Sequence)
 	r.nullable("previous_hash", &c.PreviousHash)
 	if v, ok := m["spec_version"]; ok && v != SpecVersion {
-		return nil, &FieldError{"spec_version", fmt.Sprintf("unsupported spec version %v (want %q)", v, SpecVersion)}
+		return nil, &FieldError{Field: "spec_version", Msg: fmt.Sprintf("unsupported spec version %v (want %q)", v, SpecVersion)}
 	}
 	if t := r.section("trigger"); t != nil {
 		t.str("trigger.type", &c.Trigger.Type)
@@ -190,7 +186,7 @@ func (r *reader) fail(field, msg string) {
 		r = r.parent
 	}
 	if r.err == nil {
-		r.err = &FieldError{field, msg}
+		r.err = &FieldError{Field: field, Msg: msg}
 	}
 }
 
@@ -283,7 +279,7 @@ func (r *reader) int(field string, dst *int64) {
 	if !ok {
 		return
 	}
-	n, ok := toInt(v)
+	n, ok := canonical.Int(v)
 	if !ok {
 		r.fail(field, fmt.Sprintf("want an integer, got %s", jsonType(v)))
 		return
@@ -371,22 +367,6 @@ func (r *reader) list(field string, each func(int, any)) bool {
 		each(i, x)
 	}
 	return true
-}
-
-func toInt(v any) (int64, bool) {
-	switch n := v.(type) {
-	case canonical.Number:
-		i, err := strconv.ParseInt(string(n), 10, 64)
-		return i, err == nil
-	case json.Number:
-		i, err := strconv.ParseInt(string(n), 10, 64)
-		return i, err == nil
-	case int:
-		return int64(n), true
-	case int64:
-		return n, true
-	}
-	return 0, false
 }
 
 func toFloat(v any) (float64, bool) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
@@ -75,13 +76,13 @@ func readChain(t *testing.T, dir string) []map[string]any {
 	return out
 }
 
-func refResolver(t *testing.T, dir string) KeyResolver {
+func refResolver(t *testing.T, dir string) protocol.KeyResolver {
 	t.Helper()
 	kr, err := keys.LoadKeyring(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return KeyResolver(kr.Resolver(nil))
+	return protocol.KeyResolver(kr.Resolver(nil))
 }
 
 func seqOf(recs []Sealed) func(func(Sealed, error) bool) {
@@ -113,7 +114,7 @@ func verifyRefChainDir(t *testing.T, dir string, n int64) {
 		t.Fatal(err)
 	}
 	pub, _ := hex.DecodeString(strings.TrimSpace(string(pubHex)))
-	resolvers := map[string]KeyResolver{"keyring": refResolver(t, dir), "public key": StaticKey(ed25519.PublicKey(pub))}
+	resolvers := map[string]protocol.KeyResolver{"keyring": refResolver(t, dir), "public key": protocol.StaticKey(ed25519.PublicKey(pub))}
 
 	dbPath := filepath.Join(dir, "capsules.db")
 	before, err := os.ReadFile(dbPath)
@@ -133,7 +134,7 @@ func verifyRefChainDir(t *testing.T, dir string, n int64) {
 	}()
 	var fromJSON []Sealed
 	for _, m := range readChain(t, dir) {
-		rec, err := ParseSealed(m, "")
+		rec, err := protocol.ParseSealed(m, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +171,7 @@ func TestPythonReferenceChainEditsDetected(t *testing.T) {
 			}
 			recs := make([]Sealed, len(edited))
 			for j, m := range edited {
-				rec, err := ParseSealed(m, "")
+				rec, err := protocol.ParseSealed(m, "")
 				if err != nil {
 					t.Fatalf("capsule %d, %s: %v", i, path, err)
 				}
@@ -329,11 +330,11 @@ func TestPythonAppChainRespellingDetected(t *testing.T) {
 			}
 			before := l.get()
 			edit(l)
-			rec, err := ParseSealed(e, "")
+			rec, err := protocol.ParseSealed(e, "")
 			if err == nil {
-				err = CheckHash(&rec)
+				err = protocol.CheckHash(&rec)
 			}
-			if !errors.Is(err, ErrHashMismatch) {
+			if !errors.Is(err, protocol.ErrHashMismatch) {
 				t.Errorf("capsule %d: %s re-spelled %v -> %v: %v", i, l.path, before, l.get(), err)
 			}
 			l.set(before)
@@ -365,11 +366,11 @@ func TestIntegerFeasibilityVerifiesAsSealed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, err := ParseSealed(v.(map[string]any), "")
+		rec, err := protocol.ParseSealed(v.(map[string]any), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := CheckHash(&rec); (err == nil) != tt.ok {
+		if err := protocol.CheckHash(&rec); (err == nil) != tt.ok {
 			t.Errorf("CheckHash = %v, want ok %v for\n%s", err, tt.ok, tt.text)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // keyCheckInterval is how often a [Capsules] whose key comes from a key
@@ -31,7 +32,7 @@ type keyWatch struct {
 // they were read from.
 type keyState struct {
 	signer  Signer
-	resolve KeyResolver
+	resolve protocol.KeyResolver
 	stamp   keyStamp
 }
 
@@ -77,7 +78,7 @@ func (w *keyWatch) load() (*keyState, error) {
 	// Strict by signed_by: the keyring's epochs, and the key's own
 	// fingerprint (no keyring: the key alone).
 	kr, _ := keys.LoadKeyring(w.dir)
-	return &keyState{signer: s, resolve: SignerOrKeyring(s, KeyResolver(kr.Resolver(s.PublicKey()))), stamp: stamp}, nil
+	return &keyState{signer: s, resolve: signerOrKeyring(s, protocol.KeyResolver(kr.Resolver(s.PublicKey()))), stamp: stamp}, nil
 }
 
 // current returns the key state in force, first reloading it when the

@@ -98,7 +98,7 @@ func TestDifferentialPythonSealsGoVerifies(t *testing.T) {
 	}
 	pubHex := head.(map[string]any)["public_key"].(string)
 	pub, _ := hex.DecodeString(pubHex)
-	resolve := StaticKey(ed25519.PublicKey(pub))
+	resolve := protocol.StaticKey(ed25519.PublicKey(pub))
 	rng := rand.New(rand.NewPCG(diffSeed, 1))
 	var n, refRejects, edits int
 	for sc.Scan() {
@@ -114,12 +114,12 @@ func TestDifferentialPythonSealsGoVerifies(t *testing.T) {
 		if !refOK {
 			refRejects++
 		}
-		rec, err := ParseSealed(sealed, "")
+		rec, err := protocol.ParseSealed(sealed, "")
 		if err == nil {
-			err = CheckHash(&rec)
+			err = protocol.CheckHash(&rec)
 		}
 		if err == nil {
-			err = CheckSignature(&rec, resolve)
+			err = protocol.CheckSignature(&rec, resolve)
 		}
 		if ok := err == nil; ok != storedOK || refOK && !ok {
 			t.Fatalf("case %d: verified here: %v (%v); reference verifies it: %v; hash over the content as stored matches: %v\nsealed dict: %s\nreproduce with:\n%s",
@@ -140,9 +140,9 @@ func TestDifferentialPythonSealsGoVerifies(t *testing.T) {
 		for _, k := range protocol.SealKeys() {
 			content[k] = sealed[k]
 		}
-		edited, err := ParseSealed(content, "")
+		edited, err := protocol.ParseSealed(content, "")
 		if err == nil {
-			err = CheckHash(&edited)
+			err = protocol.CheckHash(&edited)
 		}
 		if err == nil {
 			ejs, _ := canonical.Append(nil, content)
@@ -258,7 +258,7 @@ func TestDifferentialGoSealsPythonVerifies(t *testing.T) {
 			t.Fatalf("case %d: %v", i, err)
 		}
 		prev = rec.Hash
-		js, err := MarshalSealed(&rec)
+		js, err := protocol.MarshalSealed(&rec)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,29 +1,18 @@
 package capsule
 
 import (
-	"bytes"
 	"crypto/ed25519"
-	"crypto/sha3"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"time"
 
-	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
-	"github.com/capsule-go/capsule/storage"
 )
 
 // Sealed is a sealed capsule: its canonical content and the seal. It is the
-// storage record of the capsule.
-type Sealed = storage.Record
-
-// Hash returns the lowercase hex SHA3-256 of canonical content bytes.
-func Hash(content []byte) string {
-	sum := sha3.Sum256(content)
-	return hex.EncodeToString(sum[:])
-}
+// storage record of the capsule; package protocol holds its wire codec
+// ([protocol.AppendSealed], [protocol.ParseSealed]) and its checks
+// ([protocol.CheckHash], [protocol.CheckSignature]).
+type Sealed = protocol.Sealed
 
 // Signer signs capsule hashes. *keys.Signer implements it.
 type Signer interface {
@@ -49,7 +38,7 @@ func SealWith(c *Capsule, tenant string, s Signer, pq PQSigner) (Sealed, error) 
 	if err != nil {
 		return Sealed{}, err
 	}
-	rec := c.record(tenant, content, Hash(content))
+	rec := c.record(tenant, content, protocol.Hash(content))
 	rec.Signature = s.Sign(rec.Hash)
 	if pq != nil {
 		rec.SignaturePQ = pq.SignPQ(rec.Hash)
@@ -69,67 +58,9 @@ func (c *Capsule) record(tenant string, content []byte, hash string) Sealed {
 	}
 }
 
-// Reasons a seal check fails; test with errors.Is.
-var (
-	ErrMissingHash      = errors.New("missing hash")
-	ErrMissingSignature = errors.New("missing signature")
-	ErrMalformedHex     = errors.New("malformed hex")
-	ErrHashMismatch     = errors.New("hash mismatch")
-	ErrBadSignature     = errors.New("bad signature")
-	ErrUnknownSigner    = errors.New("unknown signer")
-	ErrBadPQSignature   = errors.New("bad ML-DSA-65 signature (signature_pq)")
-)
-
-// KeyResolver finds the public key that signed a capsule from its
-// signed_by value.
-type KeyResolver func(signedBy string) (ed25519.PublicKey, error)
-
-// CheckHash recomputes the hash of rec's content as stored (PROTOCOL.md
-// rule 8: numbers and timestamps as they are written, not re-typed) and
-// compares it with the stored hash.
-func CheckHash(rec *Sealed) error {
-	if rec.Hash == "" {
-		return ErrMissingHash
-	}
-	if !protocol.IsLowerHex(rec.Hash, protocol.HashHexLen) {
-		return fmt.Errorf("hash: %w", ErrMalformedHex)
-	}
-	content, err := canonical.Canonicalize(rec.Data)
-	if err != nil {
-		return err
-	}
-	if got := Hash(content); got != rec.Hash {
-		return fmt.Errorf("%w: stored %s, computed %s", ErrHashMismatch, rec.Hash, got)
-	}
-	return nil
-}
-
-// CheckSignature checks rec's Ed25519 signature over its stored hash with
-// the key resolve finds for rec.SignedBy.
-func CheckSignature(rec *Sealed, resolve KeyResolver) error {
-	if rec.Signature == "" {
-		return ErrMissingSignature
-	}
-	var sig [64]byte
-	if !decodeLowerHex(sig[:], rec.Signature) {
-		return fmt.Errorf("signature: %w", ErrMalformedHex)
-	}
-	if !protocol.IsLowerHex(rec.Hash, protocol.HashHexLen) {
-		return fmt.Errorf("hash: %w", ErrMalformedHex)
-	}
-	pub, err := resolve(rec.SignedBy)
-	if err != nil {
-		return fmt.Errorf("%w %q: %v", ErrUnknownSigner, rec.SignedBy, err)
-	}
-	if !ed25519.Verify(pub, []byte(rec.Hash), sig[:]) {
-		return ErrBadSignature
-	}
-	return nil
-}
-
-// SignerOrKeyring returns a KeyResolver that answers s's public key for
-// s's own fingerprint and asks others otherwise.
-func SignerOrKeyring(s Signer, others KeyResolver) KeyResolver {
+// signerOrKeyring returns a resolver that answers s's public key for s's
+// own fingerprint and asks others otherwise.
+func signerOrKeyring(s Signer, others protocol.KeyResolver) protocol.KeyResolver {
 	name, pub := s.Fingerprint(), s.PublicKey()
 	return func(signedBy string) (ed25519.PublicKey, error) {
 		if signedBy != "" && signedBy == name {
@@ -137,140 +68,4 @@ func SignerOrKeyring(s Signer, others KeyResolver) KeyResolver {
 		}
 		return others(signedBy)
 	}
-}
-
-// CheckPQSignature checks rec's ML-DSA-65 signature_pq over its stored hash
-// with the packed public key pub. A capsule without signature_pq passes.
-func CheckPQSignature(rec *Sealed, pub []byte) error {
-	if rec.SignaturePQ == "" {
-		return nil
-	}
-	if !keys.VerifyPQ(pub, rec.Hash, rec.SignaturePQ) {
-		return ErrBadPQSignature
-	}
-	return nil
-}
-
-// StaticKey returns a KeyResolver that answers pub for every signer: the
-// explicit key an operator passes, which overrides signed_by.
-func StaticKey(pub ed25519.PublicKey) KeyResolver {
-	return func(string) (ed25519.PublicKey, error) { return pub, nil }
-}
-
-// decodeLowerHex decodes s, which must be exactly 2*len(dst) lowercase hex
-// digits, into dst.
-func decodeLowerHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
-		return false
-	}
-	for i := range dst {
-		hi, ok1 := lowerNibble(s[2*i])
-		lo, ok2 := lowerNibble(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
-
-func lowerNibble(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
-}
-
-// MarshalSealed returns the sealed dict of rec as JSON: its content with
-// the five seal keys added (hash, signature, signature_pq, signed_at,
-// signed_by), keys in code-point order when the content is canonical.
-func MarshalSealed(rec *Sealed) ([]byte, error) {
-	return AppendSealed(nil, rec)
-}
-
-// AppendSealed appends the sealed dict of rec to dst; see MarshalSealed.
-func AppendSealed(dst []byte, rec *Sealed) ([]byte, error) {
-	data := bytes.TrimSpace(rec.Data)
-	if len(data) < 2 || data[0] != '{' || data[len(data)-1] != '}' {
-		return dst, fmt.Errorf("capsule %s: content is not a JSON object", rec.ID)
-	}
-	v, err := canonical.Parse(data)
-	if err != nil {
-		return dst, fmt.Errorf("capsule %s: %w", rec.ID, err)
-	}
-	m := v.(map[string]any)
-	for _, k := range protocol.SealKeys() {
-		if _, dup := m[k]; dup {
-			return dst, fmt.Errorf("capsule %s: content has seal key %q", rec.ID, k)
-		}
-	}
-	m["hash"] = rec.Hash
-	m["signature"] = rec.Signature
-	m["signature_pq"] = rec.SignaturePQ
-	m["signed_at"] = nullIfEmpty(rec.SignedAt)
-	m["signed_by"] = nullIfEmpty(rec.SignedBy)
-	return canonical.Append(dst, m)
-}
-
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// ParseSealed reads one sealed dict (content plus seal keys), as read by
-// canonical.Parse, into a record for the given tenant.
-func ParseSealed(m map[string]any, tenant string) (Sealed, error) {
-	var rec Sealed
-	content := make(map[string]any, len(m))
-	for k, v := range m {
-		if !protocol.IsSealKey(k) {
-			content[k] = v
-		}
-	}
-	str := func(k string) (string, error) {
-		switch v := m[k].(type) {
-		case nil:
-			return "", nil
-		case string:
-			return v, nil
-		default:
-			return "", &FieldError{k, "want a string"}
-		}
-	}
-	var err error
-	for _, f := range []struct {
-		k   string
-		dst *string
-	}{{"hash", &rec.Hash}, {"signature", &rec.Signature}, {"signature_pq", &rec.SignaturePQ}, {"signed_at", &rec.SignedAt}, {"signed_by", &rec.SignedBy}} {
-		if *f.dst, err = str(f.k); err != nil {
-			return rec, err
-		}
-	}
-	// The content is kept as stored, in generic canonical JSON: its hash
-	// covers it as it is (PROTOCOL.md rule 8), an integer confidence and a
-	// naive timestamp included.
-	data, err := canonical.Append(nil, content)
-	if err != nil {
-		return rec, err
-	}
-	rec.Data = data
-	rec.Tenant = tenant
-	rec.ID, _ = content["id"].(string)
-	rec.Type, _ = content["type"].(string)
-	rec.Domain, _ = content["domain"].(string)
-	rec.PreviousHash, _ = content["previous_hash"].(string)
-	if n, ok := toInt(content["sequence"]); ok {
-		rec.Sequence = n
-	} else {
-		rec.Sequence = -1
-	}
-	if ctx, ok := content["context"].(map[string]any); ok {
-		rec.SessionID, _ = ctx["session_id"].(string)
-	}
-	return rec, nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
@@ -70,7 +72,7 @@ type Result struct {
 // VerifyOptions tune [VerifyChain].
 type VerifyOptions struct {
 	// Resolve finds signers' public keys; required at level Signatures.
-	Resolve KeyResolver
+	Resolve protocol.KeyResolver
 	// PQPublicKey, when set, is the ML-DSA-65 public key that checks the
 	// signature_pq of every capsule that has one, at level Signatures.
 	PQPublicKey []byte
@@ -273,20 +275,22 @@ func checkOne(buf *[]byte, rec *Sealed, level Level, opt *VerifyOptions) error {
 		return err
 	}
 	if rec.Hash == "" {
-		return ErrMissingHash
+		return protocol.ErrMissingHash
 	}
 	sum := sha3.Sum256(content)
 	var got [64]byte
 	hex.Encode(got[:], sum[:])
 	if string(got[:]) != rec.Hash {
-		return fmt.Errorf("%w: stored %s, computed %s", ErrHashMismatch, rec.Hash, got[:])
+		return fmt.Errorf("%w: stored %s, computed %s", protocol.ErrHashMismatch, rec.Hash, got[:])
 	}
 	if level >= Signatures {
-		if err := CheckSignature(rec, opt.Resolve); err != nil {
+		if err := protocol.CheckSignature(rec, opt.Resolve); err != nil {
 			return err
 		}
 		if opt.PQPublicKey != nil {
-			return CheckPQSignature(rec, opt.PQPublicKey)
+			return protocol.CheckPQSignature(rec, func(hashHex, sigHex string) bool {
+				return keys.VerifyPQ(opt.PQPublicKey, hashHex, sigHex)
+			})
 		}
 	}
 	return nil

@@ -1,9 +1,12 @@
 // Package protocol is the single home of the Capsule Protocol's facts: the
 // capsule types, the outcome statuses, the keys a seal adds to a capsule,
-// and the forms of ids and hashes. Its sub-packages implement the wire
-// format: canonical (canonical JSON), validate (a capsule against the
-// protocol) and uri (capsule:// URIs). The package and its sub-packages
-// import nothing else of this module.
+// and the forms of ids and hashes. It holds the sealed record ([Sealed])
+// with its wire codec ([AppendSealed], [MarshalSealed], [ParseSealed]) and
+// its checks: the content hash ([Hash], [CheckHash]) and the signatures
+// over it ([CheckSignature], [CheckPQSignature]). Its sub-packages
+// implement the rest of the wire format: canonical (canonical JSON),
+// validate (a capsule against the protocol) and uri (capsule:// URIs). The
+// package and its sub-packages import nothing else of this module.
 package protocol
 
 import "slices"

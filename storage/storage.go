@@ -16,6 +16,8 @@ import (
 	"context"
 	"errors"
 	"iter"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // Errors a Store reports. Wrap them with context; callers test with errors.Is.
@@ -41,22 +43,9 @@ var (
 )
 
 // Record is one sealed capsule as stored: the content dict as JSON text plus
-// the seal, with the columns the reference layouts index.
-type Record struct {
-	ID           string // UUID, lowercase hyphenated
-	Type         string // capsule type
-	Domain       string // capsule domain
-	Tenant       string // chain; "" is the null tenant
-	Sequence     int64  // position in the tenant's chain, from 0
-	PreviousHash string // hash of the previous capsule; "" for genesis
-	SessionID    string // context.session_id; "" when null
-	Data         []byte // content dict as JSON text (canonical when written by this module)
-	Hash         string // SHA3-256 of the canonical content, lowercase hex
-	Signature    string // Ed25519 over the hex hash, lowercase hex
-	SignaturePQ  string // optional ML-DSA-65 signature, hex; "" when absent
-	SignedAt     string // ISO-8601 UTC
-	SignedBy     string // key fingerprint
-}
+// the seal, with the columns the reference layouts index. It is the
+// protocol's sealed record, [protocol.Sealed].
+type Record = protocol.Sealed
 
 // Head is the last link of a chain.
 type Head struct {

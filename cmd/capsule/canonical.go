@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
@@ -43,7 +42,7 @@ func runCanonical(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		return f.fail(stderr, fmt.Errorf("%s: %w", name, err), inputCode(data))
 	}
 	if *hash {
-		out = []byte(capsule.Hash(out))
+		out = []byte(protocol.Hash(out))
 	}
 	if _, err := stdout.Write(append(out, '\n')); err != nil {
 		return f.fail(stderr, err, exitError)

@@ -14,6 +14,7 @@ import (
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/checkpoint"
 	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 const checkpointUsage = `
@@ -100,7 +101,7 @@ func openCheckpoint(path, tenant, pubHex string) (*checkpointWatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	var resolve capsule.KeyResolver
+	var resolve protocol.KeyResolver
 	if pubHex != "" {
 		if resolve, err = staticResolver(pubHex); err != nil {
 			return nil, err

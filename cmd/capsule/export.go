@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 const exportUsage = `
@@ -97,7 +97,7 @@ func exportTo(ctx context.Context, w io.Writer, src *source, progress *cli.Progr
 		} else {
 			buf = append(buf, ",\n"...)
 		}
-		if buf, err = capsule.AppendSealed(buf, &rec); err != nil {
+		if buf, err = protocol.AppendSealed(buf, &rec); err != nil {
 			return fmt.Errorf("%s: sequence %d: %w", src.name, rec.Sequence, err)
 		}
 		if _, err := bw.Write(buf); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
 	"github.com/capsule-go/capsule/internal/sections"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 )
@@ -74,7 +75,7 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 
 	if *asJSON {
-		out, err := capsule.AppendSealed(nil, &rec)
+		out, err := protocol.AppendSealed(nil, &rec)
 		if err != nil {
 			return f.fail(stderr, err, exitError)
 		}

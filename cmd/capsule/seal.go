@@ -111,7 +111,7 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return f.fail(stderr, fmt.Errorf("%s: elements %d to %d: %w", name, group[0].index, group[len(group)-1].index, err), appendCode(err))
 		}
 		for i := range recs {
-			line, err := capsule.AppendSealed(nil, &recs[i])
+			line, err := protocol.AppendSealed(nil, &recs[i])
 			if err != nil {
 				return f.fail(stderr, fmt.Errorf("element %d was stored but cannot be printed: %w", group[i].index, err), exitError)
 			}

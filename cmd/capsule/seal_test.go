@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
@@ -24,11 +24,11 @@ func sealedLines(t *testing.T, out string, first int64, prev string) []string {
 		if err != nil {
 			t.Fatalf("line %d: %v: %s", i, err, line)
 		}
-		rec, err := capsule.ParseSealed(v.(map[string]any), "")
+		rec, err := protocol.ParseSealed(v.(map[string]any), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := capsule.CheckHash(&rec); err != nil {
+		if err := protocol.CheckHash(&rec); err != nil {
 			t.Errorf("line %d: %v", i, err)
 		}
 		if rec.Sequence != first+int64(i) || rec.PreviousHash != prev {

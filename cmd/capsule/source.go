@@ -14,6 +14,7 @@ import (
 
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/postgres"
@@ -335,7 +336,7 @@ func (f *fileChain) parse(raw []byte) (capsule.Sealed, error) {
 	if err := checkSealedShape(m); err != nil {
 		return capsule.Sealed{}, bad(err)
 	}
-	rec, err := capsule.ParseSealed(m, f.tenant)
+	rec, err := protocol.ParseSealed(m, f.tenant)
 	if err != nil {
 		return capsule.Sealed{}, bad(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
 	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 const verifyUsage = `
@@ -75,7 +76,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return f.usageFail(stderr, "give at most one of --json and --quiet")
 	}
 
-	var resolve capsule.KeyResolver
+	var resolve protocol.KeyResolver
 	var pqPub []byte
 	if level == capsule.Signatures {
 		var err error
@@ -226,19 +227,19 @@ func plural(n int64, word string) string {
 }
 
 // staticResolver decodes --public-key.
-func staticResolver(h string) (capsule.KeyResolver, error) {
+func staticResolver(h string) (protocol.KeyResolver, error) {
 	pub, err := hex.DecodeString(strings.TrimSpace(h))
 	if err != nil || len(pub) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("--public-key wants 64 hex digits (an Ed25519 public key), got %q", h)
 	}
-	return capsule.StaticKey(ed25519.PublicKey(pub)), nil
+	return protocol.StaticKey(ed25519.PublicKey(pub)), nil
 }
 
 // dataDirResolver returns the key lookup of the data directory, strict
 // by signed_by: the keyring's key for each fingerprint, or the local key
 // under its own fingerprint; an unknown or missing signed_by fails. It
 // reads public keys only and changes nothing.
-func dataDirResolver() (capsule.KeyResolver, error) {
+func dataDirResolver() (protocol.KeyResolver, error) {
 	dir, err := keys.DataDir()
 	if err != nil {
 		return nil, err
@@ -250,7 +251,7 @@ func dataDirResolver() (capsule.KeyResolver, error) {
 		if a, ok := kr.Active(); ok {
 			local, _ = a.PublicKey()
 		}
-		return capsule.KeyResolver(kr.Resolver(local)), nil
+		return protocol.KeyResolver(kr.Resolver(local)), nil
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}
@@ -262,7 +263,7 @@ func dataDirResolver() (capsule.KeyResolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return capsule.KeyResolver((*keys.Keyring)(nil).Resolver(pub)), nil
+	return protocol.KeyResolver((*keys.Keyring)(nil).Resolver(pub)), nil
 }
 
 // dataDirPQKey returns the data directory's ML-DSA-65 public key, which

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/postgres"
 	"github.com/capsule-go/capsule/storage/sqlite"
@@ -197,10 +198,10 @@ func (f *fixture) all() []capsule.Sealed {
 	return all
 }
 
-// sealed returns the sealed dict of rec as capsule.AppendSealed writes it.
+// sealed returns the sealed dict of rec as protocol.AppendSealed writes it.
 func sealed(t *testing.T, rec capsule.Sealed) string {
 	t.Helper()
-	b, err := capsule.AppendSealed(nil, &rec)
+	b, err := protocol.AppendSealed(nil, &rec)
 	if err != nil {
 		t.Fatalf("AppendSealed(%s): %v", rec.ID, err)
 	}

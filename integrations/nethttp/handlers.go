@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -58,7 +58,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf, err = capsule.AppendSealed(buf, &recs[i])
+		buf, err = protocol.AppendSealed(buf, &recs[i])
 		if err != nil {
 			s.unreadable(w, r, &recs[i], err)
 			return
@@ -126,7 +126,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "capsule not found", "")
 		return
 	}
-	buf, err := capsule.AppendSealed(make([]byte, 0, len(rec.Data)+512), &rec)
+	buf, err := protocol.AppendSealed(make([]byte, 0, len(rec.Data)+512), &rec)
 	if err != nil {
 		s.unreadable(w, r, &rec, err)
 		return

@@ -14,7 +14,7 @@
 // application/json; charset=utf-8) with X-Content-Type-Options: nosniff and
 // Cache-Control: no-store. A capsule is written as its sealed dict (the
 // content plus hash, signature, signature_pq, signed_at and signed_by), in
-// the bytes [capsule.AppendSealed] produces.
+// the bytes [protocol.AppendSealed] produces.
 //
 //   - GET {prefix}/?limit=&offset=&type=&tenant_id= answers
 //     {"capsules":[…],"total":N,"limit":L,"offset":O}. limit is an integer
@@ -125,7 +125,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -158,7 +158,7 @@ type Option func(*config)
 
 type config struct {
 	prefix        string
-	resolve       capsule.KeyResolver
+	resolve       protocol.KeyResolver
 	tenantFunc    func(*http.Request) (string, bool)
 	log           *slog.Logger
 	verifyLimit   int64
@@ -175,10 +175,11 @@ type config struct {
 func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
 
 // WithResolver gives the key lookup that signature-level verification
-// needs (for instance [capsule.Capsules.Resolver]). With it, verify
+// needs (for instance
+// [github.com/capsule-go/capsule.Capsules.Resolver]). With it, verify
 // defaults to level signatures; without it, to level full, and level
 // signatures is refused.
-func WithResolver(resolve capsule.KeyResolver) Option {
+func WithResolver(resolve protocol.KeyResolver) Option {
 	return func(c *config) { c.resolve = resolve }
 }
 

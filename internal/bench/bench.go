@@ -27,6 +27,7 @@ import (
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/bench/benchfn"
 	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/memory"
 )
@@ -146,7 +147,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	hash := capsule.Hash(content)
+	hash := protocol.Hash(content)
 	sig := ed25519.Sign(priv, []byte(hash))
 
 	step("raw Ed25519 sign and verify, SHA3-256")

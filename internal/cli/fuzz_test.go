@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
@@ -42,7 +43,7 @@ func FuzzValueReader(f *testing.F) {
 				t.Fatalf("canonical.Parse accepted invalid JSON %q", raw)
 			}
 			if m, ok := v.(map[string]any); ok {
-				capsule.ParseSealed(m, "t")
+				protocol.ParseSealed(m, "t")
 				if c, err := capsule.FromContent(m); err == nil {
 					if _, err := c.Canonical(); err != nil {
 						t.Fatalf("content accepted by FromContent cannot be sealed: %v", err)

@@ -1,9 +1,30 @@
 package canonical
 
 import (
+	"encoding/json"
 	"math"
 	"strconv"
 )
+
+// Int returns v as an int64 when it is an integer value as [Parse] yields
+// it (a [Number]) or as a caller builds one by hand (a json.Number, an int
+// or an int64); ok is false for anything else, a fractional or
+// out-of-range number included.
+func Int(v any) (n int64, ok bool) {
+	switch x := v.(type) {
+	case Number:
+		i, err := strconv.ParseInt(string(x), 10, 64)
+		return i, err == nil
+	case json.Number:
+		i, err := strconv.ParseInt(string(x), 10, 64)
+		return i, err == nil
+	case int:
+		return int64(x), true
+	case int64:
+		return x, true
+	}
+	return 0, false
+}
 
 // AppendFloat appends f as Python's repr(float) writes it (rule 6): the
 // shortest digits that read back as f, positional with at least one digit

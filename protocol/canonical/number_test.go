@@ -1,6 +1,7 @@
 package canonical
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"math/big"
@@ -279,6 +280,32 @@ func TestAppendIntegers(t *testing.T) {
 		got, err := Append(nil, tt.in)
 		if err != nil || string(got) != tt.want {
 			t.Errorf("Append(%T %v) = %s, %v; want %s", tt.in, tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestInt(t *testing.T) {
+	tests := []struct {
+		in   any
+		want int64
+		ok   bool
+	}{
+		{Number("42"), 42, true},
+		{Number("-9223372036854775808"), math.MinInt64, true},
+		{Number("9223372036854775808"), 0, false}, // out of range
+		{Number("1.0"), 0, false},                 // written as a float
+		{json.Number("7"), 7, true},
+		{json.Number("7.5"), 0, false},
+		{3, 3, true},
+		{int64(-3), -3, true},
+		{3.0, 0, false}, // a float64 is not an integer value here
+		{"3", 0, false},
+		{nil, 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := Int(tt.in)
+		if ok != tt.ok || ok && got != tt.want {
+			t.Errorf("Int(%#v) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }
