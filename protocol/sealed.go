@@ -37,6 +37,7 @@ type FieldError struct {
 	Msg   string
 }
 
+// Error returns "capsule: <field>: <message>".
 func (e *FieldError) Error() string { return "capsule: " + e.Field + ": " + e.Msg }
 
 // Hash returns the lowercase hex SHA3-256 of canonical content bytes.
