@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/capsule-go/capsule/protocol/canonical"
@@ -135,7 +134,6 @@ func (ch *chain) enqueue(ctx context.Context, caps []*Capsule, ps []*parts) (*Qu
 		}
 		ch.cond.Broadcast()
 		ch.cmu.Unlock()
-		ch.c.commit.signed.Add(int64(len(part)))
 		ch.c.commit.notify(ch)
 	}
 	return &Queued{caps: caps, pds: pds}, nil
@@ -344,19 +342,12 @@ type committer struct {
 	spare   []*chain // the previous round's list, reused
 	running bool
 	idle    chan struct{} // closed when the goroutine stops; nil while none ran
-	kick    chan struct{} // receives (at most one pending) when capsules are signed
-
-	signed atomic.Int64 // capsules signed since the Capsules opened
 
 	// Only the running goroutine touches these.
 	groups  [][]*pending
 	chains  []*chain
 	batches []storage.Batch
 	recs    []Sealed
-
-	lastCommit time.Duration // how long the last round's transaction took
-	woken      int64         // callers the last round woke
-	mark       int64         // signed when the last round ended
 }
 
 // notify tells the committer that ch may have signed capsules to store.
@@ -365,13 +356,6 @@ func (m *committer) notify(ch *chain) {
 	if !ch.listed {
 		ch.listed = true
 		m.ready = append(m.ready, ch)
-	}
-	if m.kick == nil {
-		m.kick = make(chan struct{}, 1)
-	}
-	select {
-	case m.kick <- struct{}{}:
-	default:
 	}
 	if !m.running {
 		m.running = true
@@ -413,41 +397,9 @@ func (m *committer) loop(idle chan struct{}) {
 	}
 }
 
-// gatherWait bounds how long the committer waits, before a round, for the
-// callers the last round woke to sign their next capsules, so that the
-// round's transaction carries them too. Without it, writers in a loop
-// split in two halves that take turns (one commits while the other
-// signs), and every transaction carries half of them. The wait is at
-// most half the last commit's duration, so a fast store (memory) does
-// not wait, and it ends as soon as as many capsules were signed since
-// the last round as that round woke callers (a lone writer never waits).
-const gatherWait = 2 * time.Millisecond
-
-// gather waits, at most the bound above, for the callers the last round
-// woke to sign their next capsules.
-func (m *committer) gather() {
-	wait := min(gatherWait, m.lastCommit/2)
-	if wait <= 0 || m.signed.Load()-m.mark >= m.woken {
-		return
-	}
-	m.mu.Lock()
-	kick := m.kick
-	m.mu.Unlock()
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for m.signed.Load()-m.mark < m.woken {
-		select {
-		case <-kick:
-		case <-t.C:
-			return
-		}
-	}
-}
-
 // round stores the signed fronts of chains in one transaction and settles
 // each chain's outcome.
 func (m *committer) round(chains []*chain) {
-	m.gather()
 	groups, taken := m.groups[:0], m.chains[:0]
 	budget, total := maxTransaction, 0
 	for _, ch := range chains {
@@ -479,9 +431,7 @@ func (m *committer) round(chains []*chain) {
 		off += len(g)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.c.timeout)
-	began := time.Now()
 	errs := storage.AppendBatches(ctx, m.c.store, batches)
-	m.lastCommit = time.Since(began)
 	cancel()
 	clear(recs) // drop references to the stored capsules' data
 	clear(batches)
@@ -503,11 +453,7 @@ func (m *committer) round(chains []*chain) {
 	} else if down != nil {
 		m.c.breaker.failure(down)
 	}
-	m.mark, m.woken = m.signed.Load(), 0
 	for i, g := range groups {
-		if errs[i] == nil {
-			m.woken += int64(len(g))
-		}
 		taken[i].settle(g, errs[i])
 	}
 	for _, ch := range taken {
