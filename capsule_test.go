@@ -485,6 +485,50 @@ func BenchmarkVerifyStructural(b *testing.B) { benchmarkVerify(b, Structural) }
 func BenchmarkVerifyFull(b *testing.B)       { benchmarkVerify(b, Full) }
 func BenchmarkVerifySignatures(b *testing.B) { benchmarkVerify(b, Signatures) }
 
+// TestQueuePipelines queues groups without waiting for the ones before
+// them: they are chained in the order queued, and each Wait returns its
+// own group once durable.
+func TestQueuePipelines(t *testing.T) {
+	c, st := newMemCapsules(t)
+	ctx := context.Background()
+	var qs []*Queued
+	for g := range 4 {
+		caps := make([]*Capsule, 300)
+		for i := range caps {
+			caps[i] = New(TypeTool)
+			caps[i].Trigger.Request = fmt.Sprint(g*300 + i)
+		}
+		q, err := c.Queue(ctx, "x", caps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs = append(qs, q)
+	}
+	for g, q := range qs {
+		recs, err := q.Wait(ctx)
+		if err != nil || len(recs) != 300 {
+			t.Fatalf("group %d: %d capsules, %v", g, len(recs), err)
+		}
+		for i, r := range recs {
+			if n := g*300 + i; r.Sequence != int64(n) || !strings.Contains(string(r.Data), fmt.Sprintf(`"request":"%d"`, n)) {
+				t.Fatalf("capsule %d of group %d stored at %d", i, g, r.Sequence)
+			}
+		}
+	}
+	if res, err := c.Verify(ctx, "x", Signatures); err != nil || !res.Valid || res.CapsulesVerified != 1200 {
+		t.Fatalf("verify: %+v %v", res, err)
+	}
+	if n, _ := st.Count(ctx, storage.Filter{}); n != 1200 {
+		t.Fatalf("%d stored", n)
+	}
+	if q, err := c.Queue(ctx, "x", nil); q != nil || err != nil {
+		t.Fatalf("Queue of nothing: %v %v", q, err)
+	}
+	if recs, err := (*Queued)(nil).Wait(ctx); recs != nil || err != nil {
+		t.Fatalf("Wait on nothing: %v %v", recs, err)
+	}
+}
+
 func TestAppendAllKeepsOrder(t *testing.T) {
 	c, st := newMemCapsules(t)
 	ctx := context.Background()
@@ -563,6 +607,41 @@ func benchmarkAppend(b *testing.B, c *Capsules, writers, tenants int) {
 func BenchmarkAppendSQLite1(b *testing.B)        { benchmarkAppendSQLite(b, 1, 1) }
 func BenchmarkAppendSQLite64(b *testing.B)       { benchmarkAppendSQLite(b, 64, 1) }
 func BenchmarkAppendSQLite64Chains(b *testing.B) { benchmarkAppendSQLite(b, 64, 64) }
+
+// BenchmarkSealPipelineSQLite stores b.N typical capsules into a SQLite
+// file from one goroutine in groups of 512, each group queued while the
+// one before it commits, as `capsule seal` does.
+func BenchmarkSealPipelineSQLite(b *testing.B) {
+	ctx := context.Background()
+	c, err := Open(ctx, filepath.Join(b.TempDir(), "capsules.db"), WithSigner(newTestSigner()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ReportAllocs()
+	var prev *Queued
+	for done := 0; done < b.N; {
+		group := make([]*Capsule, min(512, b.N-done))
+		for i := range group {
+			group[i] = typicalCapsule()
+		}
+		q, err := c.Queue(ctx, "", group)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := prev.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+		prev = q
+		done += len(group)
+	}
+	if _, err := prev.Wait(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "capsules/s")
+	st := c.Stats()
+	b.ReportMetric(float64(st.Committed)/float64(max(st.Commits, 1)), "capsules/commit")
+}
 
 // BenchmarkVerifySQLiteSignatures verifies a chain streamed from SQLite
 // with signatures, the figure `capsule bench` reports.

@@ -420,6 +420,21 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 // be encoded, nothing is appended; if storing fails, a prefix of caps may
 // have been stored (the returned error says so; the chain stays valid).
 func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule) ([]Sealed, error) {
+	q, err := c.Queue(ctx, tenant, caps)
+	if err != nil {
+		return nil, err
+	}
+	return q.Wait(ctx)
+}
+
+// Queue chains and seals caps as [Capsules.AppendAll] does, but returns
+// once they are signed and queued for storage, before they are durable:
+// the caller may prepare and queue the next capsules while these commit.
+// Capsules queued by one goroutine are chained in the order of its calls.
+// Wait on the result for them to be durable. If one cannot be encoded,
+// nothing is queued. With no capsules, Queue returns nil, whose Wait
+// returns nothing.
+func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*Queued, error) {
 	if err := c.checkTenant(tenant); err != nil {
 		return nil, err
 	}
@@ -443,7 +458,7 @@ func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule
 	if err != nil {
 		return nil, err
 	}
-	return ch.append(ctx, caps, ps)
+	return ch.enqueue(ctx, caps, ps)
 }
 
 // checkTenant refuses a tenant that the store's tenant column cannot hold

@@ -85,6 +85,17 @@ func newChain(c *Capsules, tenant string) *chain {
 // each capsule's Sequence and PreviousHash. Reading the head and each
 // commit are bounded by the storage timeout.
 func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Sealed, error) {
+	q, err := ch.enqueue(ctx, caps, ps)
+	if err != nil {
+		return nil, err
+	}
+	return q.Wait(ctx)
+}
+
+// enqueue chains capsules as append does and signs them, handing each
+// signed chunk to the committer; it returns once all are signed and
+// queued, before they are durable.
+func (ch *chain) enqueue(ctx context.Context, caps []*Capsule, ps []*parts) (*Queued, error) {
 	pds := make([]*pending, len(caps))
 	for i, c := range caps {
 		pds[i] = &pending{parts: ps[i], done: make(chan struct{})}
@@ -125,7 +136,25 @@ func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Se
 		ch.cmu.Unlock()
 		ch.c.commit.notify(ch)
 	}
+	return &Queued{caps: caps, pds: pds}, nil
+}
 
+// Queued is a group of capsules [Capsules.Queue] has chained, sealed and
+// queued for storage.
+type Queued struct {
+	caps []*Capsule
+	pds  []*pending
+}
+
+// Wait returns the sealed capsules once all are durable, or the reason
+// one is not (see [Capsules.AppendAll]); on success it sets each
+// capsule's Sequence and PreviousHash. When ctx ends first, the capsules
+// may still be stored.
+func (q *Queued) Wait(ctx context.Context) ([]Sealed, error) {
+	if q == nil {
+		return nil, nil
+	}
+	pds, caps := q.pds, q.caps
 	out := make([]Sealed, len(pds))
 	for i, pd := range pds {
 		// Each commit is bounded by the storage timeout, and a failed one

@@ -74,16 +74,43 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	// A reader goroutine parses elements while the sealer stores what has
 	// arrived: everything waiting is sealed as one group (one transaction,
 	// signatures on all cores), and a producer that writes one line at a
-	// time still gets each line back as soon as it is durable.
+	// time still gets each line back as soon as it is durable. The groups
+	// are pipelined: the next group is sealed and queued while the one
+	// before it commits, and each is printed once it is durable.
 	elems := make(chan element, sealGroup)
 	go readElements(ctx, cli.NewValueReader(in, maxCapsuleBytes), elems)
-	bw := bufio.NewWriter(stdout)
-	group := make([]element, 0, sealGroup)
+	p := sealPrinter{w: bufio.NewWriter(stdout), name: name}
+	var prev *sealed // queued, not yet printed
+	// flush waits for prev and prints it; it returns false after a failure
+	// it has reported.
+	flush := func() (int, bool) {
+		if prev == nil {
+			return exitOK, true
+		}
+		s := prev
+		prev = nil
+		if err := p.print(ctx, s); err != nil {
+			return f.fail(stderr, err, appendCode(err)), false
+		}
+		return exitOK, true
+	}
 	for {
-		group = group[:0]
-		e, more := <-elems
+		var group []element
+		var e element
+		var more bool
+		select {
+		case e, more = <-elems:
+		default:
+			// Nothing parsed yet: print what is durable before waiting
+			// for the input.
+			if code, ok := flush(); !ok {
+				return code
+			}
+			e, more = <-elems
+		}
 		if !more {
-			return exitOK
+			code, _ := flush()
+			return code
 		}
 		group = append(group, e)
 	drain:
@@ -106,27 +133,58 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		for i := range group {
 			caps[i] = group[i].cp
 		}
-		recs, err := cs.AppendAll(ctx, sf.tenant, caps)
+		q, err := cs.Queue(ctx, sf.tenant, caps)
+		if code, ok := flush(); !ok {
+			return code
+		}
 		if err != nil {
 			return f.fail(stderr, fmt.Errorf("%s: elements %d to %d: %w", name, group[0].index, group[len(group)-1].index, err), appendCode(err))
 		}
-		for i := range recs {
-			line, err := protocol.AppendSealed(nil, &recs[i])
-			if err != nil {
-				return f.fail(stderr, fmt.Errorf("element %d was stored but cannot be printed: %w", group[i].index, err), exitError)
-			}
-			bw.Write(append(line, '\n'))
-		}
-		if err := bw.Flush(); err != nil {
-			return f.fail(stderr, fmt.Errorf("capsules were stored but cannot be printed: %w", err), exitError)
+		if q != nil {
+			prev = &sealed{q: q, group: group}
 		}
 		if failed != nil {
+			if code, ok := flush(); !ok {
+				return code
+			}
 			if failed.index < 0 {
 				return f.fail(stderr, fmt.Errorf("%s: %w", name, failed.err), failed.code)
 			}
 			return f.fail(stderr, fmt.Errorf("%s: element %d: %w", name, failed.index, failed.err), failed.code)
 		}
 	}
+}
+
+// sealed is a group of seal's elements queued for storage.
+type sealed struct {
+	q     *capsule.Queued
+	group []element
+}
+
+// sealPrinter prints the sealed capsules of seal's groups.
+type sealPrinter struct {
+	w    *bufio.Writer
+	name string
+}
+
+// print waits for the group s to be durable and prints its capsules, one
+// line each.
+func (p *sealPrinter) print(ctx context.Context, s *sealed) error {
+	recs, err := s.q.Wait(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: elements %d to %d: %w", p.name, s.group[0].index, s.group[len(s.group)-1].index, err)
+	}
+	for i := range recs {
+		line, err := protocol.AppendSealed(nil, &recs[i])
+		if err != nil {
+			return fmt.Errorf("element %d was stored but cannot be printed: %w", s.group[i].index, err)
+		}
+		p.w.Write(append(line, '\n'))
+	}
+	if err := p.w.Flush(); err != nil {
+		return fmt.Errorf("capsules were stored but cannot be printed: %w", err)
+	}
+	return nil
 }
 
 // sealGroup bounds how many capsules seal stores in one group.

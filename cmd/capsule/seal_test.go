@@ -207,3 +207,61 @@ func TestSealRefusesInvalid(t *testing.T) {
 		t.Errorf("after a refused second element: %s", r.stdout)
 	}
 }
+
+// TestSealManyGroups seals more lines than one group holds, so that groups
+// are queued while the ones before them commit: every line is printed in
+// input order, chained, and a refused element deep in the input leaves
+// exactly the elements before it stored.
+func TestSealManyGroups(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "capsules.db")
+	var in strings.Builder
+	for i := range 3*sealGroup + 100 {
+		fmt.Fprintf(&in, `{"type":"tool","trigger":{"request":"r%d"}}`+"\n", i)
+	}
+	r := capsuleCmd(t, in.String(), "seal", "--db", db).want(t, 0)
+	lines := sealedLines(t, r.stdout, 0, "")
+	if len(lines) != 3*sealGroup+100 {
+		t.Fatalf("%d lines printed", len(lines))
+	}
+	for i, line := range lines {
+		if !strings.Contains(line, fmt.Sprintf(`"request":"r%d"`, i)) {
+			t.Fatalf("line %d holds another element: %s", i, line)
+		}
+	}
+
+	refused := 2*sealGroup + 7
+	in.Reset()
+	for i := range 3 * sealGroup {
+		if i == refused {
+			in.WriteString(`{"type":"tool","reasoning":{"confidence":2}}` + "\n")
+			continue
+		}
+		fmt.Fprintf(&in, `{"type":"tool","trigger":{"request":"s%d"}}`+"\n", i)
+	}
+	r = capsuleCmd(t, in.String(), "seal", "--db", db).want(t, exitInvalid)
+	if want := fmt.Sprintf("element %d: reasoning.confidence", refused); !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr %q, want %q", r.stderr, want)
+	}
+	sealedLines(t, r.stdout, int64(len(lines)), lastHash(t, lines[len(lines)-1]))
+	if n := strings.Count(r.stdout, "\n"); n != refused {
+		t.Errorf("%d lines printed before the refused element %d", n, refused)
+	}
+	r = capsuleCmd(t, "", "verify", "--json", "--db", db).want(t, 0)
+	if want := fmt.Sprintf(`"capsules_verified":%d`, len(lines)+refused); !strings.Contains(r.stdout, want) {
+		t.Errorf("after a refused element %d: %s, want %s", refused, r.stdout, want)
+	}
+}
+
+// lastHash returns the hash of one printed sealed capsule.
+func lastHash(t *testing.T, line string) string {
+	t.Helper()
+	v, err := canonical.Parse([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := capsule.ParseSealed(v.(map[string]any), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.Hash
+}

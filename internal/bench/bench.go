@@ -91,7 +91,7 @@ type Report struct {
 	// measured before and after each: "1_chain" and "T_chains".
 	SQLiteChains map[string]Rate `json:"sqlite_append_n_writers_chains"`
 	// SealPipeline is one producer storing SealCapsules capsules into
-	// SQLite with AppendAll in groups of 512, as `capsule seal` does.
+	// SQLite in pipelined groups of 512, as `capsule seal` does.
 	SealPipeline   Rate               `json:"sqlite_seal_pipeline"`
 	SealCapsules   int                `json:"sqlite_seal_pipeline_capsules"`
 	PostgresAppend map[string]Rate    `json:"postgres_append,omitempty"`
@@ -356,7 +356,8 @@ func appendSpread(ctx context.Context, c *capsule.Capsules, d time.Duration, wri
 }
 
 // sealPipeline stores n Typical capsules into a new SQLite file from one
-// goroutine with AppendAll in groups of 512, as `capsule seal` does.
+// goroutine in groups of 512, each queued while the one before it
+// commits, as `capsule seal` does.
 func sealPipeline(ctx context.Context, path string, signer *keys.Signer, n int) (Rate, error) {
 	c, err := capsule.Open(ctx, path, capsule.WithSigner(signer))
 	if err != nil {
@@ -364,15 +365,24 @@ func sealPipeline(ctx context.Context, path string, signer *keys.Signer, n int) 
 	}
 	defer c.Close()
 	start := time.Now()
+	var prev *capsule.Queued // committing while the next group is sealed
 	for done := 0; done < n; {
 		group := make([]*capsule.Capsule, min(512, n-done))
 		for i := range group {
 			group[i] = Typical()
 		}
-		if _, err := c.AppendAll(ctx, "", group); err != nil {
+		q, err := c.Queue(ctx, "", group)
+		if err != nil {
 			return Rate{}, fmt.Errorf("append: %w", err)
 		}
+		if _, err := prev.Wait(ctx); err != nil {
+			return Rate{}, fmt.Errorf("append: %w", err)
+		}
+		prev = q
 		done += len(group)
+	}
+	if _, err := prev.Wait(ctx); err != nil {
+		return Rate{}, fmt.Errorf("append: %w", err)
 	}
 	return Rate{PerSecond: float64(n) / time.Since(start).Seconds()}, nil
 }
