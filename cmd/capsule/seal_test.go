@@ -259,7 +259,7 @@ func lastHash(t *testing.T, line string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := capsule.ParseSealed(v.(map[string]any), "")
+	rec, err := protocol.ParseSealed(v.(map[string]any), "")
 	if err != nil {
 		t.Fatal(err)
 	}
