@@ -12,15 +12,7 @@ import (
 // three queries that the (tenant_id, sequence) unique
 // index answers: the first capsule, the last one and the count.
 func (s *Store) Chains(ctx context.Context) ([]storage.Chain, error) {
-	tenants, err := s.Tenants(ctx)
-	if err != nil {
-		return nil, err
-	}
-	chains, err := summary.Chains(ctx, tenants, s.chain)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: chains: %w", err)
-	}
-	return chains, nil
+	return summary.Chains(ctx, "postgres", s.Tenants, s.chain)
 }
 
 // chain reads the summary of tenant's chain; ok is false when the chain

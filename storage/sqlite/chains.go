@@ -13,15 +13,7 @@ import (
 // index of the reference table, answers: the first capsule, the last one
 // and the count.
 func (s *Store) Chains(ctx context.Context) ([]storage.Chain, error) {
-	tenants, err := s.Tenants(ctx)
-	if err != nil {
-		return nil, err
-	}
-	chains, err := summary.Chains(ctx, tenants, s.chain)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: chains: %w", err)
-	}
-	return chains, nil
+	return summary.Chains(ctx, "sqlite", s.Tenants, s.chain)
 }
 
 // chain reads the summary of tenant's chain; ok is false when the chain
