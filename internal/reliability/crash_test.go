@@ -98,19 +98,7 @@ func sealUntilKilled(t *testing.T, bin string, source, env []string, d time.Dura
 	args := append([]string{"seal", "--tenant", "crash"}, source...)
 	cmd := exec.Command(bin, append(args, "-")...)
 	cmd.Env = env
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr safeBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout, stderr := startPiped(t, cmd)
 	go func() {
 		w := bufio.NewWriter(stdin)
 		for i := 0; ; i++ {
@@ -146,6 +134,26 @@ func sealUntilKilled(t *testing.T, bin string, source, env []string, d time.Dura
 	cmd.Wait()
 	stdin.Close()
 	return ids, stderr.String()
+}
+
+// startPiped starts cmd with pipes to its standard input and output, and
+// its standard error collected.
+func startPiped(t *testing.T, cmd *exec.Cmd) (io.WriteCloser, io.ReadCloser, *safeBuffer) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := new(safeBuffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return stdin, stdout, stderr
 }
 
 type safeBuffer struct {

@@ -44,19 +44,7 @@ func walRemoved(t *testing.T, files []string) {
 	path := filepath.Join(t.TempDir(), "capsules.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteWALRemoved$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envWALChild+"="+path)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr safeBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout, stderr := startPiped(t, cmd)
 	defer cmd.Process.Kill()
 
 	lines := make(chan string)

@@ -396,19 +396,11 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 // for a taken sequence) and the others [storage.ErrNotAttempted].
 func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []error {
 	errs := make([]error, len(batches))
-	all := func(err error) []error {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-		return errs
-	}
 	if err := s.ready(ctx); err != nil {
-		return all(fmt.Errorf("postgres: append: %w", err))
+		return batch.FailRest(errs, fmt.Errorf("postgres: append: %w", err))
 	}
 	if s.readOnly {
-		return all(fmt.Errorf("postgres: append: %w", ErrReadOnly))
+		return batch.FailRest(errs, fmt.Errorf("postgres: append: %w", ErrReadOnly))
 	}
 	var locks []int64
 	var queued []int // index in batches of each queued INSERT
@@ -473,9 +465,9 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 		if failed >= 0 {
 			i := queued[failed]
 			errs[i] = appendErr(batches[i].Tenant, batches[i].Records, err)
-			return all(fmt.Errorf("postgres: append: %w", storage.ErrNotAttempted))
+			return batch.FailRest(errs, fmt.Errorf("postgres: append: %w", storage.ErrNotAttempted))
 		}
-		return all(fmt.Errorf("postgres: append: %w", err))
+		return batch.FailRest(errs, fmt.Errorf("postgres: append: %w", err))
 	}
 	for k, i := range queued {
 		errs[i] = insertedErr(batches[i].Tenant, batches[i].Records, inserted[k])

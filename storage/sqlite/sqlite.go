@@ -667,19 +667,11 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 // others commit. On a read-only store every batch gets [ErrReadOnly].
 func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []error {
 	errs := make([]error, len(batches))
-	all := func(err error) []error {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-		return errs
-	}
 	switch {
 	case s.closed.Load():
-		return all(s.errClosed("append"))
+		return batch.FailRest(errs, s.errClosed("append"))
 	case s.readOnly:
-		return all(fmt.Errorf("sqlite: append in %s: %w", s.path, ErrReadOnly))
+		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, ErrReadOnly))
 	case len(batches) == 1:
 		errs[0] = s.Append(ctx, batches[0].Tenant, batches[0].Records)
 		return errs
@@ -700,38 +692,38 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 	}
 	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
 	if err != nil {
-		return all(fmt.Errorf("sqlite: append in %s: begin: %w", s.path, err))
+		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: begin: %w", s.path, err))
 	}
 	defer tx.Rollback()
 	if err := s.checkFile(); err != nil {
-		return all(fmt.Errorf("sqlite: append in %s: %w", s.path, err))
+		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, err))
 	}
 	if err := s.checkWAL(); err != nil {
-		return all(fmt.Errorf("sqlite: append in %s: %w", s.path, s.refuse(ctx, tx, err)))
+		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, s.refuse(ctx, tx, err)))
 	}
 	for i, b := range batches {
 		if errs[i] != nil || len(b.Records) == 0 {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT chain"); err != nil {
-			return all(fmt.Errorf("sqlite: append in %s: savepoint: %w", s.path, err))
+			return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: savepoint: %w", s.path, err))
 		}
 		err := s.appendTx(ctx, tx, b.Tenant, b.Records)
 		if err != nil {
 			if !errors.Is(err, storage.ErrConflict) && !errors.Is(err, storage.ErrRejected) {
-				return all(err) // not this batch's own fault: the transaction is lost
+				return batch.FailRest(errs, err) // not this batch's own fault: the transaction is lost
 			}
 			errs[i] = err
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO chain"); rerr != nil {
-				return all(fmt.Errorf("sqlite: append in %s: roll back to savepoint: %w", s.path, rerr))
+				return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: roll back to savepoint: %w", s.path, rerr))
 			}
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE chain"); err != nil {
-			return all(fmt.Errorf("sqlite: append in %s: release savepoint: %w", s.path, err))
+			return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: release savepoint: %w", s.path, err))
 		}
 	}
 	if err := s.commit(ctx, tx); err != nil {
-		return all(fmt.Errorf("sqlite: append in %s: %w", s.path, err))
+		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, err))
 	}
 	return errs
 }

@@ -41,3 +41,15 @@ func Check(tenant string, recs []storage.Record) error {
 	}
 	return nil
 }
+
+// FailRest gives err to every batch of an AppendBatches call that has no
+// outcome yet (a nil entry of errs) and returns errs: the answer when the
+// transaction carrying them is lost.
+func FailRest(errs []error, err error) []error {
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	}
+	return errs
+}

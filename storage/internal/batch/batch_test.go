@@ -34,3 +34,11 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestFailRest(t *testing.T) {
+	done, lost := errors.New("done"), errors.New("lost")
+	errs := FailRest([]error{nil, done, nil}, lost)
+	if errs[0] != lost || errs[1] != done || errs[2] != lost {
+		t.Fatalf("FailRest: %v", errs)
+	}
+}
