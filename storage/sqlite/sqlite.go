@@ -49,6 +49,7 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -256,7 +257,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{path: path, abs: abs, w: w, freeSpace: diskFree}
-	if err := s.createSchema(ctx); err != nil {
+	if err := retryBusy(ctx, cfg.busyTimeout, func() error { return s.createSchema(ctx) }); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -399,6 +400,33 @@ func dsn(abs string, params url.Values) string {
 	}
 	u := url.URL{Scheme: "file", Path: p, RawQuery: params.Encode()}
 	return u.String()
+}
+
+// retryBusy runs f until it does not fail with SQLITE_BUSY, for up to
+// timeout. Connecting (which turns on WAL) and creating the schema can be
+// answered SQLITE_BUSY at once, without the busy handler, when processes
+// open a new file together: SQLite does so where waiting could deadlock
+// two connections that both upgrade a read lock. The connection that failed
+// is discarded, so the next try connects afresh.
+func retryBusy(ctx context.Context, timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	wait := time.Millisecond
+	for {
+		err := f()
+		code, _ := driver.Code(err)
+		if err == nil || driver.Primary(code) != driver.Busy || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		// Jitter keeps the openers that collided from colliding again.
+		t := time.NewTimer(wait/2 + rand.N(wait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
 }
 
 // createSchema creates the tables and indexes when they are missing, under

@@ -622,3 +622,37 @@ func TestLowDiskCheckpointsEveryCommit(t *testing.T) {
 		t.Errorf("with the disk free the WAL reached %d KB, not more than with it nearly full (%d KB)", plenty>>10, low>>10)
 	}
 }
+
+// TestConcurrentOpenOfNewFile opens one new file from many stores at once,
+// as processes starting together do: creating the file, turning on WAL and
+// creating the schema race, and SQLite answers some of those races with
+// SQLITE_BUSY without waiting (its deadlock avoidance). Every Open must
+// succeed and every store must append.
+func TestConcurrentOpenOfNewFile(t *testing.T) {
+	const stores, rounds = 8, 15
+	for round := range rounds {
+		path := filepath.Join(t.TempDir(), "capsules.db")
+		errs := make(chan error, stores)
+		opened := make(chan *Store, stores)
+		for range stores {
+			go func() {
+				s, err := Open(t.Context(), path)
+				if err != nil {
+					errs <- err
+					return
+				}
+				opened <- s
+				errs <- nil
+			}()
+		}
+		for range stores {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: Open: %v", round, err)
+			}
+		}
+		close(opened)
+		for s := range opened {
+			s.Close()
+		}
+	}
+}

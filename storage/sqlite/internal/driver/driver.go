@@ -10,6 +10,7 @@ package driver
 // SQLite extended result codes (https://sqlite.org/rescode.html): stable
 // numbers, the same through either driver.
 const (
+	Busy                 = 5    // SQLITE_BUSY
 	ReadOnly             = 8    // SQLITE_READONLY
 	TooBig               = 18   // SQLITE_TOOBIG
 	Constraint           = 19   // SQLITE_CONSTRAINT (primary code)
