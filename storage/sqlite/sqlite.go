@@ -680,7 +680,16 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	if err := s.checkWAL(); err != nil {
 		return s.appendErr(tenant, recs, s.refuse(ctx, tx, err))
 	}
-	if err := s.appendTx(ctx, tx, tenant, recs); err != nil {
+	w := newWriteTx(tx)
+	defer w.close()
+	errs := []error{nil}
+	if err := s.checkIDs(ctx, w, []storage.Batch{{Tenant: tenant, Records: recs}}, errs); err != nil {
+		return err
+	}
+	if errs[0] != nil {
+		return errs[0]
+	}
+	if _, err := s.appendTx(ctx, w, tenant, recs); err != nil {
 		return err
 	}
 	if err := s.commit(ctx, tx); err != nil {
@@ -718,42 +727,76 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 	if live == 0 {
 		return errs
 	}
+	pre := slices.Clone(errs)
+	errs, redo := s.appendBatchesTx(ctx, batches, errs, false)
+	if redo {
+		// A batch failed part-way through its inserts: start again with
+		// each batch in a savepoint, so that it is rolled back alone.
+		errs, _ = s.appendBatchesTx(ctx, batches, pre, true)
+	}
+	return errs
+}
+
+// appendBatchesTx stores, in one transaction, the batches whose errs entry
+// is nil, and sets the entries of those that conflict or are rejected.
+// Without savepoints, a batch that fails once some of its rows are written
+// cannot be rolled back alone: appendBatchesTx then rolls the whole
+// transaction back and reports redo. Savepoints cost a statement journal
+// per batch, so the common case goes without.
+func (s *Store) appendBatchesTx(ctx context.Context, batches []storage.Batch, errs []error, savepoints bool) (_ []error, redo bool) {
 	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
 	if err != nil {
-		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: begin: %w", s.path, err))
+		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: begin: %w", s.path, err)), false
 	}
 	defer tx.Rollback()
 	if err := s.checkFile(); err != nil {
-		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, err))
+		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, err)), false
 	}
 	if err := s.checkWAL(); err != nil {
-		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, s.refuse(ctx, tx, err)))
+		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, s.refuse(ctx, tx, err))), false
+	}
+	w := newWriteTx(tx)
+	defer w.close()
+	if err := s.checkIDs(ctx, w, batches, errs); err != nil {
+		return batch.FailRest(errs, err), false
+	}
+	exec := func(stmt, what string) error {
+		if !savepoints {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("sqlite: append in %s: %s: %w", s.path, what, err)
+		}
+		return nil
 	}
 	for i, b := range batches {
 		if errs[i] != nil || len(b.Records) == 0 {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT chain"); err != nil {
-			return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: savepoint: %w", s.path, err))
+		if err := exec("SAVEPOINT chain", "savepoint"); err != nil {
+			return batch.FailRest(errs, err), false
 		}
-		err := s.appendTx(ctx, tx, b.Tenant, b.Records)
+		wrote, err := s.appendTx(ctx, w, b.Tenant, b.Records)
 		if err != nil {
 			if !errors.Is(err, storage.ErrConflict) && !errors.Is(err, storage.ErrRejected) {
-				return batch.FailRest(errs, err) // not this batch's own fault: the transaction is lost
+				return batch.FailRest(errs, err), false // not this batch's own fault: the transaction is lost
+			}
+			if wrote && !savepoints {
+				return errs, true
 			}
 			errs[i] = err
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO chain"); rerr != nil {
-				return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: roll back to savepoint: %w", s.path, rerr))
+			if err := exec("ROLLBACK TO chain", "roll back to savepoint"); err != nil {
+				return batch.FailRest(errs, err), false
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE chain"); err != nil {
-			return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: release savepoint: %w", s.path, err))
+		if err := exec("RELEASE chain", "release savepoint"); err != nil {
+			return batch.FailRest(errs, err), false
 		}
 	}
 	if err := s.commit(ctx, tx); err != nil {
-		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, err))
+		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, err)), false
 	}
-	return errs
+	return errs, false
 }
 
 // commit commits tx, the write transaction of an append. When the -wal
@@ -773,52 +816,136 @@ func (s *Store) commit(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// appendTx checks that recs extend tenant's chain head and inserts them,
-// inside tx, which holds the write lock.
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, tenant string, recs []storage.Record) error {
-	t := tableOf(tenant)
-	other := tenantTable
-	if tenant != "" {
-		other = refTable
+// writeTx is one write transaction of appends with the statements it has
+// prepared, so that a transaction extending many chains parses each
+// statement once.
+type writeTx struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func newWriteTx(tx *sql.Tx) *writeTx { return &writeTx{tx: tx} }
+
+// stmt returns query prepared in the transaction.
+func (w *writeTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[query]; ok {
+		return st, nil
 	}
+	st, err := w.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if w.stmts == nil {
+		w.stmts = make(map[string]*sql.Stmt, 4)
+	}
+	w.stmts[query] = st
+	return st, nil
+}
+
+// close closes the prepared statements.
+func (w *writeTx) close() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+}
+
+// storedIDsQuery selects those of a JSON array of ids that either table
+// holds: ids are unique across both tables, as in the PostgreSQL layout.
+const storedIDsQuery = "SELECT id FROM capsules WHERE id IN (SELECT value FROM json_each(?1)) " +
+	"UNION ALL SELECT id FROM capsule_tenant_chains WHERE id IN (SELECT value FROM json_each(?1))"
+
+// checkIDs looks up the ids of every batch whose errs entry is nil in one
+// query, and sets the entry of each batch that reuses a stored id, or an id
+// of an earlier batch, to an error wrapping [storage.ErrRejected]. The
+// returned error is the query's own: the transaction is lost.
+func (s *Store) checkIDs(ctx context.Context, w *writeTx, batches []storage.Batch, errs []error) error {
+	var ids []string
+	for i, b := range batches {
+		if errs[i] == nil {
+			for _, r := range b.Records {
+				ids = append(ids, r.ID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	idsJSON, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("sqlite: append in %s: check ids: %w", s.path, err)
+	}
+	rows, err := w.tx.QueryContext(ctx, storedIDsQuery, string(idsJSON))
+	if err != nil {
+		return fmt.Errorf("sqlite: append in %s: check ids: %w", s.path, err)
+	}
+	stored := make(map[string]bool)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: append in %s: check ids: %w", s.path, err)
+		}
+		stored[id] = true
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("sqlite: append in %s: check ids: %w", s.path, err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: append in %s: check ids: %w", s.path, err)
+	}
+	if len(stored) == 0 && len(batches) == 1 {
+		return nil
+	}
+	// An id of an earlier batch counts as stored for the later ones, as
+	// it would be once the earlier batch commits; a batch that then fails
+	// for another reason still makes the later one fail, as when the
+	// batches ran one after the other.
+	for i, b := range batches {
+		if errs[i] != nil {
+			continue
+		}
+		for _, r := range b.Records {
+			if stored[r.ID] {
+				errs[i] = fmt.Errorf("sqlite: append to %q: capsule id %s is already stored: %w", b.Tenant, r.ID, storage.ErrRejected)
+				break
+			}
+		}
+		if errs[i] == nil {
+			for _, r := range b.Records {
+				stored[r.ID] = true
+			}
+		}
+	}
+	return nil
+}
+
+// appendTx checks that recs extend tenant's chain head and inserts them,
+// inside w, which holds the write lock and whose ids [Store.checkIDs] has
+// checked. wrote reports whether it ran an insert, so that the transaction
+// may hold part of recs.
+func (s *Store) appendTx(ctx context.Context, w *writeTx, tenant string, recs []storage.Record) (wrote bool, err error) {
+	t := tableOf(tenant)
 	head := storage.Head{Sequence: -1}
 	var headArgs []any
 	if tenant != "" {
 		headArgs = []any{tenant}
 	}
-	err := tx.QueryRowContext(ctx, t.head, headArgs...).Scan(&head.Sequence, &head.Hash)
+	hs, err := w.stmt(ctx, t.head)
+	if err != nil {
+		return false, s.appendErr(tenant, recs, fmt.Errorf("prepare head: %w", err))
+	}
+	err = hs.QueryRowContext(ctx, headArgs...).Scan(&head.Sequence, &head.Hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return s.appendErr(tenant, recs, fmt.Errorf("read head: %w", err))
+		return false, s.appendErr(tenant, recs, fmt.Errorf("read head: %w", err))
 	}
 	if recs[0].Sequence != head.Sequence+1 || recs[0].PreviousHash != head.Hash {
-		return fmt.Errorf("sqlite: append to %q at sequence %d: head is %d %q: %w",
+		return false, fmt.Errorf("sqlite: append to %q at sequence %d: head is %d %q: %w",
 			tenant, recs[0].Sequence, head.Sequence, head.Hash, storage.ErrConflict)
 	}
-
-	// Ids are unique across both tables, as in the PostgreSQL layout.
-	ids := make([]string, len(recs))
-	for i, r := range recs {
-		ids[i] = r.ID
-	}
-	idsJSON, err := json.Marshal(ids)
+	stmt, err := w.stmt(ctx, t.insert)
 	if err != nil {
-		return s.appendErr(tenant, recs, err)
+		return false, s.appendErr(tenant, recs, fmt.Errorf("prepare insert: %w", err))
 	}
-	var dup string
-	err = tx.QueryRowContext(ctx, "SELECT id FROM "+other.name+" WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1",
-		string(idsJSON)).Scan(&dup)
-	switch {
-	case err == nil:
-		return fmt.Errorf("sqlite: append to %q: capsule id %s is already stored: %w", tenant, dup, storage.ErrRejected)
-	case !errors.Is(err, sql.ErrNoRows):
-		return s.appendErr(tenant, recs, fmt.Errorf("check ids: %w", err))
-	}
-
-	stmt, err := tx.PrepareContext(ctx, t.insert)
-	if err != nil {
-		return s.appendErr(tenant, recs, fmt.Errorf("prepare insert: %w", err))
-	}
-	defer stmt.Close()
 	for _, r := range recs {
 		args := []any{r.ID, r.Type, r.Sequence, nullable(r.PreviousHash), string(r.Data), r.Hash,
 			r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID)}
@@ -826,10 +953,10 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, tenant string, recs []
 			args = append(args, r.Domain, tenant)
 		}
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return s.insertErr(tenant, r, err)
+			return true, s.insertErr(tenant, r, err)
 		}
 	}
-	return nil
+	return len(recs) > 0, nil
 }
 
 // DiskHeadroom is the free space below which a writable store checkpoints

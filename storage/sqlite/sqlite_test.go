@@ -656,3 +656,38 @@ func TestConcurrentOpenOfNewFile(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendBatchesRejectedPartWay has the database reject the second row
+// of one batch among good ones (a trigger stands in for any constraint the
+// checks before the inserts cannot see). The transaction goes without
+// savepoints until then; the rejected batch must leave no row behind and
+// the others must be stored.
+func TestAppendBatchesRejectedPartWay(t *testing.T) {
+	s, path := openTemp(t)
+	empty := storage.Head{Sequence: -1}
+	good1 := storagetest.Chain("a", empty, 2)
+	bad := storagetest.Chain("b", empty, 3)
+	good2 := storagetest.Chain("", empty, 2)
+	db, err := sql.Open(sqlitedriver.Name, "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	trigger := "CREATE TRIGGER refuse BEFORE INSERT ON capsule_tenant_chains WHEN NEW.id = '" + bad[1].ID +
+		"' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+	if _, err := db.Exec(trigger); err != nil {
+		t.Fatal(err)
+	}
+	errs := s.AppendBatches(t.Context(), []storage.Batch{
+		{Tenant: "a", Records: good1}, {Tenant: "b", Records: bad}, {Tenant: "", Records: good2},
+	})
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("good batches: %v, %v", errs[0], errs[2])
+	}
+	if !errors.Is(errs[1], storage.ErrRejected) {
+		t.Fatalf("refused batch: %v, want ErrRejected", errs[1])
+	}
+	storagetest.CheckChain(t.Context(), t, s, "a", 2)
+	storagetest.CheckChain(t.Context(), t, s, "", 2)
+	storagetest.CheckChain(t.Context(), t, s, "b", 0)
+}
