@@ -62,7 +62,12 @@ func crashLoop(t *testing.T, source []string, dbURL string) {
 	acked := map[string]bool{}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for round := range crashRounds {
-		ids, stderr := sealUntilKilled(t, bin, source, env, time.Duration(20+rng.IntN(250))*time.Millisecond, round)
+		// Most rounds kill the process while it appends, a random time
+		// after its first acknowledgement (a loaded machine may take
+		// longer than any fixed time to start it); every third kills it
+		// a random time after it starts, possibly while it opens the store.
+		afterAck := round%3 != 0
+		ids, stderr := sealUntilKilled(t, bin, source, env, time.Duration(20+rng.IntN(250))*time.Millisecond, afterAck, round)
 		for _, id := range ids {
 			acked[id] = true
 		}
@@ -93,8 +98,10 @@ func crashLoop(t *testing.T, source []string, dbURL string) {
 }
 
 // sealUntilKilled runs `capsule seal` fed an endless stream of capsule
-// content, kills it with SIGKILL after d, and returns the ids it printed.
-func sealUntilKilled(t *testing.T, bin string, source, env []string, d time.Duration, round int) ([]string, string) {
+// content, kills it with SIGKILL d after it starts or, with afterAck, d
+// after it acknowledges its first capsule (or after a minute without one),
+// and returns the ids it printed.
+func sealUntilKilled(t *testing.T, bin string, source, env []string, d time.Duration, afterAck bool, round int) ([]string, string) {
 	args := append([]string{"seal", "--tenant", "crash"}, source...)
 	cmd := exec.Command(bin, append(args, "-")...)
 	cmd.Env = env
@@ -114,8 +121,10 @@ func sealUntilKilled(t *testing.T, bin string, source, env []string, d time.Dura
 	}()
 	var ids []string
 	done := make(chan struct{})
+	first := make(chan struct{})
 	go func() {
 		defer close(done)
+		signalled := false
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -124,10 +133,21 @@ func sealUntilKilled(t *testing.T, bin string, source, env []string, d time.Dura
 			}
 			if json.Unmarshal(sc.Bytes(), &sealed) == nil && sealed.ID != "" {
 				ids = append(ids, sealed.ID)
+				if !signalled {
+					signalled = true
+					close(first)
+				}
 			}
 		}
 		io.Copy(io.Discard, stdout)
 	}()
+	if afterAck {
+		select {
+		case <-first:
+		case <-done: // it exited: the kill below finds nothing to kill
+		case <-time.After(time.Minute):
+		}
+	}
 	time.Sleep(d)
 	cmd.Process.Signal(syscall.SIGKILL)
 	<-done
