@@ -25,7 +25,8 @@ and, for people, a read-only HTML explorer of the same data at
 {prefix}/explore/ (a browser opening {prefix}/ is sent there): the
 chains, each chain newest first, each capsule, each chain's verification.
 Signatures are verified with the keyring of the data directory
-($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes) when it has one. The routes
+($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes) when it has one, and each
+signature_pq with its ML-DSA-65 key (key.ml.pub) when it has that. The routes
 do not authenticate: anyone who can reach the address can read every
 chain, so keep the default loopback address or put an authenticating proxy
 in front. SIGINT or SIGTERM stops the server gracefully.`
@@ -65,6 +66,13 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	opts = append(opts, nethttp.WithPrefix(*prefix), nethttp.WithLogger(log))
 	if resolve, err := dataDirResolver(); err == nil {
 		opts = append(opts, nethttp.WithResolver(resolve))
+		// Where the data directory has an ML-DSA-65 key, signature_pq is
+		// checked too, as by capsule verify.
+		if pq, err := dataDirPQKey(); err != nil {
+			log.Warn("signature_pq verification unavailable", "reason", err.Error())
+		} else if pq != nil {
+			opts = append(opts, nethttp.WithPQPublicKey(pq))
+		}
 	} else {
 		log.Warn("signature verification unavailable", "reason", err.Error())
 	}

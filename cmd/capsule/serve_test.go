@@ -4,16 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/capsule-go/capsule"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
@@ -39,45 +44,8 @@ func TestServe(t *testing.T) {
 	db := filepath.Join(dir, "capsules.db")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--db", db, "--addr", "127.0.0.1:0", "--prefix", "/audit"}, strings.NewReader(""), &stdout, &stderr)
-	}()
-
-	addrRE := regexp.MustCompile(`msg="capsule serve listening" addr=(127\.0\.0\.1:\d+) prefix=/audit`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
-			base = "http://" + m[1] + "/audit"
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited with %d: %s", code, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no listening address logged: %s", stderr.String())
-		}
-	}
-
-	get := func(path string, wantStatus int) map[string]any {
-		t.Helper()
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != wantStatus {
-			t.Fatalf("GET %s: %d %s, want %d", path, resp.StatusCode, body, wantStatus)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(body, &m); err != nil {
-			t.Fatalf("GET %s: %v: %s", path, err, body)
-		}
-		return m
-	}
+	base, done, stderr := startServe(ctx, t, db)
+	get := func(path string, wantStatus int) map[string]any { t.Helper(); return getJSON(t, base+path, wantStatus) }
 	// The data directory's keyring is the resolver: signatures by default.
 	v := get("/verify?tenant_id=", 200)
 	if v["valid"] != true || v["level"] != "signatures" || v["capsules_verified"] != 12.0 {
@@ -134,6 +102,96 @@ func TestServe(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), `msg="capsule serve stopped"`) {
 		t.Errorf("log: %s", stderr.String())
+	}
+}
+
+// startServe runs capsule serve on db at a free loopback port under
+// /audit, and returns the routes' base URL, the channel its exit code
+// arrives on and its standard error.
+func startServe(ctx context.Context, t *testing.T, db string) (string, chan int, *syncBuffer) {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--db", db, "--addr", "127.0.0.1:0", "--prefix", "/audit"}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	addrRE := regexp.MustCompile(`msg="capsule serve listening" addr=(127\.0\.0\.1:\d+) prefix=/audit`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
+			return "http://" + m[1] + "/audit", done, &stderr
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d: %s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening address logged: %s", stderr.String())
+		}
+	}
+}
+
+// getJSON gets url, expects wantStatus and returns the JSON object answered.
+func getJSON(t *testing.T, url string, wantStatus int) map[string]any {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("GET %s: %d %s, want %d", url, resp.StatusCode, body, wantStatus)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, body)
+	}
+	return m
+}
+
+// TestServeChecksSignaturePQ: where the data directory has an ML-DSA-65
+// key, serve's verify checks signature_pq too.
+func TestServeChecksSignaturePQ(t *testing.T) {
+	dir := emptyDataDir(t)
+	db := filepath.Join(dir, "capsules.db")
+	c, err := capsule.Open(t.Context(), db, capsule.WithKeyDir(dir), capsule.WithPostQuantum())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sealed []capsule.Sealed
+	for range 3 {
+		s, err := c.Append(t.Context(), "", capsule.New(capsule.TypeAgent))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed = append(sealed, s)
+	}
+	c.Close()
+	// The SQLite driver this build links: mattn's with cgo, modernc's without.
+	name := "sqlite"
+	if slices.Contains(sql.Drivers(), "sqlite3") {
+		name = "sqlite3"
+	}
+	raw, err := sql.Open(name, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another valid-looking ML-DSA-65 signature: capsule 2's, over its own hash.
+	_, err = raw.Exec("UPDATE capsules SET signature_pq = ? WHERE id = ?", sealed[2].SignaturePQ, sealed[1].ID)
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	base, done, stderr := startServe(ctx, t, db)
+	v := getJSON(t, base+"/verify?tenant_id=", 200)
+	if v["valid"] != false || v["broken_sequence"] != 1.0 || !strings.Contains(fmt.Sprint(v["error"]), "signature_pq") {
+		t.Errorf("verify of a swapped signature_pq: %v", v)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code %d: %s", code, stderr.String())
 	}
 }
 

@@ -61,7 +61,12 @@ func openSQLite(t *testing.T) (storage.Store, tamperer) {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	tamper := func(t *testing.T, tenant, id, column, value string) {
+	return s, sqliteTamperer(path)
+}
+
+// sqliteTamperer rewrites columns of the SQLite file at path.
+func sqliteTamperer(path string) tamperer {
+	return func(t *testing.T, tenant, id, column, value string) {
 		t.Helper()
 		db, err := sql.Open("sqlite3", path)
 		if err != nil {
@@ -80,7 +85,6 @@ func openSQLite(t *testing.T) (storage.Store, tamperer) {
 			t.Fatalf("tamper %s.%s of %s: %d rows changed", table, column, id, n)
 		}
 	}
-	return s, tamper
 }
 
 func openPostgres(t *testing.T) (storage.Store, tamperer) {

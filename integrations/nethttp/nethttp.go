@@ -118,6 +118,7 @@
 package nethttp
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -159,6 +160,7 @@ type Option func(*config)
 type config struct {
 	prefix        string
 	resolve       protocol.KeyResolver
+	pqKey         []byte
 	tenantFunc    func(*http.Request) (string, bool)
 	log           *slog.Logger
 	verifyLimit   int64
@@ -173,6 +175,15 @@ type config struct {
 // panic on a prefix that is not a clean plain path (no "{", "}", "%",
 // spaces, "?", "#", "//", "." or ".." elements).
 func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
+
+// WithPQPublicKey gives the ML-DSA-65 public key (the content of
+// key.ml.pub, for instance [github.com/capsule-go/capsule.Capsules.PQPublicKey])
+// that signature-level verification checks each capsule's signature_pq
+// with, as `capsule verify` does. Without it (or with nil), signature_pq
+// is not checked.
+func WithPQPublicKey(key []byte) Option {
+	return func(c *config) { c.pqKey = bytes.Clone(key) }
+}
 
 // WithResolver gives the key lookup that signature-level verification
 // needs (for instance

@@ -132,7 +132,7 @@ func (s *server) verify(w http.ResponseWriter, r *http.Request) {
 
 	res := verifyResult{valid: true, complete: !timedOut(ctx, r), level: level, tenant: tenant}
 	b := &budget{ctx: ctx, left: s.verifyLimit}
-	opt := capsule.VerifyOptions{Resolve: s.resolve}
+	opt := capsule.VerifyOptions{Resolve: s.resolve, PQPublicKey: s.pqKey}
 	for _, t := range tenants {
 		one, err := capsule.VerifyChain(ctx, b.limit(s.store.Scan(ctx, t, 0)), level, opt)
 		res.verified += one.CapsulesVerified
