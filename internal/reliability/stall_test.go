@@ -70,10 +70,15 @@ func TestStalledPostgres(t *testing.T) {
 	// without the breaker each would wait the full timeout (160 x 2 s).
 	start := time.Now()
 	var wg sync.WaitGroup
+	var longestMu sync.Mutex
+	var longest time.Duration
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 20 {
 				d, err := call(swallow, g*100+i)
+				longestMu.Lock()
+				longest = max(longest, d)
+				longestMu.Unlock()
 				if err != nil {
 					t.Errorf("swallow_errors=true returned %v", err)
 				}
@@ -84,7 +89,8 @@ func TestStalledPostgres(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if total := time.Since(start); total > 4*stallTimeout+slack {
+	total := time.Since(start)
+	if total > 4*stallTimeout+slack {
 		t.Errorf("160 calls took %v while the store was down: they did not fail fast", total)
 	}
 	if n := logs.count("audit failed"); n != 1 {
@@ -96,6 +102,7 @@ func TestStalledPostgres(t *testing.T) {
 	}
 
 	p.Resume()
+	resumed := time.Now()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, err := call(strict, 1000)
@@ -107,6 +114,7 @@ func TestStalledPostgres(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	recovery := time.Since(resumed)
 	res, err := c.Verify(ctx, "t", capsule.Signatures)
 	if err != nil || !res.Valid || res.CapsulesVerified < 11 {
 		t.Fatalf("chain after the stall: %+v %v", res, err)
@@ -118,9 +126,14 @@ func TestStalledPostgres(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	closeStart := time.Now()
 	c.Close()
-	if d := time.Since(closeStart); d > stallTimeout+slack {
-		t.Errorf("Close took %v with a stalled server", d)
+	closeTook := time.Since(closeStart)
+	if closeTook > stallTimeout+slack {
+		t.Errorf("Close took %v with a stalled server", closeTook)
 	}
+	t.Logf("storage timeout %v; stalled server: 160 swallowed calls in %v (longest %v), outage logged %d time(s), "+
+		"swallow_errors=false failed after %v; audited again %v after the server answered; Close took %v",
+		stallTimeout, total.Round(time.Millisecond), longest.Round(time.Millisecond), logs.count("audit failed"),
+		d.Round(time.Millisecond), recovery.Round(time.Millisecond), closeTook.Round(time.Millisecond))
 }
 
 // blackHole listens on a loopback port and accepts connections that are
