@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,19 @@ func TestContentionSQLite(t *testing.T) {
 	if runChild(t) {
 		return
 	}
+	dir := t.TempDir()
+	contend(t, filepath.Join(dir, "capsules.db"), dir)
+}
+
+// TestContentionSQLiteManyChains: 8 processes x 64 goroutines spread over
+// 16 chains of one SQLite file, so that every transaction carries many
+// chains and other processes' appends make some of them conflict: every
+// chain whole and verified.
+func TestContentionSQLiteManyChains(t *testing.T) {
+	if runChild(t) {
+		return
+	}
+	t.Setenv(envChildChains, "16")
 	dir := t.TempDir()
 	contend(t, filepath.Join(dir, "capsules.db"), dir)
 }
@@ -85,6 +99,7 @@ func contend(t *testing.T, dbURL, keyDir string) {
 	}
 	var wg sync.WaitGroup
 	acked := make([][]string, procs)
+	var commits, conflicts atomic.Int64
 	for i := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1")
 		cmd.Env = append(os.Environ(), envChildURL+"="+dbURL, envChildKeys+"="+keyDir, envChildN+"="+strconv.Itoa(perRoutine))
@@ -102,6 +117,11 @@ func contend(t *testing.T, dbURL, keyDir string) {
 			for sc.Scan() {
 				if id, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
 					acked[i] = append(acked[i], id)
+				}
+				var cm, cf int64
+				if _, err := fmt.Sscanf(sc.Text(), "stats %d %d", &cm, &cf); err == nil {
+					commits.Add(cm)
+					conflicts.Add(cf)
 				}
 			}
 			if err := cmd.Wait(); err != nil {
@@ -152,6 +172,8 @@ func contend(t *testing.T, dbURL, keyDir string) {
 	if verified != int64(want) || total != want {
 		t.Fatalf("%d capsules verified in %d chains; acknowledged %d; want %d", verified, chains, total, want)
 	}
+	t.Logf("%d processes x %d goroutines on %d chain(s): %d capsules acknowledged and verified, in %d commits, after %d conflicts with other processes",
+		procs, goroutines, chains, total, commits.Load(), conflicts.Load())
 }
 
 // childChains is how many chains the children spread over (1 unless the
@@ -208,6 +230,8 @@ func runChild(t *testing.T) bool {
 	}
 	wg.Wait()
 	mu.Lock()
+	st := c.Stats()
+	fmt.Fprintf(w, "stats %d %d\n", st.Commits, st.Conflicts)
 	w.Flush()
 	mu.Unlock()
 	return true
