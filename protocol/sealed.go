@@ -164,29 +164,73 @@ func AppendSealed(dst []byte, rec *Sealed) ([]byte, error) {
 	if len(data) < 2 || data[0] != '{' || data[len(data)-1] != '}' {
 		return dst, fmt.Errorf("capsule %s: content is not a JSON object", rec.ID)
 	}
-	v, err := canonical.Parse(data)
+	// The content in canonical form, streamed rather than parsed into
+	// maps; the seal members are then spliced in among its top-level
+	// members, in code-point order.
+	content, err := canonical.AppendCanonical(nil, data)
 	if err != nil {
 		return dst, fmt.Errorf("capsule %s: %w", rec.ID, err)
 	}
-	m := v.(map[string]any)
-	for _, k := range sealKeys {
-		if _, dup := m[k]; dup {
-			return dst, fmt.Errorf("capsule %s: content has seal key %q", rec.ID, k)
+	seal := [...]struct {
+		key, value string
+		null       bool
+	}{
+		{"hash", rec.Hash, false},
+		{"signature", rec.Signature, false},
+		{"signature_pq", rec.SignaturePQ, false},
+		{"signed_at", rec.SignedAt, rec.SignedAt == ""},
+		{"signed_by", rec.SignedBy, rec.SignedBy == ""},
+	}
+	out := append(dst, '{')
+	next := 0 // the first seal member not yet written
+	var ferr error
+	member := func(key string, value string, null bool) {
+		if len(out) > len(dst)+1 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, key...)
+		out = append(out, '"', ':')
+		if null {
+			out = append(out, "null"...)
+			return
+		}
+		var err error
+		if out, err = canonical.AppendString(out, value); err != nil && ferr == nil {
+			ferr = &FieldError{key, err.Error()}
 		}
 	}
-	m["hash"] = rec.Hash
-	m["signature"] = rec.Signature
-	m["signature_pq"] = rec.SignaturePQ
-	m["signed_at"] = nullIfEmpty(rec.SignedAt)
-	m["signed_by"] = nullIfEmpty(rec.SignedBy)
-	return canonical.Append(dst, m)
-}
-
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
+	err = canonical.Members(content, func(key, value []byte) bool {
+		// Canonical keys escape only '"', '\' and control characters,
+		// all of which sort before the seal keys' letters and '_', so
+		// comparing the escaped bytes orders them as their code points.
+		for next < len(seal) && seal[next].key < string(key) && ferr == nil {
+			member(seal[next].key, seal[next].value, seal[next].null)
+			next++
+		}
+		if next < len(seal) && seal[next].key == string(key) {
+			ferr = fmt.Errorf("capsule %s: content has seal key %q", rec.ID, key)
+			return false
+		}
+		if len(out) > len(dst)+1 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, key...)
+		out = append(out, '"', ':')
+		out = append(out, value...)
+		return ferr == nil
+	})
+	for ; ferr == nil && next < len(seal); next++ {
+		member(seal[next].key, seal[next].value, seal[next].null)
 	}
-	return s
+	switch {
+	case err != nil:
+		return dst, fmt.Errorf("capsule %s: %w", rec.ID, err)
+	case ferr != nil:
+		return dst, ferr
+	}
+	return append(out, '}'), nil
 }
 
 // ParseSealed reads one sealed dict (content plus seal keys), as read by
