@@ -255,7 +255,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // Typical returns the capsule the figures use: every section filled, about
-// 1.3 KB of canonical JSON, like a real agent action.
+// 1.7 KB of canonical JSON, like a real agent action.
 func Typical() *capsule.Capsule {
 	c := capsule.New(capsule.TypeAgent)
 	c.Trigger.Source = "scheduler"
