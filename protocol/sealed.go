@@ -184,13 +184,17 @@ func AppendSealed(dst []byte, rec *Sealed) ([]byte, error) {
 	out := append(dst, '{')
 	next := 0 // the first seal member not yet written
 	var ferr error
-	member := func(key string, value string, null bool) {
+	// name writes a member's separator and name (in canonical form already).
+	name := func(key []byte) {
 		if len(out) > len(dst)+1 {
 			out = append(out, ',')
 		}
 		out = append(out, '"')
 		out = append(out, key...)
 		out = append(out, '"', ':')
+	}
+	member := func(key string, value string, null bool) {
+		name([]byte(key))
 		if null {
 			out = append(out, "null"...)
 			return
@@ -212,12 +216,7 @@ func AppendSealed(dst []byte, rec *Sealed) ([]byte, error) {
 			ferr = fmt.Errorf("capsule %s: content has seal key %q", rec.ID, key)
 			return false
 		}
-		if len(out) > len(dst)+1 {
-			out = append(out, ',')
-		}
-		out = append(out, '"')
-		out = append(out, key...)
-		out = append(out, '"', ':')
+		name(key)
 		out = append(out, value...)
 		return ferr == nil
 	})

@@ -402,18 +402,10 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 	if s.readOnly {
 		return batch.FailRest(errs, fmt.Errorf("postgres: append: %w", ErrReadOnly))
 	}
-	var locks []int64
-	var queued []int // index in batches of each queued INSERT
-	for i, bt := range batches {
-		if len(bt.Records) == 0 {
-			continue
-		}
-		if err := batch.Check(bt.Tenant, bt.Records); err != nil {
-			errs[i] = fmt.Errorf("postgres: append to %q: %w (%w)", bt.Tenant, storage.ErrRejected, err)
-			continue
-		}
-		queued = append(queued, i)
-		locks = append(locks, chainLock(bt.Tenant))
+	queued := batch.CheckAll("postgres", batches, errs) // index in batches of each queued INSERT
+	locks := make([]int64, len(queued))
+	for k, i := range queued {
+		locks[k] = chainLock(batches[i].Tenant)
 	}
 	if len(queued) == 0 {
 		return errs

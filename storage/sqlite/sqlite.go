@@ -713,18 +713,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 		errs[0] = s.Append(ctx, batches[0].Tenant, batches[0].Records)
 		return errs
 	}
-	live := 0
-	for i, b := range batches {
-		if len(b.Records) == 0 {
-			continue
-		}
-		if err := batch.Check(b.Tenant, b.Records); err != nil {
-			errs[i] = fmt.Errorf("sqlite: append to %q: %w (%w)", b.Tenant, storage.ErrRejected, err)
-			continue
-		}
-		live++
-	}
-	if live == 0 {
+	if len(batch.CheckAll("sqlite", batches, errs)) == 0 {
 		return errs
 	}
 	pre := slices.Clone(errs)

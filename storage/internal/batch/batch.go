@@ -42,6 +42,25 @@ func Check(tenant string, recs []storage.Record) error {
 	return nil
 }
 
+// CheckAll checks each non-empty batch of an AppendBatches call with
+// [Check]: it sets errs[i] of each batch that fails to an error wrapping
+// storage.ErrRejected, prefixed with the backend's name, and returns the
+// indexes of the others, in order.
+func CheckAll(backend string, batches []storage.Batch, errs []error) []int {
+	var live []int
+	for i, b := range batches {
+		if len(b.Records) == 0 {
+			continue
+		}
+		if err := Check(b.Tenant, b.Records); err != nil {
+			errs[i] = fmt.Errorf("%s: append to %q: %w (%w)", backend, b.Tenant, storage.ErrRejected, err)
+			continue
+		}
+		live = append(live, i)
+	}
+	return live
+}
+
 // FailRest gives err to every batch of an AppendBatches call that has no
 // outcome yet (a nil entry of errs) and returns errs: the answer when the
 // transaction carrying them is lost.

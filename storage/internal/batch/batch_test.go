@@ -2,6 +2,7 @@ package batch
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/capsule-go/capsule/storage"
@@ -40,5 +41,22 @@ func TestFailRest(t *testing.T) {
 	errs := FailRest([]error{nil, done, nil}, lost)
 	if errs[0] != lost || errs[1] != done || errs[2] != lost {
 		t.Fatalf("FailRest: %v", errs)
+	}
+}
+
+func TestCheckAll(t *testing.T) {
+	good := []storage.Record{{Tenant: "a", ID: "1", Sequence: 0}}
+	bad := []storage.Record{{Tenant: "b", ID: "1", Sequence: 0}, {Tenant: "b", ID: "2", Sequence: 5}}
+	batches := []storage.Batch{{Tenant: "a", Records: good}, {Tenant: "b"}, {Tenant: "b", Records: bad}, {Tenant: "a", Records: good}}
+	errs := make([]error, len(batches))
+	live := CheckAll("x", batches, errs)
+	if len(live) != 2 || live[0] != 0 || live[1] != 3 {
+		t.Fatalf("live = %v, want [0 3]", live)
+	}
+	if errs[0] != nil || errs[1] != nil || errs[3] != nil {
+		t.Fatalf("errs = %v", errs)
+	}
+	if !errors.Is(errs[2], storage.ErrRejected) || !errors.Is(errs[2], ErrInvalid) || !strings.HasPrefix(errs[2].Error(), `x: append to "b": `) {
+		t.Fatalf("errs[2] = %v", errs[2])
 	}
 }
