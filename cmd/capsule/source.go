@@ -333,7 +333,7 @@ func (f *fileChain) parse(raw []byte) (capsule.Sealed, error) {
 	if !ok {
 		return capsule.Sealed{}, bad(errors.New("not a JSON object"))
 	}
-	if err := checkSealedShape(m); err != nil {
+	if err := protocol.CheckSealedShape(m); err != nil {
 		return capsule.Sealed{}, bad(err)
 	}
 	rec, err := protocol.ParseSealed(m, f.tenant)
