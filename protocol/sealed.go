@@ -30,6 +30,34 @@ type Sealed struct {
 	SignedBy     string // key fingerprint
 }
 
+// MaxCapsuleBytes is the size limit of one capsule: the length of its
+// sealed dict as JSON text (its content and the seal's five members, 16
+// MiB). It is the one limit for writing and reading: a writer refuses
+// content that would seal to more (see [CheckContentSize]), and a reader
+// of JSON (a file or input of the capsule command) refuses a longer value,
+// so whatever is stored can be exported and read back.
+const MaxCapsuleBytes = 16 << 20
+
+// SealReserve is the part of MaxCapsuleBytes kept for the seal's members
+// when content is sealed: the hash, the Ed25519 and ML-DSA-65 signatures
+// (6,618 hex digits), the time and a signer name of up to 1,200 bytes take
+// less.
+const SealReserve = 8 << 10
+
+// ErrTooLarge reports a capsule over [MaxCapsuleBytes].
+var ErrTooLarge = errors.New("capsule too large")
+
+// CheckContentSize returns an error wrapping ErrTooLarge when capsule
+// content whose canonical JSON is n bytes long could not be sealed within
+// MaxCapsuleBytes, nil otherwise.
+func CheckContentSize(n int) error {
+	if n > MaxCapsuleBytes-SealReserve {
+		return fmt.Errorf("%w: its content is %d bytes of canonical JSON, more than the %d a capsule may have (a sealed capsule is at most %d bytes, %d of them kept for the seal)",
+			ErrTooLarge, n, MaxCapsuleBytes-SealReserve, MaxCapsuleBytes, SealReserve)
+	}
+	return nil
+}
+
 // MissingFieldsError reports a JSON object that lacks members every
 // sealed capsule has: it is not a sealed capsule, rather than a capsule
 // whose chain is broken.
