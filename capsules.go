@@ -388,7 +388,10 @@ var ErrClosed = errors.New("capsule: closed")
 // Append chains capsule cp into tenant's chain ("" is the null tenant):
 // it sets cp.Sequence and cp.PreviousHash, seals it and stores it. It
 // returns once the capsule is durable. Concurrent appends to one chain
-// share storage transactions (group commit).
+// share storage transactions (group commit). A capsule that could not be
+// sealed within protocol.MaxCapsuleBytes (16 MiB, the limit readers of
+// exported JSON apply) is refused with an error wrapping
+// protocol.ErrTooLarge.
 func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Sealed, error) {
 	if err := c.checkTenant(tenant); err != nil {
 		return Sealed{}, err
@@ -401,6 +404,9 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 	}
 	var p parts
 	if err := p.encode(cp); err != nil {
+		return Sealed{}, err
+	}
+	if err := p.checkSize(); err != nil {
 		return Sealed{}, err
 	}
 	ch, err := c.chain(tenant)
@@ -445,6 +451,9 @@ func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*
 		}
 		ps[i] = new(parts)
 		if err := ps[i].encode(cp); err != nil {
+			return nil, fmt.Errorf("capsule %d: %w", i, err)
+		}
+		if err := ps[i].checkSize(); err != nil {
 			return nil, fmt.Errorf("capsule %d: %w", i, err)
 		}
 	}

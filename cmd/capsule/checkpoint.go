@@ -96,14 +96,14 @@ func checkpointCode(err error) int {
 	return exitError
 }
 
-func openCheckpoint(path, tenant, pubHex string) (*checkpointWatch, error) {
+func openCheckpoint(path, tenant, keyFlag, pubHex string) (*checkpointWatch, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	var resolve protocol.KeyResolver
 	if pubHex != "" {
-		if resolve, err = staticResolver(pubHex); err != nil {
+		if resolve, err = staticResolver(keyFlag, pubHex); err != nil {
 			return nil, err
 		}
 	} else if resolve, err = dataDirResolver(); err != nil {

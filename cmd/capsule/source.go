@@ -20,10 +20,6 @@ import (
 	"github.com/capsule-go/capsule/storage/postgres"
 )
 
-// maxCapsuleBytes bounds one capsule read from a JSON file or input, so
-// that memory stays bounded whatever the input.
-const maxCapsuleBytes = 16 << 20
-
 // sourceFlags are the flags that choose where capsules are read from.
 type sourceFlags struct {
 	db, pg string
@@ -179,7 +175,7 @@ func (s *source) Records(ctx context.Context) iter.Seq2[capsule.Sealed, error] {
 		}
 		r, closer = f, f
 	}
-	s.file = &fileChain{vr: cli.NewValueReader(r, maxCapsuleBytes), closer: closer, tenant: s.tenant,
+	s.file = &fileChain{vr: cli.NewValueReader(r, protocol.MaxCapsuleBytes), closer: closer, tenant: s.tenant,
 		countRest: s.countAll, exited: make(chan struct{})}
 	return s.file.all
 }
@@ -333,7 +329,7 @@ func (f *fileChain) parse(raw []byte) (capsule.Sealed, error) {
 	if !ok {
 		return capsule.Sealed{}, bad(errors.New("not a JSON object"))
 	}
-	if err := checkSealedShape(m); err != nil {
+	if err := protocol.CheckSealedShape(m); err != nil {
 		return capsule.Sealed{}, bad(err)
 	}
 	rec, err := protocol.ParseSealed(m, f.tenant)

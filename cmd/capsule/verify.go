@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/capsule-go/capsule"
@@ -21,7 +23,8 @@ import (
 
 const verifyUsage = `
 Usage: capsule verify [--structural|--full|--signatures] [--json] [--quiet]
-                      [--public-key HEX] [--checkpoint FILE] [--tenant T]
+                      [--public-key HEX | --pubkey HEX | --pubkey-file PATH]
+                      [--checkpoint FILE] [--tenant T]
                       (FILE | --db PATH | --pg URL)
 
 Verify a chain of sealed capsules, streamed in sequence order:
@@ -31,6 +34,12 @@ Verify a chain of sealed capsules, streamed in sequence order:
                 signed_by names in the keyring of the data directory
                 ($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes), or with
                 --public-key for every capsule (which implies --signatures)
+
+--pubkey HEX and --pubkey-file PATH (the Python reference's names, for
+scripts written for it) are --public-key with the key given as is or
+read from a file of its 64 hex digits (as "capsule keys export-public"
+writes it). With any of the three no data directory is needed; give at
+most one. A key that did not sign the chain fails it (exit code 1).
 
 --checkpoint FILE also checks a signed checkpoint of the chain (from
 "capsule checkpoint"): its signature (with the same keys), and that the
@@ -53,11 +62,21 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	sigs := f.Bool("signatures", false, "also check every Ed25519 signature")
 	asJSON := f.Bool("json", false, "print the result as one JSON object")
 	quiet := f.Bool("quiet", false, "print nothing; the exit code tells the result")
-	pubHex := f.String("public-key", "", "check every signature with this Ed25519 public key (64 `HEX` digits)")
+	f.String("public-key", "", "check every signature with this Ed25519 public key (64 `HEX` digits)")
+	f.String("pubkey", "", "the same as --public-key (the Python reference's name): the public key in `HEX`")
+	f.String("pubkey-file", "", "the same as --public-key, with the key's hex digits read from `PATH`")
 	cpFile := f.String("checkpoint", "", "also check the signed checkpoint in `FILE`")
 	positional, code, ok := f.parse(args, stdout, stderr)
 	if !ok {
 		return code
+	}
+	keyFlag, pubHex, err := explicitKey(f.FlagSet)
+	var uerr usageError
+	switch {
+	case errors.As(err, &uerr):
+		return f.usageFail(stderr, err.Error())
+	case err != nil:
+		return f.fail(stderr, err, exitError)
 	}
 
 	level := capsule.Full
@@ -66,11 +85,11 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return f.usageFail(stderr, "give at most one of --structural, --full and --signatures")
 	case *structural:
 		level = capsule.Structural
-	case *sigs || (*pubHex != "" && n == 0):
+	case *sigs || (pubHex != "" && n == 0):
 		level = capsule.Signatures
 	}
-	if *pubHex != "" && level != capsule.Signatures {
-		return f.usageFail(stderr, "--public-key checks signatures: it cannot be combined with --"+level.String())
+	if pubHex != "" && level != capsule.Signatures {
+		return f.usageFail(stderr, "--"+keyFlag+" checks signatures: it cannot be combined with --"+level.String())
 	}
 	if *asJSON && *quiet {
 		return f.usageFail(stderr, "give at most one of --json and --quiet")
@@ -80,8 +99,8 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	var pqPub []byte
 	if level == capsule.Signatures {
 		var err error
-		if *pubHex != "" {
-			resolve, err = staticResolver(*pubHex)
+		if pubHex != "" {
+			resolve, err = staticResolver(keyFlag, pubHex)
 			if err != nil {
 				return f.usageFail(stderr, err.Error())
 			}
@@ -95,7 +114,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	var watch *checkpointWatch
 	if *cpFile != "" {
 		var err error
-		if watch, err = openCheckpoint(*cpFile, sf.tenant, *pubHex); err != nil {
+		if watch, err = openCheckpoint(*cpFile, sf.tenant, keyFlag, pubHex); err != nil {
 			return f.fail(stderr, err, checkpointCode(err))
 		}
 	}
@@ -226,11 +245,69 @@ func plural(n int64, word string) string {
 	return word + "s"
 }
 
-// staticResolver decodes --public-key.
-func staticResolver(h string) (protocol.KeyResolver, error) {
+// keyFlags are the flags that give the public key explicitly: the same
+// key three ways, --pubkey and --pubkey-file being the Python reference's
+// names.
+var keyFlags = []string{"public-key", "pubkey", "pubkey-file"}
+
+// explicitKey returns the public key given by one of keyFlags as hex, and
+// the flag that gave it; "" when none did. Two of them is a usageError; a
+// --pubkey-file that cannot be read is an I/O error.
+func explicitKey(fs *flag.FlagSet) (name, pubHex string, err error) {
+	fs.Visit(func(fl *flag.Flag) {
+		if !slices.Contains(keyFlags, fl.Name) || err != nil {
+			return
+		}
+		if name != "" {
+			err = usageError(fmt.Sprintf("give at most one of --%s, --%s and --%s", keyFlags[0], keyFlags[1], keyFlags[2]))
+			return
+		}
+		name, pubHex = fl.Name, fl.Value.String()
+	})
+	if err != nil || name != "pubkey-file" {
+		return name, pubHex, err
+	}
+	path := pubHex
+	if path == "" {
+		return name, "", usageError("--pubkey-file wants the PATH of a file holding the public key's hex digits")
+	}
+	b, err := readSmallFile(path, maxPublicKeyFile)
+	if err != nil {
+		return name, "", fmt.Errorf("--pubkey-file: %w", err)
+	}
+	pubHex = strings.TrimSpace(string(b))
+	if _, err := staticResolver(name, pubHex); err != nil {
+		return name, "", fmt.Errorf("--pubkey-file %s: want 64 hex digits (an Ed25519 public key, as keys export-public writes it), got %d bytes that are not", path, len(b))
+	}
+	return name, pubHex, nil
+}
+
+// maxPublicKeyFile bounds what --pubkey-file reads: 64 hex digits and
+// some white space.
+const maxPublicKeyFile = 4 << 10
+
+// readSmallFile reads the file at path, refusing one over limit bytes.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, unwrapPathError(err))
+	}
+	defer file.Close()
+	b, err := io.ReadAll(io.LimitReader(file, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes; a public key file holds 64 hex digits", path, limit)
+	}
+	return b, nil
+}
+
+// staticResolver decodes the public key given as hex by --flagName.
+func staticResolver(flagName, h string) (protocol.KeyResolver, error) {
 	pub, err := hex.DecodeString(strings.TrimSpace(h))
 	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("--public-key wants 64 hex digits (an Ed25519 public key), got %q", h)
+		return nil, fmt.Errorf("--%s wants 64 hex digits (an Ed25519 public key), got %q", flagName, h)
 	}
 	return protocol.StaticKey(ed25519.PublicKey(pub)), nil
 }

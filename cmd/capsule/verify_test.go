@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // verifyOut is the --json output of verify.
@@ -277,12 +279,12 @@ func TestVerifyTamperedFile(t *testing.T) {
 func TestVerifyCapsuleSizeLimit(t *testing.T) {
 	pythonDataDir(t)
 	elems := chainElements(t)
-	big := append([]byte(`{"pad":"`), bytes.Repeat([]byte{'x'}, maxCapsuleBytes)...)
+	big := append([]byte(`{"pad":"`), bytes.Repeat([]byte{'x'}, protocol.MaxCapsuleBytes)...)
 	big = append(big, `"}`...)
 	data := append(append(append([]byte("["), elems[0]...), ","...), big...)
 	data = append(data, "]"...)
 	r := capsuleCmd(t, "", "verify", writeFile(t, filepath.Join(t.TempDir(), "big.json"), data)).want(t, 2)
-	if want := fmt.Sprintf("element 1: longer than %d bytes", maxCapsuleBytes); !strings.Contains(r.stderr, want) {
+	if want := fmt.Sprintf("element 1: longer than %d bytes", protocol.MaxCapsuleBytes); !strings.Contains(r.stderr, want) {
 		t.Errorf("stderr %q lacks %q", r.stderr, want)
 	}
 }
