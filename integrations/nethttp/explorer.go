@@ -271,10 +271,45 @@ func (s *server) pageChainTenant(w http.ResponseWriter, r *http.Request, param *
 
 // listAnswer is the list route's answer.
 type listAnswer struct {
-	Capsules []map[string]any `json:"capsules"`
-	Total    int64            `json:"total"`
-	Limit    int              `json:"limit"`
-	Offset   int64            `json:"offset"`
+	Capsules   []map[string]any  `json:"capsules"`
+	Total      int64             `json:"total"`
+	Limit      int               `json:"limit"`
+	Offset     int64             `json:"offset"`
+	NextOffset *int64            `json:"next_offset"`
+	Truncated  bool              `json:"truncated"`
+	Unreadable []unreadableEntry `json:"unreadable"`
+}
+
+// unreadableEntry is an element of the list route's "unreadable": a
+// capsule whose stored content cannot be read.
+type unreadableEntry struct {
+	ID       string `json:"id"`
+	Sequence int64  `json:"sequence"`
+	Tenant   string `json:"tenant_id"`
+	Type     string `json:"type"`
+	Hash     string `json:"hash"`
+	Offset   int64  `json:"offset"`
+	Error    string `json:"error"`
+}
+
+// rows returns the answer's capsules as table rows in listing order, the
+// unreadable ones in their places, marked broken.
+func (a *listAnswer) rows(tenant tenantRef, base string) []rowView {
+	out := make([]rowView, 0, len(a.Capsules)+len(a.Unreadable))
+	next := 0 // the next readable capsule
+	for _, u := range a.Unreadable {
+		for ; next < len(a.Capsules) && a.Offset+int64(len(out)) < u.Offset; next++ {
+			out = append(out, newRow(a.Capsules[next], tenant, base))
+		}
+		out = append(out, rowView{
+			ID: u.ID, Short: shortID(u.ID), Sequence: strconv.FormatInt(u.Sequence, 10), Type: u.Type, Hash: u.Hash,
+			CapsuleURL: capsuleURL(base, u.ID, tenant), Broken: true, Unreadable: u.Error,
+		})
+	}
+	for ; next < len(a.Capsules); next++ {
+		out = append(out, newRow(a.Capsules[next], tenant, base))
+	}
+	return out
 }
 
 // tenantRef names a chain for the pages.
@@ -303,6 +338,7 @@ type rowView struct {
 	Hash       string
 	CapsuleURL string
 	Broken     bool
+	Unreadable string // why the stored capsule cannot be read; "" when it can
 }
 
 func newRow(m map[string]any, tenant tenantRef, base string) rowView {
@@ -311,8 +347,13 @@ func newRow(m map[string]any, tenant tenantRef, base string) rowView {
 		ID: id, Short: shortID(id), Sequence: str(m["sequence"]), Type: str(m["type"]),
 		Time: str(member(m, "trigger", "timestamp")), Source: str(member(m, "trigger", "source")),
 		Status: str(member(m, "outcome", "status")), Hash: str(m["hash"]),
-		CapsuleURL: base + "capsule/" + url.PathEscape(id) + "?" + tenant.Query,
+		CapsuleURL: capsuleURL(base, id, tenant),
 	}
+}
+
+// capsuleURL is the link from a page at base to the page of capsule id.
+func capsuleURL(base, id string, tenant tenantRef) string {
+	return base + "capsule/" + url.PathEscape(id) + "?" + tenant.Query
 }
 
 // member returns m[section][key], nil when absent.
@@ -407,8 +448,8 @@ func (s *server) pageChains(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		row := chainRow{Tenant: ref, Length: ans.Total, ChainURL: "chain?" + ref.Query, VerifyURL: "verify?" + ref.Query}
-		if len(ans.Capsules) > 0 {
-			row.Head = newRow(ans.Capsules[0], ref, "")
+		if rows := ans.rows(ref, ""); len(rows) > 0 {
+			row.Head = rows[0]
 		}
 		v.Chains = append(v.Chains, row)
 	}
@@ -494,9 +535,7 @@ func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
 	}
 	v := chainView{Tenant: ref, Total: ans.Total, Type: q.typ, VerifyURL: "verify?" + ref.Query}
 	v.Types = protocol.Types()
-	for _, m := range ans.Capsules {
-		v.Rows = append(v.Rows, newRow(m, ref, ""))
-	}
+	v.Rows = ans.rows(ref, "")
 	v.From, v.To = q.offset+1, q.offset+int64(len(v.Rows))
 	keep := url.Values{"tenant_id": {tenant}}
 	if q.typ != "" {
@@ -734,15 +773,14 @@ func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "", e)
 		return
 	}
-	for _, m := range around.Capsules {
-		row := newRow(m, ref, "")
+	for _, row := range around.rows(ref, "") {
 		if !v.Result.Valid {
 			// The broken capsule by id when the result names it, else by
 			// sequence.
 			if at := deref(v.Result.BrokenAt); at != "" {
-				row.Broken = row.ID == at
+				row.Broken = row.Broken || row.ID == at
 			} else {
-				row.Broken = row.Sequence == strconv.FormatInt(v.BrokenSeq, 10)
+				row.Broken = row.Broken || row.Sequence == strconv.FormatInt(v.BrokenSeq, 10)
 			}
 		}
 		v.Rows = append(v.Rows, row)

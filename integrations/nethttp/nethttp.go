@@ -17,11 +17,20 @@
 // the bytes [protocol.AppendSealed] produces.
 //
 //   - GET {prefix}/?limit=&offset=&type=&tenant_id= answers
-//     {"capsules":[…],"total":N,"limit":L,"offset":O}. limit is an integer
+//     {"capsules":[…],"total":N,"limit":L,"offset":O,"next_offset":X,
+//     "truncated":B,"unreadable":[…]}. limit is an integer
 //     from 1 to 100 (default 20), offset an integer >= 0 (default 0), type
 //     one of the eight capsule types, tenant_id any tenant; an absent
 //     tenant_id lists every tenant and an empty one (tenant_id=) the null
 //     tenant. total counts every capsule matching type and tenant_id.
+//     next_offset is the offset of the next page, null when this page
+//     reaches the end; truncated is true when the byte bound (see Bounded
+//     reads) ended the page before limit capsules. A stored capsule that
+//     cannot be written as a sealed dict (a tampered row: its content is
+//     not a JSON object) is left out of "capsules" and named in
+//     "unreadable" as {"id","sequence","tenant_id","type","hash","offset",
+//     "error"}: its place in the listing (offset), what its columns hold
+//     and why it cannot be read; the page still answers 200.
 //   - GET {prefix}/verify?tenant_id=&level= answers
 //     {"valid","level","capsules_verified","chains_verified","complete",
 //     "tenant_id","error","broken_at","broken_sequence","broken_tenant_id"}.
@@ -43,9 +52,10 @@
 // A bad parameter (malformed, out of range, repeated or unknown) is 400
 // {"error":"…","parameter":"name"}; a request never causes a 500. Storage
 // failures are 503 {"error":"storage unavailable"}, with the underlying
-// error logged through log/slog and never sent to the client. A stored
-// capsule that cannot be encoded (its content is not a JSON object) is 500
-// {"error":"stored capsule is unreadable","capsule_id":…}.
+// error logged through log/slog and never sent to the client. The capsule
+// route answers a stored capsule that cannot be encoded (its content is
+// not a JSON object) with 500 {"error":"stored capsule is
+// unreadable","capsule_id":…}; the list route names it in "unreadable".
 //
 // # Bounded verification
 //
