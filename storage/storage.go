@@ -74,6 +74,12 @@ type Filter struct {
 	SessionID string
 	Limit     int   // maximum rows; 0 means no limit
 	Offset    int64 // rows to skip
+	// MaxBytes, when > 0, bounds List by content: List stops reading once
+	// the records it has read hold MaxBytes bytes of Data or more. So it
+	// returns at least one record, whatever its size, and at most
+	// MaxBytes plus one record's Data; the next page starts at Offset
+	// plus the number of records returned. Count ignores it.
+	MaxBytes int64
 }
 
 // Batch is the next links of one chain, for [MultiAppender].

@@ -29,7 +29,12 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, rerr)
 		return
 	}
-	f := storage.Filter{Tenant: tenant, Type: q.typ, Limit: q.limit, Offset: q.offset}
+	release, ok := admit(w, s.listing, "too many list requests in progress; retry later")
+	if !ok {
+		return
+	}
+	defer release()
+	f := storage.Filter{Tenant: tenant, Type: q.typ, Limit: q.limit, Offset: q.offset, MaxBytes: s.listBytes}
 	ctx, cancel := s.queryContext(r)
 	defer cancel()
 	total, err := s.store.Count(ctx, f)
@@ -185,6 +190,24 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, buf)
+}
+
+// admit takes a token of slots, a semaphore of the requests running (nil
+// when unbounded), and returns the function that gives it back. When every
+// slot is taken it answers 503 with msg and Retry-After at once, rather
+// than queueing, and returns ok false.
+func admit(w http.ResponseWriter, slots chan struct{}, msg string) (release func(), ok bool) {
+	if slots == nil {
+		return func() {}, true
+	}
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, true
+	default:
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, http.StatusServiceUnavailable, msg, "")
+		return nil, false
+	}
 }
 
 // queryContext returns the context of a storage read for r, bounded by

@@ -77,7 +77,15 @@
 // index on both backends. At most [WithMaxVerify] verify requests (default
 // 2) run at once per handler; the next one is 503 {"error":"too many
 // verifications in progress; retry later"} with Retry-After, at once,
-// rather than queueing behind them.
+// rather than queueing behind them. Likewise at most [WithMaxList] list
+// requests (default 4, the explorer's reads included) run at once; the
+// next is 503 {"error":"too many list requests in progress; retry
+// later"} with Retry-After. A page of the list holds at most
+// [WithListBytes] bytes of capsule content (default 4 MiB): the store
+// stops reading at the capsule that reaches the bound (so a page holds at
+// least one capsule, whatever its size), and the answer says
+// "truncated":true and gives next_offset. So one list request holds at
+// most the bound plus one capsule in memory, however large the capsules.
 //
 // # Tenants
 //
@@ -158,6 +166,13 @@ const (
 	// DefaultQueryTimeout is how long the list and capsule routes wait for
 	// storage unless [WithQueryTimeout] says otherwise.
 	DefaultQueryTimeout = 10 * time.Second
+	// DefaultListBytes is how many bytes of capsule content one page of
+	// the list route holds at most (plus one capsule) unless
+	// [WithListBytes] says otherwise.
+	DefaultListBytes = 4 << 20
+	// DefaultMaxList is how many list requests one handler runs at once
+	// unless [WithMaxList] says otherwise.
+	DefaultMaxList = 4
 )
 
 // retryAfter is the Retry-After of a 503: the seconds a client should
@@ -177,6 +192,8 @@ type config struct {
 	verifyTimeout time.Duration
 	maxVerify     int
 	queryTimeout  time.Duration
+	listBytes     int64
+	maxList       int
 }
 
 // WithPrefix mounts the routes under prefix instead of [DefaultPrefix]. The
@@ -232,6 +249,18 @@ func WithMaxVerify(n int) Option { return func(c *config) { c.maxVerify = n } }
 // storage (default [DefaultQueryTimeout]); d <= 0 removes the bound.
 func WithQueryTimeout(d time.Duration) Option { return func(c *config) { c.queryTimeout = d } }
 
+// WithListBytes bounds the capsule content one page of the list route
+// holds (default [DefaultListBytes]): the page ends with the capsule that
+// brings it to n bytes or more, so it holds at least one capsule whatever
+// its size, and says "truncated":true with the next page's offset.
+// n <= 0 removes the bound.
+func WithListBytes(n int64) Option { return func(c *config) { c.listBytes = n } }
+
+// WithMaxList bounds how many list requests run at once on the handler
+// (default [DefaultMaxList]), the explorer's pages included; the next one
+// is refused with 503 and Retry-After. n <= 0 removes the bound.
+func WithMaxList(n int) Option { return func(c *config) { c.maxList = n } }
+
 // server holds what the handlers share.
 type server struct {
 	store  storage.Store
@@ -240,6 +269,8 @@ type server struct {
 	// verifying holds a token per verify request running; nil when
 	// unbounded.
 	verifying chan struct{}
+	// listing holds a token per list request running; nil when unbounded.
+	listing chan struct{}
 }
 
 func newServer(store storage.Store, opts []Option) *server {
@@ -251,6 +282,8 @@ func newServer(store storage.Store, opts []Option) *server {
 		verifyTimeout: DefaultVerifyTimeout,
 		maxVerify:     DefaultMaxVerify,
 		queryTimeout:  DefaultQueryTimeout,
+		listBytes:     DefaultListBytes,
+		maxList:       DefaultMaxList,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -265,6 +298,9 @@ func newServer(store storage.Store, opts []Option) *server {
 	s := &server{store: store, prefix: prefix, config: cfg}
 	if cfg.maxVerify > 0 {
 		s.verifying = make(chan struct{}, cfg.maxVerify)
+	}
+	if cfg.maxList > 0 {
+		s.listing = make(chan struct{}, cfg.maxList)
 	}
 	return s
 }

@@ -98,16 +98,11 @@ func (s *server) verify(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, rerr)
 		return
 	}
-	if s.verifying != nil {
-		select {
-		case s.verifying <- struct{}{}:
-			defer func() { <-s.verifying }()
-		default:
-			w.Header().Set("Retry-After", retryAfter)
-			writeError(w, http.StatusServiceUnavailable, "too many verifications in progress; retry later", "")
-			return
-		}
+	release, ok := admit(w, s.verifying, "too many verifications in progress; retry later")
+	if !ok {
+		return
 	}
+	defer release()
 
 	ctx := r.Context()
 	if s.verifyTimeout > 0 {
