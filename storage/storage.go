@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"math"
 
 	"github.com/capsule-go/capsule/protocol"
 )
@@ -41,6 +42,11 @@ var (
 	// it was stored, and it may be retried as it is.
 	ErrNotAttempted = errors.New("batch not attempted: another batch of its transaction failed")
 )
+
+// ScanAll is the from of a [Store.Scan] that streams every row of a chain,
+// rows at a negative sequence included. No valid chain has one, so a
+// verifier scans from here to report them rather than skip them.
+const ScanAll = math.MinInt64
 
 // Record is one sealed capsule as stored: the content dict as JSON text plus
 // the seal, with the columns the reference layouts index. It is the

@@ -98,3 +98,23 @@ func TestExplorerTamperedRow(t *testing.T) {
 		mustContain(t, "verify page of a chain with an unreadable head", body, "✗ Chain broken at sequence 6", `<tr class="broken">`)
 	})
 }
+
+// A row moved to sequence -1 is reported by the verify route and page,
+// named, rather than skipped (the chain then read as one capsule
+// shorter, and valid).
+func TestVerifyNegativeSequence(t *testing.T) {
+	forBackends(t, func(t *testing.T, f *fixture) {
+		srv := serve(t, nethttp.Handler(f.store, nethttp.WithResolver(f.caps.Resolver())))
+		head := f.chains[tenantA][6]
+		f.tamper(t, tenantA, head.ID, "sequence", "-1")
+		body := get(t, srv, prefix+"/verify?tenant_id="+tenantA, http.StatusOK)
+		want := `{"valid":false,"level":"signatures","capsules_verified":0,"chains_verified":0,"complete":true,"tenant_id":"tenant-a",` +
+			`"error":"capsule ` + head.ID + ` has a negative sequence -1: no chain has a position below 0",` +
+			`"broken_at":"` + head.ID + `","broken_sequence":-1,"broken_tenant_id":"tenant-a"}`
+		if body != want {
+			t.Errorf("verify of a chain with a row at -1:\n got %s\nwant %s", body, want)
+		}
+		page := htmlPage(t, srv, prefix+"/explore/verify?tenant_id=tenant-a", nil, http.StatusOK)
+		mustContain(t, "verify page", page, "✗ Chain broken at sequence -1", `<tr class="broken">`, "negative sequence -1")
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/storage"
 )
 
 // verifyResult is the answer of the verify route.
@@ -129,7 +130,7 @@ func (s *server) verify(w http.ResponseWriter, r *http.Request) {
 	b := &budget{ctx: ctx, left: s.verifyLimit}
 	opt := capsule.VerifyOptions{Resolve: s.resolve, PQPublicKey: s.pqKey}
 	for _, t := range tenants {
-		one, err := capsule.VerifyChain(ctx, b.limit(s.store.Scan(ctx, t, 0)), level, opt)
+		one, err := capsule.VerifyChain(ctx, b.limit(s.store.Scan(ctx, t, storage.ScanAll)), level, opt)
 		res.verified += one.CapsulesVerified
 		if err != nil {
 			if timedOut(ctx, r) {
