@@ -202,9 +202,10 @@ func (c *captured) Write(b []byte) (int, error) {
 
 // routeError is a JSON route's refusal, shown as an error page.
 type routeError struct {
-	status int
-	msg    string
-	param  string
+	status    int
+	msg       string
+	param     string
+	capsuleID string // the stored capsule that is unreadable, if that is the refusal
 }
 
 func (e *routeError) Error() string { return e.msg }
@@ -226,12 +227,13 @@ func (s *server) call(r *http.Request, route http.HandlerFunc, path string, q ur
 		var e struct {
 			Error     string `json:"error"`
 			Parameter string `json:"parameter"`
+			CapsuleID string `json:"capsule_id"`
 		}
 		json.Unmarshal(out.body.Bytes(), &e)
 		if e.Error == "" {
 			e.Error = http.StatusText(out.status)
 		}
-		return &routeError{status: out.status, msg: e.Error, param: e.Parameter}
+		return &routeError{status: out.status, msg: e.Error, param: e.Parameter, capsuleID: e.CapsuleID}
 	}
 	dec := json.NewDecoder(&out.body)
 	dec.UseNumber()
@@ -249,7 +251,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, base string, e *ro
 
 // refuse renders a request error of the page's own checks.
 func (s *server) refuse(w http.ResponseWriter, r *http.Request, base string, e *requestError) {
-	s.fail(w, r, base, &routeError{e.status, e.msg, e.param})
+	s.fail(w, r, base, &routeError{status: e.status, msg: e.msg, param: e.param})
 }
 
 // pageChainTenant authenticates a page about one chain and returns the
@@ -555,13 +557,14 @@ var sealKeys = []string{"hash", "signature", "signed_by", "signed_at", "signatur
 
 // capsuleView is the page of one capsule.
 type capsuleView struct {
-	ID        string
-	Tenant    *tenantRef // nil when the page does not know the chain
-	Identity  []fieldView
-	Sections  []sectionView
-	Seal      []fieldView
-	ChainURL  string
-	VerifyURL string
+	ID         string
+	Unreadable bool       // its stored content cannot be read: only ID is known
+	Tenant     *tenantRef // nil when the page does not know the chain
+	Identity   []fieldView
+	Sections   []sectionView
+	Seal       []fieldView
+	ChainURL   string
+	VerifyURL  string
 }
 
 type sectionView struct {
@@ -635,7 +638,8 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 		q.Set("tenant_id", t)
 	}
 	var m map[string]any
-	if e := s.call(r, s.get, s.prefix+"/"+id, q, id, &m); e != nil {
+	e := s.call(r, s.get, s.prefix+"/"+id, q, id, &m)
+	if e != nil && e.capsuleID == "" {
 		s.fail(w, r, "../", e)
 		return
 	}
@@ -646,6 +650,13 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 		v.Tenant = &ref
 		v.ChainURL, v.VerifyURL = "../chain?"+ref.Query, "../verify?"+ref.Query
 		crumb = append(crumb, link{ref.Label, v.ChainURL})
+	}
+	if e != nil {
+		// A tampered row: the route names it but cannot show it. Show
+		// it as broken, as the chain and verify pages do.
+		v.ID, v.Unreadable = e.capsuleID, true
+		s.render(w, r, http.StatusOK, "capsule", "../", v, crumb...)
+		return
 	}
 	known := []string{"id"}
 	for _, k := range sections.Identity {

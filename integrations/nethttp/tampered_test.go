@@ -62,8 +62,8 @@ func TestListTamperedRow(t *testing.T) {
 }
 
 // The explorer shows a tampered, unreadable row as broken: on the chain
-// page (marked in place, the other capsules shown), on the chains page,
-// and on the verify page as the broken link.
+// page (marked in place, the other capsules shown), on its own page, on
+// the chains page, and on the verify page as the broken link.
 func TestExplorerTamperedRow(t *testing.T) {
 	forBackends(t, func(t *testing.T, f *fixture) {
 		var logs logBuffer
@@ -81,6 +81,10 @@ func TestExplorerTamperedRow(t *testing.T) {
 			strings.Index(body, f.chains[tenantB][0].ID) < j {
 			t.Errorf("chain page: the unreadable capsule is not between sequences 2 and 0")
 		}
+
+		// Its own page says so, and leads to the verification.
+		body = htmlPage(t, srv, prefix+"/explore/capsule/"+victim.ID+"?tenant_id=tenant-b", nil, http.StatusOK)
+		mustContain(t, "capsule page", body, "✗ Unreadable capsule", victim.ID, `href="../verify?tenant_id=tenant-b">Verify the chain`)
 
 		body = htmlPage(t, srv, prefix+"/explore/verify?tenant_id=tenant-b", nil, http.StatusOK)
 		mustContain(t, "verify page", body, "✗ Chain broken at sequence 1", "1 capsules before it verified",
