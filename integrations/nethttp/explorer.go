@@ -378,9 +378,12 @@ func str(v any) string {
 	return ""
 }
 
+// shortID abbreviates a UUID to its first and last 8 hex digits. Both
+// ends matter: time-ordered ids (version 7, which capsule writes) taken
+// within a minute share their first 8 digits, and differ at the end.
 func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
+	if len(id) == 36 {
+		return id[:8] + "…" + id[28:]
 	}
 	return id
 }
