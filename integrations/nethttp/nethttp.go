@@ -123,7 +123,10 @@
 // pages. Every page is sent with Content-Security-Policy: default-src
 // 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri
 // 'none'; frame-ancestors 'none', and links between pages are relative, so
-// the explorer works under any prefix and behind http.StripPrefix.
+// the explorer works under any prefix and behind http.StripPrefix. A
+// capsule whose stored content cannot be read (a tampered row) is shown
+// in its place on the chain, chains and verify pages, marked broken, and
+// its own page says it is unreadable.
 //
 // # Methods and paths
 //
