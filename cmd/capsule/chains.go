@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
@@ -161,7 +163,7 @@ func writeChainsTable(w io.Writer, src *source, chains []chainInfo, c cli.Colour
 	fmt.Fprintln(tw, "TENANT\tLENGTH\tHEAD\tHEAD HASH\tFIRST\tLAST")
 	for _, ch := range chains {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", tenantLabel(ch.tenant), ch.length, ch.headSequence,
-			shortHash(ch.headHash), orDash(ch.first), orDash(ch.last))
+			visible(shortHash(ch.headHash)), visible(orDash(ch.first)), visible(orDash(ch.last)))
 	}
 	tw.Flush()
 	var n int64
@@ -227,12 +229,34 @@ func chainsHeld(ctx context.Context, src *source) string {
 	return fmt.Sprintf("%s holds %d %s: %s", src.name, len(chains), plural(int64(len(chains)), "chain"), strings.Join(names, ", "))
 }
 
-// shellQuote quotes s for a POSIX shell when it needs quoting.
+// shellQuote quotes s for a POSIX shell when it needs quoting. A string
+// that is not printable is written in dollar-single-quotes, every byte of
+// its runes that are not printable as \xNN, so that it shows and pastes
+// as it is.
 func shellQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/@") == "" {
 		return s
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	if printable(s) {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	b := []byte("$'")
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '\'' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == utf8.RuneError && size == 1 || !unicode.IsPrint(r):
+			for j := i; j < i+size; j++ {
+				b = append(b, `\x`...)
+				b = appendHex(b, uint32(s[j]), 2)
+			}
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return string(append(b, '\''))
 }
 
 // modulePath is the path of the module this command belongs to.

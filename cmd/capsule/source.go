@@ -162,7 +162,7 @@ func (s *source) Close() error {
 // the runtime can read are reported as a *badElementError.
 func (s *source) Records(ctx context.Context) iter.Seq2[capsule.Sealed, error] {
 	if s.store != nil {
-		return s.store.Scan(ctx, s.tenant, 0)
+		return s.store.Scan(ctx, s.tenant, storage.ScanAll)
 	}
 	var r io.Reader = s.stdin
 	var closer io.Closer

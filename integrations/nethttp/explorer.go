@@ -202,9 +202,10 @@ func (c *captured) Write(b []byte) (int, error) {
 
 // routeError is a JSON route's refusal, shown as an error page.
 type routeError struct {
-	status int
-	msg    string
-	param  string
+	status    int
+	msg       string
+	param     string
+	capsuleID string // the stored capsule that is unreadable, if that is the refusal
 }
 
 func (e *routeError) Error() string { return e.msg }
@@ -226,12 +227,13 @@ func (s *server) call(r *http.Request, route http.HandlerFunc, path string, q ur
 		var e struct {
 			Error     string `json:"error"`
 			Parameter string `json:"parameter"`
+			CapsuleID string `json:"capsule_id"`
 		}
 		json.Unmarshal(out.body.Bytes(), &e)
 		if e.Error == "" {
 			e.Error = http.StatusText(out.status)
 		}
-		return &routeError{status: out.status, msg: e.Error, param: e.Parameter}
+		return &routeError{status: out.status, msg: e.Error, param: e.Parameter, capsuleID: e.CapsuleID}
 	}
 	dec := json.NewDecoder(&out.body)
 	dec.UseNumber()
@@ -249,7 +251,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, base string, e *ro
 
 // refuse renders a request error of the page's own checks.
 func (s *server) refuse(w http.ResponseWriter, r *http.Request, base string, e *requestError) {
-	s.fail(w, r, base, &routeError{e.status, e.msg, e.param})
+	s.fail(w, r, base, &routeError{status: e.status, msg: e.msg, param: e.param})
 }
 
 // pageChainTenant authenticates a page about one chain and returns the
@@ -271,10 +273,45 @@ func (s *server) pageChainTenant(w http.ResponseWriter, r *http.Request, param *
 
 // listAnswer is the list route's answer.
 type listAnswer struct {
-	Capsules []map[string]any `json:"capsules"`
-	Total    int64            `json:"total"`
-	Limit    int              `json:"limit"`
-	Offset   int64            `json:"offset"`
+	Capsules   []map[string]any  `json:"capsules"`
+	Total      int64             `json:"total"`
+	Limit      int               `json:"limit"`
+	Offset     int64             `json:"offset"`
+	NextOffset *int64            `json:"next_offset"`
+	Truncated  bool              `json:"truncated"`
+	Unreadable []unreadableEntry `json:"unreadable"`
+}
+
+// unreadableEntry is an element of the list route's "unreadable": a
+// capsule whose stored content cannot be read.
+type unreadableEntry struct {
+	ID       string `json:"id"`
+	Sequence int64  `json:"sequence"`
+	Tenant   string `json:"tenant_id"`
+	Type     string `json:"type"`
+	Hash     string `json:"hash"`
+	Offset   int64  `json:"offset"`
+	Error    string `json:"error"`
+}
+
+// rows returns the answer's capsules as table rows in listing order, the
+// unreadable ones in their places, marked broken.
+func (a *listAnswer) rows(tenant tenantRef, base string) []rowView {
+	out := make([]rowView, 0, len(a.Capsules)+len(a.Unreadable))
+	next := 0 // the next readable capsule
+	for _, u := range a.Unreadable {
+		for ; next < len(a.Capsules) && a.Offset+int64(len(out)) < u.Offset; next++ {
+			out = append(out, newRow(a.Capsules[next], tenant, base))
+		}
+		out = append(out, rowView{
+			ID: u.ID, Short: shortID(u.ID), Sequence: strconv.FormatInt(u.Sequence, 10), Type: u.Type, Hash: u.Hash,
+			CapsuleURL: capsuleURL(base, u.ID, tenant), Broken: true, Unreadable: u.Error,
+		})
+	}
+	for ; next < len(a.Capsules); next++ {
+		out = append(out, newRow(a.Capsules[next], tenant, base))
+	}
+	return out
 }
 
 // tenantRef names a chain for the pages.
@@ -303,6 +340,7 @@ type rowView struct {
 	Hash       string
 	CapsuleURL string
 	Broken     bool
+	Unreadable string // why the stored capsule cannot be read; "" when it can
 }
 
 func newRow(m map[string]any, tenant tenantRef, base string) rowView {
@@ -311,8 +349,13 @@ func newRow(m map[string]any, tenant tenantRef, base string) rowView {
 		ID: id, Short: shortID(id), Sequence: str(m["sequence"]), Type: str(m["type"]),
 		Time: str(member(m, "trigger", "timestamp")), Source: str(member(m, "trigger", "source")),
 		Status: str(member(m, "outcome", "status")), Hash: str(m["hash"]),
-		CapsuleURL: base + "capsule/" + url.PathEscape(id) + "?" + tenant.Query,
+		CapsuleURL: capsuleURL(base, id, tenant),
 	}
+}
+
+// capsuleURL is the link from a page at base to the page of capsule id.
+func capsuleURL(base, id string, tenant tenantRef) string {
+	return base + "capsule/" + url.PathEscape(id) + "?" + tenant.Query
 }
 
 // member returns m[section][key], nil when absent.
@@ -410,8 +453,8 @@ func (s *server) pageChains(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		row := chainRow{Tenant: ref, Length: ans.Total, ChainURL: "chain?" + ref.Query, VerifyURL: "verify?" + ref.Query}
-		if len(ans.Capsules) > 0 {
-			row.Head = newRow(ans.Capsules[0], ref, "")
+		if rows := ans.rows(ref, ""); len(rows) > 0 {
+			row.Head = rows[0]
 		}
 		v.Chains = append(v.Chains, row)
 	}
@@ -497,9 +540,7 @@ func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
 	}
 	v := chainView{Tenant: ref, Total: ans.Total, Type: q.typ, VerifyURL: "verify?" + ref.Query}
 	v.Types = protocol.Types()
-	for _, m := range ans.Capsules {
-		v.Rows = append(v.Rows, newRow(m, ref, ""))
-	}
+	v.Rows = ans.rows(ref, "")
 	v.From, v.To = q.offset+1, q.offset+int64(len(v.Rows))
 	keep := url.Values{"tenant_id": {tenant}}
 	if q.typ != "" {
@@ -519,13 +560,14 @@ var sealKeys = []string{"hash", "signature", "signed_by", "signed_at", "signatur
 
 // capsuleView is the page of one capsule.
 type capsuleView struct {
-	ID        string
-	Tenant    *tenantRef // nil when the page does not know the chain
-	Identity  []fieldView
-	Sections  []sectionView
-	Seal      []fieldView
-	ChainURL  string
-	VerifyURL string
+	ID         string
+	Unreadable bool       // its stored content cannot be read: only ID is known
+	Tenant     *tenantRef // nil when the page does not know the chain
+	Identity   []fieldView
+	Sections   []sectionView
+	Seal       []fieldView
+	ChainURL   string
+	VerifyURL  string
 }
 
 type sectionView struct {
@@ -599,7 +641,8 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 		q.Set("tenant_id", t)
 	}
 	var m map[string]any
-	if e := s.call(r, s.get, s.prefix+"/"+id, q, id, &m); e != nil {
+	e := s.call(r, s.get, s.prefix+"/"+id, q, id, &m)
+	if e != nil && e.capsuleID == "" {
 		s.fail(w, r, "../", e)
 		return
 	}
@@ -610,6 +653,13 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 		v.Tenant = &ref
 		v.ChainURL, v.VerifyURL = "../chain?"+ref.Query, "../verify?"+ref.Query
 		crumb = append(crumb, link{ref.Label, v.ChainURL})
+	}
+	if e != nil {
+		// A tampered row: the route names it but cannot show it. Show
+		// it as broken, as the chain and verify pages do.
+		v.ID, v.Unreadable = e.capsuleID, true
+		s.render(w, r, http.StatusOK, "capsule", "../", v, crumb...)
+		return
 	}
 	known := []string{"id"}
 	for _, k := range sections.Identity {
@@ -737,15 +787,14 @@ func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "", e)
 		return
 	}
-	for _, m := range around.Capsules {
-		row := newRow(m, ref, "")
+	for _, row := range around.rows(ref, "") {
 		if !v.Result.Valid {
 			// The broken capsule by id when the result names it, else by
 			// sequence.
 			if at := deref(v.Result.BrokenAt); at != "" {
-				row.Broken = row.ID == at
+				row.Broken = row.Broken || row.ID == at
 			} else {
-				row.Broken = row.Sequence == strconv.FormatInt(v.BrokenSeq, 10)
+				row.Broken = row.Broken || row.Sequence == strconv.FormatInt(v.BrokenSeq, 10)
 			}
 		}
 		v.Rows = append(v.Rows, row)

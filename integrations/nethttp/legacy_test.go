@@ -96,10 +96,3 @@ func TestLegacyChainRoutes(t *testing.T) {
 	}
 }
 
-func reversed(recs []capsule.Sealed) []capsule.Sealed {
-	out := make([]capsule.Sealed, len(recs))
-	for i, r := range recs {
-		out[len(recs)-1-i] = r
-	}
-	return out
-}

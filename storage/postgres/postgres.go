@@ -904,6 +904,12 @@ func (s *Store) noTable(err error) bool {
 // queryRecords runs sql and reads every row as a Record; a read-only store
 // reads no row from a missing table.
 func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]storage.Record, error) {
+	return s.queryRecordsMax(ctx, 0, sql, args...)
+}
+
+// queryRecordsMax is queryRecords reading rows until they hold maxBytes
+// bytes of Data or more (every row when maxBytes <= 0).
+func (s *Store) queryRecordsMax(ctx context.Context, maxBytes int64, sql string, args ...any) ([]storage.Record, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		if s.noTable(err) {
@@ -913,12 +919,16 @@ func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]st
 	}
 	defer rows.Close()
 	var recs []storage.Record
+	var read int64
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
 			return nil, err
 		}
 		recs = append(recs, r)
+		if read += int64(len(r.Data)); maxBytes > 0 && read >= maxBytes {
+			break
+		}
 	}
 	if err := rows.Err(); err != nil && !s.noTable(err) {
 		return nil, err
@@ -1079,6 +1089,10 @@ func filter(f storage.Filter) *query {
 	return q
 }
 
+// listOrder is List's order: newest first, then by tenant (the null
+// tenant first, then in byte order).
+const listOrder = `ORDER BY sequence DESC, tenant_id COLLATE "C" ASC NULLS FIRST`
+
 // List returns the capsules matching f, newest first, then by tenant (the
 // null tenant first, then in byte order).
 func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
@@ -1090,8 +1104,17 @@ func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, e
 	if f.Limit > 0 {
 		limit = int64(f.Limit)
 	}
-	tail := `ORDER BY sequence DESC, tenant_id COLLATE "C" ASC NULLS FIRST LIMIT ` + q.arg(limit) + "::int8 OFFSET " + q.arg(max(f.Offset, 0)) + "::int8"
-	recs, err := s.queryRecords(ctx, q.sql(recordCols, tail), q.args...)
+	tail := listOrder + " LIMIT " + q.arg(limit) + "::int8 OFFSET " + q.arg(max(f.Offset, 0)) + "::int8"
+	sql := q.sql(recordCols, tail)
+	if f.MaxBytes > 0 {
+		// The server sends only the rows read before the page's content
+		// reached MaxBytes: octet_length reads a stored value's size
+		// without decompressing or fetching it.
+		sql = "SELECT " + recordCols + " FROM (SELECT page.*, sum(octet_length(data)) OVER (" + listOrder +
+			" ROWS UNBOUNDED PRECEDING) - octet_length(data) AS bytes_before FROM (" + q.sql("*", tail) +
+			") page) bounded WHERE bytes_before < " + q.arg(f.MaxBytes) + "::int8 " + listOrder
+	}
+	recs, err := s.queryRecordsMax(ctx, f.MaxBytes, sql, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list: %w", err)
 	}
