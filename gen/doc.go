@@ -63,7 +63,9 @@
 // (Result.Warnings; capsulegen prints file:line:col: warning: message and
 // keeps its exit code): "// capsule:audit" and "//capsule: audit" with a
 // space, a word other than audit or direct after "//capsule:" ("did you
-// mean audit?"), and "//capsule:audit" run into what follows.
+// mean audit?"), "//capsule:audit" run into what follows, and a directive
+// written as a block comment ("/*capsule:audit type=tool*/"), which is
+// never one.
 //
 // # String-like values
 //

@@ -20,9 +20,9 @@
 // directive has problems (each printed as file:line:col: message) or, with
 // -check, a generated file is stale, missing or orphaned; 2 usage errors
 // and packages that cannot be loaded. Comments that look like directives
-// but are not ("// capsule:audit", "//capsule:audti") are ignored with a
-// warning (file:line:col: warning: message) that leaves the exit code as
-// it is. See package
+// but are not ("// capsule:audit", "//capsule:audti", "/*capsule:audit*/")
+// are ignored with a warning (file:line:col: warning: message) that leaves
+// the exit code as it is. See package
 // github.com/capsule-go/capsule/gen for the directive.
 package main
 
