@@ -173,7 +173,12 @@ func (c *checker) target(decl *ast.FuncDecl, d *directive.Directive) *wrapper {
 	for i := range sig.Results().Len() {
 		w.results = append(w.results, sig.Results().At(i).Type())
 	}
-	w.hasErr = len(w.results) > 0 && isError(w.results[len(w.results)-1])
+	if n := len(w.results); n > 0 {
+		last := w.results[n-1]
+		w.hasErr = isError(last)
+		w.errOther = !w.hasErr && isNilableError(last)
+		w.hasErr = w.hasErr || w.errOther
+	}
 	return w
 }
 

@@ -106,14 +106,24 @@
 //
 // Start creates the capsule and returns the context the function gets (so
 // capsule.Current works inside). Finish records the first non-error
-// result and the error result (the last result when its type is error),
-// seals and stores the capsule, and returns the error the wrapper returns:
+// result and the error result (below), seals and stores the capsule, and returns the error the wrapper returns:
 // the function's own, or with swallow_errors=false, joined with an audit
 // failure by errors.Join. The deferred Guard records a panic and re-panics
-// with the same value, or records runtime.Goexit. The package-level site
-// variable holds the directive's values, leaving out those equal to the
-// runtime's defaults (a source equal to the agent id, domain "agents",
-// swallowed audit errors, the process default Capsules).
+// with the same value, or records runtime.Goexit.
+//
+// The error result is the last result when its type is error, or a
+// pointer or interface type that implements error (*MyErr, an interface
+// embedding error). For the latter the wrapper compares the result with
+// nil as it is, before passing it to Finish as an error (a nil *MyErr in
+// an error is not nil), and returns it unchanged; swallow_errors=false is
+// an error for such a function, as audit failures cannot be returned
+// through it. A value type implementing error, and a type parameter, are
+// ordinary results: they cannot be compared with nil.
+//
+// The package-level site variable holds the directive's values, leaving
+// out those equal to the runtime's defaults (a source equal to the agent
+// id, domain "agents", swallowed audit errors, the process default
+// Capsules).
 //
 // context.agent_id, and trigger.source by default, is the qualified
 // name: <import path>.Name, <import path>.(*T).Name for pointer receivers,

@@ -419,6 +419,19 @@ func (e *emitter) callAndFinish(w *wrapper, n wrapperNames) []jen.Code {
 		errResult = jen.Id(n.results[len(n.results)-1])
 	}
 	finish := jen.Id(n.call).Dot("Finish").Call(result, errResult)
+	if w.errOther {
+		// Compare the concrete value with nil: a nil *MyErr in an error
+		// is not nil. Audit failures are never returned (checked).
+		return []jen.Code{
+			jen.List(lhs...).Op(":=").Add(call),
+			jen.If(jen.Id(n.results[len(n.results)-1]).Op("!=").Nil()).Block(
+				jen.Id(n.call).Dot("Finish").Call(jen.Nil(), errResult),
+			).Else().Block(
+				jen.Id(n.call).Dot("Finish").Call(result, jen.Nil()),
+			),
+			jen.Return(ret...),
+		}
+	}
 	if w.hasErr {
 		ret[len(ret)-1] = finish
 		return []jen.Code{jen.List(lhs...).Op(":=").Add(call), jen.Return(ret...)}
