@@ -16,6 +16,7 @@ type wrapper struct {
 	fn       *types.Func
 	sig      *types.Signature
 	pos      token.Position // of the func keyword, for ordering
+	fset     *token.FileSet // of the load that declares it
 	name     string         // the audited function or method
 	wrapName string         // Audited<Name>
 	recvType string         // receiver base type name, methods only

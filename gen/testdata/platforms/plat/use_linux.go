@@ -1,0 +1,3 @@
+package plat
+
+func useLinux(a *Agent) string { return a.AuditedOnlyLinux("x") }

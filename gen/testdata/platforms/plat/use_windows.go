@@ -1,0 +1,5 @@
+package plat
+
+import "context"
+
+func useWindows() (string, error) { return AuditedOnlyWindows(context.Background(), "x") }

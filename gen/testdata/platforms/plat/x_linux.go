@@ -1,0 +1,6 @@
+package plat
+
+// OnlyLinux is built on Linux only.
+//
+//capsule:audit type=tool tenant_from=a.Site
+func (a *Agent) OnlyLinux(task string) string { return task }

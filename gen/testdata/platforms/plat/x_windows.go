@@ -1,0 +1,8 @@
+package plat
+
+import "context"
+
+// OnlyWindows is built on Windows only.
+//
+//capsule:audit type=agent tenant_id=win
+func OnlyWindows(ctx context.Context, task string) (string, error) { return task, nil }
