@@ -159,8 +159,9 @@ type target struct {
 // each package that has directives: one per distinct build constraint of
 // the files that declare the audited functions, under the same constraint.
 // Files the host build excludes are read too: the packages that hold
-// directives in such files are loaded again in a configuration that
-// includes them (another GOOS, GOARCH, cgo setting or tags). It removes
+// directives in such files are loaded again, one more load per
+// configuration that includes some of them (another GOOS, GOARCH, cgo
+// setting or tags). It removes
 // generated files left in packages that no longer need them. Files already
 // up to date are not touched.
 //

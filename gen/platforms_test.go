@@ -21,8 +21,9 @@ import (
 // its .golden file: each wrapper is in a file under its function's
 // constraint. It then builds the module, with files calling each wrapper
 // under the same constraints, for linux (with and without cgo, and with
-// the tag), windows and darwin, and checks that -check notices an orphan
-// when a constrained directive goes.
+// the tag), windows and darwin, and checks that -check notices a missing,
+// a stale and an orphaned constrained file. Open is declared in
+// x_linux.go and x_windows.go: the two wrappers' site variables differ.
 func TestPlatforms(t *testing.T) {
 	if out, err := goCmd(t, ".", nil, "env", "CGO_ENABLED"); err != nil || out != "1" {
 		t.Skipf("needs cgo (a C compiler) for plat/c.go: go env CGO_ENABLED = %q, %v", out, err)
@@ -112,9 +113,9 @@ func TestPlatforms(t *testing.T) {
 		t.Error("regenerating did not restore the missing and the stale file")
 	}
 
-	// The Windows-only directive goes: its generated file is an orphan.
+	// The Windows-only directives go: their generated file is an orphan.
 	xw := filepath.Join(dir, "plat", "x_windows.go")
-	write(t, xw, strings.Replace(read(t, xw), "//capsule:audit", "// not audited:", 1))
+	write(t, xw, strings.ReplaceAll(read(t, xw), "//capsule:audit", "// not audited:"))
 	write(t, filepath.Join(dir, "plat", "use_windows.go"), "package plat\n")
 	out.Reset()
 	res, err = Generate(context.Background(), Config{Dir: dir, Patterns: patterns, Check: true, Stdout: &out})
