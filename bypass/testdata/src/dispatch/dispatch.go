@@ -3,7 +3,10 @@
 // with a type whose method is audited is reported.
 package dispatch
 
-import "app"
+import (
+	"app"
+	"reflect"
+)
 
 // Runner is satisfied by *app.Agent.
 type Runner interface{ Run(string) string }
@@ -50,4 +53,9 @@ func uses(a *app.Agent) {
 	Plain(a)              // Plain calls nothing through T
 	Do(a)                 //capsule:direct a deliberate unaudited run
 	_ = Do(a) + Do(a)     //capsule:direct allows the first only // want `Do\[\*app.Agent\] calls`
+
+	// Out of reach: an interface type argument is interface dispatch, and
+	// reflection is not seen.
+	Do[Runner](a)
+	reflect.ValueOf(a).MethodByName("Run").Call([]reflect.Value{reflect.ValueOf("r")})
 }
