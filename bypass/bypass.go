@@ -152,10 +152,34 @@ func exportFacts(pass *analysis.Pass) {
 	}
 }
 
-// directLines returns, for each line of file on which a //capsule:direct
-// comment allows a direct call, how many calls it allows: one per comment
-// on the line, or alone on the line above.
-func directLines(pass *analysis.Pass, file *ast.File) (map[int]int, error) {
+// direct tracks the //capsule:direct comments of a file: how many
+// references each line may still have, and the references they allowed.
+type direct struct {
+	left    map[int]int // by line
+	allowed map[*ast.Ident]bool
+}
+
+// allow reports whether a //capsule:direct comment allows the reference
+// id, using up that comment: each allows one reference, the first on its
+// line (reported for any number of reasons).
+func (d *direct) allow(pass *analysis.Pass, id *ast.Ident) bool {
+	if d.allowed[id] {
+		return true
+	}
+	line := pass.Fset.PositionFor(id.Pos(), false).Line
+	if d.left[line] == 0 {
+		return false
+	}
+	d.left[line]--
+	d.allowed[id] = true
+	return true
+}
+
+// directLines returns the //capsule:direct comments of file: each allows
+// one call on its line or, when it stands alone on its line, the next.
+// Lines are those of the file as parsed, not as //line directives (cgo's
+// among them) adjust them.
+func directLines(pass *analysis.Pass, file *ast.File) (*direct, error) {
 	var src []byte
 	lines := make(map[int]int)
 	for _, group := range file.Comments {
@@ -163,7 +187,7 @@ func directLines(pass *analysis.Pass, file *ast.File) (map[int]int, error) {
 			if !directive.IsDirect(c.Text) {
 				continue
 			}
-			pos := pass.Fset.Position(c.Slash)
+			pos := pass.Fset.PositionFor(c.Slash, false)
 			if src == nil {
 				var err error
 				if src, err = pass.ReadFile(pos.Filename); err != nil {
@@ -177,13 +201,13 @@ func directLines(pass *analysis.Pass, file *ast.File) (map[int]int, error) {
 			}
 		}
 	}
-	return lines, nil
+	return &direct{left: lines, allowed: make(map[*ast.Ident]bool)}, nil
 }
 
 // check reports the identifier at cur when it refers to an audited
 // function outside its wrapper and its line is not allowed by a
 // //capsule:direct comment.
-func check(pass *analysis.Pass, cur inspector.Cursor, allowed map[int]int) {
+func check(pass *analysis.Pass, cur inspector.Cursor, allowed *direct) {
 	id := cur.Node().(*ast.Ident)
 	fn, ok := pass.TypesInfo.Uses[id].(*types.Func)
 	if !ok {
@@ -194,7 +218,7 @@ func check(pass *analysis.Pass, cur inspector.Cursor, allowed map[int]int) {
 	if !pass.ImportObjectFact(fn, &fact) {
 		return
 	}
-	if inWrapper(pass, cur, fn, fact.Wrapper) || allow(pass, id, allowed) {
+	if inWrapper(pass, cur, fn, fact.Wrapper) || allowed.allow(pass, id) {
 		return
 	}
 	msg := fmt.Sprintf("call %s instead: this call is not audited", fact.Wrapper)
@@ -212,18 +236,6 @@ func check(pass *analysis.Pass, cur inspector.Cursor, allowed map[int]int) {
 			TextEdits: []analysis.TextEdit{{Pos: id.Pos(), End: id.End(), NewText: []byte(fact.Wrapper)}},
 		}},
 	})
-}
-
-// allow reports whether a //capsule:direct comment allows the reference
-// id, and uses up that comment: each allows one reference, the first on
-// its line.
-func allow(pass *analysis.Pass, id *ast.Ident, allowed map[int]int) bool {
-	line := pass.Fset.Position(id.Pos()).Line
-	if allowed[line] == 0 {
-		return false
-	}
-	allowed[line]--
-	return true
 }
 
 // isCallee reports whether the identifier at cur is the function called

@@ -181,7 +181,7 @@ func dispatches(pass *analysis.Pass, obj types.Object, local map[types.Object]ma
 // the type argument: Do(app) where Do calls t.Run and (*App).Run is
 // audited. The call inside Do is not audited and cannot be rewritten, so
 // the instantiation is what is reported.
-func checkInstance(pass *analysis.Pass, cur inspector.Cursor, allowed map[int]int) {
+func checkInstance(pass *analysis.Pass, cur inspector.Cursor, allowed *direct) {
 	id := cur.Node().(*ast.Ident)
 	inst, ok := pass.TypesInfo.Instances[id]
 	if !ok {
@@ -201,7 +201,7 @@ func checkInstance(pass *analysis.Pass, cur inspector.Cursor, allowed map[int]in
 			continue
 		}
 		var fact Audited
-		if !pass.ImportObjectFact(m.Origin(), &fact) || allow(pass, id, allowed) {
+		if !pass.ImportObjectFact(m.Origin(), &fact) || allowed.allow(pass, id) {
 			continue
 		}
 		qual := types.RelativeTo(pass.Pkg)

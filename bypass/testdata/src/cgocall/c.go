@@ -12,3 +12,9 @@ import "C"
 func Abs(n int) int { return int(C.abs(C.int(n))) } // want Abs:"audited by AuditedAbs"
 
 func fromCgoFile() int { return Abs(-2) } // want `call AuditedAbs instead: this call is not audited`
+
+func directFromCgoFile() int {
+	//capsule:direct
+	_ = Abs(-3)
+	return Abs(-4) + Abs(-5) //capsule:direct the first only // want `call AuditedAbs instead: this call is not audited`
+}

@@ -59,3 +59,14 @@ func uses(a *app.Agent) {
 	Do[Runner](a)
 	reflect.ValueOf(a).MethodByName("Run").Call([]reflect.Value{reflect.ValueOf("r")})
 }
+
+// Both is audited and calls Run through T.
+//
+//capsule:audit type=tool trigger_from=""
+func Both[T Runner](t T) string { return t.Run("both") } // want Both:"audited by AuditedBoth" Both:"calls T.Run"
+
+func usesBoth(a *app.Agent) {
+	Both(a) // want `call AuditedBoth instead: this call is not audited` `Both\[\*app.Agent\] calls \(\*app.Agent\).Run through its type parameter T`
+
+	Both(a) //capsule:direct one comment allows the call, reported for two reasons
+}
