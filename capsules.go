@@ -65,6 +65,8 @@ type config struct {
 	checkpointEvery time.Duration
 
 	hooks []CallHook
+
+	clock clock // nil: time.Now; tests drive their own
 }
 
 // WithKeyDir reads (or creates) the signing key and keyring in dir instead
@@ -245,14 +247,11 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		dir = d
 	}
 	if c.signer == nil {
-		c.keys = &keyWatch{dir: dir, log: c.log}
-		st, err := c.keys.load()
-		if err != nil {
+		c.keys = &keyWatch{dir: dir, log: c.log, clock: cfg.clock}
+		if err := c.keys.start(); err != nil {
 			return nil, fmt.Errorf("capsule: signing key: %w", err)
 		}
-		c.keys.cur.Store(st)
-		c.keys.next.Store(time.Now().Add(keyCheckInterval).UnixNano())
-		c.signer = st.signer
+		c.signer = c.keys.cur.Load().signer
 	}
 	if cfg.pq {
 		pq, err := keys.LoadOrCreatePQ(dir)

@@ -22,10 +22,11 @@ const keyCheckInterval = time.Second
 // new active key, and verification resolves it. The check is two stats,
 // made by whichever signing goroutine finds it due.
 type keyWatch struct {
-	dir  string
-	log  *slog.Logger
-	cur  atomic.Pointer[keyState]
-	next atomic.Int64 // UnixNano of the next check
+	dir   string
+	log   *slog.Logger
+	clock clock
+	cur   atomic.Pointer[keyState]
+	next  atomic.Int64 // UnixNano of the next check
 }
 
 // keyState is the signing key and the key lookup in force, with the files
@@ -49,6 +50,18 @@ func (w *keyWatch) stamp() keyStamp {
 		}
 	}
 	return st
+}
+
+// start loads the key directory as it is now and schedules the first
+// check one keyCheckInterval later.
+func (w *keyWatch) start() error {
+	st, err := w.load()
+	if err != nil {
+		return err
+	}
+	w.cur.Store(st)
+	w.next.Store(w.clock.now().Add(keyCheckInterval).UnixNano())
+	return nil
 }
 
 // same reports whether both stamps describe the same files.
@@ -86,7 +99,7 @@ func (w *keyWatch) load() (*keyState, error) {
 // keeps the key in force (the failure is logged) until a later check.
 func (w *keyWatch) current() *keyState {
 	cur := w.cur.Load()
-	now := time.Now().UnixNano()
+	now := w.clock.now().UnixNano()
 	due := w.next.Load()
 	if now < due || !w.next.CompareAndSwap(due, now+int64(keyCheckInterval)) {
 		return cur
