@@ -42,14 +42,16 @@ type burstLog struct {
 	inBurst    bool
 	suppressed int
 	last       time.Time
+	now        func() time.Time // nil: time.Now; tests drive their own
 }
 
+// burstQuiet is how long without a failure ends a burst.
 const burstQuiet = 10 * time.Second
 
 func (b *burstLog) failure(site string, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := time.Now()
+	now := b.clock()
 	if b.inBurst && now.Sub(b.last) < burstQuiet {
 		b.suppressed++
 		b.last = now
@@ -71,6 +73,13 @@ func (b *burstLog) success() {
 		b.flag.Store(false)
 	}
 	b.mu.Unlock()
+}
+
+func (b *burstLog) clock() time.Time {
+	if b.now == nil {
+		return time.Now()
+	}
+	return b.now()
 }
 
 // active reports, without locking, whether a burst of failures is open.
