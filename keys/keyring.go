@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/capsule-go/capsule/internal/atomicfile"
 	"github.com/capsule-go/capsule/protocol"
 )
 
@@ -286,7 +287,7 @@ func rotate(dir string, now time.Time, hook func(step string) error) (*Signer, e
 	pub := priv.Public().(ed25519.PublicKey)
 	seed := priv.Seed()
 	defer clear(seed)
-	if err := writeReplace(dir, pendingKeyFile, seed, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, pendingKeyFile), seed, 0o600); err != nil {
 		return nil, fmt.Errorf("keys: rotate: write new key: %w", err)
 	}
 	if err := step("key.next written"); err != nil {
@@ -308,18 +309,15 @@ func rotate(dir string, now time.Time, hook func(step string) error) (*Signer, e
 	if err != nil {
 		return nil, err
 	}
-	if err := writeReplace(dir, KeyringFile, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, KeyringFile), data, 0o644); err != nil {
 		return nil, fmt.Errorf("keys: rotate: write keyring: %w", err)
 	}
 	if err := step("keyring written"); err != nil {
 		return nil, err
 	}
 
-	if err := os.Rename(filepath.Join(dir, pendingKeyFile), filepath.Join(dir, KeyFile)); err != nil {
+	if err := atomicfile.Rename(filepath.Join(dir, pendingKeyFile), filepath.Join(dir, KeyFile)); err != nil {
 		return nil, fmt.Errorf("keys: rotate: install new key: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return nil, fmt.Errorf("keys: rotate: %w", err)
 	}
 	return &Signer{priv: priv, fingerprint: Fingerprint(pub)}, nil
 }

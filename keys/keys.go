@@ -31,6 +31,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/capsule-go/capsule/internal/atomicfile"
 )
 
 // File names inside a data directory.
@@ -195,7 +197,7 @@ func load(dir string, create, locked bool) (*Signer, *Keyring, error) {
 		if _, err := io.ReadFull(rand.Reader, seed); err != nil {
 			return nil, nil, fmt.Errorf("keys: generate key: %w", err)
 		}
-		if _, err := createExclusive(dir, KeyFile, seed, 0o600); err != nil {
+		if _, err := atomicfile.WriteNew(keyPath, seed, 0o600); err != nil {
 			return nil, nil, fmt.Errorf("keys: create %s: %w", keyPath, err)
 		}
 		clear(seed)
@@ -217,7 +219,7 @@ func load(dir string, create, locked bool) (*Signer, *Keyring, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		created, err := createExclusive(dir, KeyringFile, data, 0o644)
+		created, err := atomicfile.WriteNew(filepath.Join(dir, KeyringFile), data, 0o644)
 		if err != nil {
 			return nil, nil, fmt.Errorf("keys: create %s: %w", filepath.Join(dir, KeyringFile), err)
 		}
@@ -270,11 +272,8 @@ func finishRotation(dir string, kr *Keyring, locked bool) (ed25519.PrivateKey, e
 	if !kr.active().matches(next.Public().(ed25519.PublicKey)) {
 		return nil, nil
 	}
-	if err := os.Rename(nextPath, filepath.Join(dir, KeyFile)); err != nil {
+	if err := atomicfile.Rename(nextPath, filepath.Join(dir, KeyFile)); err != nil {
 		return nil, fmt.Errorf("keys: complete interrupted rotation: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return nil, err
 	}
 	return next, nil
 }

@@ -607,43 +607,6 @@ func TestConcurrentLoadOrCreate(t *testing.T) {
 	}
 }
 
-// TestCreateExclusiveRace checks the lock-free creation path on its own:
-// many writers racing to create one file leave exactly one complete file.
-func TestCreateExclusiveRace(t *testing.T) {
-	dir := t.TempDir()
-	const n = 16
-	created := make([]bool, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			ok, err := createExclusive(dir, "f", bytes.Repeat([]byte{byte(i)}, 4096), 0o600)
-			if err != nil {
-				t.Error(err)
-			}
-			created[i] = ok
-		})
-	}
-	wg.Wait()
-	winners := 0
-	var winner int
-	for i, ok := range created {
-		if ok {
-			winners++
-			winner = i
-		}
-	}
-	if winners != 1 {
-		t.Fatalf("%d writers created the file, want 1", winners)
-	}
-	data, _ := os.ReadFile(filepath.Join(dir, "f"))
-	if !bytes.Equal(data, bytes.Repeat([]byte{byte(winner)}, 4096)) {
-		t.Errorf("file is not the winner's data")
-	}
-	if names := dirNames(t, dir); !slices.Equal(names, []string{"f"}) {
-		t.Errorf("directory holds %q", names)
-	}
-}
-
 func TestConcurrentLoadOrCreateProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa65"
+
+	"github.com/capsule-go/capsule/internal/atomicfile"
 )
 
 // PQSigner makes the optional ML-DSA-65 (FIPS 204) signatures of the seal
@@ -48,7 +50,7 @@ func LoadOrCreatePQ(dir string) (*PQSigner, error) {
 		_, newSK := mldsa65.NewKeyFromSeed(&seed)
 		clear(seed[:])
 		packed := newSK.Bytes()
-		if _, err := createExclusive(dir, PQKeyFile, packed, 0o600); err != nil {
+		if _, err := atomicfile.WriteNew(keyPath, packed, 0o600); err != nil {
 			return nil, fmt.Errorf("keys: create %s: %w", keyPath, err)
 		}
 		clear(packed)
@@ -63,7 +65,7 @@ func LoadOrCreatePQ(dir string) (*PQSigner, error) {
 	stored, err := os.ReadFile(pubPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if _, err := createExclusive(dir, PQPublicKeyFile, pub, 0o644); err != nil {
+		if _, err := atomicfile.WriteNew(pubPath, pub, 0o644); err != nil {
 			return nil, fmt.Errorf("keys: create %s: %w", pubPath, err)
 		}
 		if stored, err = os.ReadFile(pubPath); err != nil {
