@@ -38,14 +38,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/capsule-go/capsule/internal/atomicfile"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -277,29 +276,10 @@ func Check(ctx context.Context, store storage.Store, c Checkpoint) error {
 }
 
 // WriteFile writes a signed checkpoint to path atomically (temporary file,
-// fsync, rename), so a reader never sees half a checkpoint.
+// fsync, rename, fsync of the directory), so a reader never sees half a
+// checkpoint and a crash does not undo it.
 func WriteFile(path string, signed []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".checkpoint-*")
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(signed)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, signed, 0o644); err != nil {
 		return fmt.Errorf("checkpoint: write %s: %w", path, err)
 	}
 	return nil

@@ -5,9 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
+	"github.com/capsule-go/capsule/internal/atomicfile"
 	"github.com/capsule-go/capsule/internal/cli"
 	"github.com/capsule-go/capsule/protocol"
 )
@@ -56,26 +55,15 @@ func runExport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 // it into place once complete, so that a failed export leaves no partial
 // file behind.
 func exportFile(ctx context.Context, path string, src *source, progress *cli.Progress) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, err := atomicfile.Create(path, 0o644)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, unwrapPathError(err))
 	}
-	defer os.Remove(tmp.Name())
+	defer tmp.Cleanup()
 	if err := exportTo(ctx, tmp, src, progress); err != nil {
-		tmp.Close()
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := tmp.Replace(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
