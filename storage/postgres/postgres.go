@@ -26,7 +26,9 @@
 // whatever happens to the connection after; when the connection fails
 // with the COMMIT sent and unanswered, the store waits for that server
 // process to finish (ending it if it still sits in the transaction) and
-// looks for each batch by id before reporting a failure. That look
+// looks for each batch by id before reporting a failure, asking again
+// while no server answers (a crashed server restarting, a standby being
+// promoted under a multi-host URL) until the append's deadline. That look
 // assumes a direct connection to the server, whose process id the
 // connection knows.
 //
