@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"runtime"
@@ -228,6 +229,10 @@ func (x *exchange) recordInto(c *capsule.Capsule) {
 	if h, ok := x.args["prompt_hash"].(string); ok && (c.Reasoning.PromptHash == "" || c.Reasoning.PromptHash == st.promptHash) {
 		c.Reasoning.PromptHash, st.promptHash = h, h
 	}
+	// The call keeps x (its OnEnd) until it ends: keep no body.
+	x.mu.Lock()
+	x.stopped, x.body, x.sse, x.reply = true, nil, nil, reply{}
+	x.mu.Unlock()
 }
 
 // addCount adds n to the count m[key], when it holds a number or nothing.
@@ -327,7 +332,8 @@ func (x *exchange) seal() {
 	if caps == nil {
 		var err error
 		if caps, err = capsule.Default(); err != nil {
-			return // Default has logged why
+			slog.ErrorContext(x.reqCtx, "capsule: llm: recording a standalone LLM call", "tool", x.api.tool, "error", err)
+			return
 		}
 	}
 	tc, r := x.entry()
