@@ -405,3 +405,24 @@ func mustBody(r *http.Request) []byte {
 }
 
 type bodyKey struct{}
+
+// An error event in a stream fails the entry with the API's message; what
+// came before it is the result.
+func TestStreamErrorEvent(t *testing.T) {
+	f := newFakeAPI(t, sseAnswer(append(messageStream[:5:5],
+		`error|{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)...))
+	client := anthropicClient(f)
+	c := audited(t, func(ctx context.Context) error {
+		s := client.Messages.NewStreaming(ctx, messageParams())
+		defer s.Close()
+		for s.Next() {
+		}
+		if s.Err() == nil {
+			t.Error("the SDK saw no error")
+		}
+		return s.Err()
+	})
+	wantEntry(t, entries(t, c, 1)[0], "anthropic.messages", map[string]any{"stream": true}, "Let me check the weather.", false,
+		"overloaded_error: Overloaded")
+	checkFields(t, c, map[string]any{"execution.resources_used.tokens_in": "472", "execution.resources_used.tokens_out": "2"})
+}
