@@ -403,6 +403,7 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 		return Sealed{}, err
 	}
 	if err := c.breaker.allow(); err != nil {
+		c.metrics.bad.Add(1)
 		return Sealed{}, err
 	}
 	var p parts
@@ -464,6 +465,7 @@ func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*
 		return nil, nil
 	}
 	if err := c.breaker.allow(); err != nil {
+		c.metrics.bad.Add(int64(len(caps)))
 		return nil, err
 	}
 	ch, err := c.chain(tenant)
@@ -543,7 +545,10 @@ func (c *Capsules) Close() error {
 type Stats struct {
 	Committed int64 // capsules appended: stored and acknowledged
 	Commits   int64 // storage transactions that stored them (group commit)
-	Failed    int64 // capsules whose append failed
+	// Failed counts capsules whose append failed on the way to the
+	// store: refused while the breaker is open, the chain head unreadable,
+	// or the commit failed (not those refused for their content first).
+	Failed int64
 	// Swallowed counts audited calls whose capsule was lost and whose
 	// error was only logged (the default of a //capsule:audit function,
 	// see [Capsules.CountSwallowed]): the figure to alert on, since

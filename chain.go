@@ -116,6 +116,7 @@ func (ch *chain) enqueue(ctx context.Context, caps []*Capsule, ps []*parts) (*Qu
 			if ctx.Err() == nil { // not the caller's own deadline
 				ch.c.breaker.failure(err)
 			}
+			ch.c.metrics.bad.Add(int64(len(pds)))
 			return nil, fmt.Errorf("capsule: read chain head: %w", err)
 		}
 		ch.head, ch.headKnown = h, true

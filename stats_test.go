@@ -86,6 +86,14 @@ func TestStatsQueueBreakerAndObserver(t *testing.T) {
 	if err := c.Health(ctx); !errors.Is(err, ErrStoreDown) {
 		t.Fatalf("Health = %v with the breaker open, want ErrStoreDown", err)
 	}
+	// Refused at once by the open breaker (or, on a machine slow enough
+	// for the probe interval to pass, failed by the store): failed too.
+	if _, err := c.Append(ctx, "t", New(TypeAgent)); err == nil {
+		t.Fatal("append succeeded with the store down")
+	}
+	if s := c.Stats(); s.Failed != 2 {
+		t.Fatalf("Failed = %d after a refused append, want 2", s.Failed)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if observed != 3 {
