@@ -1,8 +1,6 @@
 package otelcapsule_test
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"testing"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -10,9 +8,7 @@ import (
 
 	"github.com/capsule-go/capsule"
 	otelcapsule "github.com/capsule-go/capsule/integrations/otel"
-	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/runtime"
-	"github.com/capsule-go/capsule/storage/memory"
 )
 
 // collect reads every metric of the reader by name.
@@ -63,16 +59,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := memory.New()
-	caps, err := capsule.NewCapsules(st, capsule.WithSigner(keys.NewSigner(priv, "qp_key_test")), m.CommitObserver())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer caps.Close()
+	caps, st := newCapsules(t, m.CommitObserver())
 	if err := m.Watch(caps); err != nil {
 		t.Fatal(err)
 	}
