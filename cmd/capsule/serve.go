@@ -21,8 +21,10 @@ Serve the read-only HTTP routes over a database:
   GET {prefix}/         list capsules (limit, offset, type, tenant_id)
   GET {prefix}/verify   verify a chain (tenant_id, level)
   GET {prefix}/{id}     one sealed capsule by id or id prefix
+  GET {prefix}/healthz  200 {"status":"ok"} when the database answers
+                        within a second, else 503 with the reason
 and, for people, a read-only HTML explorer of the same data at
-{prefix}/explore/ (a browser opening {prefix}/ is sent there): the
+{prefix}/explore/ (a browser opening / or {prefix}/ is sent there): the
 chains, each chain newest first, each capsule, each chain's verification.
 Signatures are verified with the keyring of the data directory
 ($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes) when it has one, and each
