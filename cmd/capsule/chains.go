@@ -44,7 +44,7 @@ func runChains(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if sf.tenantSet {
 		return f.usageFail(stderr, "chains has no --tenant: it lists every chain")
 	}
-	src, err := openSource(ctx, &sf, positional, stdin)
+	src, err := openSource(ctx, &sf, positional, stdin, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}

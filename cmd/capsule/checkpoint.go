@@ -51,7 +51,7 @@ func runCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
-	src, err := openSource(ctx, &sf, positional, nil)
+	src, err := openSource(ctx, &sf, positional, nil, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}

@@ -30,7 +30,7 @@ func runExport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if !ok {
 		return code
 	}
-	src, err := openSource(ctx, &sf, positional, stdin)
+	src, err := openSource(ctx, &sf, positional, stdin, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}

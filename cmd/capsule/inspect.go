@@ -50,7 +50,7 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	case seqSet && *seq < 0:
 		return f.usageFail(stderr, "--seq wants a sequence number >= 0")
 	}
-	src, err := openSource(ctx, &sf, positional, stdin)
+	src, err := openSource(ctx, &sf, positional, stdin, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}

@@ -119,7 +119,8 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 	}
 
-	src, err := openSource(ctx, &sf, positional, stdin)
+	sf.quiet = *quiet
+	src, err := openSource(ctx, &sf, positional, stdin, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
