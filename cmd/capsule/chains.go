@@ -19,7 +19,7 @@ import (
 )
 
 const chainsUsage = `
-Usage: capsule chains (FILE | --db PATH | --pg URL) [--json]
+Usage: capsule chains [FILE | --db PATH | --pg URL] [--json]
 
 List every chain of the source: its tenant, how many capsules it holds,
 the sequence and hash of its head, and the trigger.timestamp of its first
@@ -30,7 +30,7 @@ The table shortens the head hash; --json prints the whole of it:
   {"chains":[{"tenant_id","length","head_sequence","head_hash",
               "first_timestamp","last_timestamp"}]}
 with tenant_id null for the null tenant's chain. Exit code 0, or 2 on a
-usage or I/O error.`
+usage or I/O error.` + "\n\n" + defaultSourceHelp
 
 func runChains(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("chains", chainsUsage, "capsule chains --db ~/.quantumpipes/capsules.db")

@@ -37,7 +37,7 @@ func (s *sourceFlags) register(fs *flag.FlagSet) {
 	s.cmd = fs.Name()
 	fs.StringVar(&s.db, "db", "", "read the SQLite database at `PATH`")
 	fs.StringVar(&s.pg, "pg", "", "read the PostgreSQL database at `URL` (postgres://…)")
-	fs.Func("tenant", "the `TENANT` whose chain to use (default: the null tenant)", func(v string) error {
+	fs.Func("tenant", "the `TENANT` whose chain to use (default: the null tenant; verify of a database: every chain)", func(v string) error {
 		s.tenant, s.tenantSet = v, true
 		return nil
 	})
@@ -141,6 +141,12 @@ func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Re
 	src.store = st
 	return src, nil
 }
+
+// defaultSourceHelp ends the usage of the commands that read a source.
+const defaultSourceHelp = `Without FILE, --db or --pg the command reads the database the library
+uses by default: $CAPSULE_URL, else capsules.db in the data directory
+($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes), and says which on
+standard error. A SQLite database is given with --db, never as FILE.`
 
 // defaultSource returns the database the library opens by default
 // ([capsule.DefaultURL]) and where that choice came from, for the note
