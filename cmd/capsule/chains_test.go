@@ -215,13 +215,7 @@ func TestChainsPostgres(t *testing.T) {
 // The note naming a store's chains lists at most ten of them and says how
 // many more there are: a shared database may hold hundreds.
 func TestEmptyChainNoteBounded(t *testing.T) {
-	emptyDataDir(t)
-	dir := t.TempDir()
-	db := filepath.Join(dir, "capsules.db")
-	caps, err := capsule.Open(t.Context(), db, capsule.WithKeyDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, caps := newDatabase(t)
 	for i := range 13 {
 		if _, err := caps.Append(t.Context(), fmt.Sprintf("t%02d", i), capsule.New(capsule.TypeTool)); err != nil {
 			t.Fatal(err)

@@ -22,6 +22,21 @@ type verifyAllOut struct {
 	} `json:"chains"`
 }
 
+// newDatabase returns a new SQLite database, open for appending, with its
+// key beside it, and an empty data directory.
+func newDatabase(t *testing.T) (string, *capsule.Capsules) {
+	t.Helper()
+	emptyDataDir(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "capsules.db")
+	caps, err := capsule.Open(t.Context(), db, capsule.WithKeyDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { caps.Close() })
+	return db, caps
+}
+
 // verify of a database without --tenant verifies every chain, one line
 // each and a total; --tenant narrows it to one chain.
 func TestVerifyAllChains(t *testing.T) {
@@ -79,13 +94,7 @@ func TestVerifyAllChains(t *testing.T) {
 
 // An empty store is said to be empty, without a tick over nothing.
 func TestVerifyEmptyStore(t *testing.T) {
-	emptyDataDir(t)
-	dir := t.TempDir()
-	db := filepath.Join(dir, "capsules.db")
-	caps, err := capsule.Open(t.Context(), db, capsule.WithKeyDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, caps := newDatabase(t)
 	caps.Close()
 	r := capsuleCmd(t, "", "verify", "--db", db).want(t, exitOK)
 	if want := db + " is empty: it holds no chains, so there is nothing to verify\n"; r.stdout != want {
