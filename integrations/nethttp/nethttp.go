@@ -123,6 +123,7 @@
 //	GET {prefix}/explore/chain?tenant_id=T    one chain, newest first (limit, offset, type)
 //	GET {prefix}/explore/capsule/{id}         one capsule: the six sections and the seal
 //	GET {prefix}/explore/verify?tenant_id=T   the chain's verification, the broken link marked
+//	                                          (limit, offset: every capsule it verified, paged)
 //	GET {prefix}/explore/style.css            the one stylesheet
 //
 // A GET of the mount point itself ({prefix}/ or {prefix}) whose Accept
@@ -140,7 +141,10 @@
 // the explorer works under any prefix and behind http.StripPrefix. A
 // capsule whose stored content cannot be read (a tampered row) is shown
 // in its place on the chain, chains and verify pages, marked broken, and
-// its own page says it is unreadable.
+// its own page says it is unreadable. A capsule's page names its chain
+// in the breadcrumb (opened without tenant_id too), and links its
+// previous_hash to the capsule of its chain with that hash and its
+// parent_id to that capsule.
 //
 // # Methods and paths
 //
