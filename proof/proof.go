@@ -254,3 +254,25 @@ func Verify(p Proof, pol Policy) (Result, error) {
 	}
 	return res, nil
 }
+
+// KeptCheckpoint returns the latest checkpoint the store keeps for
+// tenant's chain (see storage.TreeStore) when it includes the capsule at
+// sequence seq, and nil when the store keeps none that does.
+func KeptCheckpoint(ctx context.Context, store storage.Store, tenant string, seq int64) ([]byte, error) {
+	ts, ok := store.(storage.TreeStore)
+	if !ok {
+		return nil, nil
+	}
+	kept, err := ts.LatestCheckpoint(ctx, tenant)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("proof: %w", err)
+	}
+	text, _, _ := bytes.Cut(kept, []byte("\n\n"))
+	if cp, err := checkpoint.Parse(string(text) + "\n"); err != nil || cp.Size <= seq {
+		return nil, nil
+	}
+	return kept, nil
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -115,16 +114,9 @@ func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 // covers sequence seq and no origin is asked for, else a new one signed
 // with the data directory's key.
 func latestCheckpoint(ctx context.Context, store storage.Store, tenant string, seq int64, origin string) ([]byte, error) {
-	if ts, ok := store.(storage.TreeStore); ok && origin == "" {
-		kept, err := ts.LatestCheckpoint(ctx, tenant)
-		switch {
-		case err == nil:
-			text, _, _ := bytes.Cut(kept, []byte("\n\n"))
-			if cp, err := checkpoint.Parse(string(text) + "\n"); err == nil && cp.Size > seq {
-				return kept, nil
-			}
-		case !errors.Is(err, storage.ErrNotFound):
-			return nil, err
+	if origin == "" {
+		if kept, err := proof.KeptCheckpoint(ctx, store, tenant, seq); kept != nil || err != nil {
+			return kept, err
 		}
 	}
 	if origin == "" {

@@ -79,6 +79,9 @@ type Store struct {
 	schemaReady atomic.Bool // the table exists
 
 	trees treeCache // the frontier of each chain's tree (see tree.go)
+	// noTree makes appends write no tree: for the benchmark that
+	// measures what keeping it costs, never set otherwise.
+	noTree bool
 }
 
 var _ storage.Store = (*Store)(nil)

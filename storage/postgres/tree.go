@@ -20,7 +20,7 @@ import (
 // cosigned checkpoint of each chain.
 var treeSchema = []string{
 	`CREATE TABLE IF NOT EXISTS capsule_tree (
-	tenant_id TEXT NOT NULL,
+	tenant_id TEXT COLLATE "C" NOT NULL,
 	idx BIGINT NOT NULL,
 	hash BYTEA NOT NULL,
 	PRIMARY KEY (tenant_id, idx)
@@ -63,23 +63,28 @@ func (s *Store) createTreeSchema(ctx context.Context) error {
 const (
 	treeCountQuery = "SELECT coalesce(max(idx) + 1, 0) FROM capsule_tree WHERE tenant_id = $1"
 	treeReadQuery  = "SELECT idx, hash FROM capsule_tree WHERE tenant_id = $1 AND idx = ANY($2::int8[])"
-	// treeInsert stores the tree rows of an append's batches: each row
-	// carries its tenant, the stored-hash count the tenant's tree must
-	// have before it (want) and the last capsule of the tenant's batch,
-	// which must be stored (the batch's INSERT, earlier in the same
-	// transaction, succeeded). Rows another writer stored first (a
-	// catch-up; they are the same hashes) are skipped.
+	// treeInsert stores the tree rows of an append's batches ($1-$3, one
+	// element per row) for the tenants ($4-$7, one element per tenant)
+	// whose tree has the stored-hash count the rows extend (want) and whose
+	// batch's last capsule is stored (the batch's INSERT, earlier in the
+	// same transaction, succeeded). Rows another writer stored first (a
+	// catch-up; they are the same hashes) are skipped. It answers the rows
+	// stored per tenant.
 	treeInsert = `
-INSERT INTO capsule_tree (tenant_id, idx, hash)
-SELECT t.tenant, t.idx, t.hash
-FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::int8[], $5::int8[], $6::text[])
-	AS t(tenant, idx, hash, want, last_seq, last_hash)
-WHERE (SELECT coalesce(max(c.idx) + 1, 0) FROM capsule_tree c WHERE c.tenant_id = t.tenant) = t.want
-AND CASE WHEN t.tenant = ''
-	THEN EXISTS (SELECT 1 FROM quantumpipes_capsules q WHERE q.tenant_id IS NULL AND q.sequence = t.last_seq AND q.hash = t.last_hash)
-	ELSE EXISTS (SELECT 1 FROM quantumpipes_capsules q WHERE q.tenant_id = t.tenant AND q.sequence = t.last_seq AND q.hash = t.last_hash) END
-ON CONFLICT DO NOTHING
-RETURNING tenant_id`
+WITH good AS (
+	SELECT g.tenant FROM unnest($4::text[], $5::int8[], $6::int8[], $7::text[]) AS g(tenant, want, last_seq, last_hash)
+	WHERE (SELECT coalesce(max(c.idx) + 1, 0) FROM capsule_tree c WHERE c.tenant_id = g.tenant) = g.want
+	AND CASE WHEN g.tenant = ''
+		THEN EXISTS (SELECT 1 FROM quantumpipes_capsules q WHERE q.tenant_id IS NULL AND q.sequence = g.last_seq AND q.hash = g.last_hash)
+		ELSE EXISTS (SELECT 1 FROM quantumpipes_capsules q WHERE q.tenant_id = g.tenant AND q.sequence = g.last_seq AND q.hash = g.last_hash) END
+), ins AS (
+	INSERT INTO capsule_tree (tenant_id, idx, hash)
+	SELECT t.tenant, t.idx, t.hash FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS t(tenant, idx, hash)
+	JOIN good USING (tenant)
+	ON CONFLICT DO NOTHING
+	RETURNING tenant_id
+)
+SELECT tenant_id, count(*) FROM ins GROUP BY tenant_id`
 	treeInsertPlain = "INSERT INTO capsule_tree (tenant_id, idx, hash) SELECT $1, unnest($2::int8[]), unnest($3::bytea[]) ON CONFLICT DO NOTHING"
 	saveCheckpoint  = `INSERT INTO capsule_checkpoints (tenant_id, size, note) VALUES ($1, $2, $3)
 ON CONFLICT (tenant_id) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= capsule_checkpoints.size`
@@ -136,10 +141,13 @@ type treePlan struct {
 	tenants []string // tenants whose tree rows are queued
 	rows    map[string]int64
 	next    map[string]frontier
-	cols    struct {
+	rowsCol struct { // one element per row
+		tenant []string
+		idx    []int64
+		hash   [][]byte
+	}
+	tenantCol struct { // one element per tenant
 		tenant        []string
-		idx           []int64
-		hash          [][]byte
 		want, lastSeq []int64
 		lastHash      []string
 	}
@@ -153,6 +161,9 @@ type treePlan struct {
 // batch when the tree cannot be read.
 func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []int) *treePlan {
 	p := &treePlan{rows: map[string]int64{}, next: map[string]frontier{}}
+	if s.noTree {
+		return p
+	}
 	for _, i := range queued {
 		b := batches[i]
 		start := b.Records[0].Sequence
@@ -174,13 +185,14 @@ func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []
 		base := tlog.StoredHashCount(f.size)
 		last := b.Records[len(b.Records)-1]
 		for k, h := range added {
-			p.cols.tenant = append(p.cols.tenant, b.Tenant)
-			p.cols.idx = append(p.cols.idx, base+int64(k))
-			p.cols.hash = append(p.cols.hash, h[:])
-			p.cols.want = append(p.cols.want, base)
-			p.cols.lastSeq = append(p.cols.lastSeq, last.Sequence)
-			p.cols.lastHash = append(p.cols.lastHash, last.Hash)
+			p.rowsCol.tenant = append(p.rowsCol.tenant, b.Tenant)
+			p.rowsCol.idx = append(p.rowsCol.idx, base+int64(k))
+			p.rowsCol.hash = append(p.rowsCol.hash, h[:])
 		}
+		p.tenantCol.tenant = append(p.tenantCol.tenant, b.Tenant)
+		p.tenantCol.want = append(p.tenantCol.want, base)
+		p.tenantCol.lastSeq = append(p.tenantCol.lastSeq, last.Sequence)
+		p.tenantCol.lastHash = append(p.tenantCol.lastHash, last.Hash)
 		end := f.size + int64(len(leaves))
 		p.tenants = append(p.tenants, b.Tenant)
 		p.rows[b.Tenant] = int64(len(added))
@@ -234,11 +246,12 @@ func (s *Store) loadFrontier(ctx context.Context, tenant string, start int64) (f
 
 // queue adds the tree INSERT to an append's pipeline, if it has rows.
 func (p *treePlan) queue(b *pgx.Batch) {
-	if len(p.cols.idx) == 0 {
+	if len(p.rowsCol.idx) == 0 {
 		return
 	}
 	p.queued = true
-	b.Queue(treeInsert, p.cols.tenant, p.cols.idx, p.cols.hash, p.cols.want, p.cols.lastSeq, p.cols.lastHash)
+	b.Queue(treeInsert, p.rowsCol.tenant, p.rowsCol.idx, p.rowsCol.hash,
+		p.tenantCol.tenant, p.tenantCol.want, p.tenantCol.lastSeq, p.tenantCol.lastHash)
 }
 
 // read reads the result of the tree INSERT, if queued.
@@ -254,10 +267,11 @@ func (p *treePlan) read(br pgx.BatchResults) error {
 	p.got = map[string]int64{}
 	for rows.Next() {
 		var t string
-		if err := rows.Scan(&t); err != nil {
+		var n int64
+		if err := rows.Scan(&t, &n); err != nil {
 			return fmt.Errorf("store the tree: %w", err)
 		}
-		p.got[t]++
+		p.got[t] = n
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store the tree: %w", err)

@@ -155,7 +155,10 @@ type Store struct {
 	present atomic.Uint32
 	// treeTables reports that the tree's tables exist (see tree.go).
 	treeTables atomic.Bool
-	closed     atomic.Bool
+	// noTree makes appends write no tree: for the benchmark that
+	// measures what keeping it costs, never set otherwise.
+	noTree bool
+	closed atomic.Bool
 	// freeSpace reports the bytes free to this process on the file
 	// system holding dir; ok is false when it cannot tell.
 	freeSpace func(dir string) (free uint64, ok bool)

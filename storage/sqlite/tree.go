@@ -34,9 +34,12 @@ const (
 
 // Statements of the tree.
 const (
-	treeCountQuery  = "SELECT coalesce(max(idx) + 1, 0) FROM capsule_tree WHERE tenant_id = ?"
-	treeReadQuery   = "SELECT idx, hash FROM capsule_tree WHERE tenant_id = ?1 AND idx IN (SELECT value FROM json_each(?2))"
-	treeInsert      = "INSERT INTO capsule_tree (tenant_id, idx, hash) VALUES (?, ?, ?)"
+	treeCountQuery = "SELECT coalesce(max(idx) + 1, 0) FROM capsule_tree WHERE tenant_id = ?"
+	treeReadQuery  = "SELECT idx, hash FROM capsule_tree WHERE tenant_id = ?1 AND idx IN (SELECT value FROM json_each(?2))"
+	// treeInsert stores a run of hashes, ?3 being their concatenation and
+	// ?4 a JSON array as long as the run: one statement per batch.
+	treeInsert = "INSERT INTO capsule_tree (tenant_id, idx, hash) " +
+		"SELECT ?1, ?2 + j.key, substr(?3, j.key * 32 + 1, 32) FROM json_each(?4) AS j"
 	saveCheckpoint  = "INSERT INTO capsule_checkpoints (tenant_id, size, note) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= capsule_checkpoints.size"
 	readCheckpoint  = "SELECT note FROM capsule_checkpoints WHERE tenant_id = ?"
 	leavesRefQuery  = "SELECT sequence, hash FROM capsules WHERE sequence >= ?1 ORDER BY sequence LIMIT ?2"
@@ -152,10 +155,24 @@ func (s *Store) growTx(ctx context.Context, w *writeTx, tenant string, size int6
 		return fmt.Errorf("prepare the tree insert: %w", err)
 	}
 	base := tlog.StoredHashCount(size)
-	for i, h := range added {
-		if _, err := st.ExecContext(ctx, tenant, base+int64(i), h[:]); err != nil {
-			return fmt.Errorf("store tree hash %d: %w", base+int64(i), err)
+	for len(added) > 0 {
+		// At most 2^15 hashes (1 MB) per statement.
+		n := min(len(added), 1<<15)
+		blob := make([]byte, 0, n*tlog.HashSize)
+		run := make([]byte, 0, 2*n+1)
+		run = append(run, '[')
+		for i, h := range added[:n] {
+			blob = append(blob, h[:]...)
+			if i > 0 {
+				run = append(run, ',')
+			}
+			run = append(run, '0')
 		}
+		run = append(run, ']')
+		if _, err := st.ExecContext(ctx, tenant, base, blob, string(run)); err != nil {
+			return fmt.Errorf("store tree hashes from %d: %w", base, err)
+		}
+		added, base = added[n:], base+int64(n)
 	}
 	return nil
 }
@@ -165,6 +182,9 @@ func (s *Store) growTx(ctx context.Context, w *writeTx, tenant string, size int6
 // covers the chain up to head, or lags by at most inlineCatchUp capsules
 // (which it then catches up); else it is left for GrowTree.
 func (s *Store) extendTree(ctx context.Context, w *writeTx, tenant string, head storage.Head, recs []storage.Record) error {
+	if s.noTree {
+		return nil
+	}
 	size, err := treeSize(ctx, w.tx, tenant)
 	if err != nil {
 		return err
