@@ -121,3 +121,19 @@ func Hashes(hs []tlog.Hash) [][]byte {
 	}
 	return out
 }
+
+// Runs splits hashes, the stored hashes from index base, into runs of at
+// most max consecutive hashes each, for a store that keeps one row per
+// run: the index of each run's first hash and its hashes, concatenated.
+func Runs(base int64, hashes []tlog.Hash, max int) (starts []int64, runs [][]byte) {
+	for len(hashes) > 0 {
+		n := min(len(hashes), max)
+		run := make([]byte, 0, n*tlog.HashSize)
+		for _, h := range hashes[:n] {
+			run = append(run, h[:]...)
+		}
+		starts, runs = append(starts, base), append(runs, run)
+		base, hashes = base+int64(n), hashes[n:]
+	}
+	return starts, runs
+}

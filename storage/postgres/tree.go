@@ -15,16 +15,23 @@ import (
 
 // The Merkle tree of each chain (see [storage.TreeStore]) lives in two
 // tables of this package's own beside the reference table: capsule_tree
-// holds tlog's stored hashes of every chain, keyed by tenant (” is the
-// null tenant) and stored-hash index, and capsule_checkpoints the latest
-// cosigned checkpoint of each chain.
+// holds tlog's stored hashes of every chain in runs, one row per run of
+// up to maxRun consecutive hashes (those an append or a catch-up adds),
+// keyed by tenant (the empty string for the null tenant) and the
+// stored-hash index of the run's first hash; capsule_checkpoints holds the
+// latest cosigned checkpoint of each chain. One row per append rather
+// than one per hash keeps what the tree adds to an append's write-ahead
+// log small.
 var treeSchema = []string{
 	`CREATE TABLE IF NOT EXISTS capsule_tree (
 	tenant_id TEXT COLLATE "C" NOT NULL,
 	idx BIGINT NOT NULL,
-	hash BYTEA NOT NULL,
+	hashes BYTEA NOT NULL,
 	PRIMARY KEY (tenant_id, idx)
 )`,
+	// A run is at most 4 KB: kept in its row, never compressed (hashes do
+	// not compress) nor moved to TOAST.
+	"ALTER TABLE capsule_tree ALTER COLUMN hashes SET STORAGE PLAIN",
 	`CREATE TABLE IF NOT EXISTS capsule_checkpoints (
 	tenant_id TEXT NOT NULL PRIMARY KEY,
 	size BIGINT NOT NULL,
@@ -61,8 +68,13 @@ func (s *Store) createTreeSchema(ctx context.Context) error {
 
 // Statements of the tree.
 const (
-	treeCountQuery = "SELECT coalesce(max(idx) + 1, 0) FROM capsule_tree WHERE tenant_id = $1"
-	treeReadQuery  = "SELECT idx, hash FROM capsule_tree WHERE tenant_id = $1 AND idx = ANY($2::int8[])"
+	treeCountQuery = "SELECT coalesce((SELECT idx + length(hashes) / 32 FROM capsule_tree WHERE tenant_id = $1 ORDER BY idx DESC LIMIT 1), 0)"
+	// treeReadQuery reads each index from the run that holds it.
+	treeReadQuery = `SELECT x.i, substring(r.hashes FROM (x.i - r.idx)::int * 32 + 1 FOR 32)
+FROM unnest($2::int8[]) AS x(i)
+CROSS JOIN LATERAL (SELECT c.idx, c.hashes FROM capsule_tree c
+	WHERE c.tenant_id = $1 AND c.idx <= x.i AND c.idx + length(c.hashes) / 32 > x.i
+	ORDER BY c.idx DESC LIMIT 1) r`
 	// treeInsert stores the tree rows of an append's batches ($1-$3, one
 	// element per row) for the tenants ($4-$7, one element per tenant)
 	// whose tree has the stored-hash count the rows extend (want) and whose
@@ -73,24 +85,28 @@ const (
 	treeInsert = `
 WITH good AS (
 	SELECT g.tenant FROM unnest($4::text[], $5::int8[], $6::int8[], $7::text[]) AS g(tenant, want, last_seq, last_hash)
-	WHERE (SELECT coalesce(max(c.idx) + 1, 0) FROM capsule_tree c WHERE c.tenant_id = g.tenant) = g.want
+	WHERE coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c WHERE c.tenant_id = g.tenant ORDER BY c.idx DESC LIMIT 1), 0) = g.want
 	AND CASE WHEN g.tenant = ''
 		THEN EXISTS (SELECT 1 FROM quantumpipes_capsules q WHERE q.tenant_id IS NULL AND q.sequence = g.last_seq AND q.hash = g.last_hash)
 		ELSE EXISTS (SELECT 1 FROM quantumpipes_capsules q WHERE q.tenant_id = g.tenant AND q.sequence = g.last_seq AND q.hash = g.last_hash) END
 ), ins AS (
-	INSERT INTO capsule_tree (tenant_id, idx, hash)
-	SELECT t.tenant, t.idx, t.hash FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS t(tenant, idx, hash)
+	INSERT INTO capsule_tree (tenant_id, idx, hashes)
+	SELECT t.tenant, t.idx, t.hashes FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS t(tenant, idx, hashes)
 	JOIN good USING (tenant)
 	ON CONFLICT DO NOTHING
 	RETURNING tenant_id
 )
 SELECT tenant_id, count(*) FROM ins GROUP BY tenant_id`
 	genericPlans    = "SET LOCAL plan_cache_mode = force_generic_plan"
-	treeInsertPlain = "INSERT INTO capsule_tree (tenant_id, idx, hash) SELECT $1, unnest($2::int8[]), unnest($3::bytea[]) ON CONFLICT DO NOTHING"
+	treeInsertPlain = "INSERT INTO capsule_tree (tenant_id, idx, hashes) SELECT $1, unnest($2::int8[]), unnest($3::bytea[]) ON CONFLICT DO NOTHING"
 	saveCheckpoint  = `INSERT INTO capsule_checkpoints (tenant_id, size, note) VALUES ($1, $2, $3)
 ON CONFLICT (tenant_id) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= capsule_checkpoints.size`
 	readCheckpoint = "SELECT note FROM capsule_checkpoints WHERE tenant_id = $1"
 )
+
+// maxRun is how many stored hashes one row of capsule_tree holds at most
+// (4 KB).
+const maxRun = 128
 
 // inlineCatchUp is how far behind its chain a tree may be for an append to
 // catch it up first; a tree further behind is caught up by
@@ -142,10 +158,10 @@ type treePlan struct {
 	tenants []string // tenants whose tree rows are queued
 	rows    map[string]int64
 	next    map[string]frontier
-	rowsCol struct { // one element per row
+	rowsCol struct { // one element per row: a run of hashes
 		tenant []string
 		idx    []int64
-		hash   [][]byte
+		hashes [][]byte
 	}
 	tenantCol struct { // one element per tenant
 		tenant        []string
@@ -185,18 +201,19 @@ func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []
 		}
 		base := tlog.StoredHashCount(f.size)
 		last := b.Records[len(b.Records)-1]
-		for k, h := range added {
+		starts, runs := tree.Runs(base, added, maxRun)
+		for range starts {
 			p.rowsCol.tenant = append(p.rowsCol.tenant, b.Tenant)
-			p.rowsCol.idx = append(p.rowsCol.idx, base+int64(k))
-			p.rowsCol.hash = append(p.rowsCol.hash, h[:])
 		}
+		p.rowsCol.idx = append(p.rowsCol.idx, starts...)
+		p.rowsCol.hashes = append(p.rowsCol.hashes, runs...)
 		p.tenantCol.tenant = append(p.tenantCol.tenant, b.Tenant)
 		p.tenantCol.want = append(p.tenantCol.want, base)
 		p.tenantCol.lastSeq = append(p.tenantCol.lastSeq, last.Sequence)
 		p.tenantCol.lastHash = append(p.tenantCol.lastHash, last.Hash)
 		end := f.size + int64(len(leaves))
 		p.tenants = append(p.tenants, b.Tenant)
-		p.rows[b.Tenant] = int64(len(added))
+		p.rows[b.Tenant] = int64(len(starts))
 		p.next[b.Tenant] = frontier{size: end, hashes: nextFrontier(f, base, added, end)}
 	}
 	return p
@@ -255,7 +272,7 @@ func (p *treePlan) queue(b *pgx.Batch) {
 	// run (0.2 ms), and the server would make one at every append: its
 	// generic plan is as good. SET LOCAL ends with the transaction.
 	b.Queue(genericPlans)
-	b.Queue(treeInsert, p.rowsCol.tenant, p.rowsCol.idx, p.rowsCol.hash,
+	b.Queue(treeInsert, p.rowsCol.tenant, p.rowsCol.idx, p.rowsCol.hashes,
 		p.tenantCol.tenant, p.tenantCol.want, p.tenantCol.lastSeq, p.tenantCol.lastHash)
 }
 
@@ -487,12 +504,8 @@ func (s *Store) GrowTree(ctx context.Context, tenant string, max int) (int64, er
 		if err != nil {
 			return err
 		}
-		base := tlog.StoredHashCount(size)
-		idx := make([]int64, len(added))
-		for k := range idx {
-			idx[k] = base + int64(k)
-		}
-		if _, err := tx.Exec(ctx, treeInsertPlain, tenant, idx, tree.Hashes(added)); err != nil {
+		starts, runs := tree.Runs(tlog.StoredHashCount(size), added, maxRun)
+		if _, err := tx.Exec(ctx, treeInsertPlain, tenant, starts, runs); err != nil {
 			return fmt.Errorf("store the tree: %w", err)
 		}
 		size += int64(len(leaves))

@@ -16,7 +16,7 @@ import (
 // The Merkle tree of each chain (see [storage.TreeStore]) lives in two
 // tables of this package's own, which the Python reference neither reads
 // nor needs: capsule_tree holds tlog's stored hashes of every chain, keyed
-// by tenant (” is the null tenant) and stored-hash index, and
+// by tenant (the empty string for the null tenant) and stored-hash index, and
 // capsule_checkpoints the latest cosigned checkpoint of each chain.
 const (
 	treeTableDDL = "CREATE TABLE IF NOT EXISTS capsule_tree (\n" +
