@@ -137,3 +137,25 @@ func Runs(base int64, hashes []tlog.Hash, max int) (starts []int64, runs [][]byt
 	}
 	return starts, runs
 }
+
+// NextFrontier returns the hashes at Frontier(end) of a tree grown from
+// size records, whose frontier hashes were front, by the stored hashes
+// added (from index tlog.StoredHashCount(size)) to end records.
+func NextFrontier(size int64, front []tlog.Hash, added []tlog.Hash, end int64) []tlog.Hash {
+	base := tlog.StoredHashCount(size)
+	old := Frontier(size)
+	idx := Frontier(end)
+	hs := make([]tlog.Hash, len(idx))
+	for k, x := range idx {
+		if x >= base {
+			hs[k] = added[x-base]
+			continue
+		}
+		for j, o := range old {
+			if o == x {
+				hs[k] = front[j]
+			}
+		}
+	}
+	return hs
+}

@@ -64,3 +64,35 @@ func TestExtendMatchesTlog(t *testing.T) {
 		t.Fatal("Leaf accepted a bad hash")
 	}
 }
+
+// NextFrontier gives the frontier that reading it from the tree gives.
+func TestNextFrontier(t *testing.T) {
+	var leaves []tlog.Hash
+	for n := range 40 {
+		leaves = append(leaves, tlog.RecordHash(fmt.Appendf(nil, "%d", n)))
+	}
+	all, err := Extend(0, nil, leaves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(idx []int64) []tlog.Hash {
+		hs := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			hs[i] = all[x]
+		}
+		return hs
+	}
+	for size := int64(0); size < 40; size++ {
+		for end := size + 1; end <= 40; end++ {
+			added := all[tlog.StoredHashCount(size):tlog.StoredHashCount(end)]
+			got := NextFrontier(size, at(Frontier(size)), added, end)
+			if fmt.Sprint(got) != fmt.Sprint(at(Frontier(end))) {
+				t.Fatalf("NextFrontier(%d -> %d) differs", size, end)
+			}
+		}
+	}
+	starts, runs := Runs(7, all[:10], 4)
+	if fmt.Sprint(starts) != "[7 11 15]" || len(runs[0]) != 128 || len(runs[2]) != 64 {
+		t.Fatalf("Runs: %v %d", starts, len(runs))
+	}
+}

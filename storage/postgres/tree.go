@@ -85,13 +85,19 @@ CROSS JOIN LATERAL (SELECT c.idx, c.hashes FROM capsule_tree c
 	treeInsert = `
 WITH good AS (
 	SELECT g.tenant FROM unnest($4::text[], $5::int8[], $6::int8[], $7::text[]) AS g(tenant, want, last_seq, last_hash)
-	WHERE coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c WHERE c.tenant_id = g.tenant ORDER BY c.idx DESC LIMIT 1), 0) = g.want
-	AND CASE WHEN g.tenant = ''
-		THEN EXISTS (SELECT 1 FROM quantumpipes_capsules q WHERE q.tenant_id IS NULL AND q.sequence = g.last_seq AND q.hash = g.last_hash)
-		ELSE EXISTS (SELECT 1 FROM quantumpipes_capsules q WHERE q.tenant_id = g.tenant AND q.sequence = g.last_seq AND q.hash = g.last_hash) END
+	LEFT JOIN LATERAL (SELECT c.idx + length(c.hashes) / 32 AS n FROM capsule_tree c
+		WHERE c.tenant_id = g.tenant ORDER BY c.idx DESC LIMIT 1) t ON true
+	JOIN LATERAL (
+		SELECT 1 FROM quantumpipes_capsules q
+			WHERE g.tenant = '' AND q.tenant_id IS NULL AND q.sequence = g.last_seq AND q.hash = g.last_hash
+		UNION ALL
+		SELECT 1 FROM quantumpipes_capsules q
+			WHERE g.tenant <> '' AND q.tenant_id = g.tenant AND q.sequence = g.last_seq AND q.hash = g.last_hash
+		LIMIT 1) stored ON true
+	WHERE coalesce(t.n, 0) = g.want
 ), ins AS (
 	INSERT INTO capsule_tree (tenant_id, idx, hashes)
-	SELECT t.tenant, t.idx, t.hashes FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS t(tenant, idx, hashes)
+	SELECT r.tenant, r.idx, r.hashes FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS r(tenant, idx, hashes)
 	JOIN good USING (tenant)
 	ON CONFLICT DO NOTHING
 	RETURNING tenant_id
@@ -214,29 +220,9 @@ func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []
 		end := f.size + int64(len(leaves))
 		p.tenants = append(p.tenants, b.Tenant)
 		p.rows[b.Tenant] = int64(len(starts))
-		p.next[b.Tenant] = frontier{size: end, hashes: nextFrontier(f, base, added, end)}
+		p.next[b.Tenant] = frontier{size: end, hashes: tree.NextFrontier(f.size, f.hashes, added, end)}
 	}
 	return p
-}
-
-// nextFrontier returns the frontier hashes of a tree of end records, from
-// the frontier f it extended and the hashes added from index base.
-func nextFrontier(f frontier, base int64, added []tlog.Hash, end int64) []tlog.Hash {
-	old := tree.Frontier(f.size)
-	idx := tree.Frontier(end)
-	hs := make([]tlog.Hash, len(idx))
-	for k, x := range idx {
-		if x >= base {
-			hs[k] = added[x-base]
-			continue
-		}
-		for j, o := range old {
-			if o == x {
-				hs[k] = f.hashes[j]
-			}
-		}
-	}
-	return hs
 }
 
 // loadFrontier reads the frontier of tenant's tree, which must cover its

@@ -158,6 +158,7 @@ type Store struct {
 	// noTree makes appends write no tree: for the benchmark that
 	// measures what keeping it costs, never set otherwise.
 	noTree bool
+	trees  treeCache // the frontier of each chain's tree (see tree.go)
 	closed atomic.Bool
 	// freeSpace reports the bytes free to this process on the file
 	// system holding dir; ok is false when it cannot tell.
@@ -704,6 +705,7 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	if err := s.commit(ctx, tx); err != nil {
 		return s.appendErr(tenant, recs, err)
 	}
+	s.trees.update(w.tree)
 	return nil
 }
 
@@ -783,6 +785,7 @@ func (s *Store) appendBatchesTx(ctx context.Context, batches []storage.Batch, er
 				return errs, true
 			}
 			errs[i] = err
+			delete(w.tree, b.Tenant)
 			if err := exec("ROLLBACK TO chain", "roll back to savepoint"); err != nil {
 				return batch.FailRest(errs, err), false
 			}
@@ -794,6 +797,7 @@ func (s *Store) appendBatchesTx(ctx context.Context, batches []storage.Batch, er
 	if err := s.commit(ctx, tx); err != nil {
 		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, err)), false
 	}
+	s.trees.update(w.tree)
 	return errs, false
 }
 
@@ -820,6 +824,9 @@ func (s *Store) commit(ctx context.Context, tx *sql.Tx) error {
 type writeTx struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
+	// tree holds the frontier of each tree the transaction grew, for
+	// the store's cache once it commits (see tree.go).
+	tree map[string]frontier
 }
 
 func newWriteTx(tx *sql.Tx) *writeTx { return &writeTx{tx: tx} }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -22,7 +23,7 @@ const (
 	treeTableDDL = "CREATE TABLE IF NOT EXISTS capsule_tree (\n" +
 		"\ttenant_id TEXT NOT NULL,\n" +
 		"\tidx INTEGER NOT NULL,\n" +
-		"\thash BLOB NOT NULL,\n" +
+		"\thashes BLOB NOT NULL,\n" +
 		"\tPRIMARY KEY (tenant_id, idx)\n" +
 		") WITHOUT ROWID"
 	checkpointTableDDL = "CREATE TABLE IF NOT EXISTS capsule_checkpoints (\n" +
@@ -32,14 +33,20 @@ const (
 		")"
 )
 
+// maxRun is how many stored hashes one row of capsule_tree holds at most
+// (2 KB): a run is those an append adds, so that an append adds a row or
+// two to the tree rather than one per hash.
+const maxRun = 64
+
 // Statements of the tree.
 const (
-	treeCountQuery = "SELECT coalesce(max(idx) + 1, 0) FROM capsule_tree WHERE tenant_id = ?"
-	treeReadQuery  = "SELECT idx, hash FROM capsule_tree WHERE tenant_id = ?1 AND idx IN (SELECT value FROM json_each(?2))"
-	// treeInsert stores a run of hashes, ?3 being their concatenation and
-	// ?4 a JSON array as long as the run: one statement per batch.
-	treeInsert = "INSERT INTO capsule_tree (tenant_id, idx, hash) " +
-		"SELECT ?1, ?2 + j.key, substr(?3, j.key * 32 + 1, 32) FROM json_each(?4) AS j"
+	treeCountQuery = "SELECT coalesce((SELECT idx + length(hashes) / 32 FROM capsule_tree WHERE tenant_id = ?1 ORDER BY idx DESC LIMIT 1), 0)"
+	// treeReadQuery reads each index of the JSON array ?2 from the run that
+	// holds it (NULL when none does).
+	treeReadQuery = "SELECT j.value, (SELECT substr(c.hashes, (j.value - c.idx) * 32 + 1, 32) FROM capsule_tree c " +
+		"WHERE c.tenant_id = ?1 AND c.idx <= j.value AND c.idx + length(c.hashes) / 32 > j.value ORDER BY c.idx DESC LIMIT 1) " +
+		"FROM json_each(?2) AS j"
+	treeInsert      = "INSERT INTO capsule_tree (tenant_id, idx, hashes) VALUES (?1, ?2, ?3)"
 	saveCheckpoint  = "INSERT INTO capsule_checkpoints (tenant_id, size, note) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= capsule_checkpoints.size"
 	readCheckpoint  = "SELECT note FROM capsule_checkpoints WHERE tenant_id = ?"
 	leavesRefQuery  = "SELECT sequence, hash FROM capsules WHERE sequence >= ?1 ORDER BY sequence LIMIT ?2"
@@ -88,6 +95,9 @@ func readHashes(ctx context.Context, q querier, tenant string, indexes []int64) 
 		var h []byte
 		if err := rows.Scan(&i, &h); err != nil {
 			return nil, fmt.Errorf("read the tree: %w", err)
+		}
+		if h == nil {
+			continue // no run holds it
 		}
 		if len(h) != tlog.HashSize {
 			return nil, fmt.Errorf("read the tree: stored hash %d has %d bytes", i, len(h))
@@ -140,13 +150,20 @@ func readLeaves(ctx context.Context, q querier, tenant string, from int64, limit
 }
 
 // growTx adds leaves (records size, size+1, ...) to tenant's stored tree of
-// size records, inside w.
+// size records, inside w, and notes the tree's new frontier in w for the
+// cache once w commits. The frontier of size comes from the cache when it
+// holds that size's (the tree cannot have changed since, as its size did
+// not: only the write lock's holder writes it), else from the tree.
 func (s *Store) growTx(ctx context.Context, w *writeTx, tenant string, size int64, leaves []tlog.Hash) error {
-	front, err := readHashes(ctx, w.tx, tenant, tree.Frontier(size))
-	if err != nil {
-		return err
+	f, ok := s.trees.get(tenant)
+	if !ok || f.size != size {
+		hs, err := readHashes(ctx, w.tx, tenant, tree.Frontier(size))
+		if err != nil {
+			return err
+		}
+		f = frontier{size: size, hashes: hs}
 	}
-	added, err := tree.Extend(size, front, leaves)
+	added, err := tree.Extend(size, f.hashes, leaves)
 	if err != nil {
 		return err
 	}
@@ -154,27 +171,52 @@ func (s *Store) growTx(ctx context.Context, w *writeTx, tenant string, size int6
 	if err != nil {
 		return fmt.Errorf("prepare the tree insert: %w", err)
 	}
-	base := tlog.StoredHashCount(size)
-	for len(added) > 0 {
-		// At most 2^15 hashes (1 MB) per statement.
-		n := min(len(added), 1<<15)
-		blob := make([]byte, 0, n*tlog.HashSize)
-		run := make([]byte, 0, 2*n+1)
-		run = append(run, '[')
-		for i, h := range added[:n] {
-			blob = append(blob, h[:]...)
-			if i > 0 {
-				run = append(run, ',')
-			}
-			run = append(run, '0')
+	starts, runs := tree.Runs(tlog.StoredHashCount(size), added, maxRun)
+	for i := range starts {
+		if _, err := st.ExecContext(ctx, tenant, starts[i], runs[i]); err != nil {
+			return fmt.Errorf("store tree hashes from %d: %w", starts[i], err)
 		}
-		run = append(run, ']')
-		if _, err := st.ExecContext(ctx, tenant, base, blob, string(run)); err != nil {
-			return fmt.Errorf("store tree hashes from %d: %w", base, err)
-		}
-		added, base = added[n:], base+int64(n)
 	}
+	end := size + int64(len(leaves))
+	w.grown(tenant, frontier{size: end, hashes: tree.NextFrontier(size, f.hashes, added, end)})
 	return nil
+}
+
+// frontier is what extending a chain's tree needs: its size and the
+// hashes at tree.Frontier(size).
+type frontier struct {
+	size   int64
+	hashes []tlog.Hash
+}
+
+// treeCache holds the frontier of the trees this store last extended, so
+// that an append reads only the tree's size, not its frontier. It is
+// updated once the transaction that grew a tree committed.
+type treeCache struct {
+	mu sync.Mutex
+	m  map[string]frontier
+}
+
+func (c *treeCache) get(tenant string) (frontier, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.m[tenant]
+	return f, ok
+}
+
+// update records the frontiers of the trees a committed transaction grew.
+func (c *treeCache) update(grown map[string]frontier) {
+	if len(grown) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]frontier)
+	}
+	for t, f := range grown {
+		c.m[t] = f
+	}
 }
 
 // extendTree stores, in the append's transaction w, the tree hashes of
@@ -349,4 +391,12 @@ func (s *Store) LatestCheckpoint(ctx context.Context, tenant string) ([]byte, er
 		return nil, fmt.Errorf("sqlite: checkpoint of %q: %w", tenant, err)
 	}
 	return note, nil
+}
+
+// grown notes that the transaction grew tenant's tree to f.
+func (w *writeTx) grown(tenant string, f frontier) {
+	if w.tree == nil {
+		w.tree = make(map[string]frontier, 1)
+	}
+	w.tree[tenant] = f
 }
