@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -212,4 +213,54 @@ func TreeCatchUp(t *testing.T, s storage.Store, dropTree func(tenant string)) {
 		t.Fatalf("tree size after appends: %d, %v; want %d", n, err, len(recs))
 	}
 	CheckTree(ctx, t, s, "acme", recs)
+
+	// A lost tree caught up while appenders extend the chain: catch-up
+	// and appends exclude each other, and the tree ends whole.
+	grow(t, s, "acme", 600, 300)
+	dropTree("acme")
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 2 {
+		wg.Go(func() {
+			_, err := AppendRetry(ctx, s, "acme", 50)
+			errs <- err
+		})
+	}
+	wg.Go(func() {
+		for range 20 {
+			if _, err := logtree.Sync(ctx, s, "acme"); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := logtree.Sync(ctx, s, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTreeOf(t, s, "acme", n)
+}
+
+// checkTreeOf checks, when s keeps trees, that tenant's stored tree covers
+// its chain of n capsules and matches it hash by hash.
+func checkTreeOf(t *testing.T, s storage.Store, tenant string, n int64) {
+	t.Helper()
+	if _, ok := s.(storage.TreeStore); !ok {
+		return
+	}
+	rep, err := logtree.Check(t.Context(), s, tenant)
+	if err != nil {
+		t.Fatalf("tree of %q: %v", tenant, err)
+	}
+	if rep.TreeSize != n || rep.ChainSize != n {
+		t.Fatalf("tree of %q covers %d of %d capsules, want %d", tenant, rep.TreeSize, rep.ChainSize, n)
+	}
 }
