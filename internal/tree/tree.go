@@ -159,3 +159,67 @@ func NextFrontier(size int64, front []tlog.Hash, added []tlog.Hash, end int64) [
 	}
 	return hs
 }
+
+// Contiguous reports whether indexes are ascending and consecutive, and
+// enough of them that reading whole runs beats looking each up.
+func Contiguous(indexes []int64, maxRun int) bool {
+	if len(indexes) < 2*maxRun {
+		return false
+	}
+	for k, x := range indexes {
+		if x != indexes[0]+int64(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// Range collects the stored hashes at indexes lo, lo+1, ..., lo+n-1 from
+// the runs that hold them (see Runs), in any order.
+type Range struct {
+	lo     int64
+	hs     []tlog.Hash
+	filled int
+}
+
+// NewRange returns an empty Range of the n hashes from index lo.
+func NewRange(lo, n int64) *Range { return &Range{lo: lo, hs: make([]tlog.Hash, n)} }
+
+// Add takes the hashes of the run starting at index start that fall in r.
+func (r *Range) Add(start int64, run []byte) {
+	for k := 0; k+tlog.HashSize <= len(run); k += tlog.HashSize {
+		i := start + int64(k/tlog.HashSize) - r.lo
+		if i >= 0 && i < int64(len(r.hs)) {
+			copy(r.hs[i][:], run[k:k+tlog.HashSize])
+			r.filled++
+		}
+	}
+}
+
+// Hashes returns the hashes, or an error when runs did not hold them all.
+func (r *Range) Hashes() ([]tlog.Hash, error) {
+	if r.filled != len(r.hs) {
+		return nil, fmt.Errorf("%d of the stored hashes %d to %d are missing", len(r.hs)-r.filled, r.lo, r.lo+int64(len(r.hs))-1)
+	}
+	return r.hs, nil
+}
+
+// Rows is what both database drivers' rows offer.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanRuns adds to r every (start index, run) row of rows.
+func (r *Range) ScanRuns(rows Rows) error {
+	for rows.Next() {
+		var start int64
+		var run []byte
+		if err := rows.Scan(&start, &run); err != nil {
+			return err
+		}
+		r.Add(start, run)
+	}
+	return rows.Err()
+}

@@ -103,7 +103,10 @@ WITH good AS (
 	RETURNING tenant_id
 )
 SELECT tenant_id, count(*) FROM ins GROUP BY tenant_id`
-	genericPlans    = "SET LOCAL plan_cache_mode = force_generic_plan"
+	genericPlans = "SET LOCAL plan_cache_mode = force_generic_plan"
+	// treeRangeQuery reads the runs that may hold indexes [lo, $3), $2
+	// being lo - maxRun: a run starts at most maxRun-1 before lo.
+	treeRangeQuery  = "SELECT idx, hashes FROM capsule_tree WHERE tenant_id = $1 AND idx > $2 AND idx < $3 ORDER BY idx"
 	treeInsertPlain = "INSERT INTO capsule_tree (tenant_id, idx, hashes) SELECT $1, unnest($2::int8[]), unnest($3::bytea[]) ON CONFLICT DO NOTHING"
 	saveCheckpoint  = `INSERT INTO capsule_checkpoints (tenant_id, size, note) VALUES ($1, $2, $3)
 ON CONFLICT (tenant_id) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= capsule_checkpoints.size`
@@ -363,6 +366,9 @@ func readHashesQ(ctx context.Context, q rowQuerier, tenant string, indexes []int
 	if len(indexes) == 0 {
 		return nil, nil
 	}
+	if tree.Contiguous(indexes, maxRun) {
+		return readRange(ctx, q, tenant, indexes[0], int64(len(indexes)))
+	}
 	rows, err := q.Query(ctx, treeReadQuery, tenant, indexes)
 	if err != nil {
 		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
@@ -390,6 +396,26 @@ func readHashesQ(ctx context.Context, q rowQuerier, tenant string, indexes []int
 			return nil, fmt.Errorf("read the tree of %q: no stored hash %d", tenant, i)
 		}
 		hs[k] = h
+	}
+	return hs, nil
+}
+
+// readRange returns tenant's n stored hashes from index lo, reading the
+// runs that hold them in one range of the primary key (tree check reads
+// the whole tree so).
+func readRange(ctx context.Context, q rowQuerier, tenant string, lo, n int64) ([]tlog.Hash, error) {
+	rows, err := q.Query(ctx, treeRangeQuery, tenant, lo-maxRun, lo+n)
+	if err != nil {
+		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+	}
+	defer rows.Close()
+	r := tree.NewRange(lo, n)
+	if err := r.ScanRuns(rows); err != nil {
+		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+	}
+	hs, err := r.Hashes()
+	if err != nil {
+		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
 	}
 	return hs, nil
 }

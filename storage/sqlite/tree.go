@@ -46,7 +46,10 @@ const (
 	treeReadQuery = "SELECT j.value, (SELECT substr(c.hashes, (j.value - c.idx) * 32 + 1, 32) FROM capsule_tree c " +
 		"WHERE c.tenant_id = ?1 AND c.idx <= j.value AND c.idx + length(c.hashes) / 32 > j.value ORDER BY c.idx DESC LIMIT 1) " +
 		"FROM json_each(?2) AS j"
-	treeInsert      = "INSERT INTO capsule_tree (tenant_id, idx, hashes) VALUES (?1, ?2, ?3)"
+	treeInsert = "INSERT INTO capsule_tree (tenant_id, idx, hashes) VALUES (?1, ?2, ?3)"
+	// treeRangeQuery reads the runs that may hold indexes [?2, ?3): a run
+	// starts at most maxRun-1 (?4-1) before the first.
+	treeRangeQuery  = "SELECT idx, hashes FROM capsule_tree WHERE tenant_id = ?1 AND idx > ?2 - ?4 AND idx < ?3 ORDER BY idx"
 	saveCheckpoint  = "INSERT INTO capsule_checkpoints (tenant_id, size, note) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= capsule_checkpoints.size"
 	readCheckpoint  = "SELECT note FROM capsule_checkpoints WHERE tenant_id = ?"
 	leavesRefQuery  = "SELECT sequence, hash FROM capsules WHERE sequence >= ?1 ORDER BY sequence LIMIT ?2"
@@ -79,6 +82,9 @@ func treeSize(ctx context.Context, q querier, tenant string) (int64, error) {
 func readHashes(ctx context.Context, q querier, tenant string, indexes []int64) ([]tlog.Hash, error) {
 	if len(indexes) == 0 {
 		return nil, nil
+	}
+	if tree.Contiguous(indexes, maxRun) {
+		return readRange(ctx, q, tenant, indexes[0], int64(len(indexes)))
 	}
 	idx, err := json.Marshal(indexes)
 	if err != nil {
@@ -114,6 +120,26 @@ func readHashes(ctx context.Context, q querier, tenant string, indexes []int64) 
 			return nil, fmt.Errorf("read the tree of %q: no stored hash %d", tenant, i)
 		}
 		hs[k] = h
+	}
+	return hs, nil
+}
+
+// readRange returns tenant's n stored hashes from index lo, reading the
+// runs that hold them in one range of the primary key (tree check reads
+// the whole tree so).
+func readRange(ctx context.Context, q querier, tenant string, lo, n int64) ([]tlog.Hash, error) {
+	rows, err := q.QueryContext(ctx, treeRangeQuery, tenant, lo, lo+n, maxRun)
+	if err != nil {
+		return nil, fmt.Errorf("read the tree: %w", err)
+	}
+	defer rows.Close()
+	r := tree.NewRange(lo, n)
+	if err := r.ScanRuns(rows); err != nil {
+		return nil, fmt.Errorf("read the tree: %w", err)
+	}
+	hs, err := r.Hashes()
+	if err != nil {
+		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
 	}
 	return hs, nil
 }
