@@ -67,7 +67,7 @@ func runCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
-	src, err := openSourceMode(ctx, &sf, positional, nil, false)
+	src, err := openSourceMode(ctx, &sf, positional, nil, stderr, false)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
@@ -113,10 +113,11 @@ func checkpointCode(err error) int {
 }
 
 // openCheckpoint reads and authenticates a checkpoint for tenant. Its log
-// signature must verify, under its origin, with the key --public-key
-// gives or with one of the data directory's keys (the keyring's every
-// epoch, and the key itself).
-func openCheckpoint(path, tenant, pubHex string) (*checkpointWatch, error) {
+// signature must verify, under its origin, with the key --public-key (or
+// --pubkey, --pubkey-file: keyFlag names the one given) gives, or with one
+// of the data directory's keys (the keyring's every epoch, and the key
+// itself).
+func openCheckpoint(path, tenant, keyFlag, pubHex string) (*checkpointWatch, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
@@ -126,7 +127,7 @@ func openCheckpoint(path, tenant, pubHex string) (*checkpointWatch, error) {
 		return nil, fmt.Errorf("%s: checkpoint: no signature lines (is this a signed checkpoint?)", path)
 	}
 	origin, _, _ := strings.Cut(text, "\n")
-	pubs, err := checkpointKeys(pubHex)
+	pubs, err := checkpointKeys(keyFlag, pubHex)
 	if err != nil {
 		return nil, err
 	}
@@ -158,11 +159,11 @@ func openCheckpoint(path, tenant, pubHex string) (*checkpointWatch, error) {
 }
 
 // checkpointKeys returns the public keys a checkpoint may be signed with.
-func checkpointKeys(pubHex string) ([]ed25519.PublicKey, error) {
+func checkpointKeys(keyFlag, pubHex string) ([]ed25519.PublicKey, error) {
 	if pubHex != "" {
 		pub, err := hex.DecodeString(strings.TrimSpace(pubHex))
 		if err != nil || len(pub) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("--public-key wants 64 hex digits (an Ed25519 public key), got %q", pubHex)
+			return nil, fmt.Errorf("--%s wants 64 hex digits (an Ed25519 public key), got %q", keyFlag, pubHex)
 		}
 		return []ed25519.PublicKey{pub}, nil
 	}

@@ -70,7 +70,7 @@ func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		signed = b
 	}
-	src, err := openSourceMode(ctx, &sf, positional, stdin, false)
+	src, err := openSourceMode(ctx, &sf, positional, stdin, stderr, false)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}

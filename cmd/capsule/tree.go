@@ -42,7 +42,7 @@ func runTree(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if sf.db == "" && sf.pg == "" || len(positional) > 0 {
 		return f.usageFail(stderr, "tree reads a database: give --db PATH or --pg URL and no FILE")
 	}
-	src, err := openSourceMode(ctx, &sf, positional, stdin, !build)
+	src, err := openSourceMode(ctx, &sf, positional, stdin, stderr, !build)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
