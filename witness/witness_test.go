@@ -72,6 +72,7 @@ const origin = "example.com/capsule/test"
 type logKey struct {
 	signer   note.Signer
 	verifier note.Verifier
+	vkey     string
 }
 
 func newLogKey(t *testing.T) logKey {
@@ -88,7 +89,7 @@ func newLogKey(t *testing.T) logKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return logKey{s, v}
+	return logKey{s, v, vkey}
 }
 
 // checkpoint returns the signed checkpoint of l.
