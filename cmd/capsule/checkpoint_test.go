@@ -19,7 +19,7 @@ func TestCheckpointDetectsTruncation(t *testing.T) {
 	cp := filepath.Join(t.TempDir(), "ref.checkpoint")
 	capsuleCmd(t, "", "checkpoint", "--db", db, "-o", cp).want(t, exitOK)
 	note := string(readFile(t, cp))
-	if !strings.HasPrefix(note, "capsule/-\n12\n") || !strings.Contains(note, "\n\n— qp_key_ceef ") {
+	if !strings.HasPrefix(note, "capsule/-\n12\n") || !strings.Contains(note, "\n\n— capsule/- ") {
 		t.Fatalf("checkpoint:\n%s", note)
 	}
 	capsuleCmd(t, "", "verify", "--signatures", "--db", db, "--checkpoint", cp).want(t, exitOK)

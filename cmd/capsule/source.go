@@ -88,6 +88,12 @@ type source struct {
 // exactly one of a FILE argument, --db or --pg. A SQLite file must exist:
 // read-only commands never create a database.
 func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Reader) (*source, error) {
+	return openSourceMode(ctx, sf, args, stdin, true)
+}
+
+// openSourceMode is openSource, opening a database for writing too when
+// readOnly is false (for commands that keep the chain's Merkle tree).
+func openSourceMode(ctx context.Context, sf *sourceFlags, args []string, stdin io.Reader, readOnly bool) (*source, error) {
 	url, err := sf.storeURL()
 	if err != nil {
 		return nil, err
@@ -116,7 +122,11 @@ func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Re
 			return nil, fmt.Errorf("open database %s: %w", sf.db, unwrapPathError(err))
 		}
 	}
-	st, err := capsule.OpenStore(ctx, url, capsule.ReadOnly())
+	var opts []capsule.StoreOption
+	if readOnly {
+		opts = append(opts, capsule.ReadOnly())
+	}
+	st, err := capsule.OpenStore(ctx, url, opts...)
 	if err != nil {
 		return nil, err
 	}

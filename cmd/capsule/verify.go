@@ -33,10 +33,11 @@ Verify a chain of sealed capsules, streamed in sequence order:
                 --public-key for every capsule (which implies --signatures)
 
 --checkpoint FILE also checks a signed checkpoint of the chain (from
-"capsule checkpoint"): its signature (with the same keys), and that the
-chain still has at least the capsules it counted and still passes through
-its head hash. A chain cut short, or rewritten, fails here even when every
-capsule left in it is valid.
+"capsule checkpoint"): its signature under its origin (with --public-key,
+or the data directory's keys), and that the chain still extends it: it
+has at least the capsules it counted, and the Merkle root of those is the
+checkpoint's (read from the chain's stored tree). A chain cut short, or
+rewritten, fails here even when every capsule left in it is valid.
 
 FILE holds a JSON array of sealed capsules, or one sealed capsule ("-" is
 standard input). Exit code 0 when the chain is valid; 1 when it is broken,
@@ -109,7 +110,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 	records := src.Records(ctx)
 	if watch != nil {
-		records = watch.wrap(records)
+		records = watch.wrap(records, src.store == nil)
 	}
 	progress := cli.NewProgress(stderr, "verified", !*quiet && !*asJSON && cli.IsTerminal(stderr))
 	res, err := capsule.VerifyChain(ctx, records, level, capsule.VerifyOptions{Resolve: resolve, PQPublicKey: pqPub, Progress: progress.Update})
@@ -128,7 +129,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	default:
 	}
 	if watch != nil && res.Valid {
-		if err := watch.check(); err != nil {
+		if err := watch.check(ctx, src); err != nil {
 			res.Valid = false
 			res.Error = err.Error()
 			res.BrokenSequence = watch.cp.Size - 1
@@ -153,7 +154,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	default:
 		writeVerifyHuman(stdout, res, total, src, cli.NewColour(stdout, os.Getenv))
 		if res.Valid && watch != nil && watch.cp.Size > 0 {
-			fmt.Fprintf(stdout, "  it extends the checkpoint of %s (size %d, head %s)\n", *cpFile, watch.cp.Size, shortHash(watch.cp.Hash))
+			fmt.Fprintf(stdout, "  it extends the checkpoint of %s (origin %s, size %d, root %s)\n", *cpFile, watch.cp.Origin, watch.cp.Size, watch.cp.Root)
 		}
 	}
 	if res.Valid && total == 0 && src.store != nil && !*quiet {

@@ -153,7 +153,9 @@ type Store struct {
 	// present holds the tableSet of the tables known to exist; it only
 	// grows. A writable store creates both at Open.
 	present atomic.Uint32
-	closed  atomic.Bool
+	// treeTables reports that the tree's tables exist (see tree.go).
+	treeTables atomic.Bool
+	closed     atomic.Bool
 	// freeSpace reports the bytes free to this process on the file
 	// system holding dir; ok is false when it cannot tell.
 	freeSpace func(dir string) (free uint64, ok bool)
@@ -211,6 +213,8 @@ var schema = []string{
 	"CREATE INDEX IF NOT EXISTS ix_capsule_tenant_chains_session_id ON capsule_tenant_chains (session_id)",
 	// Newest first across tenants (List without a tenant).
 	"CREATE INDEX IF NOT EXISTS ix_capsule_tenant_chains_sequence ON capsule_tenant_chains (sequence DESC, tenant_id)",
+	treeTableDDL,
+	checkpointTableDDL,
 }
 
 // Open opens the SQLite database at path, creating the file, its parent
@@ -262,6 +266,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.present.Store(uint32(allTables))
+	s.treeTables.Store(true)
 	if err := s.recordFiles(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -434,11 +439,12 @@ func retryBusy(ctx context.Context, timeout time.Duration, f func() error) error
 func (s *Store) createSchema(ctx context.Context) error {
 	var n int
 	err := s.w.QueryRowContext(ctx,
-		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains')").Scan(&n)
+		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains', "+
+			"'capsule_tree', 'capsule_checkpoints')").Scan(&n)
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
-	if n == 2 {
+	if n == 4 {
 		return nil
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -944,6 +950,9 @@ func (s *Store) appendTx(ctx context.Context, w *writeTx, tenant string, recs []
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return true, s.insertErr(tenant, r, err)
 		}
+	}
+	if err := s.extendTree(ctx, w, tenant, head, recs); err != nil {
+		return true, s.appendErr(tenant, recs, err)
 	}
 	return len(recs) > 0, nil
 }
