@@ -347,33 +347,21 @@ func parseCheckpoint(signed []byte) (checkpoint, error) {
 
 // Cosign asks every witness in ws, concurrently, to cosign signed (see
 // [Client.AddCheckpoint]) and returns signed with the cosignature lines it
-// got added, and how many witnesses cosigned. The error joins the
-// failures of the others: test it with errors.As for a [*ForkError].
-func (c *Client) Cosign(ctx context.Context, ws []Witness, signed []byte, prove Prover) (cosigned []byte, n int, err error) {
-	type result struct {
-		cosigs []Cosignature
-		err    error
-	}
-	results := make([]result, len(ws))
+// got added, and the error of each witness in the order of ws: nil for
+// those that cosigned. Test one with errors.As for a [*ForkError].
+func (c *Client) Cosign(ctx context.Context, ws []Witness, signed []byte, prove Prover) (cosigned []byte, errs []error) {
+	cosigs := make([][]Cosignature, len(ws))
+	errs = make([]error, len(ws))
 	var wg sync.WaitGroup
 	for i, w := range ws {
-		wg.Go(func() {
-			cs, err := c.AddCheckpoint(ctx, w, signed, prove)
-			results[i] = result{cs, err}
-		})
+		wg.Go(func() { cosigs[i], errs[i] = c.AddCheckpoint(ctx, w, signed, prove) })
 	}
 	wg.Wait()
 	var all []Cosignature
-	var errs []error
-	for _, r := range results {
-		if r.err != nil {
-			errs = append(errs, r.err)
-			continue
-		}
-		n++
-		all = append(all, r.cosigs...)
+	for _, cs := range cosigs {
+		all = append(all, cs...)
 	}
-	return AddCosignatures(signed, all), n, errors.Join(errs...)
+	return AddCosignatures(signed, all), errs
 }
 
 // AddCosignatures returns the signed note with the cosignature lines

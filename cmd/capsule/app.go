@@ -49,6 +49,7 @@ func commands() []command {
 		{"keys", "show, rotate or export the signing keys", runKeys},
 		{"hash", "print the SHA3-256 of files", runHash},
 		{"checkpoint", "write a signed checkpoint of a chain's head", runCheckpoint},
+		{"witness", "have a chain's checkpoint cosigned by witnesses", runWitness},
 		{"serve", "serve the read-only HTTP routes over a database", runServe},
 		{"bench", "measure performance against this machine's limits", runBench},
 	}
