@@ -47,6 +47,8 @@ type Capsules struct {
 	hooks         []CallHook // run by audited calls before sealing
 	stopTimer     chan struct{}
 	timerDone     chan struct{}
+
+	witnessing *witnessing // nil without WithWitness
 }
 
 // OpenOption configures [Open] and [NewCapsules].
@@ -65,6 +67,8 @@ type config struct {
 	checkpointEvery time.Duration
 
 	hooks []CallHook
+
+	witness witnessConfig
 }
 
 // WithKeyDir reads (or creates) the signing key and keyring in dir instead
@@ -290,6 +294,13 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 			go c.checkpointLoop(cfg.checkpointEvery)
 		}
 	}
+	if err := c.startWitnessing(cfg.witness); err != nil {
+		if c.stopTimer != nil {
+			close(c.stopTimer)
+			<-c.timerDone
+		}
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -509,6 +520,7 @@ func (c *Capsules) Close() error {
 		close(c.stopTimer)
 		<-c.timerDone
 	}
+	c.witnessing.stop()
 	if !c.ownsStore {
 		return err
 	}

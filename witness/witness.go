@@ -342,7 +342,8 @@ func parseCheckpoint(signed []byte) (checkpoint, error) {
 	if h, err := base64.StdEncoding.DecodeString(lines[2]); err != nil || len(h) != tlog.HashSize {
 		return checkpoint{}, fmt.Errorf("witness: checkpoint root %q is not a base64 SHA-256 hash", lines[2])
 	}
-	return checkpoint{text: append(text, '\n'), origin: lines[0], size: size}, nil
+	// The text with its last newline: a prefix of signed, not to be written.
+	return checkpoint{text: signed[: len(text)+1 : len(text)+1], origin: lines[0], size: size}, nil
 }
 
 // Cosign asks every witness in ws, concurrently, to cosign signed (see

@@ -67,20 +67,12 @@ func TestWitnessLitewitness(t *testing.T) {
 		t.Fatal(err)
 	}
 	const origin = "capsule.test/audit/acme"
-	logKey, err := checkpoint.VerifierKey(origin, signer.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
 	lw := witnesstest.Start(t, "witness.capsule.test/w1")
-	lw.AddLog(t, origin, logKey)
-	logV, err := note.NewVerifier(logKey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	wV, err := witness.NewVerifier(lw.VKey)
 	if err != nil {
 		t.Fatal(err)
 	}
+	logV := lw.AddLogKey(t, origin, signer.PublicKey())
 	out := filepath.Join(t.TempDir(), "acme.checkpoint")
 	witnessCmd := func(db, out string, code int) result {
 		t.Helper()

@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"net"
@@ -25,13 +26,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/capsule-go/capsule/checkpoint"
 )
 
 // Litewitness is a running litewitness.
 type Litewitness struct {
 	URL  string // its submission prefix: http://127.0.0.1:PORT
 	Name string // its name, the key name of its cosignatures
-	VKey string // its cosignature/v1 verifier key
+	VKey string // its cosignature/v1 verifier key (witness.NewVerifier reads it)
 
 	db         string // its database
 	witnessctl string
@@ -142,6 +147,23 @@ func (l *Litewitness) AddLog(t testing.TB, origin, vkey string) {
 	defer cancel()
 	t.Logf("witnessctl add-log: %s", strings.TrimSpace(run(t, ctx, nil, l.witnessctl, "add-log", "-db", l.db, "-origin", origin)))
 	t.Logf("witnessctl add-key: %s", strings.TrimSpace(run(t, ctx, nil, l.witnessctl, "add-key", "-db", l.db, "-origin", origin, "-key", vkey)))
+}
+
+// AddLogKey registers the log origin whose checkpoints are signed with
+// pub under the key name origin (see [checkpoint.VerifierKey]), and
+// returns the log's note verifier.
+func (l *Litewitness) AddLogKey(t testing.TB, origin string, pub ed25519.PublicKey) note.Verifier {
+	t.Helper()
+	vkey, err := checkpoint.VerifierKey(origin, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.AddLog(t, origin, vkey)
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // Logs returns the witness's list-logs output: one JSON line per log, with
