@@ -24,8 +24,8 @@ import (
 // vkey is a witness's cosignature/v1 verifier key (of the zero seed).
 const vkey = "witness.example/w1+e42b2f2c+BDtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
 
-// appendCapsules appends n new capsules to tenant's chain in the SQLite
-// database db, sealed with the key of the data directory dir.
+// appendCapsules appends n new capsules to tenant's chain in the database
+// db (a SQLite path or a PostgreSQL URL), sealed with the key of the data directory dir.
 func appendCapsules(t *testing.T, db, dir, tenant string, n int) {
 	t.Helper()
 	c, err := capsule.Open(t.Context(), db, capsule.WithKeyDir(dir))
@@ -59,8 +59,30 @@ func TestWitnessLitewitness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("litewitness test SKIPPED in -short mode")
 	}
-	dir := emptyDataDir(t)
 	db := filepath.Join(t.TempDir(), "capsules.db")
+	witnessEndToEnd(t, "--db", db, filepath.Join(t.TempDir(), "fork.db"), func(seq int) { deleteFrom(t, db, "acme", seq) })
+}
+
+// The same on PostgreSQL.
+func TestWitnessLitewitnessPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("litewitness test SKIPPED in -short mode")
+	}
+	url, conn := pgURL(t)
+	fork, _ := pgURL(t)
+	witnessEndToEnd(t, "--pg", url, fork, func(seq int) {
+		if _, err := conn.Exec(t.Context(), "DELETE FROM quantumpipes_capsules WHERE tenant_id = 'acme' AND sequence >= $1", seq); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// witnessEndToEnd runs capsule witness against litewitness on tenant
+// acme's chain of db (a --db path or a --pg URL, as flag says), then on
+// another history of it in forkDB; cut deletes db's capsules from a
+// sequence on.
+func witnessEndToEnd(t *testing.T, flag, db, forkDB string, cut func(seq int)) {
+	dir := emptyDataDir(t)
 	appendCapsules(t, db, dir, "acme", 5)
 	signer, err := keys.LoadOrCreate(dir)
 	if err != nil {
@@ -76,10 +98,10 @@ func TestWitnessLitewitness(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "acme.checkpoint")
 	witnessCmd := func(db, out string, code int) result {
 		t.Helper()
-		r := capsuleCmd(t, "", "witness", "-v", "--db", db, "--tenant", "acme", "--origin", origin,
+		r := capsuleCmd(t, "", "witness", "-v", flag, db, "--tenant", "acme", "--origin", origin,
 			"--url", lw.URL, "--witness-key", lw.VKey, "-o", out)
 		for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
-			t.Logf("capsule witness: %s", line)
+			t.Logf("stderr: %s", line)
 		}
 		return r.want(t, code)
 	}
@@ -116,7 +138,6 @@ func TestWitnessLitewitness(t *testing.T) {
 	cosigned(out, 8)
 
 	t.Log("step 3: another history of the same log (same origin and key, other capsules): a fork")
-	forkDB := filepath.Join(t.TempDir(), "fork.db")
 	appendCapsules(t, forkDB, dir, "acme", 8)
 	forkOut := filepath.Join(t.TempDir(), "fork.checkpoint")
 	r = witnessCmd(forkDB, forkOut, exitInvalid)
@@ -137,7 +158,7 @@ func TestWitnessLitewitness(t *testing.T) {
 	}
 
 	t.Log("step 5: the chain loses its last 2 capsules: shorter than what the witness cosigned")
-	deleteFrom(t, db, "acme", 6)
+	cut(6)
 	r = witnessCmd(db, filepath.Join(t.TempDir(), "cut.checkpoint"), exitInvalid)
 	if !strings.Contains(r.stderr, "has cosigned size 8 of log "+origin+", and the chain has only 6 capsules") {
 		t.Errorf("truncation message:\n%s", r.stderr)
