@@ -138,6 +138,10 @@ func (c *Client) AddCheckpoint(ctx context.Context, w Witness, signed []byte, pr
 			}
 			old = held
 		case http.StatusUnprocessableEntity:
+			if old == 0 {
+				// No proof was sent: nothing to contradict.
+				return nil, &StatusError{URL: w.URL, Origin: cp.origin, Status: status, Body: clip(body)}
+			}
 			return nil, &ForkError{URL: w.URL, Origin: cp.origin, Size: cp.size, WitnessSize: old, Status: status, Body: clip(body)}
 		default:
 			return nil, &StatusError{URL: w.URL, Origin: cp.origin, Status: status, Body: clip(body)}

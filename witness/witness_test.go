@@ -448,6 +448,7 @@ func TestAddCheckpointRefusals(t *testing.T) {
 		{http.StatusForbidden, "does not trust the checkpoint's signature"},
 		{http.StatusBadRequest, "malformed"},
 		{http.StatusServiceUnavailable, "503"},
+		{http.StatusUnprocessableEntity, "422"}, // with old 0 no proof was sent: not a fork
 	} {
 		l, k, f, w, cl := setup(t, 2)
 		f.status = c.status
