@@ -40,8 +40,8 @@ func appendCapsules(t *testing.T, db, dir, tenant string, n int) {
 	}
 }
 
-// latestCheckpoint returns the checkpoint the database keeps for tenant.
-func latestCheckpoint(t *testing.T, db, tenant string) ([]byte, error) {
+// keptCheckpoint returns the checkpoint the database keeps for tenant.
+func keptCheckpoint(t *testing.T, db, tenant string) ([]byte, error) {
 	t.Helper()
 	st, err := capsule.OpenStore(t.Context(), db, capsule.ReadOnly())
 	if err != nil {
@@ -118,7 +118,7 @@ func witnessEndToEnd(t *testing.T, flag, db, forkDB string, cut func(seq int)) {
 		if err != nil || len(n.Sigs) != 1 || n.Sigs[0].Name != lw.Name {
 			t.Fatalf("cosignature of %s: %v\n%s", lw.Name, err, b)
 		}
-		kept, err := latestCheckpoint(t, db, "acme")
+		kept, err := keptCheckpoint(t, db, "acme")
 		if err != nil || string(kept) != string(b) {
 			t.Fatalf("the database keeps (%v):\n%s\nwant:\n%s", err, kept, b)
 		}
@@ -137,6 +137,18 @@ func witnessEndToEnd(t *testing.T, flag, db, forkDB string, cut func(seq int)) {
 	}
 	cosigned(out, 8)
 
+	t.Log("step 2b: capsule prove takes the kept cosigned checkpoint; verify-proof checks the cosignature offline")
+	logKey, err := checkpoint.VerifierKey(origin, signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proofFile := filepath.Join(t.TempDir(), "acme-3.tlog-proof")
+	capsuleCmd(t, "", "prove", flag, db, "--tenant", "acme", "--seq", "3", "-o", proofFile).want(t, exitOK)
+	if !strings.Contains(string(readFile(t, proofFile)), "\n— "+lw.Name+" ") {
+		t.Errorf("the proof does not carry the cosignature:\n%s", readFile(t, proofFile))
+	}
+	capsuleCmd(t, "", "verify-proof", "--log-key", logKey, "--witness-key", lw.VKey, "--min-witnesses", "1", proofFile).want(t, exitOK)
+
 	t.Log("step 3: another history of the same log (same origin and key, other capsules): a fork")
 	appendCapsules(t, forkDB, dir, "acme", 8)
 	forkOut := filepath.Join(t.TempDir(), "fork.checkpoint")
@@ -147,7 +159,7 @@ func witnessEndToEnd(t *testing.T, flag, db, forkDB string, cut func(seq int)) {
 	if _, err := os.Stat(forkOut); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a checkpoint was written for the fork: %v", err)
 	}
-	if _, err := latestCheckpoint(t, forkDB, "acme"); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := keptCheckpoint(t, forkDB, "acme"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("the fork's database keeps a checkpoint: %v", err)
 	}
 	t.Log("step 4: the other history, longer: a fork")
@@ -233,7 +245,7 @@ func TestWitnessUnreachable(t *testing.T) {
 	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a checkpoint was written: %v", err)
 	}
-	if _, err := latestCheckpoint(t, db, ""); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := keptCheckpoint(t, db, ""); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("the database keeps a checkpoint: %v", err)
 	}
 }
