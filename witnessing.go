@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -179,15 +180,28 @@ func (w *witnessing) cosignAll(ctx context.Context) {
 		tenants = append(tenants, t)
 	}
 	c.mu.Unlock()
+	down := make(map[string]bool) // witnesses that did not answer this round
 	for _, t := range tenants {
 		if ctx.Err() != nil {
 			return
 		}
-		w.cosignChain(ctx, t)
+		w.cosignChain(ctx, t, down)
 	}
 }
 
-func (w *witnessing) cosignChain(ctx context.Context, tenant string) {
+// cosignChain has tenant's chain cosigned by the witnesses not in down,
+// and adds to down those that do not answer: a black-holed witness costs
+// a round one timeout, not one per chain.
+func (w *witnessing) cosignChain(ctx context.Context, tenant string, down map[string]bool) {
+	var ws []witness.Witness
+	for _, x := range w.ws {
+		if !down[x.URL] {
+			ws = append(ws, x)
+		}
+	}
+	if len(ws) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, witnessTimeout)
 	defer cancel()
 	h, err := w.c.store.Head(ctx, tenant)
@@ -199,14 +213,18 @@ func (w *witnessing) cosignChain(ctx context.Context, tenant string) {
 		return
 	}
 	log := cosign.Log{Store: w.c.store, Tenant: tenant, Origin: w.origin(tenant), Signer: w.c.Signer().(checkpoint.MessageSigner)}
-	res, err := cosign.Round(ctx, &w.client, w.ws, log)
+	res, err := cosign.Round(ctx, &w.client, ws, log)
 	if err != nil {
 		w.report("", tenant, err)
 		return
 	}
 	w.report("", tenant, nil)
 	for i, err := range res.Errs {
-		w.report(w.ws[i].URL, tenant, err)
+		w.report(ws[i].URL, tenant, err)
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+			down[ws[i].URL] = true
+		}
 	}
 	if res.Cosigners() == 0 {
 		return

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -297,4 +298,46 @@ type testLogWriter struct{ t *testing.T }
 func (w testLogWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
+}
+
+// A witness that does not answer (here: it drops the connection) is asked
+// once a round, not once per chain.
+func TestWitnessingSkipsUnansweringWitnessForTheRound(t *testing.T) {
+	ctx := context.Background()
+	var requests atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		requests.Add(1)
+		panic(http.ErrAbortHandler) // the connection is closed with no answer
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Start()
+	defer srv.Close()
+	tick := make(chan time.Time)
+	rounds := make(chan struct{})
+	c, err := Open(ctx, filepath.Join(t.TempDir(), "capsules.db"), WithKeyDir(t.TempDir()),
+		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		WithWitness(srv.URL, newFakeCosigner(t).vkey()), withWitnessTicks(tick, func() { rounds <- struct{}{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tenant := range []string{"a", "b", "c"} {
+		if _, err := c.Append(ctx, tenant, New(TypeAgent)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick <- time.Now()
+	<-rounds
+	if n := requests.Load(); n != 1 {
+		t.Fatalf("%d requests to a witness that does not answer, for 3 chains in one round; want 1", n)
+	}
+	if s := c.WitnessStats(); s.Failures != 1 {
+		t.Fatalf("stats %+v, want 1 failure", s)
+	}
+	tick <- time.Now()
+	<-rounds
+	if n := requests.Load(); n != 2 {
+		t.Fatalf("%d requests after the next round, want 2", n)
+	}
 }
