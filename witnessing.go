@@ -202,6 +202,7 @@ func (w *witnessing) cosignChain(ctx context.Context, tenant string, down map[st
 	if len(ws) == 0 {
 		return
 	}
+	closing := ctx
 	ctx, cancel := context.WithTimeout(ctx, witnessTimeout)
 	defer cancel()
 	h, err := w.c.store.Head(ctx, tenant)
@@ -214,6 +215,9 @@ func (w *witnessing) cosignChain(ctx context.Context, tenant string, down map[st
 	}
 	log := cosign.Log{Store: w.c.store, Tenant: tenant, Origin: w.origin(tenant), Signer: w.c.Signer().(checkpoint.MessageSigner)}
 	res, err := cosign.Round(ctx, &w.client, ws, log)
+	if closing.Err() != nil {
+		return // Close abandoned the round: nothing to report
+	}
 	if err != nil {
 		w.report("", tenant, err)
 		return

@@ -198,6 +198,10 @@ func TestWitnessingNeverBlocksAppends(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The abandoned request is no witness failure.
+	if s := c.WitnessStats(); s.Failures != 3 {
+		t.Fatalf("stats after Close %+v, want the 3 failures of before", s)
+	}
 }
 
 func TestWithWitnessRefusesBadKey(t *testing.T) {
