@@ -2,9 +2,12 @@ package witness
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -106,8 +109,28 @@ func TestLitewitness(t *testing.T) {
 	}
 	t.Logf("ahead error: %v", err)
 
-	logs := lw.Logs(t)
+	t.Log("step 8: a log the witness does not know")
+	skey, _, err := note.GenerateKey(rand.Reader, "example.com/unknown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknownSigner, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	root := l.root(t)
+	unknown, err := note.Sign(&note.Note{Text: fmt.Sprintf("example.com/unknown\n%d\n%s\n", l.n, base64.StdEncoding.EncodeToString(root[:]))}, unknownSigner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.AddCheckpoint(ctx, w, unknown, l.prover())
+	var se *StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusForbidden {
+		t.Fatalf("err = %v, want a *StatusError 403 (litewitness's answer for an unknown log; C2SP says 404)", err)
+	}
+	t.Logf("unknown log: %v", err)
+
+	logs := lw.Logs(t)
 	if !strings.Contains(logs, `"size":12`) || !strings.Contains(logs, root.String()) {
 		t.Fatalf("witnessctl list-logs: %s, want size 12 and root %s", logs, root)
 	}
