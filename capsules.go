@@ -48,6 +48,8 @@ type Capsules struct {
 	observe       func(CommitInfo) // called once per commit; nil when none
 	stopTimer     chan struct{}
 	timerDone     chan struct{}
+
+	witnessing *witnessing // nil without WithWitness
 }
 
 // OpenOption configures [Open] and [NewCapsules].
@@ -67,6 +69,8 @@ type config struct {
 
 	hooks   []CallHook
 	observe func(CommitInfo)
+
+	witness witnessConfig
 }
 
 // WithKeyDir reads (or creates) the signing key and keyring in dir instead
@@ -292,6 +296,13 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 			c.stopTimer, c.timerDone = make(chan struct{}), make(chan struct{})
 			go c.checkpointLoop(cfg.checkpointEvery)
 		}
+	}
+	if err := c.startWitnessing(cfg.witness); err != nil {
+		if c.stopTimer != nil {
+			close(c.stopTimer)
+			<-c.timerDone
+		}
+		return nil, err
 	}
 	return c, nil
 }
@@ -523,6 +534,7 @@ func (c *Capsules) Close() error {
 		close(c.stopTimer)
 		<-c.timerDone
 	}
+	c.witnessing.stop()
 	if !c.ownsStore {
 		return err
 	}

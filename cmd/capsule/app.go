@@ -49,6 +49,7 @@ func commands() []command {
 		{"keys", "show, rotate or export the signing keys", runKeys},
 		{"hash", "print the SHA3-256 of files", runHash},
 		{"checkpoint", "write a signed checkpoint (Merkle root) of a chain", runCheckpoint},
+		{"witness", "have a chain's checkpoint cosigned by witnesses", runWitness},
 		{"prove", "write an offline inclusion proof of one capsule", runProve},
 		{"verify-proof", "check an inclusion proof offline", runVerifyProof},
 		{"tree", "build or check the Merkle tree kept beside a chain", runTree},

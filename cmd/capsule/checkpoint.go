@@ -59,15 +59,7 @@ func runCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if _, err := checkpoint.VerifierKey(*origin, make(ed25519.PublicKey, ed25519.PublicKeySize)); err != nil {
 		return f.usageFail(stderr, fmt.Sprintf("--origin: %v", err))
 	}
-	dir, err := keys.DataDir()
-	if err != nil {
-		return f.fail(stderr, err, exitError)
-	}
-	signer, err := keys.LoadOrCreate(dir)
-	if err != nil {
-		return f.fail(stderr, err, exitError)
-	}
-	src, err := openSourceMode(ctx, &sf, positional, nil, stderr, false)
+	signer, src, err := openLog(ctx, &sf, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
