@@ -147,6 +147,9 @@ func TestCallAuditFailure(t *testing.T) {
 	if err := call.Finish("ok", nil); err != nil {
 		t.Fatalf("swallowed audit failure returned %v", err)
 	}
+	if n := c.Stats().Swallowed; n != 1 {
+		t.Fatalf("Stats().Swallowed = %d after one swallowed audit failure, want 1", n)
+	}
 	strict := &Site{Type: capsule.TypeAgent, AgentID: "pkg.F", ReturnAuditErrors: true,
 		Capsules: func() *capsule.Capsules { return c }}
 	_, call = Start(ctx, strict, "", "")
@@ -158,6 +161,9 @@ func TestCallAuditFailure(t *testing.T) {
 	err := call.Finish(nil, boom)
 	if !errors.Is(err, boom) || err == boom {
 		t.Fatalf("Finish = %v, want the function's error joined with the audit failure", err)
+	}
+	if n := c.Stats().Swallowed; n != 1 {
+		t.Fatalf("Stats().Swallowed = %d, want 1: a returned audit error is not swallowed", n)
 	}
 }
 

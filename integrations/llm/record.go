@@ -363,5 +363,6 @@ func (x *exchange) seal() {
 	}
 	if _, err := caps.Append(context.WithoutCancel(x.reqCtx), x.t.tenant, c); err != nil {
 		caps.Logger().ErrorContext(x.reqCtx, "capsule: llm: recording a standalone LLM call", "tool", x.api.tool, "error", err)
+		caps.CountSwallowed() // the capsule is lost and the caller never hears of it
 	}
 }

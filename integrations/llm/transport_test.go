@@ -101,6 +101,16 @@ func TestOutsideAuditedCall(t *testing.T) {
 	// The second request asked for a stream and got JSON: recorded as
 	// what it is.
 	checkFields(t, got[1], map[string]any{"outcome.status": "success", "execution.tool_calls.0.arguments.stream": "true"})
+
+	// A standalone capsule the store cannot take is lost: logged, and
+	// counted where operators alert on lost audits.
+	st.Close()
+	if _, err := client.Chat.Completions.New(t.Context(), chatParams()); err != nil {
+		t.Fatal(err)
+	}
+	if n := caps.Stats().Swallowed; n != 1 {
+		t.Fatalf("Stats().Swallowed = %d after a lost standalone capsule, want 1", n)
+	}
 }
 
 // Bodies reach the caller byte for byte, JSON, stream and error alike;
