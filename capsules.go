@@ -461,9 +461,15 @@ func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*
 	return ch.enqueue(ctx, caps, ps)
 }
 
-// checkTenant refuses a tenant that the store's tenant column cannot hold
-// (PostgreSQL's VARCHAR(36), as in the reference's table).
+// checkTenant refuses a tenant that the store cannot hold, before it
+// reaches the store, so that it fails alone: one no backend takes (see
+// [protocol.CheckTenant]: PostgreSQL fails even the head read of a tenant
+// with a NUL), or longer than PostgreSQL's VARCHAR(36) column, as in the
+// reference's table.
 func (c *Capsules) checkTenant(tenant string) error {
+	if err := protocol.CheckTenant(tenant); err != nil {
+		return &FieldError{Field: "tenant", Msg: err.Error()}
+	}
 	if _, pg := c.store.(*postgres.Store); pg && utf8.RuneCountInString(tenant) > protocol.MaxTenantLen {
 		return &FieldError{Field: "tenant", Msg: fmt.Sprintf("is %d characters long, more than the %d of PostgreSQL's tenant_id column", utf8.RuneCountInString(tenant), protocol.MaxTenantLen)}
 	}

@@ -736,8 +736,7 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 		return errs, true
 	}
 	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
+		if dataErr(err) {
 			return nil, false
 		}
 		for k := range errs {
@@ -807,26 +806,40 @@ func readAppend(br pgx.BatchResults, locks, inserts int) (inserted []int64, fail
 	return inserted, -1, nil
 }
 
-// appendErr maps an INSERT the server refused: a unique violation on a
-// sequence constraint means another writer (one that does not take the
-// advisory lock, such as the Python reference, or this package with
-// [WithoutAdvisoryLocks]) extended the chain first; one on the primary key
-// means the id is taken, which retrying cannot fix. Other data and
-// constraint errors (SQLSTATE classes 22 and 23) wrap
-// [storage.ErrRejected].
+// appendErr maps an INSERT the server refused: a unique violation on one
+// of the chain's sequence constraints means another writer (one that does
+// not take the advisory lock, such as the Python reference, or this
+// package with [WithoutAdvisoryLocks]) extended the chain first; one on
+// the primary key means the id is taken, which retrying cannot fix. Other
+// data and constraint errors (SQLSTATE classes 22 and 23, a unique
+// violation on a constraint an operator added among them) wrap
+// [storage.ErrRejected]: the batch is refused, the store is not down.
 func appendErr(tenant string, recs []storage.Record, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
 		case pe.Code == "23505" && pe.ConstraintName == "quantumpipes_capsules_pkey":
 			return fmt.Errorf("postgres: append to %q: a capsule id of the batch is already stored: %w (%w)", tenant, storage.ErrRejected, err)
-		case pe.Code == "23505":
+		case pe.Code == "23505" && slices.Contains(sequenceConstraints, pe.ConstraintName):
 			return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrConflict, err)
-		case strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"):
+		case dataErr(err):
 			return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrRejected, err)
 		}
 	}
 	return fmt.Errorf("postgres: append to %q at sequence %d: %w", tenant, recs[0].Sequence, err)
+}
+
+// sequenceConstraints are the chain's own unique constraints on sequence,
+// as the reference names them: a violation of one is a lost race for the
+// chain head.
+var sequenceConstraints = []string{"uq_capsule_tenant_sequence", "uq_capsule_global_sequence"}
+
+// dataErr reports whether err is the server refusing the values of a
+// statement: a data exception (SQLSTATE class 22, such as 22021 for a NUL
+// byte in a text value) or an integrity constraint violation (class 23).
+func dataErr(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
 }
 
 // query builds a SELECT with numbered parameters.
@@ -939,6 +952,10 @@ func (s *Store) Head(ctx context.Context, tenant string) (storage.Head, error) {
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || s.noTable(err):
 		return h, nil
+	case dataErr(err):
+		// The tenant itself is refused (a NUL or invalid UTF-8, SQLSTATE
+		// 22021): the store is not down.
+		return storage.Head{}, fmt.Errorf("postgres: head of %q: %w (%w)", tenant, storage.ErrRejected, err)
 	case err != nil:
 		return storage.Head{}, fmt.Errorf("postgres: head of %q: %w", tenant, err)
 	}

@@ -564,3 +564,11 @@ func TestGetPrefixUsesIndex(t *testing.T) {
 		t.Error(`prefixEnd("a\x7f") is text`)
 	}
 }
+
+// A tenant id with a NUL or invalid UTF-8 makes the server refuse any
+// statement that carries it (SQLSTATE 22021): that is a rejected batch,
+// refused alone, never an error that reads as the store being down.
+func TestHostileTenants(t *testing.T) {
+	s, _ := openSchema(t)
+	storagetest.TestHostileTenants(t, s)
+}

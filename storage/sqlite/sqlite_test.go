@@ -691,3 +691,9 @@ func TestAppendBatchesRejectedPartWay(t *testing.T) {
 	storagetest.CheckChain(t.Context(), t, s, "", 2)
 	storagetest.CheckChain(t.Context(), t, s, "b", 0)
 }
+
+// Tenant ids no backend can hold are refused alone, as on PostgreSQL.
+func TestHostileTenants(t *testing.T) {
+	s, _ := openTemp(t)
+	storagetest.TestHostileTenants(t, s)
+}
