@@ -100,6 +100,7 @@ type Proxy struct {
 type commitCut struct {
 	every   int64 // cut at every n-th COMMIT answer
 	forward bool  // forward the answer before cutting
+	hold    bool  // neither forward the answer nor cut: forward nothing more
 	seen    atomic.Int64
 	cuts    atomic.Int64
 }
@@ -112,6 +113,19 @@ type commitCut struct {
 // client never learns). It returns the number of cuts made so far.
 func (p *Proxy) CutAtCommit(every int, forward bool) func() int64 {
 	c := &commitCut{every: int64(every), forward: forward}
+	p.mu.Lock()
+	p.cut = c
+	p.mu.Unlock()
+	return c.cuts.Load
+}
+
+// HoldAtCommit makes the proxy, for the connections it accepts from now
+// on, withhold every n-th CommandComplete "COMMIT" the server sends, and
+// everything after it on that connection, without cutting it: the server
+// committed, and the client waits for an answer until its own deadline.
+// It returns the number of answers withheld so far.
+func (p *Proxy) HoldAtCommit(every int) func() int64 {
+	c := &commitCut{every: int64(every), hold: true}
 	p.mu.Lock()
 	p.cut = c
 	p.mu.Unlock()
@@ -139,7 +153,7 @@ func (cut *commitCut) copy(c, s net.Conn) {
 			return
 		}
 		commit := hdr[0] == 'C' && string(body) == "COMMIT\x00" && cut.seen.Add(1)%cut.every == 0
-		if !commit || cut.forward {
+		if !commit || cut.forward && !cut.hold {
 			w.Write(hdr[:])
 			w.Write(body)
 		}
@@ -150,6 +164,9 @@ func (cut *commitCut) copy(c, s net.Conn) {
 		}
 		if commit {
 			cut.cuts.Add(1)
+			if cut.hold {
+				io.Copy(io.Discard, r) // until the client gives up
+			}
 			return
 		}
 	}

@@ -24,9 +24,10 @@
 // constraints on sequence keep chains from forking.
 // Once the server answered COMMIT the batches are reported stored,
 // whatever happens to the connection after; when the connection fails
-// with the COMMIT sent and unanswered, the store waits for that server
-// process to finish (ending it if it still sits in the transaction) and
-// looks for each batch by id before reporting a failure. That look
+// with the COMMIT sent and unanswered (or the append's context ends while
+// it waits for the answer), the store waits for that server process to
+// finish (ending it if it still sits in the transaction) and looks for
+// each batch by id before reporting a failure, on a context of its own. That look
 // assumes a direct connection to the server, whose process id the
 // connection knows.
 //
@@ -511,10 +512,10 @@ func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchR
 	if err == nil && pc.TxStatus() != 'I' {
 		err = errors.New("transaction left open")
 	}
-	if err != nil && outcomeUnknown(err) && ctx.Err() == nil {
-		// (When ctx ended the pipeline, the store is too slow to ask
-		// within the bound: the batch is reported failed, and the chain
-		// head is read again before the next append.)
+	if err != nil && outcomeUnknown(err) {
+		// Also when ctx ended the pipeline (a deadline hit while the
+		// answer to COMMIT was on its way): the server may have committed,
+		// so the outcome is settled on a context of its own.
 		pid := pc.PID()
 		conn.Conn().Close(context.Background())
 		if serr := s.settle(ctx, pid); serr != nil {
@@ -546,16 +547,24 @@ func outcomeUnknown(err error) bool {
 }
 
 // settleTimeout bounds how long the store waits for the outcome of a
-// transaction whose connection failed after COMMIT was sent (within the
-// append's own deadline, which bounds it too).
+// transaction whose connection failed after COMMIT was sent, and then how
+// long it looks for its batches. Both run past the append's own deadline
+// (or cancellation), which may be what cut the connection: without them
+// a stored batch would be reported failed.
 const settleTimeout = 5 * time.Second
+
+// afterUnknown returns the context that settles an unknown outcome: ctx's
+// values, not its deadline or cancellation, bounded by settleTimeout.
+func afterUnknown(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+}
 
 // settle waits until server process pid, whose connection failed with a
 // COMMIT sent and unanswered, no longer runs a statement (it may still be
 // committing), and ends it if it sits in the transaction, so that a COMMIT
 // still in the network cannot land later.
 func (s *Store) settle(ctx context.Context, pid uint32) error {
-	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	ctx, cancel := afterUnknown(ctx)
 	defer cancel()
 	for {
 		var state string
@@ -585,8 +594,6 @@ func (s *Store) settle(ctx context.Context, pid uint32) error {
 // stored reports whether recs, a batch of tenant's chain whose transaction
 // had an unknown outcome, are stored: a batch is all there or not at all.
 func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
-	defer cancel()
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.ID
@@ -603,8 +610,11 @@ func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record
 
 // recheck settles the outcome of each queued batch after a transaction
 // whose outcome was unknown (err): nil for a batch found stored, err for
-// one that is not (or cannot be looked for).
+// one that is not (or cannot be looked for). It looks on a context of its
+// own (see afterUnknown), since ctx may be what ended the transaction.
 func (s *Store) recheck(ctx context.Context, batches []storage.Batch, queued []int, errs []error, err error) {
+	ctx, cancel := afterUnknown(ctx)
+	defer cancel()
 	for _, i := range queued {
 		b := batches[i]
 		ok, rerr := s.stored(ctx, b.Tenant, b.Records)
