@@ -143,7 +143,10 @@ func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error
 	}
 	octx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	store, err := OpenStore(octx, url, SQLiteOptions(cfg.sqliteOpts...))
+	// A connect that does not answer is bounded like any storage
+	// operation, so that the pool recovers once the server answers.
+	store, err := OpenStore(octx, url, SQLiteOptions(cfg.sqliteOpts...),
+		PostgresOptions(postgres.WithConnectTimeout(cfg.timeout)))
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +165,7 @@ type StoreOption func(*storeConfig)
 type storeConfig struct {
 	readOnly bool
 	sqlite   []sqlite.Option
+	postgres []postgres.Option
 }
 
 // ReadOnly opens the store for reading only: nothing is created or
@@ -174,6 +178,12 @@ func SQLiteOptions(opts ...sqlite.Option) StoreOption {
 	return func(c *storeConfig) { c.sqlite = append(c.sqlite, opts...) }
 }
 
+// PostgresOptions passes options to the PostgreSQL backend when the URL
+// picks it.
+func PostgresOptions(opts ...postgres.Option) StoreOption {
+	return func(c *storeConfig) { c.postgres = append(c.postgres, opts...) }
+}
+
 // OpenStore opens the storage backend url names, as [Open] does: a
 // postgres:// or postgresql:// URL is PostgreSQL, any other string a SQLite path
 // (an optional "sqlite://" or "sqlite:" prefix is removed).
@@ -183,7 +193,7 @@ func OpenStore(ctx context.Context, url string, opts ...StoreOption) (storage.St
 		o(&cfg)
 	}
 	if postgres.IsURL(url) {
-		var po []postgres.Option
+		po := cfg.postgres
 		if cfg.readOnly {
 			po = append(po, postgres.WithReadOnly())
 		}

@@ -84,9 +84,24 @@ var _ storage.Store = (*Store)(nil)
 
 // config holds the settings Options change.
 type config struct {
-	pool     []func(*pgxpool.Config)
-	readOnly bool
-	noLocks  bool
+	pool           []func(*pgxpool.Config)
+	readOnly       bool
+	noLocks        bool
+	connectTimeout time.Duration
+}
+
+// DefaultConnectTimeout bounds each new connection's connect and startup
+// when neither the URL's connect_timeout (or PGCONNECT_TIMEOUT) nor
+// [WithConnectTimeout] sets a bound. Without one, the pool's background
+// connects to a server that does not answer hang for minutes, holding
+// every slot of the pool long after the server answers again.
+const DefaultConnectTimeout = 5 * time.Second
+
+// WithConnectTimeout bounds each new connection's connect and startup by
+// d (default [DefaultConnectTimeout]) unless the URL's connect_timeout,
+// or PGCONNECT_TIMEOUT, sets a bound (connect_timeout=0 counts as unset).
+func WithConnectTimeout(d time.Duration) Option {
+	return func(c *config) { c.connectTimeout = d }
 }
 
 // Option changes a setting of [Open].
@@ -151,6 +166,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: open: %s=%q: want on or off", LocksParam, v)
 	}
 	delete(pc.ConnConfig.RuntimeParams, LocksParam)
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+		if cfg.connectTimeout > 0 {
+			pc.ConnConfig.ConnectTimeout = cfg.connectTimeout
+		}
+	}
 	for _, f := range cfg.pool {
 		f(pc)
 	}
