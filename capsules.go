@@ -399,7 +399,14 @@ var ErrClosed = errors.New("capsule: closed")
 // it sets cp.Sequence and cp.PreviousHash, seals it and stores it. It
 // returns once the capsule is durable. Concurrent appends to one chain
 // share storage transactions (group commit).
+//
+// Append returns within the storage timeout of its call (see
+// [WithStorageTimeout]), or sooner when ctx ends, however many appends
+// are queued before it: when the capsule's commit has not answered by
+// then, the error wraps [ErrNotConfirmed] and the capsule stays queued; it
+// may still be stored, in its place in the chain.
 func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Sealed, error) {
+	deadline := time.Now().Add(c.timeout)
 	if err := c.checkTenant(tenant); err != nil {
 		return Sealed{}, err
 	}
@@ -417,7 +424,13 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 	if err != nil {
 		return Sealed{}, err
 	}
-	recs, err := ch.append(ctx, []*Capsule{cp}, []*parts{&p})
+	q, err := ch.enqueue(ctx, deadline, []*Capsule{cp}, []*parts{&p})
+	if err != nil {
+		return Sealed{}, err
+	}
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	recs, err := q.Wait(wctx)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -468,7 +481,7 @@ func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*
 	if err != nil {
 		return nil, err
 	}
-	return ch.enqueue(ctx, caps, ps)
+	return ch.enqueue(ctx, time.Time{}, caps, ps)
 }
 
 // checkTenant refuses a tenant that the store cannot hold, before it

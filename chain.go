@@ -48,7 +48,7 @@ type chain struct {
 	c      *Capsules
 	tenant string
 
-	seqMu     sync.Mutex // held while assigning sequence numbers; before cmu
+	seqMu     chanMutex // held while assigning sequence numbers; before cmu
 	head      storage.Head
 	headKnown bool
 
@@ -71,44 +71,62 @@ type pending struct {
 	signed bool
 	err    error
 	done   chan struct{}
+	outage int64 // the breaker's outage count when the capsule was admitted
+}
+
+// chanMutex is a mutex whose Lock can give up when a context ends.
+type chanMutex chan struct{}
+
+func (m chanMutex) Lock()   { m <- struct{}{} }
+func (m chanMutex) Unlock() { <-m }
+
+// LockCtx locks m, or returns ctx's error if ctx ends first.
+func (m chanMutex) LockCtx(ctx context.Context) error {
+	select {
+	case m <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func newChain(c *Capsules, tenant string) *chain {
-	ch := &chain{c: c, tenant: tenant}
+	ch := &chain{c: c, tenant: tenant, seqMu: make(chanMutex, 1)}
 	ch.cond = sync.NewCond(&ch.cmu)
 	return ch
 }
 
-// append chains, seals and stores capsules, in order, whose content (all
-// but sequence and previous_hash) is encoded in ps. It returns once every
-// capsule is durable, or with the reason one is not; on success it sets
-// each capsule's Sequence and PreviousHash. Reading the head and each
-// commit are bounded by the storage timeout.
-func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Sealed, error) {
-	q, err := ch.enqueue(ctx, caps, ps)
-	if err != nil {
-		return nil, err
-	}
-	return q.Wait(ctx)
-}
-
-// enqueue chains capsules as append does and signs them, handing each
-// signed chunk to the committer; it returns once all are signed and
-// queued, before they are durable.
-func (ch *chain) enqueue(ctx context.Context, caps []*Capsule, ps []*parts) (*Queued, error) {
+// enqueue chains capsules, whose content (all but sequence and
+// previous_hash) is encoded in ps, and signs them, handing each signed
+// chunk to the committer; it returns once all are signed and queued,
+// before they are durable. Waiting for the chain and reading its head end
+// with ctx, or at deadline when it is not zero (an Append's own bound,
+// the storage timeout from its call); the head read is bounded by the
+// storage timeout besides.
+func (ch *chain) enqueue(ctx context.Context, deadline time.Time, caps []*Capsule, ps []*parts) (*Queued, error) {
 	pds := make([]*pending, len(caps))
+	outage := ch.c.breaker.outages.Load()
 	for i, c := range caps {
-		pds[i] = &pending{parts: ps[i], done: make(chan struct{})}
+		pds[i] = &pending{parts: ps[i], done: make(chan struct{}), outage: outage}
 		pds[i].rec = c.record(ch.tenant, nil, "")
 	}
-	ch.seqMu.Lock()
+	lctx, cancel := ctx, context.CancelFunc(func() {})
+	if !deadline.IsZero() {
+		lctx, cancel = context.WithDeadline(ctx, deadline)
+	}
+	defer cancel()
+	if err := ch.seqMu.LockCtx(lctx); err != nil {
+		// Another append holds the chain while it reads the head from a
+		// store that is slow to answer.
+		return nil, fmt.Errorf("capsule: waiting for chain %q (nothing stored): %w", ch.tenant, err)
+	}
 	if !ch.headKnown {
-		hctx, cancel := context.WithTimeout(ctx, ch.c.timeout)
+		hctx, cancel := context.WithTimeout(lctx, ch.c.timeout)
 		h, err := ch.c.store.Head(hctx, ch.tenant)
 		cancel()
 		if err != nil {
 			ch.seqMu.Unlock()
-			if ctx.Err() == nil { // not the caller's own deadline
+			if ctx.Err() == nil { // not the caller's own context
 				ch.c.breaker.failure(err)
 			}
 			return nil, fmt.Errorf("capsule: read chain head: %w", err)
@@ -148,8 +166,9 @@ type Queued struct {
 
 // Wait returns the sealed capsules once all are durable, or the reason
 // one is not (see [Capsules.AppendAll]); on success it sets each
-// capsule's Sequence and PreviousHash. When ctx ends first, the capsules
-// may still be stored.
+// capsule's Sequence and PreviousHash. When ctx ends first, it returns an
+// error wrapping [ErrNotConfirmed] and ctx's error: the capsules stay
+// queued and may still be stored.
 func (q *Queued) Wait(ctx context.Context) ([]Sealed, error) {
 	if q == nil {
 		return nil, nil
@@ -163,7 +182,7 @@ func (q *Queued) Wait(ctx context.Context) ([]Sealed, error) {
 		case <-pd.done:
 		case <-ctx.Done():
 			// The capsules may still land; the caller stops waiting.
-			return nil, fmt.Errorf("capsule: waiting for commit: %w", ctx.Err())
+			return nil, notConfirmed(pd, len(pds)-i, ctx.Err())
 		}
 		if pd.err != nil {
 			return nil, pd.err
@@ -174,6 +193,16 @@ func (q *Queued) Wait(ctx context.Context) ([]Sealed, error) {
 		c.Sequence, c.PreviousHash = out[i].Sequence, out[i].PreviousHash
 	}
 	return out, nil
+}
+
+// notConfirmed is the error for n capsules from pd on whose wait ended
+// with err before their outcome was known.
+func notConfirmed(pd *pending, n int, err error) error {
+	what := "capsule " + pd.rec.ID
+	if n > 1 {
+		what = fmt.Sprintf("%d capsules from %s on", n, pd.rec.ID)
+	}
+	return fmt.Errorf("%w: %s of chain %q still queued, and may yet be stored: %w", ErrNotConfirmed, what, pd.rec.Tenant, err)
 }
 
 // assign gives pd the next link of the chain and hashes it. seqMu is held.
@@ -204,6 +233,14 @@ func (ch *chain) take(limit int) []*pending {
 		n++
 	}
 	return ch.queue[:n:n]
+}
+
+// admittedBefore reports whether the front capsule of the queue was
+// admitted before outage began.
+func (ch *chain) admittedBefore(outage int64) bool {
+	ch.cmu.Lock()
+	defer ch.cmu.Unlock()
+	return len(ch.queue) > 0 && ch.queue[0].outage < outage
 }
 
 // ready reports whether the front capsule of the queue is signed.
@@ -402,7 +439,14 @@ func (m *committer) loop(idle chan struct{}) {
 func (m *committer) round(chains []*chain) {
 	groups, taken := m.groups[:0], m.chains[:0]
 	budget, total := maxTransaction, 0
+	outage, downErr := m.c.breaker.outage()
 	for _, ch := range chains {
+		if downErr != nil && ch.admittedBefore(outage) {
+			// Queued before the store was found down: fail them now
+			// rather than wait out the timeout again for each round.
+			ch.failAll(fmt.Errorf("%w (%w)", ErrStoreDown, downErr))
+			continue
+		}
 		if budget == 0 {
 			m.notify(ch) // the next round
 			continue
