@@ -92,9 +92,15 @@ type Proxy struct {
 	mu      sync.Mutex
 	ln      net.Listener
 	conns   map[net.Conn]bool
-	cut     *commitCut // nil: forward bytes as they come
-	stalled bool       // accept and read, forward nothing
+	cut     *commitCut        // nil: forward bytes as they come
+	stalled bool              // accept and read, forward nothing
+	dead    map[net.Conn]bool // forwarding connections open at the last Stall: they forward nothing
+	holes   atomic.Int64      // connections accepted while stalled
 }
+
+// BlackHoled returns the number of connections the proxy accepted while
+// stalled (each one a connect that never gets an answer).
+func (p *Proxy) BlackHoled() int64 { return p.holes.Load() }
 
 // commitCut is the fault CutAtCommit sets up.
 type commitCut struct {
@@ -178,7 +184,7 @@ func NewProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
+	p := &Proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}, dead: map[net.Conn]bool{}}
 	p.serve(ln)
 	return p, nil
 }
@@ -226,6 +232,7 @@ func (p *Proxy) pipe(c net.Conn) {
 		// answered, until Resume cuts it.
 		p.conns[c] = true
 		p.mu.Unlock()
+		p.holes.Add(1)
 		io.Copy(io.Discard, c)
 		c.Close()
 		return
@@ -252,7 +259,7 @@ func (p *Proxy) pipe(c net.Conn) {
 		for {
 			n, err := src.Read(buf)
 			p.mu.Lock()
-			stalled := p.stalled
+			stalled := p.stalled || p.dead[src]
 			p.mu.Unlock()
 			if n > 0 && !stalled {
 				if _, werr := dst.Write(buf[:n]); werr != nil {
@@ -280,6 +287,8 @@ func (p *Proxy) pipe(c net.Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
 	delete(p.conns, s)
+	delete(p.dead, c)
+	delete(p.dead, s)
 	p.mu.Unlock()
 }
 
@@ -312,7 +321,20 @@ func (p *Proxy) Start() error {
 func (p *Proxy) Stall() {
 	p.mu.Lock()
 	p.stalled = true
+	for c := range p.conns {
+		p.dead[c] = true
+	}
 	p.mu.Unlock()
+}
+
+// ResumeNew ends a stall for new connections only: they reach the server,
+// while every connection opened before stays a black hole (never
+// answered, never cut) until its client closes it, as after a route
+// comes back to a server that lost those connections' state.
+func (p *Proxy) ResumeNew() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = false
 }
 
 // Resume ends a stall: the connections that lost data are cut, new ones

@@ -43,7 +43,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"iter"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -533,6 +535,7 @@ func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchR
 	if err == nil && pc.TxStatus() != 'I' {
 		err = errors.New("transaction left open")
 	}
+	s.connLost(err)
 	if err != nil && outcomeUnknown(err) {
 		// Also when ctx ended the pipeline (a deadline hit while the
 		// answer to COMMIT was on its way): the server may have committed,
@@ -551,6 +554,25 @@ func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchR
 		cancel()
 	}
 	return err
+}
+
+// connLost reports whether err says that a connection failed without an
+// answer from the server (a timeout, a reset, an unexpected end), and
+// then closes every connection of a pool Open created: a network fault or
+// a black hole rarely spares the idle connections, and each would
+// otherwise cost an operation its whole timeout to be found dead, long
+// after the server answers again.
+func (s *Store) connLost(err error) bool {
+	var pe *pgconn.PgError
+	var ne net.Error
+	if err == nil || errors.As(err, &pe) ||
+		!pgconn.Timeout(err) && !errors.As(err, &ne) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return false
+	}
+	if s.owned {
+		s.pool.Reset()
+	}
+	return true
 }
 
 // errOutcomeUnknown marks a transaction whose connection failed after its
@@ -983,6 +1005,8 @@ func (s *Store) Head(ctx context.Context, tenant string) (storage.Head, error) {
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || s.noTable(err):
 		return h, nil
+	case err != nil && s.connLost(err):
+		return storage.Head{}, fmt.Errorf("postgres: head of %q: %w", tenant, err)
 	case dataErr(err):
 		// The tenant itself is refused (a NUL or invalid UTF-8, SQLSTATE
 		// 22021): the store is not down.
