@@ -407,7 +407,7 @@ var ErrClosed = errors.New("capsule: closed")
 // may still be stored, in its place in the chain.
 func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Sealed, error) {
 	deadline := time.Now().Add(c.timeout)
-	if err := c.checkTenant(tenant); err != nil {
+	if err := c.CheckTenant(tenant); err != nil {
 		return Sealed{}, err
 	}
 	if err := cp.Check(); err != nil {
@@ -458,7 +458,7 @@ func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule
 // nothing is queued. With no capsules, Queue returns nil, whose Wait
 // returns nothing.
 func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*Queued, error) {
-	if err := c.checkTenant(tenant); err != nil {
+	if err := c.CheckTenant(tenant); err != nil {
 		return nil, err
 	}
 	ps := make([]*parts, len(caps))
@@ -484,12 +484,14 @@ func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*
 	return ch.enqueue(ctx, time.Time{}, caps, ps)
 }
 
-// checkTenant refuses a tenant that the store cannot hold, before it
-// reaches the store, so that it fails alone: one no backend takes (see
-// [protocol.CheckTenant]: PostgreSQL fails even the head read of a tenant
-// with a NUL), or longer than PostgreSQL's VARCHAR(36) column, as in the
-// reference's table.
-func (c *Capsules) checkTenant(tenant string) error {
+// CheckTenant returns the error [Capsules.Append] returns for a tenant
+// the store cannot hold (a *[FieldError] on "tenant"), or nil: one no
+// backend takes (see [protocol.CheckTenant]: PostgreSQL fails even the
+// head read of a tenant with a NUL), or longer than PostgreSQL's
+// VARCHAR(36) column, as in the reference's table. Appends refuse such a
+// tenant before it reaches the store, so that it fails alone; a service
+// that takes the tenant from a request can refuse the request up front.
+func (c *Capsules) CheckTenant(tenant string) error {
 	if err := protocol.CheckTenant(tenant); err != nil {
 		return &FieldError{Field: "tenant", Msg: err.Error()}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/internal/reliability"
 )
 
 // call sends one request as site and returns the status and body.
@@ -137,4 +138,60 @@ func TestChooseDB(t *testing.T) {
 		t.Errorf("without either: %q %q %v", db, keyDir, err)
 	}
 	os.RemoveAll(keyDir)
+}
+
+// A site ID the store cannot hold as a tenant (65 characters and more are
+// malformed; up to 64 pass the header check, but PostgreSQL's tenant
+// column holds 36) gets 400 with a JSON body before the call runs,
+// instead of the call running unaudited. SQLite holds it.
+func TestSiteIDTheStoreCannotHold(t *testing.T) {
+	long, fits := strings.Repeat("s", 64), strings.Repeat("f", 36)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			dir := t.TempDir()
+			db := filepath.Join(dir, "capsules.db")
+			if backend == "postgres" {
+				db = reliability.PostgresURL(t)
+			}
+			caps, err := capsule.Open(t.Context(), db, capsule.WithKeyDir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { caps.Close() })
+			capsule.SetDefault(caps)
+			t.Cleanup(func() { capsule.SetDefault(nil) })
+			srv := httptest.NewServer(newHandler(caps, slog.New(slog.DiscardHandler)))
+			t.Cleanup(srv.Close)
+
+			for _, target := range []string{"/summarize", "/convert?value=1&unit=c-to-f"} {
+				method := http.MethodGet
+				if target == "/summarize" {
+					method = http.MethodPost
+				}
+				status, body := call(t, srv, method, target, long, `{"text":"Ship it."}`)
+				var e struct{ Error string }
+				jerr := json.Unmarshal([]byte(body), &e)
+				switch {
+				case backend == "sqlite" && status != http.StatusOK:
+					t.Errorf("%s with a 64-character site on SQLite = %d %s, want 200", target, status, body)
+				case backend == "postgres" && (status != http.StatusBadRequest || jerr != nil || !strings.Contains(e.Error, "more than the 36")):
+					t.Errorf("%s with a 64-character site on PostgreSQL = %d %s, want 400 with a JSON error", target, status, body)
+				}
+				if status, body := call(t, srv, method, target, fits, `{"text":"Ship it."}`); status != http.StatusOK {
+					t.Errorf("%s with a 36-character site = %d %s", target, status, body)
+				}
+			}
+			want := []string{fits}
+			if backend == "sqlite" {
+				want = []string{fits, long}
+			}
+			tenants, err := caps.Store().Tenants(t.Context())
+			if err != nil || strings.Join(tenants, ",") != strings.Join(want, ",") {
+				t.Errorf("chains %q %v, want %q", tenants, err, want)
+			}
+			if st := caps.Stats(); st.Failed != 0 {
+				t.Errorf("%d audits failed", st.Failed)
+			}
+		})
+	}
 }
