@@ -37,9 +37,11 @@ func call(t *testing.T, srv *httptest.Server, method, target, site, body string)
 	return res.StatusCode, string(b)
 }
 
-func TestService(t *testing.T) {
-	dir := t.TempDir()
-	caps, err := capsule.Open(t.Context(), filepath.Join(dir, "capsules.db"), capsule.WithKeyDir(dir))
+// serve opens the capsules at db, with the key in keyDir, as the process
+// default, and starts the service on them until t ends.
+func serve(t *testing.T, db, keyDir string) (*capsule.Capsules, *httptest.Server) {
+	t.Helper()
+	caps, err := capsule.Open(t.Context(), db, capsule.WithKeyDir(keyDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +50,12 @@ func TestService(t *testing.T) {
 	t.Cleanup(func() { capsule.SetDefault(nil) })
 	srv := httptest.NewServer(newHandler(caps, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
+	return caps, srv
+}
+
+func TestService(t *testing.T) {
+	dir := t.TempDir()
+	_, srv := serve(t, filepath.Join(dir, "capsules.db"), dir)
 
 	status, body := call(t, srv, http.MethodPost, "/summarize", "acme", `{"text":"Ship it. Then rest."}`)
 	if want := `{"sentence":"Ship it.","words":4}` + "\n"; status != http.StatusOK || body != want {
@@ -153,15 +161,7 @@ func TestSiteIDTheStoreCannotHold(t *testing.T) {
 			if backend == "postgres" {
 				db = reliability.PostgresURL(t)
 			}
-			caps, err := capsule.Open(t.Context(), db, capsule.WithKeyDir(dir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { caps.Close() })
-			capsule.SetDefault(caps)
-			t.Cleanup(func() { capsule.SetDefault(nil) })
-			srv := httptest.NewServer(newHandler(caps, slog.New(slog.DiscardHandler)))
-			t.Cleanup(srv.Close)
+			caps, srv := serve(t, db, dir)
 
 			for _, target := range []string{"/summarize", "/convert?value=1&unit=c-to-f"} {
 				method := http.MethodGet
