@@ -87,12 +87,16 @@ func WithLogger(l *slog.Logger) OpenOption { return func(c *config) { c.log = l 
 func WithRetryDeadline(d time.Duration) OpenOption { return func(c *config) { c.retryDeadline = d } }
 
 // WithStorageTimeout bounds every storage operation on the audit path:
-// opening the store, reading a chain head, each commit (default
+// opening the store, each new PostgreSQL connection (unless the URL sets
+// connect_timeout), reading a chain head, each commit (default
 // [DefaultStorageTimeout]; for SQLite, whose writers may wait up to
 // [sqlite.DefaultBusyTimeout] for another process's write lock, that
-// plus [DefaultStorageTimeout]). When the store fails or does not answer within
-// it, appends fail at once with [ErrStoreDown] until it answers again (one
-// append a second tries it), and Close gives up waiting after it.
+// plus [DefaultStorageTimeout]). It bounds [Capsules.Append], and so an
+// audited call, as a whole: from its call, however many appends are queued
+// before it (an unanswered commit gives [ErrNotConfirmed]). When the
+// store fails or does not answer within it, appends fail at once with
+// [ErrStoreDown] until it answers again (one append a second tries it),
+// and Close gives up waiting after it.
 func WithStorageTimeout(d time.Duration) OpenOption { return func(c *config) { c.timeout = d } }
 
 // WithCheckpoints writes a signed checkpoint of every chain this Capsules
