@@ -38,6 +38,7 @@ var ErrStoreDown = errors.New("capsule: store unavailable")
 type breaker struct {
 	down      atomic.Bool
 	outages   atomic.Int64 // times the store was found down
+	lastOK    atomic.Int64 // UnixNano of the last success
 	mu        sync.Mutex
 	err       error
 	nextProbe time.Time
@@ -61,10 +62,13 @@ func (b *breaker) allow() error {
 	return fmt.Errorf("%w (%w)", ErrStoreDown, b.err)
 }
 
-// failure records a storage error; one that says the store is down (see
-// storeDown) opens the breaker.
-func (b *breaker) failure(err error) {
-	if !storeDown(err) {
+// failure records a storage error of an operation begun at start; one
+// that says the store is down (see storeDown) opens the breaker, unless
+// the store stored something since start: then the operation failed on
+// its own (a head read that waited too long for a connection while the
+// process's own load kept them busy, say), and the store is up.
+func (b *breaker) failure(err error, start time.Time) {
+	if !storeDown(err) || b.lastOK.Load() > start.UnixNano() {
 		return
 	}
 	b.mu.Lock()
@@ -93,6 +97,7 @@ func (b *breaker) outage() (int64, error) {
 
 // success records that the store stored something.
 func (b *breaker) success() {
+	b.lastOK.Store(time.Now().UnixNano())
 	if b.down.Load() {
 		b.mu.Lock()
 		b.down.Store(false)

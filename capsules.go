@@ -564,7 +564,7 @@ func (c *Capsules) Close() error {
 type Stats struct {
 	Committed int64 // capsules stored
 	Commits   int64 // storage transactions that stored them (group commit)
-	Failed    int64 // capsules whose append failed
+	Failed    int64 // capsules whose append failed, or whose commit's outcome is unknown
 	Conflicts int64 // times another process moved a chain head first
 }
 

@@ -121,13 +121,14 @@ func (ch *chain) enqueue(ctx context.Context, deadline time.Time, caps []*Capsul
 		return nil, fmt.Errorf("capsule: waiting for chain %q (nothing stored): %w", ch.tenant, err)
 	}
 	if !ch.headKnown {
+		start := time.Now()
 		hctx, cancel := context.WithTimeout(lctx, ch.c.timeout)
 		h, err := ch.c.store.Head(hctx, ch.tenant)
 		cancel()
 		if err != nil {
 			ch.seqMu.Unlock()
 			if ctx.Err() == nil { // not the caller's own context
-				ch.c.breaker.failure(err)
+				ch.c.breaker.failure(err, start)
 			}
 			return nil, fmt.Errorf("capsule: read chain head: %w", err)
 		}
@@ -275,10 +276,10 @@ func (ch *chain) settle(group []*pending, err error) {
 			ch.conflictSince = time.Now()
 		}
 		if time.Since(ch.conflictSince) > ch.c.retryDeadline {
-			ch.failAll(fmt.Errorf("capsule: chain head kept moving for %v: %w", ch.c.retryDeadline, err))
+			ch.failAll(fmt.Errorf("capsule: chain head kept moving for %v: %w", ch.c.retryDeadline, err), 0)
 			ch.conflictSince = time.Time{}
 		} else if rerr := ch.resequence(nil); rerr != nil {
-			ch.failAll(rerr)
+			ch.failAll(rerr, 0)
 		}
 	case errors.Is(err, storage.ErrRejected) && len(group) > 1:
 		// Store the halves apart until the capsule at fault is alone.
@@ -286,8 +287,12 @@ func (ch *chain) settle(group []*pending, err error) {
 	case errors.Is(err, storage.ErrRejected):
 		ch.split, ch.suspect = 0, 0
 		ch.failFront(fmt.Errorf("capsule: store: %w", err))
+	case errors.Is(err, storage.ErrOutcomeUnknown):
+		// The group may be stored, whole: its callers are told so, the
+		// capsules behind it (never sent) fail, and the head is read again.
+		ch.failAll(fmt.Errorf("capsule: store: %w", err), len(group))
 	default:
-		ch.failAll(fmt.Errorf("capsule: store: %w", err))
+		ch.failAll(fmt.Errorf("capsule: store: %w", err), 0)
 	}
 }
 
@@ -346,8 +351,11 @@ func (ch *chain) failFront(err error) {
 	ch.resequence(&head) // cannot fail with a head given
 }
 
-// failAll fails every queued capsule with err and forgets the head.
-func (ch *chain) failAll(err error) {
+// failAll fails every queued capsule with err and forgets the head; when
+// the first unsure ones are in a commit whose outcome is unknown, they get
+// an error wrapping ErrNotConfirmed as well, and the ones behind them an
+// error saying they are not stored.
+func (ch *chain) failAll(err error, unsure int) {
 	ch.seqMu.Lock()
 	ch.cmu.Lock()
 	for !ch.allSignedLocked() {
@@ -360,8 +368,17 @@ func (ch *chain) failAll(err error) {
 	ch.seqMu.Unlock()
 	ch.split, ch.suspect = 0, 0
 	ch.c.metrics.failed(len(queue))
-	for _, pd := range queue {
-		pd.err = err
+	for i, pd := range queue {
+		switch {
+		case i < unsure:
+			pd.err = fmt.Errorf("%w: capsule %s of chain %q may be stored: %w", ErrNotConfirmed, pd.rec.ID, ch.tenant, err)
+		case unsure > 0:
+			// Never sent: it is not stored, whatever became of the
+			// capsules in front of it.
+			pd.err = fmt.Errorf("capsule: not stored: queued behind a commit whose outcome is unknown (%v)", err)
+		default:
+			pd.err = err
+		}
 		close(pd.done)
 	}
 }
@@ -444,7 +461,7 @@ func (m *committer) round(chains []*chain) {
 		if downErr != nil && ch.admittedBefore(outage) {
 			// Queued before the store was found down: fail them now
 			// rather than wait out the timeout again for each round.
-			ch.failAll(fmt.Errorf("%w (%w)", ErrStoreDown, downErr))
+			ch.failAll(fmt.Errorf("%w (%w)", ErrStoreDown, downErr), 0)
 			continue
 		}
 		if budget == 0 {
@@ -474,6 +491,7 @@ func (m *committer) round(chains []*chain) {
 		batches = append(batches, storage.Batch{Tenant: taken[i].tenant, Records: recs[off : off+len(g) : off+len(g)]})
 		off += len(g)
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), m.c.timeout)
 	errs := storage.AppendBatches(ctx, m.c.store, batches)
 	cancel()
@@ -495,7 +513,7 @@ func (m *committer) round(chains []*chain) {
 		m.c.metrics.commits.Add(1)
 		m.c.breaker.success()
 	} else if down != nil {
-		m.c.breaker.failure(down)
+		m.c.breaker.failure(down, start)
 	}
 	for i, g := range groups {
 		taken[i].settle(g, errs[i])

@@ -3,6 +3,7 @@ package capsule
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"os"
 	"path/filepath"
@@ -207,5 +208,94 @@ func TestOpenPostgresNamedFile(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("no SQLite file at %s: %v", path, err)
+	}
+}
+
+// unknownStore stores every batch, and reports the first one's outcome as
+// unknown, as a commit whose answer was lost and could not be looked up.
+type unknownStore struct {
+	*memory.Store
+	once atomic.Bool
+}
+
+func (s *unknownStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+	if err := s.Store.Append(ctx, tenant, recs); err != nil {
+		return err
+	}
+	if s.once.CompareAndSwap(false, true) {
+		return fmt.Errorf("the answer to COMMIT was lost: %w", storage.ErrOutcomeUnknown)
+	}
+	return nil
+}
+
+// A commit whose outcome the store cannot tell is reported as
+// ErrNotConfirmed, not as a failure: here it was stored, and the next
+// append follows it in the chain.
+func TestOutcomeUnknownNotReportedFailed(t *testing.T) {
+	st := &unknownStore{Store: memory.New()}
+	c, err := NewCapsules(st, WithSigner(newTestSigner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	_, err = c.Append(ctx, "t", New(TypeAgent))
+	if !errors.Is(err, ErrNotConfirmed) || !errors.Is(err, storage.ErrOutcomeUnknown) {
+		t.Fatalf("Append whose commit's outcome is unknown: %v, want ErrNotConfirmed", err)
+	}
+	var rec Sealed
+	for {
+		if rec, err = c.Append(ctx, "t", New(TypeAgent)); !errors.Is(err, ErrStoreDown) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // the breaker lets one append a second through
+	}
+	if err != nil || rec.Sequence != 1 {
+		t.Fatalf("next append: sequence %d, %v; want 1, after the capsule that was stored", rec.Sequence, err)
+	}
+	if res, err := c.Verify(ctx, "t", Signatures); err != nil || !res.Valid || res.CapsulesVerified != 2 {
+		t.Fatalf("chain: %+v %v", res, err)
+	}
+}
+
+// slowHeadStore answers the head of tenant "slow" only when the read's
+// context ends, as a read that waited too long for a connection.
+type slowHeadStore struct {
+	*memory.Store
+	entered chan struct{}
+}
+
+func (s *slowHeadStore) Head(ctx context.Context, tenant string) (storage.Head, error) {
+	if tenant == "slow" {
+		s.entered <- struct{}{}
+		<-ctx.Done()
+		return storage.Head{}, ctx.Err()
+	}
+	return s.Store.Head(ctx, tenant)
+}
+
+// A head read that times out while the store goes on storing other
+// chains' capsules fails alone: it does not turn auditing off for every
+// chain, as it did when any timeout opened the breaker (3,000 new chains
+// reading their heads at once over a pool of 4 connections on a loaded
+// machine then kept the breaker flapping).
+func TestSlowHeadReadDoesNotOpenBreaker(t *testing.T) {
+	st := &slowHeadStore{Store: memory.New(), entered: make(chan struct{}, 1)}
+	c, err := NewCapsules(st, WithSigner(newTestSigner()), WithStorageTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	slow := appendAsync(c, "slow")
+	<-st.entered
+	if _, err := c.Append(ctx, "a", New(TypeAgent)); err != nil {
+		t.Fatalf("append beside the slow head read: %v", err)
+	}
+	if err := outcome(t, "the append whose head read hangs", slow); err == nil {
+		t.Fatal("the append whose head read timed out succeeded")
+	}
+	if _, err := c.Append(ctx, "b", New(TypeAgent)); err != nil {
+		t.Fatalf("append after the slow head read failed: %v", err)
 	}
 }

@@ -80,6 +80,9 @@ type Store struct {
 
 	schemaMu    sync.Mutex  // serializes the creation of the table
 	schemaReady atomic.Bool // the table exists
+
+	resetEvery time.Duration // the least time between two resets of the pool (connLost)
+	lastReset  atomic.Int64  // UnixNano of the last reset
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -185,7 +188,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool, owned: true, readOnly: cfg.readOnly, locks: !cfg.noLocks}
+	s := &Store{pool: pool, owned: true, readOnly: cfg.readOnly, locks: !cfg.noLocks, resetEvery: pc.ConnConfig.ConnectTimeout}
 	if cfg.readOnly {
 		// Fail now, as a writable Open does, when the server cannot be
 		// reached.
@@ -543,7 +546,7 @@ func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchR
 		pid := pc.PID()
 		conn.Conn().Close(context.Background())
 		if serr := s.settle(ctx, pid); serr != nil {
-			return fmt.Errorf("%w (%w); whether it was stored is unknown: %w", err, errOutcomeUnknown, serr)
+			return fmt.Errorf("%w (%w); the commit may still land: %w (%w)", err, errOutcomeUnknown, serr, errNotSettled)
 		}
 		return fmt.Errorf("%w (%w)", err, errOutcomeUnknown)
 	}
@@ -556,20 +559,23 @@ func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchR
 	return err
 }
 
-// connLost reports whether err says that a connection failed without an
-// answer from the server (a timeout, a reset, an unexpected end), and
-// then closes every connection of a pool Open created: a network fault or
-// a black hole rarely spares the idle connections, and each would
-// otherwise cost an operation its whole timeout to be found dead, long
-// after the server answers again.
+// connLost reports whether err says that an open connection failed
+// without an answer from the server (no answer in time, a reset, an
+// unexpected end), rather than that the server refused something or that
+// no connection was free. It then closes every connection of a pool Open
+// created, at most once per connect timeout: a network fault or a black
+// hole rarely spares the idle connections, and each would otherwise cost
+// an operation its whole timeout to be found dead, long after the server
+// answers again.
 func (s *Store) connLost(err error) bool {
 	var pe *pgconn.PgError
-	var ne net.Error
-	if err == nil || errors.As(err, &pe) ||
-		!pgconn.Timeout(err) && !errors.As(err, &ne) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+	var oe *net.OpError
+	if err == nil || errors.As(err, &pe) || pgconn.SafeToRetry(err) || // nothing sent: a context already done
+		!pgconn.Timeout(err) && !errors.As(err, &oe) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return false
 	}
-	if s.owned {
+	now := time.Now().UnixNano()
+	if last := s.lastReset.Load(); s.owned && now-last >= int64(s.resetEvery) && s.lastReset.CompareAndSwap(last, now) {
 		s.pool.Reset()
 	}
 	return true
@@ -579,6 +585,10 @@ func (s *Store) connLost(err error) bool {
 // COMMIT was sent and before the answer came: the server settled it one way
 // or the other, and only its rows tell which.
 var errOutcomeUnknown = errors.New("the connection failed after COMMIT was sent")
+
+// errNotSettled marks an unknown outcome whose server process could not be
+// seen to finish: a batch not found may still be committed after.
+var errNotSettled = errors.New("not settled")
 
 // outcomeUnknown reports whether a failed transaction may nonetheless have
 // committed: the connection failed (the server did not answer with an
@@ -653,7 +663,9 @@ func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record
 
 // recheck settles the outcome of each queued batch after a transaction
 // whose outcome was unknown (err): nil for a batch found stored, err for
-// one that is not (or cannot be looked for). It looks on a context of its
+// one that is not, and an error wrapping [storage.ErrOutcomeUnknown] for
+// one that cannot be looked for, or is not found while the server process
+// could not be seen to finish. It looks on a context of its
 // own (see afterUnknown), since ctx may be what ended the transaction.
 func (s *Store) recheck(ctx context.Context, batches []storage.Batch, queued []int, errs []error, err error) {
 	ctx, cancel := afterUnknown(ctx)
@@ -663,11 +675,13 @@ func (s *Store) recheck(ctx context.Context, batches []storage.Batch, queued []i
 		ok, rerr := s.stored(ctx, b.Tenant, b.Records)
 		switch {
 		case rerr != nil:
-			errs[i] = appendErr(b.Tenant, b.Records, fmt.Errorf("%w; whether the batch was stored is unknown: %w", err, rerr))
+			errs[i] = appendErr(b.Tenant, b.Records, fmt.Errorf("%w; %w: %w", err, storage.ErrOutcomeUnknown, rerr))
 		case ok:
 			errs[i] = nil
+		case errors.Is(err, errNotSettled):
+			errs[i] = appendErr(b.Tenant, b.Records, fmt.Errorf("%w; not stored yet: %w", err, storage.ErrOutcomeUnknown))
 		default:
-			errs[i] = appendErr(b.Tenant, b.Records, err)
+			errs[i] = appendErr(b.Tenant, b.Records, err) // settled, and not stored
 		}
 	}
 }

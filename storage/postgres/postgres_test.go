@@ -570,7 +570,7 @@ func TestGetPrefixUsesIndex(t *testing.T) {
 // refused alone, never an error that reads as the store being down.
 func TestHostileTenants(t *testing.T) {
 	s, _ := openSchema(t)
-	storagetest.TestHostileTenants(t, s)
+	storagetest.CheckHostileTenants(t, s)
 }
 
 // Every new connection is bounded: by the URL's connect_timeout, else by

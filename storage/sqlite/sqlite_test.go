@@ -695,5 +695,5 @@ func TestAppendBatchesRejectedPartWay(t *testing.T) {
 // Tenant ids no backend can hold are refused alone, as on PostgreSQL.
 func TestHostileTenants(t *testing.T) {
 	s, _ := openTemp(t)
-	storagetest.TestHostileTenants(t, s)
+	storagetest.CheckHostileTenants(t, s)
 }

@@ -15,13 +15,13 @@ import (
 // [protocol.MaxTenantBytes] bytes.
 var HostileTenants = []string{"a\x00b", "\x00", "bad\xffutf8", "\xc3", strings.Repeat("t", protocol.MaxTenantBytes+1)}
 
-// TestHostileTenants checks that s refuses every one of [HostileTenants]
+// CheckHostileTenants checks that s refuses every one of [HostileTenants]
 // alone, as a rejected batch rather than a store that is down: Head
 // answers (an empty chain) or fails wrapping [storage.ErrRejected], Append
 // fails wrapping ErrRejected, and in an AppendBatches beside an honest
 // batch the honest one is stored (or not attempted, and stored when tried
 // again) while the hostile one is rejected.
-func TestHostileTenants(t *testing.T, s storage.Store) {
+func CheckHostileTenants(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	for i, tenant := range HostileTenants {
 		name := fmt.Sprintf("%.12q", tenant)
