@@ -29,6 +29,7 @@ package capsule
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -204,7 +205,7 @@ type Outcome struct {
 }
 
 // New returns a fresh capsule of type t with the reference defaults: a new
-// UUID v4, domain "agents", trigger type "user_request" stamped now (UTC),
+// time-ordered id ([NewID]), domain "agents", trigger type "user_request" stamped now (UTC),
 // authority "autonomous" and outcome "pending".
 func New(t Type) *Capsule {
 	return &Capsule{
@@ -217,11 +218,24 @@ func New(t Type) *Capsule {
 	}
 }
 
-// NewID returns a random UUID v4 in its lowercase hyphenated form.
-func NewID() string {
+// NewID returns a new time-ordered UUID (version 7, RFC 9562 section 5.7)
+// in its lowercase hyphenated form: 48 bits of Unix milliseconds, then 12
+// bits of the sub-millisecond fraction (section 6.2, method 3), then 62
+// random bits. Ids taken one after another sort in the order they were
+// taken (to about a quarter of a microsecond), so a database index on the
+// id grows at its right edge instead of splitting random pages. An id
+// reveals the time it was taken, which the capsule's trigger timestamp
+// carries anyway.
+func NewID() string { return newIDAt(time.Now()) }
+
+// newIDAt returns a UUID v7 for the time t.
+func newIDAt(t time.Time) string {
 	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
+	rand.Read(b[8:]) // never fails (crypto/rand, Go 1.24+)
+	ns := t.UnixNano()
+	ms := uint64(ns / 1e6)
+	frac := uint64(ns%1e6) * 4096 / 1e6 // 12 bits of the millisecond
+	binary.BigEndian.PutUint64(b[:8], ms<<16|0x7000|frac)
 	b[8] = b[8]&0x3f | 0x80
 	const hexdig = "0123456789abcdef"
 	var s [36]byte

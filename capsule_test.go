@@ -977,3 +977,52 @@ func TestChainsShareCommits(t *testing.T) {
 		}
 	}
 }
+
+// One size limit for writing and reading (protocol.MaxCapsuleBytes, 16
+// MiB): a capsule whose sealed form could be over it is refused by Append,
+// AppendAll, Queue and SealWith with an error naming the limit, and
+// nothing is stored; one just under it is stored, and its sealed form is
+// within the limit that readers of JSON apply.
+func TestAppendRefusesOversizedCapsule(t *testing.T) {
+	const limit, reserve = 16 << 20, 8 << 10
+	c, st := newMemCapsules(t)
+	ctx := context.Background()
+	base, err := New(TypeAgent).Canonical() // outcome.result null
+	if err != nil {
+		t.Fatal(err)
+	}
+	withResult := func(n int) *Capsule {
+		cp := New(TypeAgent)
+		cp.Outcome.Result = strings.Repeat("x", n)
+		return cp
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "16777216") || !errors.Is(err, protocol.ErrTooLarge) {
+			t.Errorf("%s of an oversized capsule: %v, want an error naming the limit of 16777216 bytes", what, err)
+		}
+	}
+	for _, big := range []*Capsule{withResult(20 << 20), withResult(limit - reserve - len(base) + 3)} {
+		_, err := c.Append(ctx, "", big)
+		refused("Append", err)
+		_, err = c.AppendAll(ctx, "", []*Capsule{New(TypeTool), big})
+		refused("AppendAll", err)
+		_, err = c.Queue(ctx, "t", []*Capsule{big})
+		refused("Queue", err)
+		_, err = SealWith(big, "", newTestSigner(), nil)
+		refused("SealWith", err)
+	}
+	for _, tenant := range []string{"", "t"} {
+		if h, err := st.Head(ctx, tenant); err != nil || h.Sequence != -1 {
+			t.Fatalf("refused capsules were stored in %q: head %+v, %v", tenant, h, err)
+		}
+	}
+	rec, err := c.Append(ctx, "", withResult(limit-reserve-len(base)-100))
+	if err != nil {
+		t.Fatalf("a capsule under the limit: %v", err)
+	}
+	sealed, err := protocol.MarshalSealed(&rec)
+	if err != nil || len(sealed) > limit {
+		t.Errorf("sealed capsule of %d bytes (%v), over the limit of %d", len(sealed), err, limit)
+	}
+}

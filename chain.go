@@ -71,7 +71,8 @@ type pending struct {
 	signed bool
 	err    error
 	done   chan struct{}
-	outage int64 // the breaker's outage count when the capsule was admitted
+	outage int64     // the breaker's outage count when the capsule was admitted
+	start  time.Time // when it was appended; set only for a commit observer
 }
 
 // chanMutex is a mutex whose Lock can give up when a context ends.
@@ -106,8 +107,12 @@ func newChain(c *Capsules, tenant string) *chain {
 func (ch *chain) enqueue(ctx context.Context, deadline time.Time, caps []*Capsule, ps []*parts) (*Queued, error) {
 	pds := make([]*pending, len(caps))
 	outage := ch.c.breaker.outages.Load()
+	var start time.Time
+	if ch.c.observe != nil {
+		start = time.Now()
+	}
 	for i, c := range caps {
-		pds[i] = &pending{parts: ps[i], done: make(chan struct{}), outage: outage}
+		pds[i] = &pending{parts: ps[i], done: make(chan struct{}), outage: outage, start: start}
 		pds[i].rec = c.record(ch.tenant, nil, "")
 	}
 	lctx, cancel := ctx, context.CancelFunc(func() {})
@@ -118,18 +123,20 @@ func (ch *chain) enqueue(ctx context.Context, deadline time.Time, caps []*Capsul
 	if err := ch.seqMu.LockCtx(lctx); err != nil {
 		// Another append holds the chain while it reads the head from a
 		// store that is slow to answer.
+		ch.c.metrics.bad.Add(int64(len(pds)))
 		return nil, fmt.Errorf("capsule: waiting for chain %q (nothing stored): %w", ch.tenant, err)
 	}
 	if !ch.headKnown {
-		start := time.Now()
+		begun := time.Now()
 		hctx, cancel := context.WithTimeout(lctx, ch.c.timeout)
 		h, err := ch.c.store.Head(hctx, ch.tenant)
 		cancel()
 		if err != nil {
 			ch.seqMu.Unlock()
 			if ctx.Err() == nil { // not the caller's own context
-				ch.c.breaker.failure(err, start)
+				ch.c.breaker.failure(err, begun)
 			}
+			ch.c.metrics.bad.Add(int64(len(pds)))
 			return nil, fmt.Errorf("capsule: read chain head: %w", err)
 		}
 		ch.head, ch.headKnown = h, true
@@ -140,6 +147,7 @@ func (ch *chain) enqueue(ctx context.Context, deadline time.Time, caps []*Capsul
 	ch.cmu.Lock()
 	ch.queue = append(ch.queue, pds...)
 	ch.cmu.Unlock()
+	ch.c.metrics.queued.Add(int64(len(pds)))
 	ch.seqMu.Unlock()
 
 	// Sign in chunks, handing each to the committer as it is done, so that
@@ -266,6 +274,7 @@ func (ch *chain) settle(group []*pending, err error) {
 		ch.queue = ch.queue[len(group):]
 		ch.cmu.Unlock()
 		ch.c.metrics.ok.Add(int64(len(group))) // before the callers wake
+		ch.c.metrics.queued.Add(-int64(len(group)))
 		for _, pd := range group {
 			close(pd.done)
 		}
@@ -402,6 +411,7 @@ type committer struct {
 	chains  []*chain
 	batches []storage.Batch
 	recs    []Sealed
+	lat     []time.Duration // the commit observer's latencies
 }
 
 // notify tells the committer that ch may have signed capsules to store.
@@ -512,6 +522,9 @@ func (m *committer) round(chains []*chain) {
 	if stored {
 		m.c.metrics.commits.Add(1)
 		m.c.breaker.success()
+		if m.c.observe != nil {
+			m.observe(groups, errs)
+		}
 	} else if down != nil {
 		m.c.breaker.failure(down, start)
 	}
@@ -525,6 +538,23 @@ func (m *committer) round(chains []*chain) {
 	}
 	clear(groups)
 	clear(taken)
+}
+
+// observe calls the commit observer with the capsules of groups that
+// were stored (errs[i] == nil), before their callers wake.
+func (m *committer) observe(groups [][]*pending, errs []error) {
+	now := time.Now()
+	lat := m.lat[:0]
+	for i, g := range groups {
+		if errs[i] != nil {
+			continue
+		}
+		for _, pd := range g {
+			lat = append(lat, now.Sub(pd.start))
+		}
+	}
+	m.c.observe(CommitInfo{Capsules: len(lat), Latencies: lat})
+	m.lat = lat[:0]
 }
 
 // sign fills in the seal of rec, whose hash is set.

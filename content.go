@@ -22,6 +22,12 @@ type FieldError = protocol.FieldError
 // defaults of [New] (a fresh id and the current time included); present keys
 // must have the protocol's types, or a *FieldError names the field. Keys the
 // model does not know are rejected, since they could not be sealed.
+//
+// A stored document sealed before spec_version existed (qp-capsule 1.5.2
+// and earlier) reads without error. The Capsule is a model: encoded again
+// (Canonical, sealing) it has spec_version, so its hash is not the stored
+// one. Verification hashes the stored document ([Sealed].Data), never a
+// Capsule read from it.
 func FromContent(m map[string]any) (*Capsule, error) {
 	c := New(TypeAgent)
 	r := reader{m: m}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
@@ -195,6 +196,18 @@ func legacyOptions(r *Reasoning) []Option {
 		opts[i] = Option{ID: "opt_" + strconv.Itoa(i), Description: d, Selected: d == r.SelectedOption}
 	}
 	return opts
+}
+
+// maxChainFields is the most that previous_hash and sequence, which
+// assemble fills in, add to parts.buf: a quoted 64-digit hash and the 19
+// digits of the largest int64.
+const maxChainFields = 2 + protocol.HashHexLen + 19
+
+// checkSize returns an error wrapping protocol.ErrTooLarge when the
+// capsule's content, with previous_hash and sequence at their longest,
+// could not be sealed within protocol.MaxCapsuleBytes.
+func (p *parts) checkSize() error {
+	return protocol.CheckContentSize(len(p.buf) + maxChainFields)
 }
 
 // assemble appends the whole canonical JSON to dst, with previous_hash and

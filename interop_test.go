@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -373,5 +374,81 @@ func TestIntegerFeasibilityVerifiesAsSealed(t *testing.T) {
 		if err := protocol.CheckHash(&rec); (err == nil) != tt.ok {
 			t.Errorf("CheckHash = %v, want ok %v for\n%s", err, tt.ok, tt.text)
 		}
+	}
+}
+
+// legacyDir holds a chain the reference sealed as qp-capsule 1.5.2 did,
+// without spec_version in its content (see its README.md).
+const legacyDir = "testdata/interop/python-legacy"
+
+// A chain sealed before spec_version existed verifies at every level,
+// read from its JSON as the CLI reads it and from a store, through the
+// keyring and with the public key.
+func TestPythonLegacyChainVerifies(t *testing.T) {
+	ctx := context.Background()
+	pubHex, err := os.ReadFile(filepath.Join(legacyDir, "public_key.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := hex.DecodeString(strings.TrimSpace(string(pubHex)))
+	var recs []Sealed
+	for i, m := range readChain(t, legacyDir) {
+		if _, ok := m["spec_version"]; ok {
+			t.Fatalf("capsule %d has spec_version", i)
+		}
+		if err := protocol.CheckSealedShape(m); err != nil {
+			t.Fatalf("capsule %d: %v", i, err)
+		}
+		rec, err := protocol.ParseSealed(m, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	caps, mem := newMemCapsules(t)
+	if err := mem.Append(ctx, "", recs); err != nil {
+		t.Fatal(err)
+	}
+	for name, resolve := range map[string]protocol.KeyResolver{"keyring": refResolver(t, legacyDir), "public key": protocol.StaticKey(ed25519.PublicKey(pub))} {
+		for _, level := range []Level{Structural, Full, Signatures} {
+			res, err := VerifyChain(ctx, seqOf(recs), level, VerifyOptions{Resolve: resolve})
+			if err != nil || !res.Valid || res.CapsulesVerified != 12 {
+				t.Errorf("json, %s, %v: %+v %v", name, level, res, err)
+			}
+		}
+	}
+	if res, err := caps.Verify(ctx, "", Full); err != nil || !res.Valid || res.CapsulesVerified != 12 {
+		t.Errorf("Capsules.Verify: %+v %v", res, err)
+	}
+}
+
+// FromContent reads the stored document of the reference's record sealed
+// before spec_version existed without failing; its model, re-serialized
+// with spec_version, hashes to the fixture's model hash and not to the
+// stored seal: verification hashes the stored document, never the model.
+func TestFromContentStoredDocument(t *testing.T) {
+	b, err := os.ReadFile("testdata/conformance/stored-document-fixtures.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := canonical.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := v.(map[string]any)["fixtures"].([]any)[0].(map[string]any)
+	stored := f["stored_document"].(map[string]any)
+	c, err := FromContent(maps.Clone(stored))
+	if err != nil {
+		t.Fatalf("FromContent: %v", err)
+	}
+	if c.ID != stored["id"] || c.Trigger.Request != "Summarize the quarterly report" || c.Outcome.Summary != "Summary drafted" {
+		t.Errorf("FromContent read %+v", c)
+	}
+	model, err := c.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := protocol.Hash(model); got != f["model_sha3_256_hash"] || got == f["sha3_256_hash"] {
+		t.Errorf("the model hashes to %s; want the fixture's model hash %s, not the stored %s", got, f["model_sha3_256_hash"], f["sha3_256_hash"])
 	}
 }

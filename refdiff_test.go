@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -83,7 +84,9 @@ func reproducer(sealed []byte, pub string) string {
 // Capsules the reference seals from app-style content verify here exactly
 // when their hash over the content as stored matches (which includes every
 // capsule the reference verifies itself), and every edit of one is caught,
-// re-spelling an integer as a float included.
+// re-spelling an integer as a float included. One in five is sealed as
+// qp-capsule 1.5.2 did, without spec_version: it verifies as stored, and
+// filling spec_version in breaks it.
 func TestDifferentialPythonSealsGoVerifies(t *testing.T) {
 	env := pythonOracle(t)
 	out := python(t, env, t.TempDir(), nil, "seal", strconv.Itoa(diffCases), strconv.Itoa(diffSeed))
@@ -100,7 +103,7 @@ func TestDifferentialPythonSealsGoVerifies(t *testing.T) {
 	pub, _ := hex.DecodeString(pubHex)
 	resolve := protocol.StaticKey(ed25519.PublicKey(pub))
 	rng := rand.New(rand.NewPCG(diffSeed, 1))
-	var n, refRejects, edits int
+	var n, refRejects, edits, legacy int
 	for sc.Scan() {
 		n++
 		v, err := canonical.Parse(sc.Bytes())
@@ -114,7 +117,16 @@ func TestDifferentialPythonSealsGoVerifies(t *testing.T) {
 		if !refOK {
 			refRejects++
 		}
-		rec, err := protocol.ParseSealed(sealed, "")
+		if _, has := sealed["spec_version"]; has == line["legacy"].(bool) {
+			t.Fatalf("case %d: legacy %v, spec_version present %v", n, line["legacy"], has)
+		}
+		// As a verifier reading JSON does: the shape, then the hash over
+		// the content as stored and the signature.
+		err = protocol.CheckSealedShape(sealed)
+		var rec protocol.Sealed
+		if err == nil {
+			rec, err = protocol.ParseSealed(sealed, "")
+		}
 		if err == nil {
 			err = protocol.CheckHash(&rec)
 		}
@@ -127,6 +139,15 @@ func TestDifferentialPythonSealsGoVerifies(t *testing.T) {
 		}
 		if !storedOK {
 			continue
+		}
+		if line["legacy"].(bool) {
+			legacy++
+			// The model default filled in after sealing must be caught.
+			filled := cloneJSON([]map[string]any{sealed})[0]
+			filled["spec_version"] = SpecVersion
+			if rec, err := protocol.ParseSealed(filled, ""); err != nil || !errors.Is(protocol.CheckHash(&rec), protocol.ErrHashMismatch) {
+				t.Fatalf("case %d: spec_version filled into a legacy capsule not caught\nsealed dict: %s", n, js)
+			}
 		}
 		// One random edit of the content must be caught.
 		content := cloneJSON([]map[string]any{sealed})[0]
@@ -153,7 +174,10 @@ func TestDifferentialPythonSealsGoVerifies(t *testing.T) {
 	if n != diffCases {
 		t.Fatalf("%d cases, want %d", n, diffCases)
 	}
-	t.Logf("%d capsules sealed by the reference verified here (%d of them the reference rejects itself); %d edits caught", n, refRejects, edits)
+	if legacy < diffCases/10 {
+		t.Fatalf("only %d capsules sealed without spec_version", legacy)
+	}
+	t.Logf("%d capsules sealed by the reference verified here (%d of them sealed without spec_version, as 1.5.2 did; %d the reference rejects itself); %d edits caught", n, legacy, refRejects, edits)
 }
 
 // leaf is one leaf value of a JSON tree: the container holding it and its

@@ -32,10 +32,15 @@ type PQSigner interface {
 
 // SealWith seals c as it stands (sequence and previous_hash included):
 // canonical JSON, SHA3-256, Ed25519 over the hex hash. tenant names the
-// chain the record belongs to. pq may be nil.
+// chain the record belongs to. pq may be nil. Content that could not be
+// sealed within protocol.MaxCapsuleBytes is refused with an error wrapping
+// protocol.ErrTooLarge.
 func SealWith(c *Capsule, tenant string, s Signer, pq PQSigner) (Sealed, error) {
 	content, err := c.Canonical()
 	if err != nil {
+		return Sealed{}, err
+	}
+	if err := protocol.CheckContentSize(len(content)); err != nil {
 		return Sealed{}, err
 	}
 	rec := c.record(tenant, content, protocol.Hash(content))

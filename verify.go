@@ -14,6 +14,7 @@ import (
 	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
+	"github.com/capsule-go/capsule/storage"
 )
 
 // Level is how deep verification goes.
@@ -169,6 +170,9 @@ func VerifyChain(ctx context.Context, recs iter.Seq2[Sealed, error], level Level
 			rec := &b.recs[i]
 			if first {
 				expect = rec.Sequence
+				if rec.Sequence < 0 {
+					return res.broken(rec, fmt.Sprintf("capsule %s has a negative sequence %d: no chain has a position below 0", rec.ID, rec.Sequence)), nil
+				}
 				if rec.Sequence != 0 {
 					return res.broken(rec, fmt.Sprintf("chain starts at sequence %d, not 0 (genesis missing)", rec.Sequence)), nil
 				}
@@ -338,7 +342,8 @@ func jsonStringIs(v []byte, s string) bool {
 	return len(v) == len(s)+2 && v[0] == '"' && v[len(v)-1] == '"' && string(v[1:len(v)-1]) == s
 }
 
-// Verify checks tenant's chain at level, streaming it from the store.
+// Verify checks tenant's chain at level, streaming it from the store (rows
+// at a negative sequence included, which break it).
 func (c *Capsules) Verify(ctx context.Context, tenant string, level Level) (Result, error) {
-	return VerifyChain(ctx, c.store.Scan(ctx, tenant, 0), level, VerifyOptions{Resolve: c.Resolver(), PQPublicKey: c.pqPublicKey})
+	return VerifyChain(ctx, c.store.Scan(ctx, tenant, storage.ScanAll), level, VerifyOptions{Resolve: c.Resolver(), PQPublicKey: c.pqPublicKey})
 }

@@ -20,6 +20,34 @@ import (
 // SpecVersion is the protocol version this module writes and reads.
 const SpecVersion = "1.0"
 
+// contentFields are the top-level fields of capsule content, in the
+// protocol's order.
+var contentFields = []string{
+	"id", "type", "domain", "parent_id", "sequence", "previous_hash", "spec_version",
+	"trigger", "context", "reasoning", "authority", "execution", "outcome",
+}
+
+// ContentFields returns the top-level fields of capsule content, in the
+// protocol's order: the six sections and the fields around them.
+func ContentFields() []string { return slices.Clone(contentFields) }
+
+// addedDefaults are the content fields that joined the canonical content
+// after records had been sealed without them, each with the value the
+// reference's model fills in when a stored document lacks it (its
+// ADDED_CONTENT_DEFAULTS, qp-capsule 1.5.4). spec_version joined in
+// qp-capsule 1.5.3: every record sealed by 1.5.2 or earlier lacks it.
+var addedDefaults = map[string]string{"spec_version": SpecVersion}
+
+// IsAddedField reports whether k is a content field that a sealed record
+// may lack because it was sealed before the field existed (spec_version).
+// Such a record's hash covers its stored document without the field, so
+// verification hashes the document as stored and never fills the field in
+// (CPS section 3.5); new content still has it.
+func IsAddedField(k string) bool {
+	_, ok := addedDefaults[k]
+	return ok
+}
+
 // types are the eight capsule types, in the protocol's order.
 var types = []string{"agent", "tool", "system", "kill", "workflow", "chat", "vault", "auth"}
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
@@ -27,6 +28,86 @@ type Sealed struct {
 	SignaturePQ  string // optional ML-DSA-65 signature, hex; "" when absent
 	SignedAt     string // ISO-8601 UTC
 	SignedBy     string // key fingerprint
+}
+
+// MaxCapsuleBytes is the size limit of one capsule: the length of its
+// sealed dict as JSON text (its content and the seal's five members, 16
+// MiB). It is the one limit for writing and reading: a writer refuses
+// content that would seal to more (see [CheckContentSize]), and a reader
+// of JSON (a file or input of the capsule command) refuses a longer value,
+// so whatever is stored can be exported and read back.
+const MaxCapsuleBytes = 16 << 20
+
+// SealReserve is the part of MaxCapsuleBytes kept for the seal's members
+// when content is sealed: the hash, the Ed25519 and ML-DSA-65 signatures
+// (6,618 hex digits), the time and a signer name of up to 1,200 bytes take
+// less.
+const SealReserve = 8 << 10
+
+// ErrTooLarge reports a capsule over [MaxCapsuleBytes].
+var ErrTooLarge = errors.New("capsule too large")
+
+// CheckContentSize returns an error wrapping ErrTooLarge when capsule
+// content whose canonical JSON is n bytes long could not be sealed within
+// MaxCapsuleBytes, nil otherwise.
+func CheckContentSize(n int) error {
+	if n > MaxCapsuleBytes-SealReserve {
+		return fmt.Errorf("%w: its content is %d bytes of canonical JSON, more than the %d a capsule may have (a sealed capsule is at most %d bytes, %d of them kept for the seal)",
+			ErrTooLarge, n, MaxCapsuleBytes-SealReserve, MaxCapsuleBytes, SealReserve)
+	}
+	return nil
+}
+
+// MissingFieldsError reports a JSON object that lacks members every
+// sealed capsule has: it is not a sealed capsule, rather than a capsule
+// whose chain is broken.
+type MissingFieldsError struct {
+	Missing []string // in the protocol's order
+}
+
+// Error names the missing fields (the first three and a count when there
+// are more than four).
+func (e *MissingFieldsError) Error() string {
+	q := func(ss []string) string {
+		out := make([]string, len(ss))
+		for i, s := range ss {
+			out[i] = fmt.Sprintf("%q", s)
+		}
+		return strings.Join(out, ", ")
+	}
+	switch n := len(e.Missing); {
+	case n == 1:
+		return fmt.Sprintf("not a sealed capsule: field %q is missing", e.Missing[0])
+	case n <= 4:
+		return fmt.Sprintf("not a sealed capsule: fields %s are missing", q(e.Missing))
+	default:
+		return fmt.Sprintf("not a sealed capsule: fields %s and %d others are missing", q(e.Missing[:3]), n-3)
+	}
+}
+
+// CheckSealedShape returns a *MissingFieldsError naming the members of a
+// sealed capsule that m, a sealed dict as read by canonical.Parse, lacks:
+// the content's top-level fields and the seal's hash and signature. A
+// field that joined the content after records were sealed without it
+// ([IsAddedField]: spec_version) is not required, since such a record is
+// whole without it. It returns nil when none is missing; the values are
+// for verification to check.
+func CheckSealedShape(m map[string]any) error {
+	var missing []string
+	for _, k := range contentFields {
+		if _, ok := m[k]; !ok && !IsAddedField(k) {
+			missing = append(missing, k)
+		}
+	}
+	for _, k := range []string{"hash", "signature"} {
+		if _, ok := m[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if missing == nil {
+		return nil
+	}
+	return &MissingFieldsError{missing}
 }
 
 // FieldError reports a content field that cannot be read: a seal key of a

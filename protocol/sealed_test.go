@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/capsule-go/capsule/protocol/canonical"
@@ -98,5 +99,30 @@ func TestParseSealedFieldError(t *testing.T) {
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "hash" || err.Error() != "capsule: hash: want a string" {
 		t.Errorf("ParseSealed with a numeric hash = %v, want *FieldError on hash", err)
+	}
+}
+
+// The room kept for the seal holds the longest seal this module writes
+// (an ML-DSA-65 signature_pq, a timestamp with microseconds, a 1,200-byte
+// signer name), so content within CheckContentSize seals within
+// MaxCapsuleBytes.
+func TestSealReserve(t *testing.T) {
+	rec, _ := sealedFixture(t)
+	rec.SignaturePQ = strings.Repeat("ab", 3309) // an ML-DSA-65 signature
+	rec.SignedAt = "2026-01-02T03:04:05.000006+00:00"
+	rec.SignedBy = strings.Repeat("k", 1200)
+	js, err := MarshalSealed(&rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seal := len(js) - len(rec.Data); seal > SealReserve {
+		t.Errorf("the seal takes %d bytes, more than the %d kept for it", seal, SealReserve)
+	}
+	if err := CheckContentSize(MaxCapsuleBytes - SealReserve); err != nil {
+		t.Errorf("content at the limit: %v", err)
+	}
+	err = CheckContentSize(MaxCapsuleBytes - SealReserve + 1)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "16777216") {
+		t.Errorf("content over the limit: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"math"
 
 	"github.com/capsule-go/capsule/protocol"
 )
@@ -46,6 +47,11 @@ var (
 	// later: read the chain head again before appending to it.
 	ErrOutcomeUnknown = errors.New("whether the batch was stored is unknown")
 )
+
+// ScanAll is the from of a [Store.Scan] that streams every row of a chain,
+// rows at a negative sequence included. No valid chain has one, so a
+// verifier scans from here to report them rather than skip them.
+const ScanAll = math.MinInt64
 
 // Record is one sealed capsule as stored: the content dict as JSON text plus
 // the seal, with the columns the reference layouts index. It is the
@@ -79,6 +85,12 @@ type Filter struct {
 	SessionID string
 	Limit     int   // maximum rows; 0 means no limit
 	Offset    int64 // rows to skip
+	// MaxBytes, when > 0, bounds List by content: List stops reading once
+	// the records it has read hold MaxBytes bytes of Data or more. So it
+	// returns at least one record, whatever its size, and at most
+	// MaxBytes plus one record's Data; the next page starts at Offset
+	// plus the number of records returned. Count ignores it.
+	MaxBytes int64
 }
 
 // Batch is the next links of one chain, for [MultiAppender].

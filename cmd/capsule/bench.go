@@ -20,7 +20,11 @@ core and all cores) and SHA3-256 of a typical capsule, then sealing,
 durable appends to a temporary SQLite file with 1 and N concurrent writers
 (and to PostgreSQL with --pg, in a scratch schema dropped afterwards), N
 writers on 1 chain and spread over --tenants chains, each between two
-measurements of the all-core sign limit (the machine may be shared), the
+measurements of the all-core sign limit (the machine may be shared), with
+what each stored capsule cost: the bytes written (SQLite: this process's
+write bytes from opening the store to closing it, WAL and checkpoints
+included; PostgreSQL: the server's WAL bytes, so use a quiet server) and
+the process's CPU time, the figures to compare across machines; the
 latency of a generated Audited* no-op call over the bare call (in-memory
 and SQLite storage), and verification of an N-capsule chain at each level
 with the peak heap. Every figure goes through the production code paths.
@@ -69,28 +73,37 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 func writeBench(w io.Writer, r *bench.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	l := r.Limits
-	fmt.Fprintf(tw, "machine: %d CPUs, %s, %s\t\t\t\n", r.Machine.CPUs, r.Machine.OS, r.Machine.GoVersion)
-	fmt.Fprintln(tw, "\t\t\t")
-	fmt.Fprintln(tw, "limits\tone core\tall cores\t")
-	fmt.Fprintf(tw, "Ed25519 sign/s\t%.0f\t%.0f\t\n", l.SignOneCore, l.SignAllCores)
-	fmt.Fprintf(tw, "Ed25519 verify/s\t%.0f\t%.0f\t\n", l.VerifyOneCore, l.VerifyAllCores)
-	fmt.Fprintf(tw, "SHA3-256 of a %d-byte capsule/s\t%.0f\t\t\n", l.SHA3CapsuleBytes, l.SHA3CapsulePerS)
-	fmt.Fprintln(tw, "\t\t\t")
-	fmt.Fprintln(tw, "figure\tvalue\tratio to limit (target)\t")
+	fmt.Fprintf(tw, "machine: %d CPUs, %s, %s\t\t\t\t\n", r.Machine.CPUs, r.Machine.OS, r.Machine.GoVersion)
+	fmt.Fprintln(tw, "\t\t\t\t")
+	fmt.Fprintln(tw, "limits\tone core\tall cores\t\t")
+	fmt.Fprintf(tw, "Ed25519 sign/s\t%.0f\t%.0f\t\t\n", l.SignOneCore, l.SignAllCores)
+	fmt.Fprintf(tw, "Ed25519 verify/s\t%.0f\t%.0f\t\t\n", l.VerifyOneCore, l.VerifyAllCores)
+	fmt.Fprintf(tw, "SHA3-256 of a %d-byte capsule/s\t%.0f\t\t\t\n", l.SHA3CapsuleBytes, l.SHA3CapsulePerS)
+	fmt.Fprintln(tw, "\t\t\t\t")
+	fmt.Fprintln(tw, "figure\tvalue\tratio to limit (target)\tper capsule: bytes written, CPU\t")
 	rate := func(name string, x bench.Rate) {
 		t := ""
 		if x.Target > 0 {
 			t = fmt.Sprintf(" (>= %.2f)", x.Target)
 		}
-		if x.Limit == "" {
-			fmt.Fprintf(tw, "%s\t%.0f/s\t\t\n", name, x.PerSecond)
-			return
+		cost := ""
+		if x.BytesPerCapsule > 0 {
+			cost = fmt.Sprintf("%.0f B", x.BytesPerCapsule)
+			if x.Bytes == "postgres_wal" {
+				cost += " of WAL"
+			}
 		}
-		if x.LimitBefore > 0 {
-			fmt.Fprintf(tw, "%s\t%.0f/s\t%.2f x %s%s, limit %.0f before, %.0f after\t\n", name, x.PerSecond, x.Ratio, x.Limit, t, x.LimitBefore, x.LimitAfter)
-			return
+		if x.CPUPerCapsuleUS > 0 {
+			cost += fmt.Sprintf(", %.0f µs", x.CPUPerCapsuleUS)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f/s\t%.2f x %s%s\t\n", name, x.PerSecond, x.Ratio, x.Limit, t)
+		switch {
+		case x.Limit == "":
+			fmt.Fprintf(tw, "%s\t%.0f/s\t\t%s\t\n", name, x.PerSecond, cost)
+		case x.LimitBefore > 0:
+			fmt.Fprintf(tw, "%s\t%.0f/s\t%.2f x %s%s, limit %.0f before, %.0f after\t%s\t\n", name, x.PerSecond, x.Ratio, x.Limit, t, x.LimitBefore, x.LimitAfter, cost)
+		default:
+			fmt.Fprintf(tw, "%s\t%.0f/s\t%.2f x %s%s\t%s\t\n", name, x.PerSecond, x.Ratio, x.Limit, t, cost)
+		}
 	}
 	rate("seal (canonical+hash+sign), all cores", r.Seal)
 	rate("durable SQLite appends, 1 writer", r.SQLiteAppend1)
@@ -118,7 +131,7 @@ func writeBench(w io.Writer, r *bench.Report) {
 		if x.Target > 0 {
 			t = fmt.Sprintf(" (<= %.1f)", x.Target)
 		}
-		fmt.Fprintf(tw, "%s\tp50 %.1fµs p99 %.1fµs\t%.2f x one seal%s\t\n", name,
+		fmt.Fprintf(tw, "%s\tp50 %.1fµs p99 %.1fµs\t%.2f x one seal%s\t\t\n", name,
 			x.AuditedP50NS/1e3, x.AuditedP99NS/1e3, x.Ratio, t)
 	}
 	call("audited no-op call, memory storage", r.CallMemory)

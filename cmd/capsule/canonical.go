@@ -76,7 +76,7 @@ func canonicalContent(data []byte) ([]byte, error) {
 
 // readInput reads the one input file of a command: the single positional
 // argument, or standard input when there is none or it is "-". It refuses
-// inputs larger than maxCapsuleBytes.
+// inputs larger than protocol.MaxCapsuleBytes.
 func readInput(positional []string, stdin io.Reader) (data []byte, name string, err error) {
 	if len(positional) > 1 {
 		return nil, "", usageError(fmt.Sprintf("too many arguments: %q (want one FILE, or - for standard input)", positional))
@@ -90,12 +90,12 @@ func readInput(positional []string, stdin io.Reader) (data []byte, name string, 
 		defer f.Close()
 		r, name = f, positional[0]
 	}
-	data, err = io.ReadAll(io.LimitReader(r, maxCapsuleBytes+1))
+	data, err = io.ReadAll(io.LimitReader(r, protocol.MaxCapsuleBytes+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("read %s: %w", name, err)
 	}
-	if len(data) > maxCapsuleBytes {
-		return nil, "", fmt.Errorf("%s: larger than %d bytes; a capsule is smaller", name, maxCapsuleBytes)
+	if len(data) > protocol.MaxCapsuleBytes {
+		return nil, "", fmt.Errorf("%s: larger than %d bytes, the size limit of a capsule", name, protocol.MaxCapsuleBytes)
 	}
 	return data, name, nil
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 type fixture struct {
@@ -87,7 +89,7 @@ func TestCanonicalInvalid(t *testing.T) {
 			t.Errorf("%s: stderr %q, stdout %q", c.in, r.stderr, r.stdout)
 		}
 	}
-	big := bytes.Repeat([]byte(" "), maxCapsuleBytes+1)
+	big := bytes.Repeat([]byte(" "), protocol.MaxCapsuleBytes+1)
 	r := capsuleCmd(t, string(big), "canonical").want(t, 2)
 	if !strings.Contains(r.stderr, "larger than") {
 		t.Errorf("big input: %q", r.stderr)

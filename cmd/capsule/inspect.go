@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
@@ -23,14 +22,14 @@ import (
 )
 
 const inspectUsage = `
-Usage: capsule inspect (FILE | --db PATH | --pg URL) [--seq N | --id UUID] [--tenant T] [--json]
+Usage: capsule inspect [FILE | --db PATH | --pg URL] [--seq N | --id UUID] [--tenant T] [--json]
 
 Show one capsule: its identity, the six sections (trigger, context,
 reasoning, authority, execution, outcome) and its seal. --seq picks a
 position in the --tenant chain; --id takes a full id or a unique prefix
 (searched in every chain unless --tenant is given). Without either, the
 chain must hold exactly one capsule (a file with one sealed capsule).
---json prints the sealed capsule as one line of JSON instead.`
+--json prints the sealed capsule as one line of JSON instead.` + "\n\n" + defaultSourceHelp
 
 func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("inspect", inspectUsage, "capsule inspect --db capsules.db --seq 5")
@@ -51,7 +50,7 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	case seqSet && *seq < 0:
 		return f.usageFail(stderr, "--seq wants a sequence number >= 0")
 	}
-	src, err := openSource(ctx, &sf, positional, stdin)
+	src, err := openSource(ctx, &sf, positional, stdin, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
@@ -157,7 +156,7 @@ func findByID(ctx context.Context, src *source, id string, tenant *string) (caps
 
 // writeCapsule writes rec readably: identity, sections, seal.
 func writeCapsule(w *bytes.Buffer, rec *capsule.Sealed, m map[string]any, c cli.Colour) {
-	fmt.Fprintf(w, "%s %s\n", c.Bold("Capsule"), c.Bold(rec.ID))
+	fmt.Fprintf(w, "%s %s\n", c.Bold("Capsule"), c.Bold(visibleJSON(rec.ID)))
 	if rec.Tenant != "" {
 		writeField(w, c, "  ", "tenant", rec.Tenant)
 	}
@@ -221,19 +220,21 @@ func truncate(s string, n int) any {
 	if len(s) <= n {
 		return s
 	}
-	return plainText(s[:n] + "… (" + strconv.Itoa(len(s)) + " hex digits)")
+	return plainText(visibleJSON(s[:n]) + "… (" + strconv.Itoa(len(s)) + " hex digits)")
 }
 
 // plainText is a value written as is, never quoted.
 type plainText string
 
 // writeField writes "key: value". Strings are written as they are unless
-// they would read ambiguously (empty, surrounding spaces, control
-// characters), in which case they are quoted as JSON; null is "null";
-// numbers and booleans as in canonical JSON; non-empty objects and arrays
-// as indented JSON on the following lines.
+// they would read ambiguously (empty, surrounding spaces) or hold a rune
+// that is not printable (control and bidi formatting characters), in
+// which case they are quoted as JSON with those runes escaped
+// (appendQuoted); null is "null"; numbers and booleans as in canonical
+// JSON; non-empty objects and arrays as indented JSON on the following
+// lines, escaped likewise. A key that is not printable is quoted too.
 func writeField(w *bytes.Buffer, c cli.Colour, indent, key string, v any) {
-	fmt.Fprintf(w, "%s%s", indent, c.Dim(key+":"))
+	fmt.Fprintf(w, "%s%s", indent, c.Dim(visibleJSON(key)+":"))
 	if _, nested := v.(map[string]any); !nested {
 		if _, nested = v.([]any); !nested {
 			w.WriteByte(' ')
@@ -246,8 +247,7 @@ func writeField(w *bytes.Buffer, c cli.Colour, indent, key string, v any) {
 		if plainString(v) {
 			w.WriteString(v)
 		} else {
-			b, _ := canonical.AppendString(nil, v)
-			w.Write(b)
+			w.Write(appendQuoted(nil, v))
 		}
 	case nil:
 		w.WriteString(c.Dim("null"))
@@ -265,7 +265,7 @@ func writeField(w *bytes.Buffer, c cli.Colour, indent, key string, v any) {
 		var ind bytes.Buffer
 		json.Indent(&ind, b, indent+"  ", "  ")
 		w.WriteString("\n" + indent + "  ")
-		w.Write(ind.Bytes())
+		w.Write(appendVisibleJSON(nil, ind.Bytes()))
 	default:
 		b, err := canonical.Append(nil, v)
 		if err != nil {
@@ -278,15 +278,7 @@ func writeField(w *bytes.Buffer, c cli.Colour, indent, key string, v any) {
 }
 
 // plainString reports whether s can be printed unquoted without being
-// mistaken for another value.
+// mistaken for another value, or hiding or reordering what follows.
 func plainString(s string) bool {
-	if s == "" || s == "null" || strings.TrimSpace(s) != s {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-	}
-	return true
+	return s != "" && s != "null" && strings.TrimSpace(s) == s && printable(s)
 }

@@ -78,7 +78,7 @@ func runSeal(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	// are pipelined: the next group is sealed and queued while the one
 	// before it commits, and each is printed once it is durable.
 	elems := make(chan element, sealGroup)
-	go readElements(ctx, cli.NewValueReader(in, maxCapsuleBytes), elems)
+	go readElements(ctx, cli.NewValueReader(in, protocol.MaxCapsuleBytes), elems)
 	p := sealPrinter{w: bufio.NewWriter(stdout), name: name}
 	var prev *sealed // queued, not yet printed
 	// flush waits for prev and prints it; it returns false after a failure
@@ -208,7 +208,7 @@ func appendCode(err error) int {
 	switch {
 	case errors.As(err, &fe) && fe.Field == "tenant":
 		return exitError // the tenant comes from --tenant: a usage error
-	case errors.As(err, &ve) || errors.As(err, &fe):
+	case errors.As(err, &ve) || errors.As(err, &fe) || errors.Is(err, protocol.ErrTooLarge):
 		return exitInvalid
 	}
 	return exitError

@@ -12,19 +12,24 @@ import (
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // verifyOut is the --json output of verify.
 type verifyOut struct {
-	Valid            bool   `json:"valid"`
-	Level            string `json:"level"`
-	CapsulesVerified int64  `json:"capsules_verified"`
-	TotalCapsules    int64  `json:"total_capsules"`
-	Errors           []struct {
-		Sequence  int64  `json:"sequence"`
-		CapsuleID string `json:"capsule_id"`
-		Error     string `json:"error"`
-	} `json:"errors"`
+	Valid            bool             `json:"valid"`
+	Level            string           `json:"level"`
+	CapsulesVerified int64            `json:"capsules_verified"`
+	TotalCapsules    int64            `json:"total_capsules"`
+	Errors           []verifyOutError `json:"errors"`
+}
+
+// verifyOutError is an element of its errors.
+type verifyOutError struct {
+	Sequence  int64  `json:"sequence"`
+	CapsuleID string `json:"capsule_id"`
+	Error     string `json:"error"`
 }
 
 func verifyJSONOf(t *testing.T, code int, args ...string) verifyOut {
@@ -277,12 +282,12 @@ func TestVerifyTamperedFile(t *testing.T) {
 func TestVerifyCapsuleSizeLimit(t *testing.T) {
 	pythonDataDir(t)
 	elems := chainElements(t)
-	big := append([]byte(`{"pad":"`), bytes.Repeat([]byte{'x'}, maxCapsuleBytes)...)
+	big := append([]byte(`{"pad":"`), bytes.Repeat([]byte{'x'}, protocol.MaxCapsuleBytes)...)
 	big = append(big, `"}`...)
 	data := append(append(append([]byte("["), elems[0]...), ","...), big...)
 	data = append(data, "]"...)
 	r := capsuleCmd(t, "", "verify", writeFile(t, filepath.Join(t.TempDir(), "big.json"), data)).want(t, 2)
-	if want := fmt.Sprintf("element 1: longer than %d bytes", maxCapsuleBytes); !strings.Contains(r.stderr, want) {
+	if want := fmt.Sprintf("element 1: longer than %d bytes", protocol.MaxCapsuleBytes); !strings.Contains(r.stderr, want) {
 		t.Errorf("stderr %q lacks %q", r.stderr, want)
 	}
 }
@@ -331,5 +336,38 @@ func TestVerifyPythonAppChain(t *testing.T) {
 				t.Errorf("%v %v: %+v", src, level, out)
 			}
 		}
+	}
+}
+
+// A row at a negative sequence is no position in a chain: verify reports
+// it, naming the row, instead of skipping it while chains counts it.
+func TestVerifyNegativeSequence(t *testing.T) {
+	dir := pythonDataDir(t)
+	const forged = "00001234-0000-4000-8000-0000000fffff"
+	db := tamperedDB(t, dir, func(db *sql.DB) {
+		exec1(t, db, `INSERT INTO capsules (id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id)
+			SELECT ?, type, -1, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id FROM capsules WHERE sequence = 5`, forged)
+	})
+	r := capsuleCmd(t, "", "chains", "--json", "--db", db).want(t, 0)
+	if !strings.Contains(r.stdout, `"length":13`) {
+		t.Fatalf("chains does not count the row at -1: %s", r.stdout)
+	}
+	for _, level := range []string{"structural", "full", "signatures"} {
+		out := verifyJSONOf(t, 1, "--"+level, "--db", db)
+		if out.Valid || len(out.Errors) != 1 || out.Errors[0].Sequence != -1 || out.Errors[0].CapsuleID != forged ||
+			!strings.Contains(out.Errors[0].Error, "negative sequence -1") || out.CapsulesVerified != 0 || out.TotalCapsules != 13 {
+			t.Errorf("%s: %+v, want broken at -1 (%s)", level, out, forged)
+		}
+	}
+	r = capsuleCmd(t, "", "verify", "--db", db).want(t, 1)
+	if want := "✗ chain broken at sequence -1 (id " + forged + "): "; !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("human output %q, want prefix %q", r.stdout, want)
+	}
+	// The export carries the row, first, so that its verification fails
+	// too (there it is the copy of capsule 5 that its content says).
+	exported := filepath.Join(t.TempDir(), "chain.json")
+	capsuleCmd(t, "", "export", "--db", db, "-o", exported).want(t, 0)
+	if out := verifyJSONOf(t, 1, exported); len(out.Errors) != 1 || out.TotalCapsules != 13 || out.CapsulesVerified != 0 {
+		t.Errorf("verify of the export: %+v", out)
 	}
 }

@@ -13,6 +13,7 @@
 //	curl -H 'X-Site-ID: acme' 'localhost:8080/convert?value=21&unit=c-to-f'
 //	curl -H 'X-Site-ID: acme' localhost:8080/api/v1/capsules/
 //	curl -H 'X-Site-ID: acme' localhost:8080/api/v1/capsules/verify
+//	curl localhost:8080/api/v1/capsules/healthz
 //
 // A site ID the store cannot hold as a tenant (more than 36 characters on
 // PostgreSQL) gets 400 with a JSON error before the call runs, rather
@@ -137,6 +138,9 @@ func newHandler(caps *capsule.Capsules, log *slog.Logger) http.Handler {
 	nethttp.Mount(mux, caps.Store(),
 		nethttp.WithTenantFunc(site),
 		nethttp.WithResolver(caps.Resolver()),
+		// GET /api/v1/capsules/healthz fails while the audit breaker is
+		// open, not only when the database does not answer.
+		nethttp.WithHealth(caps.Health),
 		nethttp.WithLogger(log))
 	return mux
 }

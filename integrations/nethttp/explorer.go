@@ -2,8 +2,10 @@ package nethttp
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/capsule-go/capsule/internal/sections"
 	"github.com/capsule-go/capsule/protocol"
+	"github.com/capsule-go/capsule/storage"
 )
 
 // The explorer is a read-only HTML view of the same data, for people:
@@ -202,9 +205,10 @@ func (c *captured) Write(b []byte) (int, error) {
 
 // routeError is a JSON route's refusal, shown as an error page.
 type routeError struct {
-	status int
-	msg    string
-	param  string
+	status    int
+	msg       string
+	param     string
+	capsuleID string // the stored capsule that is unreadable, if that is the refusal
 }
 
 func (e *routeError) Error() string { return e.msg }
@@ -226,12 +230,13 @@ func (s *server) call(r *http.Request, route http.HandlerFunc, path string, q ur
 		var e struct {
 			Error     string `json:"error"`
 			Parameter string `json:"parameter"`
+			CapsuleID string `json:"capsule_id"`
 		}
 		json.Unmarshal(out.body.Bytes(), &e)
 		if e.Error == "" {
 			e.Error = http.StatusText(out.status)
 		}
-		return &routeError{status: out.status, msg: e.Error, param: e.Parameter}
+		return &routeError{status: out.status, msg: e.Error, param: e.Parameter, capsuleID: e.CapsuleID}
 	}
 	dec := json.NewDecoder(&out.body)
 	dec.UseNumber()
@@ -249,7 +254,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, base string, e *ro
 
 // refuse renders a request error of the page's own checks.
 func (s *server) refuse(w http.ResponseWriter, r *http.Request, base string, e *requestError) {
-	s.fail(w, r, base, &routeError{e.status, e.msg, e.param})
+	s.fail(w, r, base, &routeError{status: e.status, msg: e.msg, param: e.param})
 }
 
 // pageChainTenant authenticates a page about one chain and returns the
@@ -271,10 +276,45 @@ func (s *server) pageChainTenant(w http.ResponseWriter, r *http.Request, param *
 
 // listAnswer is the list route's answer.
 type listAnswer struct {
-	Capsules []map[string]any `json:"capsules"`
-	Total    int64            `json:"total"`
-	Limit    int              `json:"limit"`
-	Offset   int64            `json:"offset"`
+	Capsules   []map[string]any  `json:"capsules"`
+	Total      int64             `json:"total"`
+	Limit      int               `json:"limit"`
+	Offset     int64             `json:"offset"`
+	NextOffset *int64            `json:"next_offset"`
+	Truncated  bool              `json:"truncated"`
+	Unreadable []unreadableEntry `json:"unreadable"`
+}
+
+// unreadableEntry is an element of the list route's "unreadable": a
+// capsule whose stored content cannot be read.
+type unreadableEntry struct {
+	ID       string `json:"id"`
+	Sequence int64  `json:"sequence"`
+	Tenant   string `json:"tenant_id"`
+	Type     string `json:"type"`
+	Hash     string `json:"hash"`
+	Offset   int64  `json:"offset"`
+	Error    string `json:"error"`
+}
+
+// rows returns the answer's capsules as table rows in listing order, the
+// unreadable ones in their places, marked broken.
+func (a *listAnswer) rows(tenant tenantRef, base string) []rowView {
+	out := make([]rowView, 0, len(a.Capsules)+len(a.Unreadable))
+	next := 0 // the next readable capsule
+	for _, u := range a.Unreadable {
+		for ; next < len(a.Capsules) && a.Offset+int64(len(out)) < u.Offset; next++ {
+			out = append(out, newRow(a.Capsules[next], tenant, base))
+		}
+		out = append(out, rowView{
+			ID: u.ID, Short: shortID(u.ID), Sequence: strconv.FormatInt(u.Sequence, 10), Type: u.Type, Hash: u.Hash,
+			CapsuleURL: capsuleURL(base, u.ID, tenant), Broken: true, Unreadable: u.Error,
+		})
+	}
+	for ; next < len(a.Capsules); next++ {
+		out = append(out, newRow(a.Capsules[next], tenant, base))
+	}
+	return out
 }
 
 // tenantRef names a chain for the pages.
@@ -303,6 +343,8 @@ type rowView struct {
 	Hash       string
 	CapsuleURL string
 	Broken     bool
+	Verified   bool   // marked as verified (the verification page)
+	Unreadable string // why the stored capsule cannot be read; "" when it can
 }
 
 func newRow(m map[string]any, tenant tenantRef, base string) rowView {
@@ -311,8 +353,13 @@ func newRow(m map[string]any, tenant tenantRef, base string) rowView {
 		ID: id, Short: shortID(id), Sequence: str(m["sequence"]), Type: str(m["type"]),
 		Time: str(member(m, "trigger", "timestamp")), Source: str(member(m, "trigger", "source")),
 		Status: str(member(m, "outcome", "status")), Hash: str(m["hash"]),
-		CapsuleURL: base + "capsule/" + url.PathEscape(id) + "?" + tenant.Query,
+		CapsuleURL: capsuleURL(base, id, tenant),
 	}
+}
+
+// capsuleURL is the link from a page at base to the page of capsule id.
+func capsuleURL(base, id string, tenant tenantRef) string {
+	return base + "capsule/" + url.PathEscape(id) + "?" + tenant.Query
 }
 
 // member returns m[section][key], nil when absent.
@@ -335,9 +382,12 @@ func str(v any) string {
 	return ""
 }
 
+// shortID abbreviates a UUID to its first and last 8 hex digits. Both
+// ends matter: time-ordered ids (version 7, which capsule writes) taken
+// within a minute share their first 8 digits, and differ at the end.
 func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
+	if len(id) == 36 {
+		return id[:8] + "…" + id[28:]
 	}
 	return id
 }
@@ -407,8 +457,8 @@ func (s *server) pageChains(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		row := chainRow{Tenant: ref, Length: ans.Total, ChainURL: "chain?" + ref.Query, VerifyURL: "verify?" + ref.Query}
-		if len(ans.Capsules) > 0 {
-			row.Head = newRow(ans.Capsules[0], ref, "")
+		if rows := ans.rows(ref, ""); len(rows) > 0 {
+			row.Head = rows[0]
 		}
 		v.Chains = append(v.Chains, row)
 	}
@@ -494,9 +544,7 @@ func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
 	}
 	v := chainView{Tenant: ref, Total: ans.Total, Type: q.typ, VerifyURL: "verify?" + ref.Query}
 	v.Types = protocol.Types()
-	for _, m := range ans.Capsules {
-		v.Rows = append(v.Rows, newRow(m, ref, ""))
-	}
+	v.Rows = ans.rows(ref, "")
 	v.From, v.To = q.offset+1, q.offset+int64(len(v.Rows))
 	keep := url.Values{"tenant_id": {tenant}}
 	if q.typ != "" {
@@ -516,13 +564,14 @@ var sealKeys = []string{"hash", "signature", "signed_by", "signed_at", "signatur
 
 // capsuleView is the page of one capsule.
 type capsuleView struct {
-	ID        string
-	Tenant    *tenantRef // nil when the page does not know the chain
-	Identity  []fieldView
-	Sections  []sectionView
-	Seal      []fieldView
-	ChainURL  string
-	VerifyURL string
+	ID         string
+	Unreadable bool       // its stored content cannot be read: only ID is known
+	Tenant     *tenantRef // nil when the page does not know the chain
+	Identity   []fieldView
+	Sections   []sectionView
+	Seal       []fieldView
+	ChainURL   string
+	VerifyURL  string
 }
 
 type sectionView struct {
@@ -535,6 +584,7 @@ type fieldView struct {
 	Key  string
 	Kind string // "text", "empty", "null", "number", "bool", "json"
 	Text string
+	URL  string // the page Text links to; "" when none
 }
 
 func newField(key string, v any) fieldView {
@@ -595,24 +645,52 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 	if t, ok := vals["tenant_id"]; ok {
 		q.Set("tenant_id", t)
 	}
+	// The capsule route notes the capsule's chain, so that a page opened
+	// without tenant_id can still name it.
+	sink := new(tenantSink)
+	r = r.WithContext(context.WithValue(r.Context(), tenantSinkKey{}, sink))
 	var m map[string]any
-	if e := s.call(r, s.get, s.prefix+"/"+id, q, id, &m); e != nil {
+	e := s.call(r, s.get, s.prefix+"/"+id, q, id, &m)
+	if e != nil && e.capsuleID == "" {
 		s.fail(w, r, "../", e)
 		return
 	}
 	v := capsuleView{ID: str(m["id"])}
 	crumb := []link{{"Chains", "../"}}
-	if t, ok := vals["tenant_id"]; ok {
+	tenant, hasTenant := vals["tenant_id"]
+	if !hasTenant && sink.known {
+		tenant, hasTenant = sink.tenant, true
+	}
+	if hasTenant {
+		t := tenant
 		ref := newTenantRef(t)
 		v.Tenant = &ref
 		v.ChainURL, v.VerifyURL = "../chain?"+ref.Query, "../verify?"+ref.Query
 		crumb = append(crumb, link{ref.Label, v.ChainURL})
 	}
+	if e != nil {
+		// A tampered row: the route names it but cannot show it. Show
+		// it as broken, as the chain and verify pages do.
+		v.ID, v.Unreadable = e.capsuleID, true
+		s.render(w, r, http.StatusOK, "capsule", "../", v, crumb...)
+		return
+	}
 	known := []string{"id"}
 	for _, k := range sections.Identity {
 		known = append(known, k)
 		if val, ok := m[k]; ok {
-			v.Identity = append(v.Identity, newField(k, val))
+			f := newField(k, val)
+			switch k {
+			case "previous_hash":
+				if hasTenant {
+					f.URL = s.capsuleByHash(r, str(val), tenant)
+				}
+			case "parent_id":
+				if id := str(val); id != "" {
+					f.URL = "../capsule/" + url.PathEscape(id)
+				}
+			}
+			v.Identity = append(v.Identity, f)
 		}
 	}
 	for _, order := range sections.Order {
@@ -650,6 +728,43 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "capsule", "../", v, crumb...)
 }
 
+// tenantSinkKey is the context key of a *tenantSink.
+type tenantSinkKey struct{}
+
+// tenantSink receives the tenant of the capsule the capsule route answers
+// with, for the capsule page that called it in process; JSON clients never
+// see it.
+type tenantSink struct {
+	tenant string
+	known  bool
+}
+
+// noteTenant gives tenant to the request's tenantSink, if it has one.
+func noteTenant(r *http.Request, tenant string) {
+	if sink, ok := r.Context().Value(tenantSinkKey{}).(*tenantSink); ok {
+		sink.tenant, sink.known = tenant, true
+	}
+}
+
+// capsuleByHash returns the page of the capsule of tenant's chain whose
+// hash is hash, "" when there is none or the store does not answer (the
+// hash is then shown without a link).
+func (s *server) capsuleByHash(r *http.Request, hash, tenant string) string {
+	if hash == "" {
+		return ""
+	}
+	ctx, cancel := s.queryContext(r)
+	defer cancel()
+	rec, err := s.store.GetByHash(ctx, hash, &tenant)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			s.log.WarnContext(r.Context(), "nethttp: explorer could not look up previous_hash", "hash", hash, "err", err)
+		}
+		return ""
+	}
+	return capsuleURL("../", rec.ID, newTenantRef(tenant))
+}
+
 // verifyAnswer is the verify route's answer.
 type verifyAnswer struct {
 	Valid            bool    `json:"valid"`
@@ -671,9 +786,38 @@ type verifyView struct {
 	Error     string
 	BrokenSeq int64
 	BrokenURL string
-	Rows      []rowView // the capsules around the broken link, or the newest
+	Rows      []rowView // the capsules around the broken link, or the newest, or a page of all
 	Total     int64
 	ChainURL  string
+
+	// AllURL pages through every capsule of the chain, each marked
+	// verified or not; Paged is set on those pages, From, To, Newer and
+	// Older as on the chain page.
+	AllURL       string
+	Paged        bool
+	From, To     int64
+	Newer, Older string
+}
+
+// verifyPageLimit is how many capsules a page of all the capsules
+// verified shows unless limit says otherwise.
+const verifyPageLimit = 50
+
+// verified reports whether the verification checked the capsule at
+// sequence seq and found it good: all of a valid, complete chain; those
+// before the broken link of a broken one; the first CapsulesVerified of
+// one the bounds stopped early.
+func (v *verifyView) verified(seq string) bool {
+	n, err := strconv.ParseInt(seq, 10, 64)
+	switch {
+	case err != nil:
+		return false
+	case !v.Result.Valid:
+		return n < v.BrokenSeq
+	case !v.Result.Complete:
+		return n < v.Result.CapsulesVerified
+	}
+	return true
 }
 
 // verifyContext is how many capsules the verification page shows on each
@@ -684,11 +828,26 @@ const verifyContext = 2
 // for one chain, with the capsules around a broken link and that link
 // marked.
 func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
-	vals, rerr := parseQuery(r.URL.RawQuery, "tenant_id", "level")
+	vals, rerr := parseQuery(r.URL.RawQuery, "tenant_id", "level", "limit", "offset")
 	if rerr == nil {
 		if t, ok := vals["tenant_id"]; ok {
 			rerr = checkTenant(t)
 		}
+	}
+	// limit and offset page through every capsule, as the list route
+	// does (and within its bounds).
+	_, hasLimit := vals["limit"]
+	_, hasOffset := vals["offset"]
+	paged := hasLimit || hasOffset
+	var page listQuery
+	if rerr == nil && paged {
+		pq := url.Values{}
+		for _, k := range []string{"limit", "offset"} {
+			if v, ok := vals[k]; ok {
+				pq.Set(k, v)
+			}
+		}
+		page, rerr = parseListQuery(pq.Encode())
 	}
 	if rerr != nil {
 		s.refuse(w, r, "", rerr)
@@ -707,10 +866,17 @@ func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
 	if l, ok := vals["level"]; ok {
 		q.Set("level", l)
 	}
-	v := verifyView{Tenant: ref, ChainURL: "chain?" + ref.Query}
+	v := verifyView{Tenant: ref, ChainURL: "chain?" + ref.Query, Paged: paged}
 	if e := s.call(r, s.verify, s.prefix+"/verify", q, "", &v.Result); e != nil {
 		s.fail(w, r, "", e)
 		return
+	}
+	keep := url.Values{"tenant_id": {tenant}}
+	if l, ok := vals["level"]; ok {
+		keep.Set("level", l)
+	}
+	if v.Result.CapsulesVerified > 0 {
+		v.AllURL = strings.TrimPrefix(pageURL("verify", keep, 0, verifyPageLimit), "./")
 	}
 	// The capsules to show: around the broken link, else the newest.
 	var around listAnswer
@@ -730,22 +896,39 @@ func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
 		offset = max(around.Total-1-(v.BrokenSeq+verifyContext), 0)
 	}
 	sub := url.Values{"tenant_id": {tenant}, "limit": {strconv.Itoa(2*verifyContext + 1)}, "offset": {strconv.FormatInt(offset, 10)}}
+	if paged {
+		sub.Set("limit", strconv.Itoa(page.limit))
+		sub.Set("offset", strconv.FormatInt(page.offset, 10))
+	}
 	if e := s.call(r, s.list, s.prefix+"/", sub, "", &around); e != nil {
 		s.fail(w, r, "", e)
 		return
 	}
-	for _, m := range around.Capsules {
-		row := newRow(m, ref, "")
+	for _, row := range around.rows(ref, "") {
 		if !v.Result.Valid {
 			// The broken capsule by id when the result names it, else by
 			// sequence.
 			if at := deref(v.Result.BrokenAt); at != "" {
-				row.Broken = row.ID == at
+				row.Broken = row.Broken || row.ID == at
 			} else {
-				row.Broken = row.Sequence == strconv.FormatInt(v.BrokenSeq, 10)
+				row.Broken = row.Broken || row.Sequence == strconv.FormatInt(v.BrokenSeq, 10)
 			}
 		}
+		row.Verified = !row.Broken && v.Result.Valid
+		if paged && !row.Broken {
+			row.Verified = v.verified(row.Sequence)
+		}
 		v.Rows = append(v.Rows, row)
+	}
+	if paged {
+		v.Total = around.Total
+		v.From, v.To = page.offset+1, page.offset+int64(len(v.Rows))
+		if page.offset > 0 {
+			v.Newer = pageURL("verify", keep, int(max(page.offset-int64(page.limit), 0)), page.limit)
+		}
+		if v.To < around.Total {
+			v.Older = pageURL("verify", keep, int(v.To), page.limit)
+		}
 	}
 	s.render(w, r, http.StatusOK, "verify", "", v, link{"Chains", "./"}, link{ref.Label, v.ChainURL})
 }

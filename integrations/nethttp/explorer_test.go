@@ -130,7 +130,10 @@ func TestExplorerPages(t *testing.T) {
 
 		// One capsule: escaped, every section, the seal.
 		c := f.chains[tenantA][2]
-		body = htmlPage(t, srv, prefix+"/explore/capsule/"+c.ID[:8]+"?tenant_id=tenant-a", nil, http.StatusOK)
+		// A prefix long enough to be unambiguous: the ids are time-ordered
+		// (v7), so ids taken in one millisecond share their first 13
+		// characters.
+		body = htmlPage(t, srv, prefix+"/explore/capsule/"+c.ID[:30]+"?tenant_id=tenant-a", nil, http.StatusOK)
 		mustContain(t, "capsule page", body, c.ID, c.Hash, c.Signature, "&lt;b&gt;&amp;&lt;/b&gt;", `&#34;html&#34;: &#34;&lt;script&gt;&#34;`,
 			"<h2>trigger</h2>", "<h2>context</h2>", "<h2>reasoning</h2>", "<h2>authority</h2>", "<h2>execution</h2>", "<h2>outcome</h2>",
 			`href="../chain?tenant_id=tenant-a"`, `href="../style.css"`)

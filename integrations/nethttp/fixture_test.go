@@ -212,8 +212,21 @@ func sealed(t *testing.T, rec capsule.Sealed) string {
 	return string(b)
 }
 
-// listBody is the expected body of the list route for a page of recs.
+// listBody is the expected body of the list route for a page of recs,
+// all readable, none left out by the byte bound.
 func listBody(t *testing.T, recs []capsule.Sealed, total, limit, offset int) string {
+	t.Helper()
+	next := offset + len(recs)
+	if next >= total {
+		next = -1
+	}
+	return listPage(t, recs, total, limit, offset, next, false)
+}
+
+// listPage is the expected body of the list route: the readable capsules
+// recs, next_offset next (-1 for null), truncated, and the unreadable
+// entries as JSON.
+func listPage(t *testing.T, recs []capsule.Sealed, total, limit, offset, next int, truncated bool, unreadable ...string) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString(`{"capsules":[`)
@@ -223,7 +236,13 @@ func listBody(t *testing.T, recs []capsule.Sealed, total, limit, offset int) str
 		}
 		b.WriteString(sealed(t, r))
 	}
-	fmt.Fprintf(&b, `],"total":%d,"limit":%d,"offset":%d}`, total, limit, offset)
+	fmt.Fprintf(&b, `],"total":%d,"limit":%d,"offset":%d,"next_offset":`, total, limit, offset)
+	if next < 0 {
+		b.WriteString("null")
+	} else {
+		fmt.Fprint(&b, next)
+	}
+	fmt.Fprintf(&b, `,"truncated":%t,"unreadable":[%s]}`, truncated, strings.Join(unreadable, ","))
 	return b.String()
 }
 

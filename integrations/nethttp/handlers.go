@@ -29,7 +29,12 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, rerr)
 		return
 	}
-	f := storage.Filter{Tenant: tenant, Type: q.typ, Limit: q.limit, Offset: q.offset}
+	release, ok := admit(w, s.listing, "too many list requests in progress; retry later")
+	if !ok {
+		return
+	}
+	defer release()
+	f := storage.Filter{Tenant: tenant, Type: q.typ, Limit: q.limit, Offset: q.offset, MaxBytes: s.listBytes}
 	ctx, cancel := s.queryContext(r)
 	defer cancel()
 	total, err := s.store.Count(ctx, f)
@@ -47,31 +52,84 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 	}
 	buf := make([]byte, 0, 1024+len(recs)*2048)
 	buf = append(buf, `{"capsules":[`...)
+	var bad []unreadable
+	written := 0
 	for i := range recs {
-		if bound != nil && recs[i].Tenant != *bound {
+		rec := &recs[i]
+		if bound != nil && rec.Tenant != *bound {
 			// The store returned a capsule of another chain: never show it.
 			s.log.ErrorContext(r.Context(), "nethttp: store returned a capsule outside the requested tenant",
-				"route", "list", "capsule_id", recs[i].ID)
+				"route", "list", "capsule_id", rec.ID)
 			writeError(w, http.StatusServiceUnavailable, "storage unavailable", "")
 			return
 		}
-		if i > 0 {
+		mark := len(buf)
+		if written > 0 {
 			buf = append(buf, ',')
 		}
-		buf, err = protocol.AppendSealed(buf, &recs[i])
+		out, err := protocol.AppendSealed(buf, rec)
 		if err != nil {
-			s.unreadable(w, r, &recs[i], err)
-			return
+			// A tampered row: name it and go on with the others.
+			s.log.ErrorContext(r.Context(), "nethttp: stored capsule is unreadable", "capsule_id", rec.ID, "err", err)
+			bad = append(bad, unreadable{rec: rec, offset: q.offset + int64(i), err: err})
+			buf = buf[:mark]
+			continue
 		}
+		buf = out
+		written++
 	}
+	end := q.offset + int64(len(recs))
 	buf = append(buf, `],"total":`...)
 	buf = strconv.AppendInt(buf, total, 10)
 	buf = append(buf, `,"limit":`...)
 	buf = strconv.AppendInt(buf, int64(q.limit), 10)
 	buf = append(buf, `,"offset":`...)
 	buf = strconv.AppendInt(buf, q.offset, 10)
-	buf = append(buf, '}')
+	buf = append(buf, `,"next_offset":`...)
+	if end < total {
+		buf = strconv.AppendInt(buf, end, 10)
+	} else {
+		buf = append(buf, "null"...)
+	}
+	buf = append(buf, `,"truncated":`...)
+	buf = strconv.AppendBool(buf, len(recs) < q.limit && end < total)
+	buf = append(buf, `,"unreadable":[`...)
+	for i, u := range bad {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = u.appendJSON(buf)
+	}
+	buf = append(buf, "]}"...)
 	writeJSON(w, http.StatusOK, buf)
+}
+
+// unreadable is a capsule of a list page whose stored content cannot be
+// written as a sealed dict: a tampered row.
+type unreadable struct {
+	rec    *storage.Record
+	offset int64 // its position in the whole listing
+	err    error
+}
+
+// appendJSON appends {"id","sequence","tenant_id","type","hash","offset","error"},
+// type and hash as their columns hold them.
+func (u unreadable) appendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, u.rec.ID)
+	b = append(b, `,"sequence":`...)
+	b = strconv.AppendInt(b, u.rec.Sequence, 10)
+	b = append(b, `,"tenant_id":`...)
+	b = appendString(b, u.rec.Tenant)
+	b = append(b, `,"type":`...)
+	b = appendString(b, u.rec.Type)
+	b = append(b, `,"hash":`...)
+	b = appendString(b, u.rec.Hash)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, u.offset, 10)
+	b = append(b, `,"error":`...)
+	b = appendString(b, u.err.Error())
+	return append(b, '}')
 }
 
 // get serves GET {prefix}/{id}.
@@ -126,12 +184,31 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "capsule not found", "")
 		return
 	}
+	noteTenant(r, rec.Tenant)
 	buf, err := protocol.AppendSealed(make([]byte, 0, len(rec.Data)+512), &rec)
 	if err != nil {
 		s.unreadable(w, r, &rec, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, buf)
+}
+
+// admit takes a token of slots, a semaphore of the requests running (nil
+// when unbounded), and returns the function that gives it back. When every
+// slot is taken it answers 503 with msg and Retry-After at once, rather
+// than queueing, and returns ok false.
+func admit(w http.ResponseWriter, slots chan struct{}, msg string) (release func(), ok bool) {
+	if slots == nil {
+		return func() {}, true
+	}
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, true
+	default:
+		w.Header().Set("Retry-After", retryAfter)
+		writeError(w, http.StatusServiceUnavailable, msg, "")
+		return nil, false
+	}
 }
 
 // queryContext returns the context of a storage read for r, bounded by

@@ -3,6 +3,7 @@
 //	GET {prefix}/          list capsules, newest first
 //	GET {prefix}/verify    verify a chain (or every chain)
 //	GET {prefix}/{id}      one capsule by id or id prefix
+//	GET {prefix}/healthz   whether the store answers (see Health)
 //
 // and a read-only HTML explorer for people under {prefix}/explore/ (see
 // below). The default prefix is /api/v1/capsules. [Handler] returns the routes on a
@@ -17,11 +18,20 @@
 // the bytes [protocol.AppendSealed] produces.
 //
 //   - GET {prefix}/?limit=&offset=&type=&tenant_id= answers
-//     {"capsules":[…],"total":N,"limit":L,"offset":O}. limit is an integer
+//     {"capsules":[…],"total":N,"limit":L,"offset":O,"next_offset":X,
+//     "truncated":B,"unreadable":[…]}. limit is an integer
 //     from 1 to 100 (default 20), offset an integer >= 0 (default 0), type
 //     one of the eight capsule types, tenant_id any tenant; an absent
 //     tenant_id lists every tenant and an empty one (tenant_id=) the null
 //     tenant. total counts every capsule matching type and tenant_id.
+//     next_offset is the offset of the next page, null when this page
+//     reaches the end; truncated is true when the byte bound (see Bounded
+//     reads) ended the page before limit capsules. A stored capsule that
+//     cannot be written as a sealed dict (a tampered row: its content is
+//     not a JSON object) is left out of "capsules" and named in
+//     "unreadable" as {"id","sequence","tenant_id","type","hash","offset",
+//     "error"}: its place in the listing (offset), what its columns hold
+//     and why it cannot be read; the page still answers 200.
 //   - GET {prefix}/verify?tenant_id=&level= answers
 //     {"valid","level","capsules_verified","chains_verified","complete",
 //     "tenant_id","error","broken_at","broken_sequence","broken_tenant_id"}.
@@ -43,9 +53,23 @@
 // A bad parameter (malformed, out of range, repeated or unknown) is 400
 // {"error":"…","parameter":"name"}; a request never causes a 500. Storage
 // failures are 503 {"error":"storage unavailable"}, with the underlying
-// error logged through log/slog and never sent to the client. A stored
-// capsule that cannot be encoded (its content is not a JSON object) is 500
-// {"error":"stored capsule is unreadable","capsule_id":…}.
+// error logged through log/slog and never sent to the client. The capsule
+// route answers a stored capsule that cannot be encoded (its content is
+// not a JSON object) with 500 {"error":"stored capsule is
+// unreadable","capsule_id":…}; the list route names it in "unreadable".
+//
+// # Health
+//
+// GET {prefix}/healthz answers 200 {"status":"ok"} when the store answers
+// a chain head read and every check given with [WithHealth] returns nil,
+// all within [HealthTimeout] (one second); otherwise 503
+// {"status":"unavailable","error":reason} with Retry-After, the reason
+// being "storage unavailable", "storage did not answer within 1s",
+// "health check did not answer within 1s" or the failing check's message
+// (the store's own error is logged, never sent). A service that appends
+// passes its Capsules' Health, so that the route also fails while the
+// audit breaker is open. The route takes no tenant and is not bound by
+// [WithTenantFunc]: it tells nothing of the chains.
 //
 // # Bounded verification
 //
@@ -67,7 +91,15 @@
 // index on both backends. At most [WithMaxVerify] verify requests (default
 // 2) run at once per handler; the next one is 503 {"error":"too many
 // verifications in progress; retry later"} with Retry-After, at once,
-// rather than queueing behind them.
+// rather than queueing behind them. Likewise at most [WithMaxList] list
+// requests (default 4, the explorer's reads included) run at once; the
+// next is 503 {"error":"too many list requests in progress; retry
+// later"} with Retry-After. A page of the list holds at most
+// [WithListBytes] bytes of capsule content (default 4 MiB): the store
+// stops reading at the capsule that reaches the bound (so a page holds at
+// least one capsule, whatever its size), and the answer says
+// "truncated":true and gives next_offset. So one list request holds at
+// most the bound plus one capsule in memory, however large the capsules.
 //
 // # Tenants
 //
@@ -91,6 +123,7 @@
 //	GET {prefix}/explore/chain?tenant_id=T    one chain, newest first (limit, offset, type)
 //	GET {prefix}/explore/capsule/{id}         one capsule: the six sections and the seal
 //	GET {prefix}/explore/verify?tenant_id=T   the chain's verification, the broken link marked
+//	                                          (limit, offset: every capsule it verified, paged)
 //	GET {prefix}/explore/style.css            the one stylesheet
 //
 // A GET of the mount point itself ({prefix}/ or {prefix}) whose Accept
@@ -105,7 +138,13 @@
 // pages. Every page is sent with Content-Security-Policy: default-src
 // 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri
 // 'none'; frame-ancestors 'none', and links between pages are relative, so
-// the explorer works under any prefix and behind http.StripPrefix.
+// the explorer works under any prefix and behind http.StripPrefix. A
+// capsule whose stored content cannot be read (a tampered row) is shown
+// in its place on the chain, chains and verify pages, marked broken, and
+// its own page says it is unreadable. A capsule's page names its chain
+// in the breadcrumb (opened without tenant_id too), and links its
+// previous_hash to the capsule of its chain with that hash and its
+// parent_id to that capsule.
 //
 // # Methods and paths
 //
@@ -113,12 +152,16 @@
 // method is 405 with Allow: GET, HEAD (OPTIONS * included, when the
 // http.Server passes it on: set DisableGeneralOptionsHandler, as capsule
 // serve does), and a path outside the routes (or not in clean form, such
-// as one with "//" or "..") is 404, both as JSON. [Mount] leaves those cases to the application's mux, which
+// as one with "//" or "..") is 404, both as JSON. The root "/" of a
+// Handler mounted under a prefix redirects a browser (as the mount point
+// does, see Explorer) to {prefix}/explore/, and answers anything else 404
+// {"error":"not found","routes":"{prefix}/","explorer":"{prefix}/explore/"}. [Mount] leaves those cases to the application's mux, which
 // answers them itself (405 with an Allow header, 404) in plain text.
 package nethttp
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -148,6 +191,13 @@ const (
 	// DefaultQueryTimeout is how long the list and capsule routes wait for
 	// storage unless [WithQueryTimeout] says otherwise.
 	DefaultQueryTimeout = 10 * time.Second
+	// DefaultListBytes is how many bytes of capsule content one page of
+	// the list route holds at most (plus one capsule) unless
+	// [WithListBytes] says otherwise.
+	DefaultListBytes = 4 << 20
+	// DefaultMaxList is how many list requests one handler runs at once
+	// unless [WithMaxList] says otherwise.
+	DefaultMaxList = 4
 )
 
 // retryAfter is the Retry-After of a 503: the seconds a client should
@@ -167,6 +217,9 @@ type config struct {
 	verifyTimeout time.Duration
 	maxVerify     int
 	queryTimeout  time.Duration
+	listBytes     int64
+	maxList       int
+	health        []func(context.Context) error
 }
 
 // WithPrefix mounts the routes under prefix instead of [DefaultPrefix]. The
@@ -222,6 +275,18 @@ func WithMaxVerify(n int) Option { return func(c *config) { c.maxVerify = n } }
 // storage (default [DefaultQueryTimeout]); d <= 0 removes the bound.
 func WithQueryTimeout(d time.Duration) Option { return func(c *config) { c.queryTimeout = d } }
 
+// WithListBytes bounds the capsule content one page of the list route
+// holds (default [DefaultListBytes]): the page ends with the capsule that
+// brings it to n bytes or more, so it holds at least one capsule whatever
+// its size, and says "truncated":true with the next page's offset.
+// n <= 0 removes the bound.
+func WithListBytes(n int64) Option { return func(c *config) { c.listBytes = n } }
+
+// WithMaxList bounds how many list requests run at once on the handler
+// (default [DefaultMaxList]), the explorer's pages included; the next one
+// is refused with 503 and Retry-After. n <= 0 removes the bound.
+func WithMaxList(n int) Option { return func(c *config) { c.maxList = n } }
+
 // server holds what the handlers share.
 type server struct {
 	store  storage.Store
@@ -230,6 +295,8 @@ type server struct {
 	// verifying holds a token per verify request running; nil when
 	// unbounded.
 	verifying chan struct{}
+	// listing holds a token per list request running; nil when unbounded.
+	listing chan struct{}
 }
 
 func newServer(store storage.Store, opts []Option) *server {
@@ -241,6 +308,8 @@ func newServer(store storage.Store, opts []Option) *server {
 		verifyTimeout: DefaultVerifyTimeout,
 		maxVerify:     DefaultMaxVerify,
 		queryTimeout:  DefaultQueryTimeout,
+		listBytes:     DefaultListBytes,
+		maxList:       DefaultMaxList,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -255,6 +324,9 @@ func newServer(store storage.Store, opts []Option) *server {
 	s := &server{store: store, prefix: prefix, config: cfg}
 	if cfg.maxVerify > 0 {
 		s.verifying = make(chan struct{}, cfg.maxVerify)
+	}
+	if cfg.maxList > 0 {
+		s.listing = make(chan struct{}, cfg.maxList)
 	}
 	return s
 }
@@ -297,6 +369,10 @@ func Handler(store storage.Store, opts ...Option) http.Handler {
 			probe = r.Clone(r.Context())
 			probe.Method = http.MethodGet
 		}
+		if r.URL.Path == "/" && s.prefix != "" {
+			s.root(w, r)
+			return
+		}
 		if _, pattern := mux.Handler(probe); pattern == "" || cleanPath(r.URL.Path) != r.URL.Path {
 			// No route, or a path the mux would redirect to its clean form:
 			// answer JSON rather than the mux's text and HTML.
@@ -310,6 +386,20 @@ func Handler(store storage.Store, opts ...Option) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// root answers the root of a Handler mounted under a prefix: a browser
+// opening it (see wantsHTML) is sent to the explorer, anything else gets
+// a JSON 404 that names where the routes are.
+func (s *server) root(w http.ResponseWriter, r *http.Request) {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && wantsHTML(r) {
+		s.toExplorer(w, r)
+		return
+	}
+	w.Header().Add("Vary", "Accept")
+	buf := append([]byte(`{"error":"not found","routes":`), appendString(nil, s.prefix+"/")...)
+	buf = append(append(buf, `,"explorer":`...), appendString(nil, s.prefix+"/explore/")...)
+	writeJSON(w, http.StatusNotFound, append(buf, '}'))
 }
 
 // cleanPath returns the canonical form of p as ServeMux computes it: rooted,
@@ -344,6 +434,7 @@ func (s *server) mount(mux *http.ServeMux) {
 		mux.Handle("GET "+s.prefix, list)
 	}
 	mux.HandleFunc("GET "+s.prefix+"/verify", s.verify)
+	mux.HandleFunc("GET "+s.prefix+"/healthz", s.healthz)
 	mux.HandleFunc("GET "+s.prefix+"/{id}", s.get)
 	s.mountExplorer(mux)
 }

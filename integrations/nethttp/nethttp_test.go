@@ -143,7 +143,7 @@ func TestGet(t *testing.T) {
 			{"ab12cd34-0000-4000-8000-00000000000?tenant_id=" + tenantA, a0},
 			{"ab12cd34?tenant_id=" + tenantB, b0},
 			{"ab12?tenant_id=" + tenantB, b0},
-			{a3.ID[:13], a3},
+			{a3.ID[:30], a3},
 			{a3.ID[:24], a3},
 		} {
 			if got, want := get(t, srv, prefix+"/"+tc.target, http.StatusOK), sealed(t, tc.want); got != want {

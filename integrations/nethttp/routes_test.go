@@ -34,8 +34,8 @@ func TestMethods(t *testing.T) {
 			}
 			checkHeaders(t, "HEAD "+target, h.header)
 		}
-		// Paths outside the routes.
-		for _, target := range []string{"/api/v1/capsule", "/api/v1/capsules/" + id + "/x", "/api/v1/capsules/verify/x", "/", "/other",
+		// Paths outside the routes (for / see TestRoot).
+		for _, target := range []string{"/api/v1/capsule", "/api/v1/capsules/" + id + "/x", "/api/v1/capsules/verify/x", "/other",
 			"/api/v1/capsules//verify", "/api/v1/capsules/x/../verify", "/api/v1/./capsules/", "/api/v1/capsules/verify/"} {
 			for _, method := range []string{http.MethodGet, http.MethodPost} {
 				r := do(t, srv, method, target, nil)
@@ -161,10 +161,15 @@ func TestUnreadableCapsule(t *testing.T) {
 		victim := f.chains[tenantB][1]
 		f.tamper(t, tenantB, victim.ID, "data", `["not an object"]`)
 		want := `{"error":"stored capsule is unreadable","capsule_id":"` + victim.ID + `"}`
-		for _, target := range []string{"/" + victim.ID, "/?tenant_id=" + tenantB} {
-			if got := get(t, srv, prefix+target, http.StatusInternalServerError); got != want {
-				t.Errorf("GET %s = %s, want %s", target, got, want)
-			}
+		if got := get(t, srv, prefix+"/"+victim.ID, http.StatusInternalServerError); got != want {
+			t.Errorf("GET %s = %s, want %s", victim.ID, got, want)
+		}
+		// The list names it among the others (TestListTamperedRow).
+		b := f.chains[tenantB]
+		want = listPage(t, []capsule.Sealed{b[4], b[3], b[2], b[0]}, 5, 20, 0, -1, false,
+			unreadableEntry(t, victim, `["not an object"]`, 3))
+		if got := get(t, srv, prefix+"/?tenant_id="+tenantB, http.StatusOK); got != want {
+			t.Errorf("list of a chain with an unreadable capsule:\n got %s\nwant %s", got, want)
 		}
 		if !strings.Contains(logs.String(), "stored capsule is unreadable") {
 			t.Errorf("no log of the unreadable capsule:\n%s", logs.String())

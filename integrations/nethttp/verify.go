@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/storage"
 )
 
 // verifyResult is the answer of the verify route.
@@ -98,16 +99,11 @@ func (s *server) verify(w http.ResponseWriter, r *http.Request) {
 		writeRequestError(w, rerr)
 		return
 	}
-	if s.verifying != nil {
-		select {
-		case s.verifying <- struct{}{}:
-			defer func() { <-s.verifying }()
-		default:
-			w.Header().Set("Retry-After", retryAfter)
-			writeError(w, http.StatusServiceUnavailable, "too many verifications in progress; retry later", "")
-			return
-		}
+	release, ok := admit(w, s.verifying, "too many verifications in progress; retry later")
+	if !ok {
+		return
 	}
+	defer release()
 
 	ctx := r.Context()
 	if s.verifyTimeout > 0 {
@@ -134,7 +130,7 @@ func (s *server) verify(w http.ResponseWriter, r *http.Request) {
 	b := &budget{ctx: ctx, left: s.verifyLimit}
 	opt := capsule.VerifyOptions{Resolve: s.resolve, PQPublicKey: s.pqKey}
 	for _, t := range tenants {
-		one, err := capsule.VerifyChain(ctx, b.limit(s.store.Scan(ctx, t, 0)), level, opt)
+		one, err := capsule.VerifyChain(ctx, b.limit(s.store.Scan(ctx, t, storage.ScanAll)), level, opt)
 		res.verified += one.CapsulesVerified
 		if err != nil {
 			if timedOut(ctx, r) {

@@ -55,6 +55,18 @@ type Rate struct {
 	// by their mean. Zero when the limit was measured once for the run.
 	LimitBefore float64 `json:"limit_before,omitempty"`
 	LimitAfter  float64 `json:"limit_after,omitempty"`
+	// The cost of each stored capsule, which does not depend on the
+	// machine's speed: the figures to compare across machines. Capsules
+	// is how many the figure stored; BytesPerCapsule the bytes written for
+	// each, as Bytes says: "process_write_bytes" (SQLite: what this
+	// process wrote to storage from opening the store to closing it, the
+	// WAL and its checkpoints included) or "postgres_wal" (the WAL the
+	// server wrote meanwhile); CPUPerCapsuleUS the process's user+system
+	// CPU time for each, in microseconds. Zero where not measured.
+	Capsules        int64   `json:"capsules,omitempty"`
+	BytesPerCapsule float64 `json:"bytes_per_capsule,omitempty"`
+	Bytes           string  `json:"bytes_measured_as,omitempty"`
+	CPUPerCapsuleUS float64 `json:"cpu_us_per_capsule,omitempty"`
 }
 
 // Latency is an audited-call overhead figure.
@@ -183,12 +195,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i, tenants := range []int{1, cfg.Tenants} {
 		path := filepath.Join(cfg.Dir, fmt.Sprintf("chains%d.db", i))
 		x, err := bracketed(signLimit, func() (Rate, error) {
-			c, err := capsule.Open(ctx, path, capsule.WithSigner(signer))
-			if err != nil {
-				return Rate{}, err
-			}
-			defer c.Close()
-			return appendSpread(ctx, c, cfg.Duration, cfg.Writers, tenants)
+			return measured(ctx, nil, openSQLite(ctx, path, signer), func(c *capsule.Capsules) (Rate, error) {
+				return appendSpread(ctx, c, cfg.Duration, cfg.Writers, tenants)
+			})
 		})
 		if err != nil {
 			return nil, err
@@ -315,12 +324,14 @@ func ratio(perSecond float64, limitName string, limit, target float64) Rate {
 // appendRate measures durable appends per second with writers goroutines
 // appending Typical capsules to one chain through the production path.
 func appendRate(ctx context.Context, cfg Config, path string, signer *keys.Signer, writers int, signLimit float64) (Rate, error) {
-	c, err := capsule.Open(ctx, path, capsule.WithSigner(signer))
-	if err != nil {
-		return Rate{}, err
-	}
-	defer c.Close()
-	return appendLoop(ctx, c, "", cfg.Duration, writers, signLimit)
+	return measured(ctx, nil, openSQLite(ctx, path, signer), func(c *capsule.Capsules) (Rate, error) {
+		return appendLoop(ctx, c, "", cfg.Duration, writers, signLimit)
+	})
+}
+
+// openSQLite returns a function opening the SQLite store at path.
+func openSQLite(ctx context.Context, path string, signer *keys.Signer) func() (*capsule.Capsules, error) {
+	return func() (*capsule.Capsules, error) { return capsule.Open(ctx, path, capsule.WithSigner(signer)) }
 }
 
 func appendLoop(ctx context.Context, c *capsule.Capsules, tenant string, d time.Duration, writers int, signLimit float64) (Rate, error) {
@@ -359,11 +370,14 @@ func appendSpread(ctx context.Context, c *capsule.Capsules, d time.Duration, wri
 // goroutine in groups of 512, each queued while the one before it
 // commits, as `capsule seal` does.
 func sealPipeline(ctx context.Context, path string, signer *keys.Signer, n int) (Rate, error) {
-	c, err := capsule.Open(ctx, path, capsule.WithSigner(signer))
-	if err != nil {
-		return Rate{}, err
-	}
-	defer c.Close()
+	return measured(ctx, nil, openSQLite(ctx, path, signer), func(c *capsule.Capsules) (Rate, error) {
+		return sealGroups(ctx, c, n)
+	})
+}
+
+// sealGroups stores n Typical capsules into c's null-tenant chain from one
+// goroutine in pipelined groups of 512.
+func sealGroups(ctx context.Context, c *capsule.Capsules, n int) (Rate, error) {
 	start := time.Now()
 	var prev *capsule.Queued // committing while the next group is sealed
 	for done := 0; done < n; {
@@ -396,7 +410,7 @@ func bracketed(limit func() float64, figure func() (Rate, error)) (Rate, error) 
 		return Rate{}, err
 	}
 	after := limit()
-	r = ratio(r.PerSecond, "ed25519_sign_per_s_all_cores", (before+after)/2, 0)
+	r.Limit, r.Ratio, r.Target = "ed25519_sign_per_s_all_cores", r.PerSecond/((before+after)/2), 0
 	r.LimitBefore, r.LimitAfter = before, after
 	return r, nil
 }
@@ -427,19 +441,17 @@ func postgresRate(ctx context.Context, cfg Config, signer *keys.Signer, writers,
 	if err != nil {
 		return Rate{}, err
 	}
-	c, err := capsule.Open(ctx, pgURL, capsule.WithSigner(signer))
-	if err != nil {
-		return Rate{}, err
-	}
-	defer c.Close()
-	if tenants > 1 {
-		return appendSpread(ctx, c, cfg.Duration, writers, tenants)
-	}
-	r, err := appendLoop(ctx, c, "bench", cfg.Duration, writers, signLimit)
-	if writers > 1 {
-		r.Target = 20000 / signLimit
-	}
-	return r, err
+	open := func() (*capsule.Capsules, error) { return capsule.Open(ctx, pgURL, capsule.WithSigner(signer)) }
+	return measured(ctx, conn, open, func(c *capsule.Capsules) (Rate, error) {
+		if tenants > 1 {
+			return appendSpread(ctx, c, cfg.Duration, writers, tenants)
+		}
+		r, err := appendLoop(ctx, c, "bench", cfg.Duration, writers, signLimit)
+		if writers > 1 {
+			r.Target = 20000 / signLimit
+		}
+		return r, err
+	})
 }
 
 // callOverhead measures the latency of the generated AuditedNoop wrapper

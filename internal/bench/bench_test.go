@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -43,10 +44,27 @@ func TestRunFillsEveryFigure(t *testing.T) {
 			t.Errorf("%s = %+v, want a rate between two limits", name, x)
 		}
 	}
+	// What each capsule cost, the figures to compare across machines.
+	for name, x := range map[string]Rate{"sqlite 1": r.SQLiteAppend1, "sqlite n": r.SQLiteAppendN,
+		"sqlite 1 chain": r.SQLiteChains["1_chain"], "sqlite 8 chains": r.SQLiteChains["8_chains"],
+		"seal pipeline": r.SealPipeline} {
+		if x.Capsules <= 0 || x.CPUPerCapsuleUS <= 0 {
+			t.Errorf("%s = %+v, want capsules stored and CPU per capsule", name, x)
+		}
+		// A durable capsule is written at least once: its content alone
+		// is over a kilobyte.
+		if runtime.GOOS == "linux" && (x.Bytes != "process_write_bytes" || x.BytesPerCapsule < 1000) {
+			t.Errorf("%s = %+v, want the process's write bytes per capsule, over 1000", name, x)
+		}
+	}
 	if os.Getenv("CAPSULE_TEST_POSTGRES_URL") != "" {
 		for _, k := range []string{"1_writers", "8_writers", "8_writers_1_chain", "8_writers_8_chains"} {
-			if r.PostgresAppend[k].PerSecond <= 0 {
+			x := r.PostgresAppend[k]
+			if x.PerSecond <= 0 {
 				t.Errorf("postgres figure %s missing: %v", k, r.PostgresAppend)
+			}
+			if x.Bytes != "postgres_wal" || x.BytesPerCapsule < 1000 || x.CPUPerCapsuleUS <= 0 {
+				t.Errorf("postgres figure %s = %+v, want WAL bytes (over 1000) and CPU per capsule", k, x)
 			}
 		}
 	}

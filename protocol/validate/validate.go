@@ -85,11 +85,14 @@ var sealFields = protocol.SealKeys()
 // integer field holds a Number without '.', 'e' or 'E' (or a Go integer);
 // a float like 1.0 is not an integer.
 func Content(m map[string]any) *Error {
-	return checkContent(m)
+	return checkContent(m, topLevel)
 }
 
 // Sealed checks a sealed capsule: the content (m without the seal fields)
-// as [Content] does, then the seal. hash must be present and 64 lowercase
+// as [Content] does, then the seal. A field that joined the content after
+// records were sealed without it (spec_version, absent from every record
+// of qp-capsule 1.5.2 and earlier) may be missing: such a record's hash
+// covers its stored document without it (CPS section 3.5). hash must be present and 64 lowercase
 // hex digits, and equal the SHA3-256 of the canonical content
 // (integrity_violation otherwise); signature must be present and 128
 // lowercase hex digits. signature_pq, signed_at and signed_by are checked
@@ -102,7 +105,7 @@ func Sealed(m map[string]any) *Error {
 			content[k] = v
 		}
 	}
-	if err := checkContent(content); err != nil {
+	if err := checkContent(content, sealedTopLevel(content)); err != nil {
 		return err
 	}
 	// The hash covers the content as stored (PROTOCOL.md rule 8), as the
@@ -198,12 +201,27 @@ func Document(data []byte) *Error {
 	return Content(m)
 }
 
-// checkContent runs the content checks.
-func checkContent(m map[string]any) *Error {
+// sealedTopLevel returns the top-level fields the content m of a sealed
+// capsule is checked against: those of new content, less the ones that
+// joined the content later ([protocol.IsAddedField]) when m lacks them.
+func sealedTopLevel(m map[string]any) []spec {
+	specs := topLevel
+	for i := 0; i < len(specs); i++ {
+		if _, ok := m[specs[i].name]; !ok && protocol.IsAddedField(specs[i].name) {
+			specs = slices.Delete(slices.Clone(specs), i, i+1)
+			i--
+		}
+	}
+	return specs
+}
+
+// checkContent runs the content checks, with top the specs of the
+// top-level fields.
+func checkContent(m map[string]any, top []spec) *Error {
 	if m == nil {
 		return &Error{Category: WrongType, Message: "a capsule must be a JSON object, got null"}
 	}
-	if err := checkObject("", m, topLevel); err != nil {
+	if err := checkObject("", m, top); err != nil {
 		return err
 	}
 	// Chain rules. The fields were checked above.

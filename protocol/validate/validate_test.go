@@ -604,3 +604,32 @@ func FuzzDocument(f *testing.F) {
 		}
 	})
 }
+
+// A record sealed before spec_version existed is a valid sealed capsule
+// (its hash covers its stored document without the field); content to
+// seal now still needs spec_version, and a sealed record that has one
+// still needs the right one.
+func TestSealedBeforeSpecVersion(t *testing.T) {
+	f := parseFile(t, "conformance/stored-document-fixtures.json").(map[string]any)["fixtures"].([]any)[0].(map[string]any)
+	rec := f["sealed_record"].(map[string]any)
+	if err := Sealed(rec); err != nil {
+		t.Errorf("Sealed: %v", err)
+	}
+	if err := Document(encode(t, rec)); err != nil {
+		t.Errorf("Document: %v", err)
+	}
+	if err := Content(f["stored_document"].(map[string]any)); !sameError(err, MissingField, "spec_version") {
+		t.Errorf("Content of the stored document: %v, want spec_version missing", err)
+	}
+	rec["spec_version"] = "2.0"
+	if err := Sealed(rec); !sameError(err, InvalidValue, "spec_version") {
+		t.Errorf("Sealed with spec_version 2.0: %v", err)
+	}
+	// The legacy chain of the reference: valid but for its naive timestamps.
+	for i, c := range parseFile(t, "interop/python-legacy/chain.json").([]any) {
+		m := c.(map[string]any)
+		if err := Sealed(m); err != nil && !sameError(err, InvalidValue, "trigger.timestamp") {
+			t.Errorf("legacy capsule %d: %v", i, err)
+		}
+	}
+}

@@ -215,6 +215,14 @@ func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, e
 	if f.Limit > 0 && f.Limit < len(out) {
 		out = out[:f.Limit]
 	}
+	if f.MaxBytes > 0 {
+		var read int64
+		for i, r := range out {
+			if read += int64(len(r.Data)); read >= f.MaxBytes {
+				return out[:i+1], nil
+			}
+		}
+	}
 	return out, nil
 }
 

@@ -27,7 +27,10 @@
 // with the COMMIT sent and unanswered (or the append's context ends while
 // it waits for the answer), the store waits for that server process to
 // finish (ending it if it still sits in the transaction) and looks for
-// each batch by id before reporting a failure, on a context of its own. That look
+// each batch by id before reporting a failure, asking again while no
+// server answers (a crashed server restarting, a standby being promoted
+// under a multi-host URL) until the append's deadline, and at least a few
+// seconds past it, since that deadline may be what ended the wait. That look
 // assumes a direct connection to the server, whose process id the
 // connection knows.
 //
@@ -599,29 +602,84 @@ func outcomeUnknown(err error) bool {
 	return !errors.As(err, &pe) && !pgconn.SafeToRetry(err)
 }
 
-// settleTimeout bounds how long the store waits for the outcome of a
-// transaction whose connection failed after COMMIT was sent, and then how
-// long it looks for its batches. Both run past the append's own deadline
-// (or cancellation), which may be what cut the connection: without them
-// a stored batch would be reported failed.
-const settleTimeout = 5 * time.Second
+// settleTimeout bounds how long the store looks for the outcome of a
+// transaction whose connection failed after COMMIT was sent: until the
+// append's own deadline, at most settleTimeout and at least settleMin
+// from when the transaction failed, even when the append's deadline (or
+// cancellation) is what cut the connection: without it a stored batch
+// would be reported failed.
+const (
+	settleTimeout = 30 * time.Second
+	settleMin     = 5 * time.Second
+)
+
+// askAgain is the pause between two questions about such an outcome while
+// the server cannot answer.
+const askAgain = 50 * time.Millisecond
+
+// unreachable reports whether err says that the server cannot be asked
+// now (the connection failed or was refused; the server is starting up,
+// shutting down, or not the read-write server the URL asks for), rather
+// than that it answered.
+func unreachable(err error) bool {
+	var pe *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.As(err, &pe):
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	}
+	return true
+}
+
+// ask runs q, and runs it again while the server cannot answer (see
+// unreachable), until ctx ends. A server that crashed may be restarting,
+// or a standby being promoted in its place.
+func ask(ctx context.Context, q func(context.Context) error) error {
+	for {
+		err := q(ctx)
+		if err == nil || !unreachable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(askAgain):
+		}
+	}
+}
 
 // afterUnknown returns the context that settles an unknown outcome: ctx's
-// values, not its deadline or cancellation, bounded by settleTimeout.
+// values, not its cancellation, with ctx's deadline held between
+// settleMin and settleTimeout from now (settleTimeout without one).
 func afterUnknown(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	now := time.Now()
+	d, ok := ctx.Deadline()
+	if !ok {
+		d = now.Add(settleTimeout)
+	}
+	if lo := now.Add(settleMin); d.Before(lo) {
+		d = lo
+	} else if hi := now.Add(settleTimeout); d.After(hi) {
+		d = hi
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), d)
 }
 
 // settle waits until server process pid, whose connection failed with a
 // COMMIT sent and unanswered, no longer runs a statement (it may still be
 // committing), and ends it if it sits in the transaction, so that a COMMIT
-// still in the network cannot land later.
+// still in the network cannot land later. While no server answers it asks
+// again (see ask): a server that answers without that process has settled
+// the transaction, one way or the other.
 func (s *Store) settle(ctx context.Context, pid uint32) error {
 	ctx, cancel := afterUnknown(ctx)
 	defer cancel()
 	for {
 		var state string
-		err := s.pool.QueryRow(ctx, "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&state)
+		err := ask(ctx, func(ctx context.Context) error {
+			return s.pool.QueryRow(ctx, "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&state)
+		})
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return nil // the server process is gone: the outcome is settled
@@ -646,6 +704,7 @@ func (s *Store) settle(ctx context.Context, pid uint32) error {
 
 // stored reports whether recs, a batch of tenant's chain whose transaction
 // had an unknown outcome, are stored: a batch is all there or not at all.
+// While no server answers it asks again (see ask).
 func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record) (bool, error) {
 	ids := make([]string, len(recs))
 	for i, r := range recs {
@@ -655,7 +714,10 @@ func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record
 	q.where("id = ANY(%s)", ids)
 	q.tenant(tenant)
 	var n int
-	if err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n); err != nil {
+	err := ask(ctx, func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n)
+	})
+	if err != nil {
 		return false, fmt.Errorf("look for the batch: %w", err)
 	}
 	return n == len(recs), nil
@@ -984,6 +1046,12 @@ func (s *Store) noTable(err error) bool {
 // queryRecords runs sql and reads every row as a Record; a read-only store
 // reads no row from a missing table.
 func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]storage.Record, error) {
+	return s.queryRecordsMax(ctx, 0, sql, args...)
+}
+
+// queryRecordsMax is queryRecords reading rows until they hold maxBytes
+// bytes of Data or more (every row when maxBytes <= 0).
+func (s *Store) queryRecordsMax(ctx context.Context, maxBytes int64, sql string, args ...any) ([]storage.Record, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		if s.noTable(err) {
@@ -993,12 +1061,16 @@ func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]st
 	}
 	defer rows.Close()
 	var recs []storage.Record
+	var read int64
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
 			return nil, err
 		}
 		recs = append(recs, r)
+		if read += int64(len(r.Data)); maxBytes > 0 && read >= maxBytes {
+			break
+		}
 	}
 	if err := rows.Err(); err != nil && !s.noTable(err) {
 		return nil, err
@@ -1165,6 +1237,10 @@ func filter(f storage.Filter) *query {
 	return q
 }
 
+// listOrder is List's order: newest first, then by tenant (the null
+// tenant first, then in byte order).
+const listOrder = `ORDER BY sequence DESC, tenant_id COLLATE "C" ASC NULLS FIRST`
+
 // List returns the capsules matching f, newest first, then by tenant (the
 // null tenant first, then in byte order).
 func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
@@ -1176,8 +1252,17 @@ func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, e
 	if f.Limit > 0 {
 		limit = int64(f.Limit)
 	}
-	tail := `ORDER BY sequence DESC, tenant_id COLLATE "C" ASC NULLS FIRST LIMIT ` + q.arg(limit) + "::int8 OFFSET " + q.arg(max(f.Offset, 0)) + "::int8"
-	recs, err := s.queryRecords(ctx, q.sql(recordCols, tail), q.args...)
+	tail := listOrder + " LIMIT " + q.arg(limit) + "::int8 OFFSET " + q.arg(max(f.Offset, 0)) + "::int8"
+	sql := q.sql(recordCols, tail)
+	if f.MaxBytes > 0 {
+		// The server sends only the rows read before the page's content
+		// reached MaxBytes: octet_length reads a stored value's size
+		// without decompressing or fetching it.
+		sql = "SELECT " + recordCols + " FROM (SELECT page.*, sum(octet_length(data)) OVER (" + listOrder +
+			" ROWS UNBOUNDED PRECEDING) - octet_length(data) AS bytes_before FROM (" + q.sql("*", tail) +
+			") page) bounded WHERE bytes_before < " + q.arg(f.MaxBytes) + "::int8 " + listOrder
+	}
+	recs, err := s.queryRecordsMax(ctx, f.MaxBytes, sql, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list: %w", err)
 	}

@@ -552,8 +552,8 @@ func TestGetPrefixUsesIndex(t *testing.T) {
 	if err != nil || len(recs) != 1 {
 		t.Fatal(recs, err)
 	}
-	if got, err := s.Get(t.Context(), recs[0].ID[:13], &a); err != nil || got.ID != recs[0].ID {
-		t.Errorf("Get(%q) = %s, %v; want %s", recs[0].ID[:13], got.ID, err, recs[0].ID)
+	if got, err := s.Get(t.Context(), recs[0].ID[:30], &a); err != nil || got.ID != recs[0].ID {
+		t.Errorf("Get(%q) = %s, %v; want %s", recs[0].ID[:30], got.ID, err, recs[0].ID)
 	}
 	for _, c := range []struct{ prefix, end string }{{"ab12", "ab13"}, {"0c4e-", "0c4e."}, {"z~", "z\x7f"}} {
 		if end, ok := prefixEnd(c.prefix); !ok || end != c.end {

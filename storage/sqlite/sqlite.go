@@ -622,18 +622,29 @@ func scanRecord(row interface{ Scan(...any) error }) (storage.Record, error) {
 
 // queryRecords runs q and reads every row as a Record.
 func (s *Store) queryRecords(ctx context.Context, q string, args ...any) ([]storage.Record, error) {
+	return s.queryRecordsMax(ctx, 0, q, args...)
+}
+
+// queryRecordsMax runs q and reads its rows as Records until they hold
+// maxBytes bytes of Data or more (every row when maxBytes <= 0); SQLite
+// reads no row after that.
+func (s *Store) queryRecordsMax(ctx context.Context, maxBytes int64, q string, args ...any) ([]storage.Record, error) {
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var recs []storage.Record
+	var read int64
 	for rows.Next() {
 		r, err := scanRecord(rows)
 		if err != nil {
 			return nil, err
 		}
 		recs = append(recs, r)
+		if read += int64(len(r.Data)); maxBytes > 0 && read >= maxBytes {
+			break
+		}
 	}
 	return recs, rows.Err()
 }
@@ -1279,7 +1290,7 @@ func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, e
 	}
 	q += " ORDER BY sequence DESC, tenant_id LIMIT ? OFFSET ?"
 	args = append(args, limit, max(f.Offset, 0))
-	recs, err := s.queryRecords(ctx, q, args...)
+	recs, err := s.queryRecordsMax(ctx, f.MaxBytes, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list: %w", err)
 	}

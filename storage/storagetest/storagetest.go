@@ -605,6 +605,16 @@ func expectList(all []storage.Record, f storage.Filter) []storage.Record {
 	if f.Limit > 0 && f.Limit < len(out) {
 		out = out[:f.Limit]
 	}
+	if f.MaxBytes > 0 {
+		// Up to and including the record that brings the content read to
+		// MaxBytes.
+		var n int64
+		for i, r := range out {
+			if n += int64(len(r.Data)); n >= f.MaxBytes {
+				return out[:i+1]
+			}
+		}
+	}
 	return out
 }
 
@@ -624,6 +634,12 @@ func filters() []storage.Filter {
 			fs = append(fs, storage.Filter{Tenant: tenant, Limit: lo[0], Offset: int64(lo[1])})
 			fs = append(fs, storage.Filter{Tenant: tenant, Domain: "vault", Limit: lo[0], Offset: int64(lo[1])})
 		}
+		// Bounded by content bytes (records of about 200 bytes): one
+		// record whatever the bound, a few, and more than a page holds.
+		for _, mo := range [][3]int{{1, 5, 0}, {450, 5, 0}, {450, 0, 3}, {1000, 20, 1}, {1 << 20, 100, 0}} {
+			fs = append(fs, storage.Filter{Tenant: tenant, MaxBytes: int64(mo[0]), Limit: mo[1], Offset: int64(mo[2])})
+			fs = append(fs, storage.Filter{Tenant: tenant, Type: "tool", MaxBytes: int64(mo[0]), Limit: mo[1], Offset: int64(mo[2])})
+		}
 	}
 	return fs
 }
@@ -633,8 +649,8 @@ func describe(f storage.Filter) string {
 	if f.Tenant != nil {
 		tenant = fmt.Sprintf("%q", *f.Tenant)
 	}
-	return fmt.Sprintf("{Tenant:%s Type:%q Domain:%q SessionID:%q Limit:%d Offset:%d}",
-		tenant, f.Type, f.Domain, f.SessionID, f.Limit, f.Offset)
+	return fmt.Sprintf("{Tenant:%s Type:%q Domain:%q SessionID:%q Limit:%d Offset:%d MaxBytes:%d}",
+		tenant, f.Type, f.Domain, f.SessionID, f.Limit, f.Offset, f.MaxBytes)
 }
 
 func testList(t *testing.T, s storage.Store) {
@@ -672,7 +688,7 @@ func testCount(t *testing.T, s storage.Store) {
 			t.Fatalf("Count(%s): %v", describe(f), err)
 		}
 		f2 := f
-		f2.Limit, f2.Offset = 0, 0
+		f2.Limit, f2.Offset, f2.MaxBytes = 0, 0, 0
 		if want := int64(len(expectList(all, f2))); got != want {
 			t.Fatalf("Count(%s) = %d, want %d", describe(f), got, want)
 		}

@@ -24,9 +24,17 @@ directory. One process per direction handles a whole batch:
                              DIR/chain.json and DIR/capsules.db (the schema
                              of qp_capsule/storage.py), after checking that
                              the reference verifies it
+  refdiff.py legacy-chain DIR N
+                             the same, sealed as qp-capsule 1.5.2 and earlier
+                             did: without spec_version in the content (it
+                             joined the canonical content in 1.5.3)
+
+In "seal", one capsule in LEGACY_EVERY is sealed the 1.5.2 way too, and its
+line says "legacy": true.
 """
 
 import asyncio
+import contextlib
 import json
 import random
 import sqlite3
@@ -53,6 +61,27 @@ from qp_capsule import (
 from qp_capsule.chain import CapsuleChain
 
 CONTENT_KEYS = None  # set after the first to_dict
+
+# One capsule in LEGACY_EVERY of "seal" is sealed without spec_version.
+LEGACY_EVERY = 5
+
+_to_dict = Capsule.to_dict
+
+
+@contextlib.contextmanager
+def sealed_as_152():
+    """Seal (and serialize) content the way qp-capsule 1.5.2 and earlier
+    did: spec_version was not part of the content before 1.5.3, so it is
+    neither hashed nor stored."""
+    def to_dict(self):
+        d = _to_dict(self)
+        del d["spec_version"]
+        return d
+    Capsule.to_dict = to_dict
+    try:
+        yield
+    finally:
+        Capsule.to_dict = _to_dict
 
 STRINGS = [
     "", "x", "deploy", "café", "naïve ✓", "日本語", "😀", "a\U0001f600b", "\u2028", "\u2029",
@@ -235,12 +264,18 @@ def cmd_seal(n, seed):
     seal = Seal(enable_pq=False)
     out = sys.stdout
     out.write(json.dumps({"public_key": seal.get_public_key()}) + "\n")
-    for _ in range(n):
-        c = seal.seal(rcapsule(rng))
-        sealed = c.to_sealed_dict()
+    for i in range(n):
+        legacy = i % LEGACY_EVERY == LEGACY_EVERY - 1
+        c = rcapsule(rng)
+        with sealed_as_152() if legacy else contextlib.nullcontext():
+            seal.seal(c)
+            sealed = c.to_sealed_dict()
         stored = json.loads(json.dumps(sealed, ensure_ascii=rng.random() < 0.5))
         line = {
             "sealed": sealed,
+            "legacy": legacy,
+            # The reference (1.5.3) re-serializes its model, which fills in
+            # spec_version: it rejects every legacy capsule.
             "ref_ok": ref_verifies(seal, sealed),
             "stored_ok": compute_hash(content_of(stored)) == c.hash,
         }
@@ -348,8 +383,18 @@ def app_capsule(i):
     )
 
 
-def cmd_app_chain(out, n):
+def cmd_app_chain(out, n, legacy=False):
     out = Path(out)
+    if legacy:
+        with sealed_as_152():
+            write_app_chain(out, n)
+        if "spec_version" in json.loads((out / "chain.json").read_text())[0]:
+            sys.exit("the legacy chain has spec_version")
+    else:
+        write_app_chain(out, n)
+
+
+def write_app_chain(out, n):
     keyring = Keyring()
     seal = Seal(enable_pq=False, keyring=keyring)
     chain = CapsuleChain(MemoryStorage())
@@ -384,6 +429,8 @@ def main():
         cmd_check()
     elif cmd == "app-chain":
         cmd_app_chain(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "legacy-chain":
+        cmd_app_chain(sys.argv[2], int(sys.argv[3]), legacy=True)
     else:
         sys.exit(f"unknown command {cmd!r}")
 
