@@ -9,7 +9,13 @@
 // package and its sub-packages import nothing else of this module.
 package protocol
 
-import "slices"
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
 
 // SpecVersion is the protocol version this module writes and reads.
 const SpecVersion = "1.0"
@@ -84,6 +90,34 @@ const (
 	MaxSessionIDLen = 36 // session_id VARCHAR(36)
 	MaxTenantLen    = 36 // quantumpipes_capsules.tenant_id VARCHAR(36), PostgreSQL only
 )
+
+// MaxTenantBytes bounds a tenant id on every backend, in bytes: longer
+// ids are refused on the write path and by the HTTP routes alike.
+const MaxTenantBytes = 1024
+
+// Problems [CheckTenant] reports.
+var (
+	ErrTenantTooLong = fmt.Errorf("is longer than %d bytes", MaxTenantBytes)
+	ErrTenantUTF8    = errors.New("is not valid UTF-8")
+	ErrTenantNUL     = errors.New("contains a NUL character")
+)
+
+// CheckTenant reports why no backend can hold tenant as a tenant id: one
+// of [ErrTenantTooLong], [ErrTenantUTF8] or [ErrTenantNUL] (PostgreSQL
+// refuses the last two in any text value, even a query's parameter), or
+// nil. The null tenant "" is valid. PostgreSQL's column holds at most
+// [MaxTenantLen] characters besides.
+func CheckTenant(tenant string) error {
+	switch {
+	case len(tenant) > MaxTenantBytes:
+		return ErrTenantTooLong
+	case !utf8.ValidString(tenant):
+		return ErrTenantUTF8
+	case strings.IndexByte(tenant, 0) >= 0:
+		return ErrTenantNUL
+	}
+	return nil
+}
 
 // IsHexDigit reports whether c is a lowercase hex digit, the only form the
 // protocol writes.
