@@ -1,0 +1,65 @@
+package capsule
+
+import (
+	"testing"
+
+	"github.com/capsule-go/capsule/protocol/canonical"
+)
+
+// BenchmarkFromContent measures the decoder: the "full" fixture's content
+// dict read into a Capsule.
+func BenchmarkFromContent(b *testing.B) {
+	f := loadFixtures(b)[1] // "full"
+	v, err := canonical.Parse(f.CapsuleDict)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := v.(map[string]any)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := FromContent(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FromContent reports a field of an option or a tool call that has the
+// wrong type or is unknown, as it does for the sections' own fields (it
+// used to drop those errors and read the field as its zero value).
+func TestFromContentElementErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		m     map[string]any
+		field string
+	}{
+		{"option id not a string", map[string]any{"reasoning": map[string]any{"options": []any{map[string]any{"id": canonical.Number("5")}}}}, "reasoning.options[0].id"},
+		{"unknown tool call key", map[string]any{"execution": map[string]any{"tool_calls": []any{map[string]any{"tool": "t"}, map[string]any{"bogus": true}}}}, "execution.tool_calls[1].bogus"},
+		{"tool call not an object", map[string]any{"execution": map[string]any{"tool_calls": []any{"x"}}}, "execution.tool_calls[0]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := FromContent(tc.m)
+			fe, ok := err.(*FieldError)
+			if !ok || fe.Field != tc.field {
+				t.Fatalf("FromContent: %v, want a *FieldError for %s", err, tc.field)
+			}
+		})
+	}
+}
+
+// A nullable string that is not valid UTF-8 is refused by the encoder, as
+// every other string is: it used to be left out, which wrote a key with no
+// value (JSON that nothing can read) and sealed it.
+func TestCanonicalRefusesInvalidUTF8Nullable(t *testing.T) {
+	for field, set := range map[string]func(*Capsule){
+		"authority.approver":          func(c *Capsule) { c.Authority.Approver = "\xff" },
+		"authority.policy_reference":  func(c *Capsule) { c.Authority.PolicyReference = "\xff" },
+		"authority.escalation_reason": func(c *Capsule) { c.Authority.EscalationReason = "\xff" },
+		"context.session_id":          func(c *Capsule) { c.Context.SessionID = "\xff" },
+	} {
+		c := New(TypeAgent)
+		set(c)
+		if b, err := c.Canonical(); err == nil {
+			t.Errorf("%s: Canonical wrote %s, want an error", field, b)
+		}
+	}
+}
