@@ -47,6 +47,8 @@ func internKey(b []byte) string {
 		return "session_id"
 	case "environment":
 		return "environment"
+	case "source_attribution":
+		return "source_attribution"
 	case "analysis":
 		return "analysis"
 	case "options":
