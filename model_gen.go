@@ -13,13 +13,12 @@ import (
 // Capsule is the content of one record: what is hashed and signed.
 //
 // For the fields whose protocol default is null (ParentID, PreviousHash,
-// Trigger.CorrelationID, Trigger.UserID, Context.SessionID,
-// Context.SourceAttribution, Reasoning.Model, Reasoning.PromptHash,
-// Authority.Approver, Authority.PolicyReference, Authority.EscalationReason,
-// ToolCall.Error, Outcome.Error) the empty string stands for null. Free-form
-// values (Environment, Result, Metrics, …) may hold nil, bool, string, any
-// Go integer or float type, json.Number, canonical.Number, []any, []string,
-// map[string]any and map[string]string.
+// Trigger.CorrelationID, Trigger.UserID, Context.SessionID, Reasoning.Model,
+// Reasoning.PromptHash, Authority.Approver, Authority.PolicyReference,
+// Authority.EscalationReason, ToolCall.Error, Outcome.Error) the empty string
+// stands for null. Free-form values (Environment, Result, Metrics, …) may
+// hold nil, bool, string, any Go integer or float type, json.Number,
+// canonical.Number, []any, []string, map[string]any and map[string]string.
 //
 // A Capsule is not safe for concurrent use.
 type Capsule struct {
@@ -49,10 +48,9 @@ type Trigger struct {
 
 // Context says who acted and where.
 type Context struct {
-	AgentID           string
-	SessionID         string
-	Environment       map[string]any
-	SourceAttribution string
+	AgentID     string
+	SessionID   string
+	Environment map[string]any
 }
 
 // Reasoning says why the action was taken.
@@ -157,8 +155,6 @@ func (p *parts) encode(c *Capsule) error {
 	b = e.object(b, c.Context.Environment, "context.environment")
 	b = append(b, `,"session_id":`...)
 	b = e.nullable(b, c.Context.SessionID, "context.session_id")
-	b = append(b, `,"source_attribution":`...)
-	b = e.nullable(b, c.Context.SourceAttribution, "context.source_attribution")
 	b = append(b, `},"domain":`...)
 	b = e.str(b, c.Domain, "domain")
 	b = append(b, `,"execution":{"duration_ms":`...)
@@ -299,7 +295,6 @@ func (r *reader) content(c *Capsule) {
 		x0.str("context.agent_id", &c.Context.AgentID)
 		x0.nullable("context.session_id", &c.Context.SessionID)
 		x0.object("context.environment", &c.Context.Environment)
-		x0.nullable("context.source_attribution", &c.Context.SourceAttribution)
 		x0.done("context")
 	}
 	if x0 := r.section("reasoning"); x0 != nil {

@@ -47,8 +47,6 @@ func internKey(b []byte) string {
 		return "session_id"
 	case "environment":
 		return "environment"
-	case "source_attribution":
-		return "source_attribution"
 	case "analysis":
 		return "analysis"
 	case "options":

@@ -114,7 +114,6 @@ var Content = []Field{
 		{Key: "agent_id", Kind: String, Go: "AgentID"},
 		{Key: "session_id", Kind: String, Nullable: true, MaxLen: 36, Go: "SessionID"},
 		{Key: "environment", Kind: Object, Go: "Environment"},
-		{Key: "source_attribution", Kind: String, Nullable: true, Go: "SourceAttribution"},
 	}},
 	{Key: "reasoning", Kind: Object, Go: "Reasoning", GoType: "Reasoning", Doc: "Reasoning says why the action was taken.", Fields: []Field{
 		{Key: "analysis", Kind: String, Go: "Analysis"},
