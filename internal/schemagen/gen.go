@@ -28,7 +28,7 @@ func generate() ([]file, error) {
 		gen  func(*bytes.Buffer) error
 	}{
 		{"model_gen.go", genModel},
-		{"protocol/canonical/keys_gen.go", genKeys},
+		{"protocol/canonical/schema_gen.go", genKeys},
 	} {
 		var b bytes.Buffer
 		b.WriteString(header)

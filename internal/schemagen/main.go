@@ -4,8 +4,9 @@
 //   - model_gen.go (package capsule): the model's structs (Capsule and its
 //     sections), their defaults, the canonical encoder (parts.encode), the
 //     decoder's body (FromContent) and Capsule.Check's rules;
-//   - protocol/canonical/keys_gen.go: the parser's interned keys and
-//     values.
+//   - protocol/canonical/schema_gen.go: the parser's interned keys and
+//     values, and where the content rules of canonical JSON apply (the
+//     float-typed numbers and the timestamp).
 //
 // It is run by the //go:generate line in the module's root (go generate
 // .), from the module's root. With -check it writes nothing and fails

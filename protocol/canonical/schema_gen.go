@@ -166,3 +166,57 @@ func internValue(b []byte) (any, bool) {
 	}
 	return nil, false
 }
+
+// field says where a value sits in capsule content, for the capsule rules.
+type field uint8
+
+const (
+	fAny                  field = iota // generic JSON, no capsule rules
+	fContent                           // the content object
+	fTrigger                           // trigger
+	fReasoning                         // reasoning
+	fReasoningOptions                  // reasoning.options
+	fReasoningOptionsElem              // reasoning.options[i]
+	fFloat                             // a float-typed number (rule 3)
+	fTimestamp                         // a timestamp (rule 4)
+)
+
+// child returns the field of the member key of an object at f.
+func child[S ~string | ~[]byte](f field, key S) field {
+	switch f {
+	case fContent:
+		switch string(key) {
+		case "trigger":
+			return fTrigger
+		case "reasoning":
+			return fReasoning
+		}
+	case fTrigger:
+		switch string(key) {
+		case "timestamp":
+			return fTimestamp
+		}
+	case fReasoning:
+		switch string(key) {
+		case "options":
+			return fReasoningOptions
+		case "confidence":
+			return fFloat
+		}
+	case fReasoningOptionsElem:
+		switch string(key) {
+		case "feasibility":
+			return fFloat
+		}
+	}
+	return fAny
+}
+
+// elem returns the field of the elements of an array at f.
+func (f field) elem() field {
+	switch f {
+	case fReasoningOptions:
+		return fReasoningOptionsElem
+	}
+	return fAny
+}
