@@ -46,7 +46,9 @@ func FromContent(m map[string]any) (*Capsule, error) {
 }
 
 // reader reads typed fields out of one JSON object, remembering the first
-// error and which keys it consumed.
+// error and which keys it consumed. The fields it is given are paths from
+// the content (trigger.type) or, in an array's element, keys that its
+// prefix (the element's path and a dot) completes in reports.
 type reader struct {
 	m      map[string]any
 	prefix string
@@ -56,6 +58,7 @@ type reader struct {
 }
 
 func (r *reader) fail(field, msg string) {
+	field = r.prefix + field
 	if r = r.root(); r.err == nil {
 		r.err = &FieldError{Field: field, Msg: msg}
 	}
@@ -79,13 +82,21 @@ func (r *reader) get(field string) (any, bool) {
 	return v, ok
 }
 
-// done reports the first key of the object that no field read consumed.
+// done reports the first key of the object (at path) that no field read
+// consumed, in sorted order.
 func (r *reader) done(path string) {
-	if r.seen == nil {
-		r.seen = map[string]bool{}
+	unseen := false
+	for k := range r.m {
+		if !r.seen[k] {
+			unseen = true
+			break
+		}
+	}
+	if !unseen {
+		return
 	}
 	for _, k := range sortedKeys(r.m) {
-		if !r.seen[k] && !(path == "" && contentKey(k)) {
+		if !r.seen[k] && !(r.parent == nil && contentKey(k)) {
 			p := k
 			if path != "" {
 				p = path + "." + k
@@ -96,30 +107,32 @@ func (r *reader) done(path string) {
 	}
 }
 
-func (r *reader) section(name string) *reader {
+// section returns the reader of the section name, false when it is
+// absent or (after reporting it) not an object.
+func (r *reader) section(name string) (reader, bool) {
 	v, ok := r.get(name)
 	if !ok {
-		return nil
+		return reader{}, false
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
 		r.fail(name, "not an object")
-		return nil
+		return reader{}, false
 	}
-	return &reader{m: m, parent: r}
+	return reader{m: m, parent: r}, true
 }
 
 // elem returns the reader of the element v at index i of the array at
-// path, nil (after reporting it) when v is not an object. Its errors go to
-// r's root, and its prefix is the element's path and a dot.
-func (r *reader) elem(path string, i int, v any) *reader {
-	p := path + "[" + strconv.Itoa(i) + "]"
+// path, false (after reporting it) when v is not an object. Its errors
+// go to r's root, with the element's path.
+func (r *reader) elem(path string, i int, v any) (reader, bool) {
+	prefix := path + "[" + strconv.Itoa(i) + "]."
 	m, ok := v.(map[string]any)
 	if !ok {
-		r.fail(p, "not an object")
-		return nil
+		r.fail(prefix[:len(prefix)-1], "not an object")
+		return reader{}, false
 	}
-	return &reader{m: m, prefix: p + ".", parent: r}
+	return reader{m: m, prefix: prefix, parent: r}, true
 }
 
 // uuid reads a required id, a lowercase hyphenated UUID.

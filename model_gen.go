@@ -282,7 +282,7 @@ func (r *reader) content(c *Capsule) {
 	r.int("sequence", &c.Sequence)
 	r.nullable("previous_hash", &c.PreviousHash)
 	r.constant("spec_version", "1.0")
-	if x0 := r.section("trigger"); x0 != nil {
+	if x0, ok := r.section("trigger"); ok {
 		x0.str("trigger.type", &c.Trigger.Type)
 		x0.str("trigger.source", &c.Trigger.Source)
 		x0.time("trigger.timestamp", &c.Trigger.Timestamp)
@@ -291,30 +291,30 @@ func (r *reader) content(c *Capsule) {
 		x0.nullable("trigger.user_id", &c.Trigger.UserID)
 		x0.done("trigger")
 	}
-	if x0 := r.section("context"); x0 != nil {
+	if x0, ok := r.section("context"); ok {
 		x0.str("context.agent_id", &c.Context.AgentID)
 		x0.nullable("context.session_id", &c.Context.SessionID)
 		x0.object("context.environment", &c.Context.Environment)
 		x0.done("context")
 	}
-	if x0 := r.section("reasoning"); x0 != nil {
+	if x0, ok := r.section("reasoning"); ok {
 		x0.str("reasoning.analysis", &c.Reasoning.Analysis)
 		x0.list("reasoning.options", func(i int, v any) {
-			el1 := x0.elem("reasoning.options", i, v)
-			if el1 == nil {
+			el1, ok := x0.elem("reasoning.options", i, v)
+			if !ok {
 				return
 			}
 			var o Option
-			el1.str(el1.prefix+"id", &o.ID)
-			el1.str(el1.prefix+"description", &o.Description)
-			el1.strs(el1.prefix+"pros", &o.Pros)
-			el1.strs(el1.prefix+"cons", &o.Cons)
-			el1.object(el1.prefix+"estimated_impact", &o.EstimatedImpact)
-			el1.float(el1.prefix+"feasibility", &o.Feasibility)
-			el1.strs(el1.prefix+"risks", &o.Risks)
-			el1.bool(el1.prefix+"selected", &o.Selected)
-			el1.str(el1.prefix+"rejection_reason", &o.RejectionReason)
-			el1.done(el1.prefix[:len(el1.prefix)-1])
+			el1.str("id", &o.ID)
+			el1.str("description", &o.Description)
+			el1.strs("pros", &o.Pros)
+			el1.strs("cons", &o.Cons)
+			el1.object("estimated_impact", &o.EstimatedImpact)
+			el1.float("feasibility", &o.Feasibility)
+			el1.strs("risks", &o.Risks)
+			el1.bool("selected", &o.Selected)
+			el1.str("rejection_reason", &o.RejectionReason)
+			el1.done("")
 			c.Reasoning.Options = append(c.Reasoning.Options, o)
 		})
 		x0.strs("reasoning.options_considered", &c.Reasoning.OptionsConsidered)
@@ -328,7 +328,7 @@ func (r *reader) content(c *Capsule) {
 		}
 		x0.done("reasoning")
 	}
-	if x0 := r.section("authority"); x0 != nil {
+	if x0, ok := r.section("authority"); ok {
 		x0.str("authority.type", &c.Authority.Type)
 		x0.nullable("authority.approver", &c.Authority.Approver)
 		x0.nullable("authority.policy_reference", &c.Authority.PolicyReference)
@@ -336,27 +336,27 @@ func (r *reader) content(c *Capsule) {
 		x0.nullable("authority.escalation_reason", &c.Authority.EscalationReason)
 		x0.done("authority")
 	}
-	if x0 := r.section("execution"); x0 != nil {
+	if x0, ok := r.section("execution"); ok {
 		x0.list("execution.tool_calls", func(i int, v any) {
-			el1 := x0.elem("execution.tool_calls", i, v)
-			if el1 == nil {
+			el1, ok := x0.elem("execution.tool_calls", i, v)
+			if !ok {
 				return
 			}
 			var o ToolCall
-			el1.str(el1.prefix+"tool", &o.Tool)
-			el1.object(el1.prefix+"arguments", &o.Arguments)
-			el1.any(el1.prefix+"result", &o.Result)
-			el1.bool(el1.prefix+"success", &o.Success)
-			el1.int(el1.prefix+"duration_ms", &o.DurationMS)
-			el1.nullable(el1.prefix+"error", &o.Error)
-			el1.done(el1.prefix[:len(el1.prefix)-1])
+			el1.str("tool", &o.Tool)
+			el1.object("arguments", &o.Arguments)
+			el1.any("result", &o.Result)
+			el1.bool("success", &o.Success)
+			el1.int("duration_ms", &o.DurationMS)
+			el1.nullable("error", &o.Error)
+			el1.done("")
 			c.Execution.ToolCalls = append(c.Execution.ToolCalls, o)
 		})
 		x0.int("execution.duration_ms", &c.Execution.DurationMS)
 		x0.object("execution.resources_used", &c.Execution.ResourcesUsed)
 		x0.done("execution")
 	}
-	if x0 := r.section("outcome"); x0 != nil {
+	if x0, ok := r.section("outcome"); ok {
 		if s := x0.named("outcome.status"); s != "" {
 			c.Outcome.Status = Status(s)
 		}

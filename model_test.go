@@ -35,6 +35,10 @@ func TestFromContentElementErrors(t *testing.T) {
 		{"option id not a string", map[string]any{"reasoning": map[string]any{"options": []any{map[string]any{"id": canonical.Number("5")}}}}, "reasoning.options[0].id"},
 		{"unknown tool call key", map[string]any{"execution": map[string]any{"tool_calls": []any{map[string]any{"tool": "t"}, map[string]any{"bogus": true}}}}, "execution.tool_calls[1].bogus"},
 		{"tool call not an object", map[string]any{"execution": map[string]any{"tool_calls": []any{"x"}}}, "execution.tool_calls[0]"},
+		{"option's list item not a string", map[string]any{"reasoning": map[string]any{"options": []any{map[string]any{"pros": []any{"a", true}}}}}, "reasoning.options[0].pros[1]"},
+		{"unknown section key", map[string]any{"trigger": map[string]any{"bogus": true}}, "trigger.bogus"},
+		{"unknown top-level key", map[string]any{"bogus": true}, "bogus"},
+		{"section not an object", map[string]any{"outcome": "x"}, "outcome"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := FromContent(tc.m)

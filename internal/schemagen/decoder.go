@@ -41,8 +41,8 @@ func readFields(b *bytes.Buffer, r, expr, path string, fs []schema.Field, depth 
 		f := &fs[i]
 		x := expr + "." + f.Go
 		p := strconv.Quote(join(path, f.Key))
-		if depth > 0 && strings.HasPrefix(r, "el") {
-			p = r + ".prefix+" + strconv.Quote(f.Key)
+		if strings.HasPrefix(r, "el") {
+			p = strconv.Quote(f.Key) // the element's reader prefixes its path
 		}
 		switch {
 		case f.Rule == schema.Const:
@@ -67,7 +67,7 @@ func readFields(b *bytes.Buffer, r, expr, path string, fs []schema.Field, depth 
 			fmt.Fprintf(b, "%s.any(%s, &%s)\n", r, p, x)
 		case f.IsSection():
 			s := fmt.Sprintf("x%d", depth)
-			fmt.Fprintf(b, "if %s := %s.section(%s); %s != nil {\n", s, r, p, s)
+			fmt.Fprintf(b, "if %s, ok := %s.section(%s); ok {\n", s, r, p)
 			if err := readFields(b, s, x, join(path, f.Key), f.Fields, depth+1); err != nil {
 				return err
 			}
@@ -87,11 +87,11 @@ func readFields(b *bytes.Buffer, r, expr, path string, fs []schema.Field, depth 
 			fmt.Fprintf(b, "%s.strs(%s, &%s)\n", r, p, x)
 		case f.Kind == schema.Array && len(f.Fields) > 0:
 			el := fmt.Sprintf("el%d", depth)
-			fmt.Fprintf(b, "%s.list(%s, func(i int, v any) {\n%s := %s.elem(%s, i, v)\nif %s == nil {\nreturn\n}\nvar o %s\n", r, p, el, r, p, el, f.GoType)
+			fmt.Fprintf(b, "%s.list(%s, func(i int, v any) {\n%s, ok := %s.elem(%s, i, v)\nif !ok {\nreturn\n}\nvar o %s\n", r, p, el, r, p, f.GoType)
 			if err := readFields(b, el, "o", join(path, f.Key), f.Fields, depth+1); err != nil {
 				return err
 			}
-			fmt.Fprintf(b, "%s.done(%s.prefix[:len(%s.prefix)-1])\n%s = append(%s, o)\n})\n", el, el, el, x, x)
+			fmt.Fprintf(b, "%s.done(\"\")\n%s = append(%s, o)\n})\n", el, x, x)
 		case f.Kind == schema.Array:
 			fmt.Fprintf(b, "%s.objects(%s, &%s)\n", r, p, x)
 		default:
