@@ -95,9 +95,9 @@ const (
 // Column limits of the reference's tables (qp_capsule/storage.py and
 // storage_pg.py), in characters: longer values cannot be stored there.
 const (
-	MaxDomainLen    = 50 // quantumpipes_capsules.domain VARCHAR(50)
-	MaxSessionIDLen = 36 // session_id VARCHAR(36)
-	MaxTenantLen    = 36 // quantumpipes_capsules.tenant_id VARCHAR(36), PostgreSQL only
+	MaxDomainLen    = schema.MaxDomainLen    // quantumpipes_capsules.domain VARCHAR(50)
+	MaxSessionIDLen = schema.MaxSessionIDLen // session_id VARCHAR(36)
+	MaxTenantLen    = 36                     // quantumpipes_capsules.tenant_id VARCHAR(36), PostgreSQL only
 )
 
 // IsHexDigit reports whether c is a lowercase hex digit, the only form the

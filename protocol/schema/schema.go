@@ -89,6 +89,13 @@ var Statuses = []string{"pending", "success", "failure", "partial", "blocked"}
 // SpecVersion is the protocol version written in spec_version.
 const SpecVersion = "1.0"
 
+// Column limits of the reference's tables (qp_capsule/storage.py and
+// storage_pg.py), in characters: longer values cannot be stored there.
+const (
+	MaxDomainLen    = 50 // quantumpipes_capsules.domain VARCHAR(50)
+	MaxSessionIDLen = 36 // session_id VARCHAR(36)
+)
+
 // Seal lists the keys a seal adds to content, in the order people read
 // them.
 var Seal = []string{"hash", "signature", "signed_by", "signed_at", "signature_pq"}
@@ -98,7 +105,7 @@ var Seal = []string{"hash", "signature", "signed_by", "signed_at", "signature_pq
 var Content = []Field{
 	{Key: "id", Kind: String, Rule: UUID, Go: "ID", Doc: "UUID v4, lowercase and hyphenated"},
 	{Key: "type", Kind: String, Rule: OneOf, Enum: Types, Default: "agent", Header: 1, Go: "Type", GoType: "Type"},
-	{Key: "domain", Kind: String, Default: "agents", MaxLen: 50, Header: 2, Go: "Domain"},
+	{Key: "domain", Kind: String, Default: "agents", MaxLen: MaxDomainLen, Header: 2, Go: "Domain"},
 	{Key: "parent_id", Kind: String, Nullable: true, Rule: UUID, Header: 5, Go: "ParentID"},
 	{Key: "sequence", Kind: Integer, Rule: NonNegative, Chain: true, Header: 3, Go: "Sequence", Doc: "set by the chain on append"},
 	{Key: "previous_hash", Kind: String, Nullable: true, Rule: Hash, Chain: true, Header: 4, Go: "PreviousHash"},
@@ -113,7 +120,7 @@ var Content = []Field{
 	}},
 	{Key: "context", Kind: Object, Go: "Context", GoType: "Context", Doc: "Context says who acted and where.", Fields: []Field{
 		{Key: "agent_id", Kind: String, Go: "AgentID"},
-		{Key: "session_id", Kind: String, Nullable: true, MaxLen: 36, Go: "SessionID"},
+		{Key: "session_id", Kind: String, Nullable: true, MaxLen: MaxSessionIDLen, Go: "SessionID"},
 		{Key: "environment", Kind: Object, Go: "Environment"},
 	}},
 	{Key: "reasoning", Kind: Object, Go: "Reasoning", GoType: "Reasoning", Doc: "Reasoning says why the action was taken.", Fields: []Field{
