@@ -296,14 +296,15 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 	return c, nil
 }
 
-// Checkpoint returns a signed checkpoint of tenant's chain head as it is in
+// Checkpoint returns a signed checkpoint (a C2SP tlog-checkpoint of the
+// chain's Merkle tree, under the default origin) of tenant's chain as it is in
 // the store now (see package checkpoint).
 func (c *Capsules) Checkpoint(ctx context.Context, tenant string) ([]byte, error) {
 	ms, ok := c.Signer().(checkpoint.MessageSigner)
 	if !ok {
 		return nil, fmt.Errorf("capsule: checkpoints need a signer that signs messages (%T does not)", c.Signer())
 	}
-	_, signed, err := checkpoint.Take(ctx, c.store, tenant, ms)
+	_, signed, err := checkpoint.Take(ctx, c.store, tenant, checkpoint.Origin(tenant), ms)
 	return signed, err
 }
 
@@ -337,7 +338,7 @@ func (c *Capsules) writeCheckpoints(written map[string]int64) {
 	ms := c.Signer().(checkpoint.MessageSigner)
 	for _, t := range tenants {
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-		cp, signed, err := checkpoint.Take(ctx, c.store, t, ms)
+		cp, signed, err := checkpoint.Take(ctx, c.store, t, checkpoint.Origin(t), ms)
 		cancel()
 		if err != nil {
 			c.log.Warn("capsule: checkpoint not taken", "tenant", t, "err", err)

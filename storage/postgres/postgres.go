@@ -79,6 +79,11 @@ type Store struct {
 
 	schemaMu    sync.Mutex  // serializes the creation of the table
 	schemaReady atomic.Bool // the table exists
+
+	trees treeCache // the frontier of each chain's tree (see tree.go)
+	// noTree makes appends write no tree: for the benchmark that
+	// measures what keeping it costs, never set otherwise.
+	noTree bool
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -259,6 +264,9 @@ func (s *Store) ready(ctx context.Context) error {
 	if err := s.createSchema(ctx); err != nil {
 		return err
 	}
+	if err := s.createTreeSchema(ctx); err != nil {
+		return err
+	}
 	s.schemaReady.Store(true)
 	return nil
 }
@@ -426,7 +434,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 		// Many chains: one INSERT for all named tenants. A row the server
 		// refuses fails that statement as a whole, so the batches are then
 		// tried again one statement each, which tells the culprit.
-		if done, ok := s.appendCombined(ctx, batches, queued, locks); ok {
+		if done, ok := s.appendCombined(ctx, batches, queued, locks, s.planTree(ctx, batches, queued)); ok {
 			for k, i := range queued {
 				errs[i] = done[k]
 			}
@@ -443,14 +451,17 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 		insert, args := insertArgs(batches[i].Tenant, batches[i].Records)
 		b.Queue(insert, args...)
 	}
+	plan := s.planTree(ctx, batches, queued)
+	plan.queue(&b)
 	b.Queue("COMMIT")
 	var inserted []int64
 	failed := -1
 	err := s.pipeline(ctx, &b, func(br pgx.BatchResults) (bool, error) {
 		var err error
-		inserted, failed, err = readAppend(br, len(locks), len(queued))
+		inserted, failed, err = readAppend(br, len(locks), len(queued), plan)
 		return err == nil, err
 	})
+	lagging := plan.done(&s.trees, err == nil)
 	if errors.Is(err, errOutcomeUnknown) {
 		s.recheck(ctx, batches, queued, errs, err)
 		return errs
@@ -466,6 +477,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 	for k, i := range queued {
 		errs[i] = insertedErr(batches[i].Tenant, batches[i].Records, inserted[k])
 	}
+	s.catchUp(ctx, batches, errs, lagging)
 	return errs
 }
 
@@ -698,7 +710,7 @@ RETURNING tenant_id`
 // returns each queued batch's outcome, or ok false when a statement failed
 // with an error of the server about the data, which the caller attributes
 // by trying again one statement per batch.
-func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, queued []int, locks []int64) (errs []error, ok bool) {
+func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, queued []int, locks []int64, plan *treePlan) (errs []error, ok bool) {
 	var b pgx.Batch
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	if len(locks) > 0 {
@@ -727,6 +739,7 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 	}
 	b.Queue(insertMany, cols[0], cols[1], seqs, cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
 		cols[11], cols[12], firstSeqs, cols[14])
+	plan.queue(&b)
 	b.Queue("COMMIT")
 
 	var nullRows int64
@@ -763,6 +776,9 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 		if err := rows.Err(); err != nil {
 			return false, fmt.Errorf("insert: %w", err)
 		}
+		if err := plan.read(br); err != nil {
+			return false, err
+		}
 		commit, err := br.Exec()
 		if err != nil {
 			return false, fmt.Errorf("commit: %w", err)
@@ -772,6 +788,7 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 		}
 		return true, nil
 	})
+	lagging := plan.done(&s.trees, err == nil)
 	errs = make([]error, len(queued))
 	if errors.Is(err, errOutcomeUnknown) {
 		all := make([]error, len(batches))
@@ -798,6 +815,11 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 		}
 		errs[k] = insertedErr(batches[i].Tenant, batches[i].Records, n)
 	}
+	all := make([]error, len(batches))
+	for k, i := range queued {
+		all[i] = errs[k]
+	}
+	s.catchUp(ctx, batches, all, lagging)
 	return errs, true
 }
 
@@ -822,7 +844,7 @@ func insertArgs(tenant string, recs []storage.Record) (string, []any) {
 // readAppend reads the results of AppendBatches' pipeline (BEGIN, locks
 // advisory locks, inserts INSERTs, COMMIT) and returns how many rows each
 // INSERT stored. When an INSERT failed, failed is its index; else -1.
-func readAppend(br pgx.BatchResults, locks, inserts int) (inserted []int64, failed int, err error) {
+func readAppend(br pgx.BatchResults, locks, inserts int, plan *treePlan) (inserted []int64, failed int, err error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, -1, fmt.Errorf("begin: %w", err)
 	}
@@ -842,6 +864,9 @@ func readAppend(br pgx.BatchResults, locks, inserts int) (inserted []int64, fail
 			return nil, -1, fmt.Errorf("insert: %w", err)
 		}
 		inserted[i] = tag.RowsAffected()
+	}
+	if err := plan.read(br); err != nil {
+		return nil, -1, err
 	}
 	commit, err := br.Exec()
 	if err != nil {

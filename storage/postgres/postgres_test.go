@@ -564,3 +564,12 @@ func TestGetPrefixUsesIndex(t *testing.T) {
 		t.Error(`prefixEnd("a\x7f") is text`)
 	}
 }
+
+func TestTreeCatchUp(t *testing.T) {
+	s, _ := openSchema(t)
+	storagetest.TreeCatchUp(t, s, func(tenant string) {
+		if _, err := s.pool.Exec(context.Background(), "DELETE FROM capsule_tree WHERE tenant_id = $1", tenant); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -691,3 +691,16 @@ func TestAppendBatchesRejectedPartWay(t *testing.T) {
 	storagetest.CheckChain(t.Context(), t, s, "", 2)
 	storagetest.CheckChain(t.Context(), t, s, "b", 0)
 }
+
+func TestTreeCatchUp(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storagetest.TreeCatchUp(t, s, func(tenant string) {
+		if _, err := s.w.Exec("DELETE FROM capsule_tree WHERE tenant_id = ?", tenant); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/capsule-go/capsule/internal/tree"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -16,7 +17,8 @@ var ErrInvalid = errors.New("invalid batch")
 
 // Check reports whether recs, a non-empty batch for tenant's chain, holds
 // only tenant's records, each following the previous one (sequence + 1,
-// previous_hash = its hash), with distinct ids. Whether recs[0] extends the
+// previous_hash = its hash), with distinct ids and hashes of 64 hex digits
+// (a Merkle tree leaf each). Whether recs[0] extends the
 // stored head is for the store to check.
 func Check(tenant string, recs []storage.Record) error {
 	ids := make(map[string]struct{}, len(recs))
@@ -28,6 +30,9 @@ func Check(tenant string, recs []storage.Record) error {
 			return fmt.Errorf("record %d (sequence %d) repeats id %s: %w", i, r.Sequence, r.ID, ErrInvalid)
 		}
 		ids[r.ID] = struct{}{}
+		if _, err := tree.Leaf(r.Hash); err != nil {
+			return fmt.Errorf("record %d (sequence %d): %w: %w", i, r.Sequence, err, ErrInvalid)
+		}
 		if i == 0 {
 			continue
 		}
