@@ -33,7 +33,7 @@ func FromContent(m map[string]any) (*Capsule, error) {
 	if v, ok := m["type"]; ok {
 		s, _ := v.(string)
 		if !Type(s).Valid() {
-			return nil, &FieldError{Field: "type", Msg: fmt.Sprintf("unknown capsule type %v (want one of agent, tool, system, kill, workflow, chat, vault, auth)", v)}
+			return nil, &FieldError{Field: "type", Msg: fmt.Sprintf("unknown capsule type %v (want one of %s)", v, strings.Join(enumType, ", "))}
 		}
 	}
 	r := reader{m: m}

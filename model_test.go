@@ -67,3 +67,17 @@ func TestCanonicalRefusesInvalidUTF8Nullable(t *testing.T) {
 		}
 	}
 }
+
+// The messages built from the declaration's enumerations read as they did
+// when the lists were spelled out.
+func TestEnumMessages(t *testing.T) {
+	_, err := FromContent(map[string]any{"type": "bogus"})
+	if want := "capsule: type: unknown capsule type bogus (want one of agent, tool, system, kill, workflow, chat, vault, auth)"; err == nil || err.Error() != want {
+		t.Errorf("FromContent: %v, want %s", err, want)
+	}
+	c := New(TypeAgent)
+	c.Outcome.Status = "done"
+	if want := `capsule: outcome.status: must be one of pending, success, failure, partial, blocked; got "done"`; c.Check() == nil || c.Check().Error() != want {
+		t.Errorf("Check: %v, want %s", c.Check(), want)
+	}
+}
