@@ -95,12 +95,16 @@ func WithLogger(l *slog.Logger) OpenOption { return func(c *config) { c.log = l 
 func WithRetryDeadline(d time.Duration) OpenOption { return func(c *config) { c.retryDeadline = d } }
 
 // WithStorageTimeout bounds every storage operation on the audit path:
-// opening the store, reading a chain head, each commit (default
+// opening the store, each new PostgreSQL connection (unless the URL sets
+// connect_timeout), reading a chain head, each commit (default
 // [DefaultStorageTimeout]; for SQLite, whose writers may wait up to
 // [sqlite.DefaultBusyTimeout] for another process's write lock, that
-// plus [DefaultStorageTimeout]). When the store fails or does not answer within
-// it, appends fail at once with [ErrStoreDown] until it answers again (one
-// append a second tries it), and Close gives up waiting after it.
+// plus [DefaultStorageTimeout]). It bounds [Capsules.Append], and so an
+// audited call, as a whole: from its call, however many appends are queued
+// before it (an unanswered commit gives [ErrNotConfirmed]). When the
+// store fails or does not answer within it, appends fail at once with
+// [ErrStoreDown] until it answers again (one append a second tries it),
+// and Close gives up waiting after it.
 func WithStorageTimeout(d time.Duration) OpenOption { return func(c *config) { c.timeout = d } }
 
 // WithCheckpoints writes a signed checkpoint of every chain this Capsules
@@ -151,7 +155,10 @@ func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error
 	}
 	octx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	store, err := OpenStore(octx, url, SQLiteOptions(cfg.sqliteOpts...))
+	// A connect that does not answer is bounded like any storage
+	// operation, so that the pool recovers once the server answers.
+	store, err := OpenStore(octx, url, SQLiteOptions(cfg.sqliteOpts...),
+		PostgresOptions(postgres.WithConnectTimeout(cfg.timeout)))
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +177,7 @@ type StoreOption func(*storeConfig)
 type storeConfig struct {
 	readOnly bool
 	sqlite   []sqlite.Option
+	postgres []postgres.Option
 }
 
 // ReadOnly opens the store for reading only: nothing is created or
@@ -182,6 +190,12 @@ func SQLiteOptions(opts ...sqlite.Option) StoreOption {
 	return func(c *storeConfig) { c.sqlite = append(c.sqlite, opts...) }
 }
 
+// PostgresOptions passes options to the PostgreSQL backend when the URL
+// picks it.
+func PostgresOptions(opts ...postgres.Option) StoreOption {
+	return func(c *storeConfig) { c.postgres = append(c.postgres, opts...) }
+}
+
 // OpenStore opens the storage backend url names, as [Open] does: a
 // postgres:// or postgresql:// URL is PostgreSQL, any other string a SQLite path
 // (an optional "sqlite://" or "sqlite:" prefix is removed).
@@ -191,7 +205,7 @@ func OpenStore(ctx context.Context, url string, opts ...StoreOption) (storage.St
 		o(&cfg)
 	}
 	if postgres.IsURL(url) {
-		var po []postgres.Option
+		po := cfg.postgres
 		if cfg.readOnly {
 			po = append(po, postgres.WithReadOnly())
 		}
@@ -406,8 +420,15 @@ var ErrClosed = errors.New("capsule: closed")
 // sealed within protocol.MaxCapsuleBytes (16 MiB, the limit readers of
 // exported JSON apply) is refused with an error wrapping
 // protocol.ErrTooLarge.
+//
+// Append returns within the storage timeout of its call (see
+// [WithStorageTimeout]), or sooner when ctx ends, however many appends
+// are queued before it: when the capsule's commit has not answered by
+// then, the error wraps [ErrNotConfirmed] and the capsule stays queued; it
+// may still be stored, in its place in the chain.
 func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Sealed, error) {
-	if err := c.checkTenant(tenant); err != nil {
+	deadline := time.Now().Add(c.timeout)
+	if err := c.CheckTenant(tenant); err != nil {
 		return Sealed{}, err
 	}
 	if err := cp.Check(); err != nil {
@@ -428,7 +449,13 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 	if err != nil {
 		return Sealed{}, err
 	}
-	recs, err := ch.append(ctx, []*Capsule{cp}, []*parts{&p})
+	q, err := ch.enqueue(ctx, deadline, []*Capsule{cp}, []*parts{&p})
+	if err != nil {
+		return Sealed{}, err
+	}
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	recs, err := q.Wait(wctx)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -456,7 +483,7 @@ func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule
 // nothing is queued. With no capsules, Queue returns nil, whose Wait
 // returns nothing.
 func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*Queued, error) {
-	if err := c.checkTenant(tenant); err != nil {
+	if err := c.CheckTenant(tenant); err != nil {
 		return nil, err
 	}
 	ps := make([]*parts, len(caps))
@@ -483,12 +510,20 @@ func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*
 	if err != nil {
 		return nil, err
 	}
-	return ch.enqueue(ctx, caps, ps)
+	return ch.enqueue(ctx, time.Time{}, caps, ps)
 }
 
-// checkTenant refuses a tenant that the store's tenant column cannot hold
-// (PostgreSQL's VARCHAR(36), as in the reference's table).
-func (c *Capsules) checkTenant(tenant string) error {
+// CheckTenant returns the error [Capsules.Append] returns for a tenant
+// the store cannot hold (a *[FieldError] on "tenant"), or nil: one no
+// backend takes (see [protocol.CheckTenant]: PostgreSQL fails even the
+// head read of a tenant with a NUL), or longer than PostgreSQL's
+// VARCHAR(36) column, as in the reference's table. Appends refuse such a
+// tenant before it reaches the store, so that it fails alone; a service
+// that takes the tenant from a request can refuse the request up front.
+func (c *Capsules) CheckTenant(tenant string) error {
+	if err := protocol.CheckTenant(tenant); err != nil {
+		return &FieldError{Field: "tenant", Msg: err.Error()}
+	}
 	if _, pg := c.store.(*postgres.Store); pg && utf8.RuneCountInString(tenant) > protocol.MaxTenantLen {
 		return &FieldError{Field: "tenant", Msg: fmt.Sprintf("is %d characters long, more than the %d of PostgreSQL's tenant_id column", utf8.RuneCountInString(tenant), protocol.MaxTenantLen)}
 	}
@@ -559,7 +594,8 @@ type Stats struct {
 	Commits   int64 // storage transactions that stored them (group commit)
 	// Failed counts capsules whose append failed on the way to the
 	// store: refused while the breaker is open, the chain head unreadable,
-	// or the commit failed (not those refused for their content first).
+	// or the commit failed or its outcome is unknown (not those refused
+	// for their content first).
 	Failed int64
 	// Swallowed counts audited calls whose capsule was lost and whose
 	// error was only logged (the default of a //capsule:audit function,

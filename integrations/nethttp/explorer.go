@@ -575,7 +575,7 @@ func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
 }
 
 // sealKeys are the seal's fields, in the order the page shows them.
-var sealKeys = []string{"hash", "signature", "signed_by", "signed_at", "signature_pq"}
+var sealKeys = sections.Seal
 
 // capsuleView is the page of one capsule.
 type capsuleView struct {

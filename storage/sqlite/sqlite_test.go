@@ -704,3 +704,9 @@ func TestTreeCatchUp(t *testing.T) {
 		}
 	})
 }
+
+// Tenant ids no backend can hold are refused alone, as on PostgreSQL.
+func TestHostileTenants(t *testing.T) {
+	s, _ := openTemp(t)
+	storagetest.CheckHostileTenants(t, s)
+}
