@@ -38,7 +38,8 @@ var ErrStoreDown = errors.New("capsule: store unavailable")
 type breaker struct {
 	down      atomic.Bool
 	outages   atomic.Int64 // times the store was found down
-	lastOK    atomic.Int64 // UnixNano of the last success
+	lastOK    atomic.Int64 // UnixNano of the last success (wall clock, as failure's start)
+	clock     clock        // times the probes; nil: time.Now
 	mu        sync.Mutex
 	err       error
 	nextProbe time.Time
@@ -55,7 +56,7 @@ func (b *breaker) allow() error {
 	if !b.down.Load() {
 		return nil
 	}
-	if now := time.Now(); !now.Before(b.nextProbe) {
+	if now := b.clock.now(); !now.Before(b.nextProbe) {
 		b.nextProbe = now.Add(probeInterval)
 		return nil
 	}
@@ -73,7 +74,7 @@ func (b *breaker) failure(err error, start time.Time) {
 	}
 	b.mu.Lock()
 	b.err = err
-	b.nextProbe = time.Now().Add(probeInterval)
+	b.nextProbe = b.clock.now().Add(probeInterval)
 	if !b.down.Load() {
 		b.outages.Add(1)
 	}

@@ -266,7 +266,8 @@ func (s *failingStore) Append(ctx context.Context, tenant string, recs []storage
 
 func TestAppendRecoversAfterStoreFailure(t *testing.T) {
 	st := &failingStore{Store: memory.New()}
-	c, err := NewCapsules(st, WithSigner(newTestSigner()))
+	clk := newTestClock()
+	c, err := NewCapsules(st, WithSigner(newTestSigner()), withClock(clk.now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,15 +289,13 @@ func TestAppendRecoversAfterStoreFailure(t *testing.T) {
 	st.mu.Lock()
 	st.down = false
 	st.mu.Unlock()
-	// One append a second tries the store again; it answers now.
-	var rec Sealed
-	for {
-		rec, err = c.Append(ctx, "", New(TypeAgent))
-		if !errors.Is(err, ErrStoreDown) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The store answers again, but is not tried before the next probe.
+	if _, err := c.Append(ctx, "", New(TypeAgent)); !errors.Is(err, ErrStoreDown) {
+		t.Fatalf("err = %v before the next probe, want ErrStoreDown", err)
 	}
+	// One append a second tries the store again; it answers now.
+	clk.advance(probeInterval)
+	rec, err := c.Append(ctx, "", New(TypeAgent))
 	if err != nil {
 		t.Fatal(err)
 	}

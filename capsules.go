@@ -257,6 +257,7 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		chains:        make(map[string]*chain),
 		hooks:         cfg.hooks,
 		observe:       cfg.observe,
+		breaker:       breaker{clock: cfg.clock},
 	}
 	c.commit.c = c
 	dir := cfg.keyDir
