@@ -114,18 +114,22 @@ func contend(t *testing.T, dbURL, keyDir string) {
 		}
 		wg.Go(func() {
 			sc := bufio.NewScanner(out)
+			var said []string // what the child's test said besides its ids: its failures
 			for sc.Scan() {
 				if id, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
 					acked[i] = append(acked[i], id)
+					continue
 				}
 				var cm, cf int64
 				if _, err := fmt.Sscanf(sc.Text(), "stats %d %d", &cm, &cf); err == nil {
 					commits.Add(cm)
 					conflicts.Add(cf)
+				} else if len(said) < 40 {
+					said = append(said, sc.Text())
 				}
 			}
 			if err := cmd.Wait(); err != nil {
-				t.Errorf("child %d: %v\n%s", i, err, stderr.String())
+				t.Errorf("child %d: %v\n%s%s", i, err, strings.Join(said, "\n"), stderr.String())
 			}
 		})
 	}
