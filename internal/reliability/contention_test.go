@@ -207,7 +207,11 @@ func runChild(t *testing.T) bool {
 	n, _ := strconv.Atoi(os.Getenv(envChildN))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := capsule.Open(ctx, dbURL, capsule.WithKeyDir(os.Getenv(envChildKeys)))
+	// The storage timeout bounds each call (an append not confirmed
+	// within it returns ErrNotConfirmed); this test is about contention,
+	// not latency, on a machine that may be loaded: give each call as
+	// long as the child has.
+	c, err := capsule.Open(ctx, dbURL, capsule.WithKeyDir(os.Getenv(envChildKeys)), capsule.WithStorageTimeout(3*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
