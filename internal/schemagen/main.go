@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/capsule-go/capsule/internal/atomicfile"
 )
 
 func main() {
@@ -42,7 +44,7 @@ func main() {
 			}
 			continue
 		}
-		if err := os.WriteFile(path, f.src, 0o644); err != nil {
+		if err := atomicfile.WriteFile(path, f.src, 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "schemagen:", err)
 			os.Exit(1)
 		}
