@@ -18,7 +18,7 @@
 //
 //   - GET {prefix}/?limit=&offset=&type=&tenant_id= answers
 //     {"capsules":[…],"total":N,"limit":L,"offset":O,"next_offset":X,
-//     "truncated":B,"unreadable":[…]}. limit is an integer
+//     "truncated":B,"unreadable":[…],"missing":[…]}. limit is an integer
 //     from 1 to 100 (default 20), offset an integer >= 0 (default 0), type
 //     one of the eight capsule types, tenant_id any tenant; an absent
 //     tenant_id lists every tenant and an empty one (tenant_id=) the null
@@ -31,6 +31,20 @@
 //     "unreadable" as {"id","sequence","tenant_id","type","hash","offset",
 //     "error"}: its place in the listing (offset), what its columns hold
 //     and why it cannot be read; the page still answers 200.
+//     A page of one chain (tenant_id given or bound, or the store holds
+//     one chain) without type is found by sequence, in O(log n) at any
+//     offset: offset N is the capsule at sequence head-N, and total is the
+//     head's sequence + 1. In a whole chain that is exactly its position
+//     and length. In a chain missing rows (removed behind the store's
+//     back), offsets still count sequences from the head and total counts
+//     the removed ones: each page names the runs of sequences it spans that
+//     the chain lacks in "missing", as {"first_sequence","last_sequence",
+//     "offset"} (newest first; first_sequence >= last_sequence), so a gap
+//     is never hidden; verify reports it too. Every other listing (a type
+//     filter, several chains, a chain with a row at a negative sequence)
+//     counts rows: total is exact, and the page skips offset matching
+//     rows through an index, in time that grows with the offset. missing
+//     is then [].
 //   - GET {prefix}/verify?tenant_id=&level= answers
 //     {"valid","level","capsules_verified","chains_verified","complete",
 //     "tenant_id","error","broken_at","broken_sequence","broken_tenant_id"}.

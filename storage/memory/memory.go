@@ -183,7 +183,7 @@ func (s *Store) matching(f storage.Filter) []storage.Record {
 		}
 		for _, r := range chain {
 			if (f.Type == "" || r.Type == f.Type) && (f.Domain == "" || r.Domain == f.Domain) &&
-				(f.SessionID == "" || r.SessionID == f.SessionID) {
+				(f.SessionID == "" || r.SessionID == f.SessionID) && (f.MaxSequence == nil || r.Sequence <= *f.MaxSequence) {
 				out = append(out, r)
 			}
 		}

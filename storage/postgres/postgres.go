@@ -221,13 +221,23 @@ var schema = []string{
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_domain ON quantumpipes_capsules (domain)",
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_tenant_id ON quantumpipes_capsules (tenant_id)",
 	"CREATE UNIQUE INDEX IF NOT EXISTS uq_capsule_global_sequence ON quantumpipes_capsules (sequence) WHERE tenant_id IS NULL",
-	idIndexDDL,
+	ownIndexes[0].ddl,
+	ownIndexes[1].ddl,
 }
 
-// idIndexDDL creates the index that serves id prefixes: the primary key
-// sorts in the database's collation, in which a prefix is not a range (nor
-// can LIKE use it unless the collation is "C"); in byte order it is.
-const idIndexDDL = `CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_id_c ON quantumpipes_capsules (id COLLATE "C")`
+// ownIndexes are this package's indexes beside the reference's, which the
+// reference never reads and PostgreSQL keeps when it writes.
+// lock names the advisory lock that one process at a time builds it under.
+var ownIndexes = [2]struct{ name, lock, ddl string }{
+	// Serves id prefixes: the primary key sorts in the database's
+	// collation, in which a prefix is not a range (nor can LIKE use it
+	// unless the collation is "C"); in byte order it is.
+	{"ix_quantumpipes_capsules_id_c", "capsule:id-index", `CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_id_c ON quantumpipes_capsules (id COLLATE "C")`},
+	// Serves a chain's capsules of one type, newest first (List and Count
+	// with a type filter), from index entries instead of every row of the
+	// chain; tenant_id IS NULL (the null tenant) is a range of it too.
+	{"ix_quantumpipes_capsules_tenant_type", "capsule:type-index", "CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_tenant_type ON quantumpipes_capsules (tenant_id, type, sequence)"},
+}
 
 // lockKey is the advisory lock key for name: a stable 64-bit hash (FNV-1a)
 // shared by every process using this package.
@@ -270,7 +280,12 @@ func (s *Store) createSchema(ctx context.Context) error {
 		return fmt.Errorf("look for table quantumpipes_capsules: %w", err)
 	}
 	if exists {
-		return s.createIDIndex(ctx)
+		for _, ix := range ownIndexes {
+			if err := s.createIndex(ctx, ix.name, ix.lock, ix.ddl); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("capsule:schema")); err != nil {
@@ -289,39 +304,38 @@ func (s *Store) createSchema(ctx context.Context) error {
 	return nil
 }
 
-// createIDIndex adds the id prefix index to a table created before it
+// createIndex adds one of ownIndexes to a table created before it
 // existed, without blocking writers (CREATE INDEX CONCURRENTLY), in one
 // process at a time: a process that finds another building it goes on
-// without waiting. Until it exists, an id prefix is read by a scan.
-func (s *Store) createIDIndex(ctx context.Context) error {
+// without waiting. Until it exists, the reads it serves scan instead.
+func (s *Store) createIndex(ctx context.Context, name, lock, ddl string) error {
 	var exists bool
-	if err := s.pool.QueryRow(ctx, "SELECT to_regclass('ix_quantumpipes_capsules_id_c') IS NOT NULL").Scan(&exists); err != nil {
-		return fmt.Errorf("look for index ix_quantumpipes_capsules_id_c: %w", err)
+	if err := s.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&exists); err != nil {
+		return fmt.Errorf("look for index %s: %w", name, err)
 	}
 	if exists {
 		return nil
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("create index ix_quantumpipes_capsules_id_c: %w", err)
+		return fmt.Errorf("create index %s: %w", name, err)
 	}
 	defer conn.Release()
-	key := lockKey("capsule:id-index")
+	key := lockKey(lock)
 	var locked bool
 	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&locked); err != nil || !locked {
 		return err // another process is building it
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
-	ddl := strings.Replace(idIndexDDL, "CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1)
-	_, err = conn.Exec(ctx, ddl)
+	_, err = conn.Exec(ctx, strings.Replace(ddl, "CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "42501" {
 		// insufficient_privilege: only the table's owner can index it;
-		// the store works without, reading id prefixes by a scan.
+		// the store works without, reading by a scan.
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("create index ix_quantumpipes_capsules_id_c: %w", err)
+		return fmt.Errorf("create index %s: %w", name, err)
 	}
 	return nil
 }
@@ -1085,6 +1099,9 @@ func filter(f storage.Filter) *query {
 	}
 	if f.SessionID != "" {
 		q.where("session_id = %s", f.SessionID)
+	}
+	if f.MaxSequence != nil {
+		q.where("sequence <= %s::int8", *f.MaxSequence)
 	}
 	return q
 }

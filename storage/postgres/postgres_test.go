@@ -172,6 +172,8 @@ var referenceIndexes = []string{
 	"ix_quantumpipes_capsules_sequence CREATE INDEX ix_quantumpipes_capsules_sequence ON %s.quantumpipes_capsules USING btree (sequence)",
 	"ix_quantumpipes_capsules_session_id CREATE INDEX ix_quantumpipes_capsules_session_id ON %s.quantumpipes_capsules USING btree (session_id)",
 	"ix_quantumpipes_capsules_tenant_id CREATE INDEX ix_quantumpipes_capsules_tenant_id ON %s.quantumpipes_capsules USING btree (tenant_id)",
+	// Not the reference's: serves a type filter (List, Count).
+	"ix_quantumpipes_capsules_tenant_type CREATE INDEX ix_quantumpipes_capsules_tenant_type ON %s.quantumpipes_capsules USING btree (tenant_id, type, sequence)",
 	"quantumpipes_capsules_pkey CREATE UNIQUE INDEX quantumpipes_capsules_pkey ON %s.quantumpipes_capsules USING btree (id)",
 	"uq_capsule_global_sequence CREATE UNIQUE INDEX uq_capsule_global_sequence ON %s.quantumpipes_capsules USING btree (sequence) WHERE (tenant_id IS NULL)",
 	"uq_capsule_tenant_sequence CREATE UNIQUE INDEX uq_capsule_tenant_sequence ON %s.quantumpipes_capsules USING btree (tenant_id, sequence)",

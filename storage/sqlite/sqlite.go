@@ -211,6 +211,18 @@ var schema = []string{
 	"CREATE INDEX IF NOT EXISTS ix_capsule_tenant_chains_session_id ON capsule_tenant_chains (session_id)",
 	// Newest first across tenants (List without a tenant).
 	"CREATE INDEX IF NOT EXISTS ix_capsule_tenant_chains_sequence ON capsule_tenant_chains (sequence DESC, tenant_id)",
+	typeIndexes[0],
+	typeIndexes[1],
+}
+
+// typeIndexes serve a chain's capsules of one type, newest first (List and
+// Count with a type filter), reading index entries only instead of every
+// row of the chain. They are this package's own, beside the reference's
+// schema: the reference never reads them and SQLite keeps them when it
+// writes. Open adds them to a file that lacks them.
+var typeIndexes = [2]string{
+	"CREATE INDEX IF NOT EXISTS ix_capsules_type_sequence ON capsules (type, sequence)",
+	"CREATE INDEX IF NOT EXISTS ix_capsule_tenant_chains_type ON capsule_tenant_chains (tenant_id, type, sequence)",
 }
 
 // Open opens the SQLite database at path, creating the file, its parent
@@ -430,15 +442,18 @@ func retryBusy(ctx context.Context, timeout time.Duration, f func() error) error
 }
 
 // createSchema creates the tables and indexes when they are missing, under
-// the write lock, so that processes opening a new file together agree.
+// the write lock, so that processes opening a new file together agree. A
+// file created before the type indexes existed gets them here, once: their
+// build holds the write lock for about a second per million capsules.
 func (s *Store) createSchema(ctx context.Context) error {
 	var n int
 	err := s.w.QueryRowContext(ctx,
-		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains')").Scan(&n)
+		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains') "+
+			"OR type = 'index' AND name IN ('ix_capsules_type_sequence', 'ix_capsule_tenant_chains_type')").Scan(&n)
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
-	if n == 2 {
+	if n == 4 {
 		return nil
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -1266,6 +1281,9 @@ func (s *Store) filtered(ctx context.Context, f storage.Filter) ([]part, error) 
 		}
 		if f.SessionID != "" {
 			ps[i].where("session_id = ?", f.SessionID)
+		}
+		if f.MaxSequence != nil {
+			ps[i].where("sequence <= ?", *f.MaxSequence)
 		}
 	}
 	return ps, nil

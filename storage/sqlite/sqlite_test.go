@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,9 @@ var referenceSchema = []string{
 	"index ix_capsules_hash CREATE INDEX ix_capsules_hash ON capsules (hash)",
 	"index ix_capsules_sequence CREATE INDEX ix_capsules_sequence ON capsules (sequence)",
 	"index ix_capsules_session_id CREATE INDEX ix_capsules_session_id ON capsules (session_id)",
+	// Not the reference's: serves a type filter (List, Count); Open adds
+	// it to a file that lacks it.
+	"index ix_capsules_type_sequence CREATE INDEX ix_capsules_type_sequence ON capsules (type, sequence)",
 	"index sqlite_autoindex_capsules_1 ",
 	"index sqlite_autoindex_capsules_2 ",
 }
@@ -133,8 +137,10 @@ func TestPythonReferenceFile(t *testing.T) {
 	const ref = "../../testdata/interop/python-reference"
 	path := filepath.Join(t.TempDir(), "capsules.db")
 	copyFile(t, filepath.Join(ref, "capsules.db"), path)
-	if got := schemaOf(t, path); !reflect.DeepEqual(got, referenceSchema) {
-		t.Fatalf("schema of the reference file:\n%q\nwant\n%q", got, referenceSchema)
+	// The file as the reference wrote it: the schema less our own index.
+	written := slices.DeleteFunc(slices.Clone(referenceSchema), func(s string) bool { return strings.Contains(s, "ix_capsules_type_sequence") })
+	if got := schemaOf(t, path); !reflect.DeepEqual(got, written) {
+		t.Fatalf("schema of the reference file:\n%q\nwant\n%q", got, written)
 	}
 	raw, err := os.ReadFile(filepath.Join(ref, "chain.json"))
 	if err != nil {

@@ -1,0 +1,143 @@
+package nethttp_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/integrations/nethttp"
+	"github.com/capsule-go/capsule/storage"
+)
+
+// readLog is a store that records the filters of List and Count.
+type readLog struct {
+	storage.Store
+	mu      sync.Mutex
+	filters []string
+}
+
+func (s *readLog) log(op string, f storage.Filter) {
+	maxSeq := "nil"
+	if f.MaxSequence != nil {
+		maxSeq = fmt.Sprint(*f.MaxSequence)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.filters = append(s.filters, fmt.Sprintf("%s type=%q max_sequence=%s offset=%d", op, f.Type, maxSeq, f.Offset))
+}
+
+func (s *readLog) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+	s.log("list", f)
+	return s.Store.List(ctx, f)
+}
+
+func (s *readLog) Count(ctx context.Context, f storage.Filter) (int64, error) {
+	s.log("count", f)
+	return s.Store.Count(ctx, f)
+}
+
+func (s *readLog) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.filters
+	s.filters = nil
+	return out
+}
+
+// A page of one chain without a type filter is read by sequence: the
+// store is asked for the capsules at sequence head-offset and below, and
+// counts only the rows at a negative sequence (none: an index probe),
+// never the chain, nor does it skip rows. The page is the same as by
+// counting. The same holds for the listing of every tenant when the store
+// holds one chain, and for the explorer's chain page.
+func TestListSeeksBySequence(t *testing.T) {
+	forBackends(t, func(t *testing.T, f *fixture) {
+		st := &readLog{Store: f.store}
+		srv := serve(t, nethttp.Handler(st))
+		a := f.chains[tenantA] // sequences 0..6
+		want := listBody(t, []capsule.Sealed{a[3], a[2]}, 7, 2, 3)
+		if got := get(t, srv, prefix+"/?tenant_id="+tenantA+"&limit=2&offset=3", http.StatusOK); got != want {
+			t.Errorf("page at offset 3:\n got %s\nwant %s", got, want)
+		}
+		wantReads := []string{
+			`count type="" max_sequence=-1 offset=0`,
+			`list type="" max_sequence=3 offset=0`,
+		}
+		if got := st.take(); fmt.Sprint(got) != fmt.Sprint(wantReads) {
+			t.Errorf("store reads = %q, want %q", got, wantReads)
+		}
+		if r := do(t, srv, http.MethodGet, prefix+"/explore/chain?tenant_id="+tenantA+"&offset=5", nil); r.status != http.StatusOK {
+			t.Fatalf("explorer chain page: status %d", r.status)
+		}
+		wantReads = []string{
+			`count type="" max_sequence=-1 offset=0`,
+			`list type="" max_sequence=1 offset=0`,
+		}
+		if got := st.take(); fmt.Sprint(got) != fmt.Sprint(wantReads) {
+			t.Errorf("explorer chain page: store reads = %q, want %q", got, wantReads)
+		}
+		// With a type filter the page is counted: the index on (tenant,
+		// type, sequence) answers.
+		get(t, srv, prefix+"/?tenant_id="+tenantA+"&type=tool&offset=1", http.StatusOK)
+		wantReads = []string{
+			`count type="tool" max_sequence=nil offset=1`,
+			`list type="tool" max_sequence=nil offset=1`,
+		}
+		if got := st.take(); fmt.Sprint(got) != fmt.Sprint(wantReads) {
+			t.Errorf("type filter: store reads = %q, want %q", got, wantReads)
+		}
+	})
+}
+
+// A chain missing rows (one moved to sequence 9, so 2, 7 and 8 hold
+// nothing) is still paged by sequence: total is the head's sequence + 1,
+// offsets count sequences from the head, and each page names the runs of
+// sequences it spans that the chain lacks, so the gap is never hidden.
+func TestListGappedChain(t *testing.T) {
+	forBackends(t, func(t *testing.T, f *fixture) {
+		srv := serve(t, nethttp.Handler(f.store))
+		a := f.chains[tenantA] // sequences 0..6
+		f.tamper(t, tenantA, a[2].ID, "sequence", "9")
+		moved := a[2]
+		moved.Sequence = 9
+		pages := []struct {
+			offset, next int
+			recs         []capsule.Sealed
+			missing      string
+		}{
+			{0, 5, []capsule.Sealed{moved, a[6], a[5]}, `{"first_sequence":8,"last_sequence":7,"offset":1}`},
+			{5, 9, []capsule.Sealed{a[4], a[3], a[1]}, `{"first_sequence":2,"last_sequence":2,"offset":7}`},
+			{9, -1, []capsule.Sealed{a[0]}, ``},
+		}
+		for _, p := range pages {
+			target := fmt.Sprintf("%s/?tenant_id=%s&limit=3&offset=%d", prefix, tenantA, p.offset)
+			want := listPage(t, p.recs, 10, 3, p.offset, p.next, false)
+			want = want[:len(want)-len(`[]}`)] + "[" + p.missing + "]}"
+			if got := get(t, srv, target, http.StatusOK); got != want {
+				t.Errorf("GET %s:\n got %s\nwant %s", target, got, want)
+			}
+		}
+		// The explorer shows the gap in its place and pages on from
+		// next_offset.
+		r := do(t, srv, http.MethodGet, prefix+"/explore/chain?tenant_id="+tenantA+"&limit=3", nil)
+		for _, want := range []string{`<td class="num">8–7</td>`, "✗ missing", "capsules 1–5 of 10", `offset=5`} {
+			if r.status != http.StatusOK || !strings.Contains(r.body, want) {
+				t.Errorf("explorer chain page (status %d) lacks %q:\n%s", r.status, want, r.body)
+			}
+		}
+		if strings.Index(r.body, ">8–7<") > strings.Index(r.body, ">6<") {
+			t.Errorf("explorer chain page: the missing run is not above sequence 6:\n%s", r.body)
+		}
+		// A page that starts in the gap.
+		target := prefix + "/?tenant_id=" + tenantA + "&limit=2&offset=7"
+		want := listPage(t, []capsule.Sealed{a[1], a[0]}, 10, 2, 7, -1, false)
+		want = want[:len(want)-len(`[]}`)] + `[{"first_sequence":2,"last_sequence":2,"offset":7}]}`
+		if got := get(t, srv, target, http.StatusOK); got != want {
+			t.Errorf("GET %s:\n got %s\nwant %s", target, got, want)
+		}
+	})
+}
