@@ -132,5 +132,3 @@ func timeIt(f func()) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-
