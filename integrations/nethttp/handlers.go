@@ -37,7 +37,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 	f := storage.Filter{Tenant: tenant, Type: q.typ, Limit: q.limit, Offset: q.offset, MaxBytes: s.listBytes}
 	ctx, cancel := s.queryContext(r)
 	defer cancel()
-	page, err := readPage(ctx, s.store, f)
+	page, err := readPage(ctx, s.store, &s.ladders, f)
 	if err != nil {
 		s.storageFailure(w, r, "list", err)
 		return

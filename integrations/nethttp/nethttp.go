@@ -40,11 +40,20 @@
 //     the removed ones: each page names the runs of sequences it spans that
 //     the chain lacks in "missing", as {"first_sequence","last_sequence",
 //     "offset"} (newest first; first_sequence >= last_sequence), so a gap
-//     is never hidden; verify reports it too. Every other listing (a type
-//     filter, several chains, a chain with a row at a negative sequence)
-//     counts rows: total is exact, and the page skips offset matching
-//     rows through an index, in time that grows with the offset. missing
-//     is then [].
+//     is never hidden; verify reports it too. A page of one chain's
+//     capsules of one type is found through a ladder the handler keeps
+//     per chain and type (at most 256): a capsule of the type every 1,024,
+//     numbered, found once by walking the type index from the head down
+//     (at the first such request, resumed by the next if it runs out of
+//     time) and then kept up to date by counting only the capsules
+//     appended since; a page then skips fewer than 1,024 index entries
+//     and total is the ladder's count plus those appended. Rows removed
+//     below the ladder's head after it was built are not seen until the
+//     handler restarts (verify reports them). Every other listing
+//     (several chains, a chain with a row at a negative sequence) counts
+//     rows: total is exact, and the page skips offset matching rows, in
+//     time that grows with the offset. missing is [] but for pages found
+//     by sequence.
 //   - GET {prefix}/verify?tenant_id=&level= answers
 //     {"valid","level","capsules_verified","chains_verified","complete",
 //     "tenant_id","error","broken_at","broken_sequence","broken_tenant_id"}.
@@ -288,6 +297,8 @@ type server struct {
 	verifying chan struct{}
 	// listing holds a token per list request running; nil when unbounded.
 	listing chan struct{}
+	// ladders page one chain's capsules of one type.
+	ladders ladders
 }
 
 func newServer(store storage.Store, opts []Option) *server {

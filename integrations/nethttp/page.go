@@ -39,17 +39,28 @@ type missingRun struct {
 // when the chain is whole. A chain missing rows (deleted: a tampered
 // chain) still counts them in total, and each page names the sequences it
 // spans that the chain lacks (missing), so the listing never hides a gap;
-// offsets keep counting sequences from the head. A chain with a row at a
-// negative sequence, or no row at sequence >= 0, is paged by counting
-// rows, as every other listing is (a type filter, several chains).
-func readPage(ctx context.Context, st storage.Store, f storage.Filter) (listPage, error) {
-	if f.Type == "" && f.Domain == "" && f.SessionID == "" && f.MaxSequence == nil {
+// offsets keep counting sequences from the head.
+//
+// A page of one chain's capsules of one type is found through the chain's
+// ladder for the type (see ladder), which ls keeps.
+//
+// Any other listing (several chains, a domain or session filter, a chain
+// with a row at a negative sequence or none at sequence >= 0) is paged by
+// counting rows.
+func readPage(ctx context.Context, st storage.Store, ls *ladders, f storage.Filter) (listPage, error) {
+	if f.Domain == "" && f.SessionID == "" && f.MaxSequence == nil && f.MinSequence == nil {
 		tenant, one, err := oneChain(ctx, st, f.Tenant)
 		if err != nil {
 			return listPage{}, err
 		}
 		if one {
-			p, ok, err := seekPage(ctx, st, tenant, f)
+			var p listPage
+			var ok bool
+			if f.Type == "" {
+				p, ok, err = seekPage(ctx, st, tenant, f)
+			} else {
+				p, ok, err = ls.typedPage(ctx, st, tenant, f)
+			}
 			if err != nil || ok {
 				return p, err
 			}
@@ -74,22 +85,17 @@ func oneChain(ctx context.Context, st storage.Store, tenant *string) (string, bo
 // seekPage reads the page of tenant's chain at f.Offset by sequence. ok is
 // false when the chain cannot be paged by sequence (see readPage).
 func seekPage(ctx context.Context, st storage.Store, tenant string, f storage.Filter) (p listPage, ok bool, err error) {
-	head, err := st.Head(ctx, tenant)
-	if err != nil || head.Sequence < 0 {
+	head, ok, err := wholeHead(ctx, st, tenant)
+	if err != nil || !ok {
 		return listPage{}, false, err
 	}
-	below := int64(-1)
-	neg, err := st.Count(ctx, storage.Filter{Tenant: &tenant, MaxSequence: &below})
-	if err != nil || neg > 0 {
-		return listPage{}, false, err
-	}
-	p.total = head.Sequence + 1
-	p.seek, p.head, p.offset = true, head.Sequence, f.Offset
+	p.total = head + 1
+	p.seek, p.head, p.offset = true, head, f.Offset
 	if f.Offset >= p.total {
 		p.end = f.Offset
 		return p, true, nil
 	}
-	top := head.Sequence - f.Offset
+	top := head - f.Offset
 	p.recs, err = st.List(ctx, storage.Filter{Tenant: &tenant, MaxSequence: &top, Limit: f.Limit, MaxBytes: f.MaxBytes})
 	if err != nil {
 		return listPage{}, false, err
@@ -101,18 +107,35 @@ func seekPage(ctx context.Context, st storage.Store, tenant string, f storage.Fi
 	if n := len(p.recs); n > 0 && (n == f.Limit || f.MaxBytes > 0 && dataBytes(p.recs) >= f.MaxBytes) {
 		bottom = p.recs[n-1].Sequence
 	}
-	p.end = head.Sequence - bottom + 1
+	p.end = head - bottom + 1
 	next := top // the sequence the next capsule should have
 	for _, r := range p.recs {
 		if r.Sequence < next {
-			p.missing = append(p.missing, missingRun{first: next, last: r.Sequence + 1, offset: head.Sequence - next})
+			p.missing = append(p.missing, missingRun{first: next, last: r.Sequence + 1, offset: head - next})
 		}
 		next = r.Sequence - 1
 	}
 	if next >= bottom {
-		p.missing = append(p.missing, missingRun{first: next, last: bottom, offset: head.Sequence - next})
+		p.missing = append(p.missing, missingRun{first: next, last: bottom, offset: head - next})
 	}
 	return p, true, nil
+}
+
+// wholeHead returns the sequence of tenant's chain head. ok is false when
+// the chain cannot be paged by sequence: it has no capsule at sequence
+// >= 0, or one at a negative sequence (a tampered row; none is an index
+// probe).
+func wholeHead(ctx context.Context, st storage.Store, tenant string) (head int64, ok bool, err error) {
+	h, err := st.Head(ctx, tenant)
+	if err != nil || h.Sequence < 0 {
+		return 0, false, err
+	}
+	below := int64(-1)
+	neg, err := st.Count(ctx, storage.Filter{Tenant: &tenant, MaxSequence: &below})
+	if err != nil || neg > 0 {
+		return 0, false, err
+	}
+	return h.Sequence, true, nil
 }
 
 // dataBytes is the content bytes of recs.

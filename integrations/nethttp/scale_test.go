@@ -1,8 +1,10 @@
 package nethttp_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,8 +14,10 @@ import (
 
 	"github.com/capsule-go/capsule/integrations/nethttp"
 	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/postgres"
 	"github.com/capsule-go/capsule/storage/sqlite"
 	"github.com/capsule-go/capsule/storage/storagetest"
+	"github.com/jackc/pgx/v5"
 )
 
 // scaleTenant is the chain TestListAtScale builds.
@@ -23,8 +27,9 @@ const scaleTenant = "scale"
 // CAPSULE_SCALE_CAPSULES capsules, at the newest, middle and oldest
 // offsets, with and without a type filter, on SQLite (in
 // CAPSULE_SCALE_SQLITE when set, kept and reused, else a temporary file)
-// and PostgreSQL (a scratch schema, when CAPSULE_TEST_POSTGRES_URL is
-// set). It logs the figures and asserts nothing about time: it is a
+// and PostgreSQL (when CAPSULE_TEST_POSTGRES_URL is set: in schema
+// CAPSULE_SCALE_PG_SCHEMA when set, kept and reused, else a scratch
+// schema). It logs the figures and asserts nothing about time: it is a
 // measurement, skipped unless asked for. "before" is the reads the list
 // route made until it seeked by sequence: Count, then List skipping
 // offset rows.
@@ -51,7 +56,37 @@ func TestListAtScale(t *testing.T) {
 		measureAtScale(t, s, n)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		s, _ := openPostgres(t)
+		schema := os.Getenv("CAPSULE_SCALE_PG_SCHEMA")
+		if schema == "" {
+			s, _ := openPostgres(t)
+			measureAtScale(t, s, n)
+			return
+		}
+		// A schema kept between runs: created when missing, never dropped.
+		base := os.Getenv("CAPSULE_TEST_POSTGRES_URL")
+		if base == "" {
+			t.Skip("CAPSULE_TEST_POSTGRES_URL is not set")
+		}
+		admin, err := pgx.Connect(t.Context(), base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close(context.Background())
+		if _, err := admin.Exec(t.Context(), "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		s, err := postgres.Open(t.Context(), u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
 		measureAtScale(t, s, n)
 	})
 }

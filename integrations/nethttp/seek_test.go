@@ -11,6 +11,8 @@ import (
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
 	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/memory"
+	"github.com/capsule-go/capsule/storage/storagetest"
 )
 
 // readLog is a store that records the filters of List and Count.
@@ -80,12 +82,16 @@ func TestListSeeksBySequence(t *testing.T) {
 		if got := st.take(); fmt.Sprint(got) != fmt.Sprint(wantReads) {
 			t.Errorf("explorer chain page: store reads = %q, want %q", got, wantReads)
 		}
-		// With a type filter the page is counted: the index on (tenant,
-		// type, sequence) answers.
+		// With a type filter, through the ladder: built on the first
+		// request (two rungs: "tool" is at sequences 1 and 4), then read
+		// from the rung above the page's first capsule.
 		get(t, srv, prefix+"/?tenant_id="+tenantA+"&type=tool&offset=1", http.StatusOK)
 		wantReads = []string{
-			`count type="tool" max_sequence=nil offset=1`,
-			`list type="tool" max_sequence=nil offset=1`,
+			`count type="" max_sequence=-1 offset=0`,
+			`list type="tool" max_sequence=6 offset=0`,
+			`list type="tool" max_sequence=4 offset=1024`,
+			`count type="tool" max_sequence=4 offset=0`,
+			`list type="tool" max_sequence=4 offset=1`,
 		}
 		if got := st.take(); fmt.Sprint(got) != fmt.Sprint(wantReads) {
 			t.Errorf("type filter: store reads = %q, want %q", got, wantReads)
@@ -140,4 +146,68 @@ func TestListGappedChain(t *testing.T) {
 			t.Errorf("GET %s:\n got %s\nwant %s", target, got, want)
 		}
 	})
+}
+
+// A chain's capsules of one type are paged through its ladder: every page,
+// at every offset, with a ladder of every step, is the page counting rows
+// gives, with the same total and next offset; so after appends below a
+// step (counted above the ladder) and past one (rungs added), and the
+// rows the store was asked for never skip a step or more.
+func TestListTypeLadder(t *testing.T) {
+	for _, step := range []int64{1, 3, 8} {
+		t.Run(fmt.Sprint("step ", step), func(t *testing.T) {
+			defer nethttp.SetLadderStep(step)()
+			st := &readLog{Store: memory.New()}
+			srv := serve(t, nethttp.Handler(st))
+			head := storage.Head{Sequence: -1}
+			grow := func(n int) {
+				recs := storagetest.Chain(tenantA, head, n)
+				if err := st.Append(t.Context(), tenantA, recs); err != nil {
+					t.Fatal(err)
+				}
+				head = storage.Head{Sequence: recs[n-1].Sequence, Hash: recs[n-1].Hash}
+			}
+			check := func() {
+				t.Helper()
+				for _, typ := range []string{"tool", "agent"} {
+					f := storage.Filter{Tenant: ptr(tenantA), Type: typ}
+					total, err := st.Count(t.Context(), f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for offset := range total + 2 {
+						for _, limit := range []int{1, 4} {
+							f.Offset, f.Limit = offset, limit
+							recs, err := st.List(t.Context(), f)
+							if err != nil {
+								t.Fatal(err)
+							}
+							next := int(offset) + len(recs)
+							if int64(next) >= total {
+								next = -1
+							}
+							want := listPage(t, recs, int(total), limit, int(offset), next, false)
+							st.take()
+							target := fmt.Sprintf("%s/?tenant_id=%s&type=%s&limit=%d&offset=%d", prefix, tenantA, typ, limit, offset)
+							if got := get(t, srv, target, http.StatusOK); got != want {
+								t.Fatalf("GET %s:\n got %s\nwant %s", target, got, want)
+							}
+							for _, read := range st.take() {
+								var skip int64
+								if _, err := fmt.Sscanf(read[strings.Index(read, "offset="):], "offset=%d", &skip); err != nil || skip >= 2*step+1 {
+									t.Fatalf("GET %s: the store skipped %d rows (%s)", target, skip, read)
+								}
+							}
+						}
+					}
+				}
+			}
+			grow(50)
+			check()
+			grow(int(2 * step)) // below a step of each type: counted above the ladder
+			check()
+			grow(int(20*step) + 3) // rungs added
+			check()
+		})
+	}
 }

@@ -1103,6 +1103,9 @@ func filter(f storage.Filter) *query {
 	if f.MaxSequence != nil {
 		q.where("sequence <= %s::int8", *f.MaxSequence)
 	}
+	if f.MinSequence != nil {
+		q.where("sequence >= %s::int8", *f.MinSequence)
+	}
 	return q
 }
 

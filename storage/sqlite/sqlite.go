@@ -1285,6 +1285,9 @@ func (s *Store) filtered(ctx context.Context, f storage.Filter) ([]part, error) 
 		if f.MaxSequence != nil {
 			ps[i].where("sequence <= ?", *f.MaxSequence)
 		}
+		if f.MinSequence != nil {
+			ps[i].where("sequence >= ?", *f.MinSequence)
+		}
 	}
 	return ps, nil
 }

@@ -596,7 +596,8 @@ func expectList(all []storage.Record, f storage.Filter) []storage.Record {
 			(f.Type == "" || f.Type == r.Type) &&
 			(f.Domain == "" || f.Domain == r.Domain) &&
 			(f.SessionID == "" || f.SessionID == r.SessionID) &&
-			(f.MaxSequence == nil || r.Sequence <= *f.MaxSequence) {
+			(f.MaxSequence == nil || r.Sequence <= *f.MaxSequence) &&
+			(f.MinSequence == nil || r.Sequence >= *f.MinSequence) {
 			out = append(out, r)
 		}
 	}
@@ -647,6 +648,8 @@ func filters() []storage.Filter {
 			fs = append(fs, storage.Filter{Tenant: tenant, MaxSequence: ptr(seq), Limit: 3})
 			fs = append(fs, storage.Filter{Tenant: tenant, MaxSequence: ptr(seq), Type: "tool", Offset: 1})
 			fs = append(fs, storage.Filter{Tenant: tenant, MaxSequence: ptr(seq), MaxBytes: 450, Limit: 5})
+			fs = append(fs, storage.Filter{Tenant: tenant, MinSequence: ptr(seq), Limit: 4})
+			fs = append(fs, storage.Filter{Tenant: tenant, MinSequence: ptr(seq - 2), MaxSequence: ptr(seq + 1), Type: "tool"})
 		}
 	}
 	return fs
@@ -661,8 +664,12 @@ func describe(f storage.Filter) string {
 	if f.MaxSequence != nil {
 		maxSeq = strconv.FormatInt(*f.MaxSequence, 10)
 	}
-	return fmt.Sprintf("{Tenant:%s Type:%q Domain:%q SessionID:%q MaxSequence:%s Limit:%d Offset:%d MaxBytes:%d}",
-		tenant, f.Type, f.Domain, f.SessionID, maxSeq, f.Limit, f.Offset, f.MaxBytes)
+	minSeq := "nil"
+	if f.MinSequence != nil {
+		minSeq = strconv.FormatInt(*f.MinSequence, 10)
+	}
+	return fmt.Sprintf("{Tenant:%s Type:%q Domain:%q SessionID:%q MinSequence:%s MaxSequence:%s Limit:%d Offset:%d MaxBytes:%d}",
+		tenant, f.Type, f.Domain, f.SessionID, minSeq, maxSeq, f.Limit, f.Offset, f.MaxBytes)
 }
 
 func testList(t *testing.T, s storage.Store) {
