@@ -134,7 +134,7 @@ func (l *ladder) build(ctx context.Context, st storage.Store, tenant, typ string
 	if l.complete {
 		return nil
 	}
-	found, err := walk(ctx, st, tenant, typ, l.head, l.found, storage.ScanAll)
+	found, err := walk(ctx, st, tenant, typ, l.head, l.found, nil)
 	l.found = found
 	if err != nil {
 		return err
@@ -157,7 +157,8 @@ func (l *ladder) build(ctx context.Context, st storage.Store, tenant, typ string
 // extend adds rungs for the above capsules of the type appended between
 // the ladder's head and head, and moves the ladder's head there.
 func (l *ladder) extend(ctx context.Context, st storage.Store, tenant, typ string, head, above int64) error {
-	found, err := walk(ctx, st, tenant, typ, head, nil, l.head+1)
+	floor := l.head + 1
+	found, err := walk(ctx, st, tenant, typ, head, nil, &floor)
 	if err != nil {
 		return err
 	}
@@ -173,10 +174,13 @@ func (l *ladder) extend(ctx context.Context, st storage.Store, tenant, typ strin
 
 // walk appends to found the sequences of tenant's capsules of type typ at
 // ordinals 0, ladderStep, 2*ladderStep… from the newest at or below head,
-// down to sequence floor; found holds those already found.
-func walk(ctx context.Context, st storage.Store, tenant, typ string, head int64, found []int64, floor int64) ([]int64, error) {
+// down to sequence *floor (nil: to the oldest); found holds those already
+// found. Without a floor the query has no lower bound on sequence, which
+// would lead SQLite's planner to the (tenant_id, sequence) index and a
+// read of every row instead of the type index.
+func walk(ctx context.Context, st storage.Store, tenant, typ string, head int64, found []int64, floor *int64) ([]int64, error) {
 	for {
-		f := storage.Filter{Tenant: &tenant, Type: typ, MaxSequence: &head, MinSequence: &floor, Limit: 1}
+		f := storage.Filter{Tenant: &tenant, Type: typ, MaxSequence: &head, MinSequence: floor, Limit: 1}
 		if n := len(found); n > 0 {
 			f.MaxSequence, f.Offset = &found[n-1], ladderStep
 		}

@@ -1113,6 +1113,9 @@ func filter(f storage.Filter) *query {
 // tenant first, then in byte order).
 const listOrder = `ORDER BY sequence DESC, tenant_id COLLATE "C" ASC NULLS FIRST`
 
+// chainOrder is List's order within one chain.
+const chainOrder = `ORDER BY sequence DESC`
+
 // List returns the capsules matching f, newest first, then by tenant (the
 // null tenant first, then in byte order).
 func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
@@ -1124,15 +1127,22 @@ func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, e
 	if f.Limit > 0 {
 		limit = int64(f.Limit)
 	}
-	tail := listOrder + " LIMIT " + q.arg(limit) + "::int8 OFFSET " + q.arg(max(f.Offset, 0)) + "::int8"
+	order := listOrder
+	if f.Tenant != nil {
+		// One chain: its sequences are unique, and an order the chain's
+		// indexes give (a tenant_id COLLATE "C" key, which the planner
+		// cannot see is constant, makes it sort every matching row).
+		order = chainOrder
+	}
+	tail := order + " LIMIT " + q.arg(limit) + "::int8 OFFSET " + q.arg(max(f.Offset, 0)) + "::int8"
 	sql := q.sql(recordCols, tail)
 	if f.MaxBytes > 0 {
 		// The server sends only the rows read before the page's content
 		// reached MaxBytes: octet_length reads a stored value's size
 		// without decompressing or fetching it.
-		sql = "SELECT " + recordCols + " FROM (SELECT page.*, sum(octet_length(data)) OVER (" + listOrder +
+		sql = "SELECT " + recordCols + " FROM (SELECT page.*, sum(octet_length(data)) OVER (" + order +
 			" ROWS UNBOUNDED PRECEDING) - octet_length(data) AS bytes_before FROM (" + q.sql("*", tail) +
-			") page) bounded WHERE bytes_before < " + q.arg(f.MaxBytes) + "::int8 " + listOrder
+			") page) bounded WHERE bytes_before < " + q.arg(f.MaxBytes) + "::int8 " + order
 	}
 	recs, err := s.queryRecordsMax(ctx, f.MaxBytes, sql, q.args...)
 	if err != nil {
