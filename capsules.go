@@ -44,7 +44,8 @@ type Capsules struct {
 	metrics metrics
 
 	checkpointDir string
-	hooks         []CallHook // run by audited calls before sealing
+	hooks         []CallHook       // run by audited calls before sealing
+	observe       func(CommitInfo) // called once per commit; nil when none
 	stopTimer     chan struct{}
 	timerDone     chan struct{}
 }
@@ -64,7 +65,8 @@ type config struct {
 	checkpointDir   string
 	checkpointEvery time.Duration
 
-	hooks []CallHook
+	hooks   []CallHook
+	observe func(CommitInfo)
 }
 
 // WithKeyDir reads (or creates) the signing key and keyring in dir instead
@@ -234,6 +236,7 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 		timeout:       cfg.timeout,
 		chains:        make(map[string]*chain),
 		hooks:         cfg.hooks,
+		observe:       cfg.observe,
 	}
 	c.commit.c = c
 	dir := cfg.keyDir
@@ -400,6 +403,7 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 		return Sealed{}, err
 	}
 	if err := c.breaker.allow(); err != nil {
+		c.metrics.bad.Add(1)
 		return Sealed{}, err
 	}
 	var p parts
@@ -461,6 +465,7 @@ func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*
 		return nil, nil
 	}
 	if err := c.breaker.allow(); err != nil {
+		c.metrics.bad.Add(int64(len(caps)))
 		return nil, err
 	}
 	ch, err := c.chain(tenant)
@@ -534,23 +539,99 @@ func (c *Capsules) Close() error {
 	}
 }
 
-// Stats are counters of a Capsules since it was opened.
+// Stats are the counters and gauges of a Capsules since it was opened:
+// what an operator watches and alerts on (see package otelcapsule, which
+// exports them as OpenTelemetry metrics).
 type Stats struct {
-	Committed int64 // capsules stored
+	Committed int64 // capsules appended: stored and acknowledged
 	Commits   int64 // storage transactions that stored them (group commit)
-	Failed    int64 // capsules whose append failed
+	// Failed counts capsules whose append failed on the way to the
+	// store: refused while the breaker is open, the chain head unreadable,
+	// or the commit failed (not those refused for their content first).
+	Failed int64
+	// Swallowed counts audited calls whose capsule was lost and whose
+	// error was only logged (the default of a //capsule:audit function,
+	// see [Capsules.CountSwallowed]): the figure to alert on, since
+	// nothing else reports those losses to anyone.
+	Swallowed int64
 	Conflicts int64 // times another process moved a chain head first
+	// Queued is how many capsules are waiting to commit now: signed or
+	// being signed, not yet stored or failed.
+	Queued int64
+	// BreakerOpen reports whether appends fail fast now because the store
+	// failed and has not answered since (see [ErrStoreDown]).
+	BreakerOpen bool
 }
 
-// Stats returns the counters.
+// Stats returns the counters and gauges.
 func (c *Capsules) Stats() Stats {
 	return Stats{Committed: c.metrics.ok.Load(), Commits: c.metrics.commits.Load(),
-		Failed: c.metrics.bad.Load(), Conflicts: c.metrics.conflicts.Load()}
+		Failed: c.metrics.bad.Load(), Swallowed: c.metrics.swallowed.Load(),
+		Conflicts: c.metrics.conflicts.Load(), Queued: c.metrics.queued.Load(),
+		BreakerOpen: c.breaker.down.Load()}
 }
 
-type metrics struct{ ok, commits, bad, conflicts atomic.Int64 }
+// CountSwallowed counts an audited call whose capsule was lost and whose
+// audit error was logged instead of returned ([Stats].Swallowed). It is
+// for package runtime, which calls it where it swallows the error; code
+// that appends capsules by hand sees its errors and has no reason to
+// call it.
+func (c *Capsules) CountSwallowed() { c.metrics.swallowed.Add(1) }
 
-func (m *metrics) failed(n int) { m.bad.Add(int64(n)) }
+type metrics struct {
+	ok, commits, bad, conflicts, swallowed atomic.Int64
+	queued                                 atomic.Int64 // capsules in the chains' queues
+}
+
+func (m *metrics) failed(n int) {
+	m.bad.Add(int64(n))
+	m.queued.Add(-int64(n))
+}
+
+// CommitInfo describes one storage transaction that stored capsules, for
+// the observer of [WithCommitObserver].
+type CommitInfo struct {
+	// Capsules is how many capsules the transaction stored, over all
+	// chains: the batch size of group commit.
+	Capsules int
+	// Latencies holds, for each of them, the time from its Append (or
+	// Queue) call to its commit: queueing, signing, waiting for earlier
+	// commits and any retries. The slice is reused once the observer
+	// returns; copy it to keep it.
+	Latencies []time.Duration
+}
+
+// WithCommitObserver calls f once per storage transaction that stored
+// capsules, with its batch size and each capsule's append latency: feed
+// histograms with it (package otelcapsule does). f runs on the goroutine
+// that commits, before the appending callers wake, so it must be quick
+// and must not append.
+func WithCommitObserver(f func(CommitInfo)) OpenOption {
+	return func(c *config) { c.observe = f }
+}
+
+// healthProbeTenant is the chain whose head [Capsules.Health] reads.
+const healthProbeTenant = ""
+
+// Health reports whether the audit pipeline can append now: nil when the
+// breaker is closed and the store answers a chain head read within ctx;
+// otherwise an error saying which, without the store's own message
+// (logged through the Capsules' logger instead), so that it can be shown
+// to whoever polls a health route. While the breaker is open the error
+// wraps [ErrStoreDown].
+func (c *Capsules) Health(ctx context.Context) error {
+	if c.breaker.down.Load() {
+		return fmt.Errorf("%w: the breaker is open (the store failed and has not answered since)", ErrStoreDown)
+	}
+	if _, err := c.store.Head(ctx, healthProbeTenant); err != nil {
+		c.log.Warn("capsule: health check: the store did not answer", "err", err)
+		if ctx.Err() != nil {
+			return errors.New("capsule: the store did not answer in time")
+		}
+		return errors.New("capsule: the store failed a read")
+	}
+	return nil
+}
 
 // The process default: read without locking on every audited call,
 // opened under defaultMu on first use. After a failed open, defaultErr

@@ -71,6 +71,7 @@ type pending struct {
 	signed bool
 	err    error
 	done   chan struct{}
+	start  time.Time // when it was appended; set only for a commit observer
 }
 
 func newChain(c *Capsules, tenant string) *chain {
@@ -97,8 +98,12 @@ func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Se
 // queued, before they are durable.
 func (ch *chain) enqueue(ctx context.Context, caps []*Capsule, ps []*parts) (*Queued, error) {
 	pds := make([]*pending, len(caps))
+	var start time.Time
+	if ch.c.observe != nil {
+		start = time.Now()
+	}
 	for i, c := range caps {
-		pds[i] = &pending{parts: ps[i], done: make(chan struct{})}
+		pds[i] = &pending{parts: ps[i], done: make(chan struct{}), start: start}
 		pds[i].rec = c.record(ch.tenant, nil, "")
 	}
 	ch.seqMu.Lock()
@@ -111,6 +116,7 @@ func (ch *chain) enqueue(ctx context.Context, caps []*Capsule, ps []*parts) (*Qu
 			if ctx.Err() == nil { // not the caller's own deadline
 				ch.c.breaker.failure(err)
 			}
+			ch.c.metrics.bad.Add(int64(len(pds)))
 			return nil, fmt.Errorf("capsule: read chain head: %w", err)
 		}
 		ch.head, ch.headKnown = h, true
@@ -121,6 +127,7 @@ func (ch *chain) enqueue(ctx context.Context, caps []*Capsule, ps []*parts) (*Qu
 	ch.cmu.Lock()
 	ch.queue = append(ch.queue, pds...)
 	ch.cmu.Unlock()
+	ch.c.metrics.queued.Add(int64(len(pds)))
 	ch.seqMu.Unlock()
 
 	// Sign in chunks, handing each to the committer as it is done, so that
@@ -228,6 +235,7 @@ func (ch *chain) settle(group []*pending, err error) {
 		ch.queue = ch.queue[len(group):]
 		ch.cmu.Unlock()
 		ch.c.metrics.ok.Add(int64(len(group))) // before the callers wake
+		ch.c.metrics.queued.Add(-int64(len(group)))
 		for _, pd := range group {
 			close(pd.done)
 		}
@@ -348,6 +356,7 @@ type committer struct {
 	chains  []*chain
 	batches []storage.Batch
 	recs    []Sealed
+	lat     []time.Duration // the commit observer's latencies
 }
 
 // notify tells the committer that ch may have signed capsules to store.
@@ -450,6 +459,9 @@ func (m *committer) round(chains []*chain) {
 	if stored {
 		m.c.metrics.commits.Add(1)
 		m.c.breaker.success()
+		if m.c.observe != nil {
+			m.observe(groups, errs)
+		}
 	} else if down != nil {
 		m.c.breaker.failure(down)
 	}
@@ -463,6 +475,23 @@ func (m *committer) round(chains []*chain) {
 	}
 	clear(groups)
 	clear(taken)
+}
+
+// observe calls the commit observer with the capsules of groups that
+// were stored (errs[i] == nil), before their callers wake.
+func (m *committer) observe(groups [][]*pending, errs []error) {
+	now := time.Now()
+	lat := m.lat[:0]
+	for i, g := range groups {
+		if errs[i] != nil {
+			continue
+		}
+		for _, pd := range g {
+			lat = append(lat, now.Sub(pd.start))
+		}
+	}
+	m.c.observe(CommitInfo{Capsules: len(lat), Latencies: lat})
+	m.lat = lat[:0]
 }
 
 // sign fills in the seal of rec, whose hash is set.

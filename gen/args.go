@@ -53,8 +53,11 @@ func (c *checker) applyArgs(w *wrapper, d *directive.Directive) {
 	if !d.Mentions(directive.KeyType) {
 		c.errorf(d.Pos, "missing required key %q (one of %s)", directive.KeyType, typeList)
 	}
-	if !w.swallow && !w.hasErr {
+	switch {
+	case !w.swallow && !w.hasErr:
 		c.errorf(swallowArg.KeyPos, "swallow_errors=false: %s has no error result to return audit failures through", w.name)
+	case !w.swallow && w.errOther:
+		c.errorf(swallowArg.KeyPos, "swallow_errors=false: the error result of %s has type %s, which cannot hold audit failures (it must be error)", w.name, c.typeString(w.results[len(w.results)-1]))
 	}
 	if !d.Mentions(directive.KeyTriggerFrom) {
 		w.trigger = c.defaultTrigger(w, d.Pos)

@@ -61,11 +61,11 @@ func BenchmarkCheckEmit200(b *testing.B) {
 	p := pkgs[0]
 	for b.Loop() {
 		c := &checker{pkg: p, fset: p.Fset}
-		ws := c.collect()
+		ws := c.collect(nil)
 		if len(c.errs) > 0 || len(ws) != 200 {
 			b.Fatalf("%d wrappers, errors %v", len(ws), c.errs)
 		}
-		src, errs := emit(p.Types, ws)
+		src, errs := emit(p.Types, ws, buildLine(nil), make(map[string]bool))
 		if len(errs) > 0 || len(src) == 0 {
 			b.Fatal(errs)
 		}

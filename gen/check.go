@@ -36,10 +36,9 @@ const defaultDomain = "agents"
 
 // checker analyzes the directives of one package.
 type checker struct {
-	pkg   *packages.Package
-	fset  *token.FileSet
-	errs  []posError
-	warns []posError // comments that look like directives but are ignored
+	pkg  *packages.Package
+	fset *token.FileSet
+	errs []posError
 }
 
 // posError is a problem at a position of the file set being processed.
@@ -52,13 +51,14 @@ func (c *checker) errorf(pos token.Pos, format string, args ...any) {
 	c.errs = append(c.errs, posError{pos, fmt.Sprintf(format, args...)})
 }
 
-// collect finds the directives in the package's files and returns the
-// checked wrappers in file and position order. Problems are recorded in
-// c.errs, near misses in c.warns.
-func (c *checker) collect() []*wrapper {
+// collect finds the directives in the package's files, or in those of
+// them whose (line-directive adjusted) name is in only when only is not
+// nil, and returns the checked wrappers in file and position order.
+// Problems are recorded in c.errs.
+func (c *checker) collect(only map[string]bool) []*wrapper {
 	var wrappers []*wrapper
 	for _, file := range c.pkg.Syntax {
-		if isGeneratedFile(file) {
+		if isGeneratedFile(file) || (only != nil && !only[c.fset.Position(file.Package).Filename]) {
 			continue
 		}
 		docs := make(map[*ast.CommentGroup]*ast.FuncDecl)
@@ -75,16 +75,31 @@ func (c *checker) collect() []*wrapper {
 	return wrappers
 }
 
+// nearMisses returns a warning for each comment of files that looks like
+// a directive but is ignored.
+func nearMisses(files []*ast.File) []posError {
+	var warns []posError
+	for _, file := range files {
+		if isGeneratedFile(file) {
+			continue
+		}
+		for _, group := range file.Comments {
+			for _, cm := range group.List {
+				if msg := directive.NearMiss(cm.Text); msg != "" {
+					warns = append(warns, posError{cm.Slash, msg})
+				}
+			}
+		}
+	}
+	return warns
+}
+
 // group checks the directives of one comment group, the doc comment of
-// decl when decl is not nil, and warns about its near misses.
+// decl when decl is not nil.
 func (c *checker) group(group *ast.CommentGroup, decl *ast.FuncDecl) []*wrapper {
 	var wrappers []*wrapper
 	var found *ast.Comment
 	for _, cm := range group.List {
-		if msg := directive.NearMiss(cm.Text); msg != "" {
-			c.warns = append(c.warns, posError{cm.Slash, msg})
-			continue
-		}
 		if !directive.IsAudit(cm.Text) {
 			continue
 		}
@@ -149,6 +164,7 @@ func (c *checker) target(decl *ast.FuncDecl, d *directive.Directive) *wrapper {
 		fn:      fn,
 		sig:     sig,
 		pos:     c.fset.Position(decl.Pos()),
+		fset:    c.fset,
 		name:    fn.Name(),
 		ctx:     -1,
 		domain:  defaultDomain,
@@ -173,7 +189,12 @@ func (c *checker) target(decl *ast.FuncDecl, d *directive.Directive) *wrapper {
 	for i := range sig.Results().Len() {
 		w.results = append(w.results, sig.Results().At(i).Type())
 	}
-	w.hasErr = len(w.results) > 0 && isError(w.results[len(w.results)-1])
+	if n := len(w.results); n > 0 {
+		last := w.results[n-1]
+		w.hasErr = isError(last)
+		w.errOther = !w.hasErr && isNilableError(last)
+		w.hasErr = w.hasErr || w.errOther
+	}
 	return w
 }
 

@@ -63,7 +63,9 @@
 // (Result.Warnings; capsulegen prints file:line:col: warning: message and
 // keeps its exit code): "// capsule:audit" and "//capsule: audit" with a
 // space, a word other than audit or direct after "//capsule:" ("did you
-// mean audit?"), and "//capsule:audit" run into what follows.
+// mean audit?"), "//capsule:audit" run into what follows, and a directive
+// written as a block comment ("/*capsule:audit type=tool*/"), which is
+// never one.
 //
 // # String-like values
 //
@@ -104,33 +106,79 @@
 //
 // Start creates the capsule and returns the context the function gets (so
 // capsule.Current works inside). Finish records the first non-error
-// result and the error result (the last result when its type is error),
-// seals and stores the capsule, and returns the error the wrapper returns:
+// result and the error result (below), seals and stores the capsule, and returns the error the wrapper returns:
 // the function's own, or with swallow_errors=false, joined with an audit
 // failure by errors.Join. The deferred Guard records a panic and re-panics
-// with the same value, or records runtime.Goexit. The package-level site
-// variable holds the directive's values, leaving out those equal to the
-// runtime's defaults (a source equal to the agent id, domain "agents",
-// swallowed audit errors, the process default Capsules).
+// with the same value, or records runtime.Goexit.
+//
+// The error result is the last result when its type is error, or a
+// pointer or interface type that implements error (*MyErr, an interface
+// embedding error). For the latter the wrapper compares the result with
+// nil as it is, before passing it to Finish as an error (a nil *MyErr in
+// an error is not nil), and returns it unchanged; swallow_errors=false is
+// an error for such a function, as audit failures cannot be returned
+// through it. A value type implementing error, and a type parameter, are
+// ordinary results: they cannot be compared with nil.
+//
+// The package-level site variable holds the directive's values, leaving
+// out those equal to the runtime's defaults (a source equal to the agent
+// id, domain "agents", swallowed audit errors, the process default
+// Capsules).
 //
 // context.agent_id, and trigger.source by default, is the qualified
 // name: <import path>.Name, <import path>.(*T).Name for pointer receivers,
 // <import path>.T.Name for value receivers (without type arguments).
 //
-// # The generated file
+// # The generated files
 //
 // Each package with directives gets one file, <package name>_capsule.go,
-// starting with [Header], formatted, and identical on every run for the
-// same input. It carries the build constraint !capsulegen: the generator
+// for the functions declared in files without build constraints, starting
+// with [Header], formatted, and identical on every run for the same
+// input. It carries the build constraint !capsulegen: the generator
 // loads packages with that tag set, so a stale generated file (calling a
 // function that was renamed, or of a former package name) never stops
 // regeneration, and neither do calls of wrappers not generated yet. Type
 // errors elsewhere in a package are ignored; those inside an audited
 // function's signature are reported. Files already up to date are left
-// untouched; generated files of packages that no longer have directives
-// are removed (reported as orphaned by a check). A file with the target
-// name that capsulegen did not generate is never overwritten.
+// untouched; generated files that are no longer needed are removed
+// (reported as orphaned by a check). A file with a target name that
+// capsulegen did not generate is never overwritten.
 //
-// Only the files of the current build configuration are read: directives
-// in files excluded by build constraints are not seen.
+// # Build constraints
+//
+// A wrapper is built exactly when its function is. The build constraint
+// of a file is its //go:build line (or its // +build lines), the GOOS and
+// GOARCH its name implies (x_linux.go, x_windows_amd64.go) and cgo when it
+// imports "C". The wrappers of functions in files with the same
+// constraint go into one more generated file, named after the constraint
+// and carrying it AND-ed with !capsulegen:
+//
+//	x_linux.go                      -> <package>_linux_capsule.go        //go:build linux && !capsulegen
+//	//go:build unix && !linux       -> <package>_unix_not_linux_capsule.go
+//	c.go (import "C")               -> <package>_cgo_capsule.go          //go:build cgo && !capsulegen
+//	//go:build (linux || darwin) && cgo -> <package>_linux_or_darwin_cgo_3866dc44_capsule.go
+//
+// The name spells the constraint with _ for &&, or for ||, not_ for !;
+// when that spelling could stand for another constraint too (parentheses,
+// tags with _ . or capitals) or is long, the first 8 hex digits of the
+// SHA-256 of the constraint follow it. Names the generated files declare
+// (site variables, the panic guard) differ between files, which may be
+// compiled together.
+//
+// Files the current build configuration excludes are read too: their
+// near misses are reported, and a package with directives in them is
+// loaded again in a configuration that includes them, found among the
+// platforms of "go tool dist list" (the host's first, then the first-class
+// ports, the host's GOARCH first), the tags their constraints name (as few
+// as possible) and cgo (last, and for another platform only when no
+// configuration without it fits, as it needs that platform's C compiler).
+// A directive in a file no configuration compiles (//go:build ignore;
+// "ignore" is never set) is ignored with a warning. Loading for another
+// platform compiles the dependencies' export data for it once; the go
+// command caches it.
+//
+// Directives in _test.go files are not read. A package none of whose files
+// the current configuration builds is left out by patterns like ./..., as
+// the go command leaves it out; name it (./winonly) to generate its
+// wrappers.
 package gen

@@ -112,6 +112,12 @@ func TestEndToEnd(t *testing.T) {
 		// swallow_errors=true: the audit failure is only logged.
 		"lenient": []any{43.0, true},
 		"long":    600.0,
+		// Error results of other types than error come back unchanged.
+		"concrete_fail": []any{0.0, true},
+		"concrete_ok":   []any{1.0, true},
+		"concrete_only": []any{9.0, true},
+		"iface_fail":    []any{"", 8.0},
+		"iface_ok":      []any{"ok", true},
 	}
 	for k, want := range wantObs {
 		if got := rep.Obs[k]; !reflect.DeepEqual(got, want) {
@@ -162,6 +168,14 @@ func TestEndToEnd(t *testing.T) {
 		{"generic", pkg + "Identity", "tool", "", "success", map[string]any{"outcome.result": []any{1.0, 2.0}}},
 		{"generic", pkg + "Join", "tool", "-", "success", map[string]any{"outcome.result": "a-b"}},
 		{"long", pkg + "Long", "tool", "", "success", nil},
+		// A non-nil error result of a concrete or other interface type is
+		// a failure with its text; a nil one is success.
+		{"errtypes", pkg + "Concrete", "tool", "true", "failure", map[string]any{"outcome.error": "code 7", "outcome.result": nil}},
+		{"errtypes", pkg + "Concrete", "tool", "false", "success", map[string]any{"outcome.error": nil, "outcome.result": 1.0}},
+		{"errtypes", pkg + "ConcreteOnly", "tool", "true", "failure", map[string]any{"outcome.error": "code 9"}},
+		{"errtypes", pkg + "ConcreteOnly", "tool", "false", "success", map[string]any{"outcome.error": nil, "outcome.result": nil}},
+		{"errtypes", pkg + "Iface", "tool", "true", "failure", map[string]any{"outcome.error": "code 8", "outcome.result": nil}},
+		{"errtypes", pkg + "Iface", "tool", "false", "success", map[string]any{"outcome.error": nil, "outcome.result": "ok"}},
 	}
 	used := make(map[string]bool) // tenant/sequence already matched
 	for _, w := range wants {

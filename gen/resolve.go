@@ -119,8 +119,41 @@ func (c *checker) root(w *wrapper, a directive.Arg, name string) (*access, types
 	if recv := w.sig.Recv(); recv != nil && recv.Name() == name {
 		return &access{root: -1}, recv.Type()
 	}
-	c.errorf(a.KeyPos, "%s: %s has no parameter named %q", a.Key, w.name, name)
+	c.errorf(a.KeyPos, "%s: %s has no parameter named %q (%s)", a.Key, w.name, name, w.paramHint(name))
 	return nil, nil
+}
+
+// paramHint lists the names a path may start with (the receiver's and
+// the parameters'), and the one closest to name when one is close.
+func (w *wrapper) paramHint(name string) string {
+	var names []string
+	for _, p := range w.params {
+		if p.Name() != "" && p.Name() != "_" {
+			names = append(names, p.Name())
+		}
+	}
+	var hint string
+	switch recv := w.sig.Recv(); {
+	case recv != nil && recv.Name() != "" && recv.Name() != "_":
+		hint = "its receiver " + recv.Name() + " and parameters: " + orNone(names)
+		names = append(names, recv.Name())
+	case len(names) == 0:
+		return "it has no parameters"
+	default:
+		hint = "its parameters: " + strings.Join(names, ", ")
+	}
+	if near := directive.Nearest(name, names); near != "" {
+		hint += "; did you mean " + near + "?"
+	}
+	return hint
+}
+
+// orNone joins names, or says there are none.
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // selectField adds to ac the steps that select the field seg of a value

@@ -213,6 +213,20 @@ func isError(t types.Type) bool {
 	return types.Identical(t, types.Universe.Lookup("error").Type())
 }
 
+// isNilableError reports whether t implements error and can be nil: a
+// pointer or an interface type (not a type parameter, which cannot be
+// compared with nil). Such a last result is the error result.
+func isNilableError(t types.Type) bool {
+	if _, ok := types.Unalias(t).(*types.TypeParam); ok {
+		return false
+	}
+	switch t.Underlying().(type) {
+	case *types.Pointer, *types.Interface:
+		return types.Implements(t, types.Universe.Lookup("error").Type().Underlying().(*types.Interface))
+	}
+	return false
+}
+
 // posString formats pos for messages: file:line:col.
 func posString(p token.Position) string {
 	return fmt.Sprintf("%s:%d:%d", p.Filename, p.Line, p.Column)

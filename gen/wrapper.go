@@ -16,6 +16,7 @@ type wrapper struct {
 	fn       *types.Func
 	sig      *types.Signature
 	pos      token.Position // of the func keyword, for ordering
+	fset     *token.FileSet // of the load that declares it
 	name     string         // the audited function or method
 	wrapName string         // Audited<Name>
 	recvType string         // receiver base type name, methods only
@@ -25,6 +26,10 @@ type wrapper struct {
 	ctx     int // index of the first context.Context parameter, or -1
 	results []types.Type
 	hasErr  bool // the last result is the error result
+	// errOther: the error result's type is not error but a pointer or
+	// another interface type that implements it (*MyErr), compared with
+	// nil before it is passed on as an error.
+	errOther bool
 
 	capType     string // e.g. "TypeAgent"
 	source      string

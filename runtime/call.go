@@ -147,6 +147,9 @@ func (c *Call) record(swallow bool) error {
 	if err != nil {
 		err = fmt.Errorf("capsule: audit %s: %w", c.site.AgentID, err)
 		if swallow {
+			if caps != nil {
+				caps.CountSwallowed() // Stats().Swallowed: what operators alert on
+			}
 			bursts.of(caps).failure(c.site.AgentID, err)
 			return nil
 		}

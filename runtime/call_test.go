@@ -147,6 +147,9 @@ func TestCallAuditFailure(t *testing.T) {
 	if err := call.Finish("ok", nil); err != nil {
 		t.Fatalf("swallowed audit failure returned %v", err)
 	}
+	if n := c.Stats().Swallowed; n != 1 {
+		t.Fatalf("Stats().Swallowed = %d after one swallowed audit failure, want 1", n)
+	}
 	strict := &Site{Type: capsule.TypeAgent, AgentID: "pkg.F", ReturnAuditErrors: true,
 		Capsules: func() *capsule.Capsules { return c }}
 	_, call = Start(ctx, strict, "", "")
@@ -158,6 +161,9 @@ func TestCallAuditFailure(t *testing.T) {
 	err := call.Finish(nil, boom)
 	if !errors.Is(err, boom) || err == boom {
 		t.Fatalf("Finish = %v, want the function's error joined with the audit failure", err)
+	}
+	if n := c.Stats().Swallowed; n != 1 {
+		t.Fatalf("Stats().Swallowed = %d, want 1: a returned audit error is not swallowed", n)
 	}
 }
 
@@ -208,3 +214,55 @@ func TestJSONSafe(t *testing.T) {
 type panicky struct{}
 
 func (panicky) String() string { panic("no") }
+
+// Goroutines of one call enrich its capsule at once through
+// capsule.Update; work still in flight when the function returns records
+// through capsule.OnEnd before the capsule is sealed, and neither is
+// accepted once the call has ended.
+func TestUpdateAndOnEnd(t *testing.T) {
+	c, st := newMemCapsules(t)
+	site := &Site{Type: capsule.TypeAgent, AgentID: "pkg.F", Capsules: func() *capsule.Capsules { return c }}
+	cctx, call := Start(context.Background(), site, "", "")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := capsule.Update(cctx, func(c *capsule.Capsule) {
+				c.Execution.ToolCalls = append(c.Execution.ToolCalls, capsule.ToolCall{Tool: "t", DurationMS: int64(i)})
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := capsule.OnEnd(cctx, func(*capsule.Capsule) { panic("boom") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := capsule.OnEnd(cctx, func(c *capsule.Capsule) { c.Outcome.Summary = "flushed" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := call.Finish("ok", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := capsule.Update(cctx, func(*capsule.Capsule) { t.Error("Update ran after the call ended") }); !errors.Is(err, capsule.ErrCallEnded) {
+		t.Errorf("Update after the call: %v, want ErrCallEnded", err)
+	}
+	if err := capsule.OnEnd(cctx, func(*capsule.Capsule) {}); !errors.Is(err, capsule.ErrCallEnded) {
+		t.Errorf("OnEnd after the call: %v, want ErrCallEnded", err)
+	}
+	if err := capsule.Update(context.Background(), func(*capsule.Capsule) {}); !errors.Is(err, capsule.ErrNoActiveCapsule) {
+		t.Errorf("Update outside a call: %v, want ErrNoActiveCapsule", err)
+	}
+	got := outcomes(t, st, "")
+	if len(got) != 1 {
+		t.Fatalf("%d capsules, want 1", len(got))
+	}
+	if n := len(field(got[0], "execution", "tool_calls").([]any)); n != 8 {
+		t.Errorf("%d tool calls, want 8", n)
+	}
+	if s := field(got[0], "outcome", "summary"); s != "flushed" {
+		t.Errorf("outcome.summary = %v, want what OnEnd wrote before the seal", s)
+	}
+}

@@ -16,10 +16,11 @@ import (
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
 	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/storage/postgres"
 )
 
 const chainsUsage = `
-Usage: capsule chains (FILE | --db PATH | --pg URL) [--json]
+Usage: capsule chains [FILE | --db PATH | --pg URL] [--json]
 
 List every chain of the source: its tenant, how many capsules it holds,
 the sequence and hash of its head, and the trigger.timestamp of its first
@@ -30,7 +31,7 @@ The table shortens the head hash; --json prints the whole of it:
   {"chains":[{"tenant_id","length","head_sequence","head_hash",
               "first_timestamp","last_timestamp"}]}
 with tenant_id null for the null tenant's chain. Exit code 0, or 2 on a
-usage or I/O error.`
+usage or I/O error.` + "\n\n" + defaultSourceHelp
 
 func runChains(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("chains", chainsUsage, "capsule chains --db ~/.quantumpipes/capsules.db")
@@ -44,7 +45,7 @@ func runChains(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if sf.tenantSet {
 		return f.usageFail(stderr, "chains has no --tenant: it lists every chain")
 	}
-	src, err := openSource(ctx, &sf, positional, stdin)
+	src, err := openSource(ctx, &sf, positional, stdin, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
@@ -209,7 +210,7 @@ func emptyChainNote(ctx context.Context, src *source) string {
 }
 
 // chainsHeld lists the chains of a database source, with the --tenant
-// flag that selects each.
+// flag that selects each: the first maxChainsNoted, and how many more.
 func chainsHeld(ctx context.Context, src *source) string {
 	chains, err := src.store.Chains(ctx)
 	switch {
@@ -218,16 +219,28 @@ func chainsHeld(ctx context.Context, src *source) string {
 	case len(chains) == 0:
 		return fmt.Sprintf("%s holds no chains", src.name)
 	}
-	names := make([]string, len(chains))
-	for i, ch := range chains {
+	shown := chains[:min(len(chains), maxChainsNoted)]
+	names := make([]string, len(shown), len(shown)+1)
+	for i, ch := range shown {
 		if ch.Tenant == "" {
 			names[i] = fmt.Sprintf("the null tenant's chain, without --tenant (%d %s)", ch.Length, plural(ch.Length, "capsule"))
 			continue
 		}
 		names[i] = fmt.Sprintf("--tenant %s (%d %s)", shellQuote(ch.Tenant), ch.Length, plural(ch.Length, "capsule"))
 	}
+	if more := len(chains) - len(shown); more > 0 {
+		flag := "--db"
+		if postgres.IsURL(src.name) {
+			flag = "--pg"
+		}
+		names = append(names, fmt.Sprintf("and %d more (capsule chains %s %s lists them all)", more, flag, shellQuote(src.name)))
+	}
 	return fmt.Sprintf("%s holds %d %s: %s", src.name, len(chains), plural(int64(len(chains)), "chain"), strings.Join(names, ", "))
 }
+
+// maxChainsNoted bounds the chains chainsHeld names: a shared database may
+// hold hundreds, and capsule chains lists them all.
+const maxChainsNoted = 10
 
 // shellQuote quotes s for a POSIX shell when it needs quoting. A string
 // that is not printable is written in dollar-single-quotes, every byte of

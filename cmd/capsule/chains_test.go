@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/capsule-go/capsule"
 )
 
 // chainsDB seals two tenant chains and a null-tenant chain into a new
@@ -206,5 +209,24 @@ func TestChainsPostgres(t *testing.T) {
 	r = capsuleCmd(t, "", "verify", "--pg", url, "--tenant", "nobody").want(t, exitOK)
 	if !strings.Contains(r.stderr, "holds 2 chains: the null tenant's chain, without --tenant (1 capsule), --tenant acme (2 capsules)") {
 		t.Errorf("verify of an empty chain on PostgreSQL: %q", r.stderr)
+	}
+}
+
+// The note naming a store's chains lists at most ten of them and says how
+// many more there are: a shared database may hold hundreds.
+func TestEmptyChainNoteBounded(t *testing.T) {
+	db, caps := newDatabase(t)
+	for i := range 13 {
+		if _, err := caps.Append(t.Context(), fmt.Sprintf("t%02d", i), capsule.New(capsule.TypeTool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	caps.Close()
+	r := capsuleCmd(t, "", "export", "--db", db, "--tenant", "nobody").want(t, exitOK)
+	want := db + " holds 13 chains: --tenant t00 (1 capsule), --tenant t01 (1 capsule), --tenant t02 (1 capsule), " +
+		"--tenant t03 (1 capsule), --tenant t04 (1 capsule), --tenant t05 (1 capsule), --tenant t06 (1 capsule), " +
+		"--tenant t07 (1 capsule), --tenant t08 (1 capsule), --tenant t09 (1 capsule), and 3 more (capsule chains --db " + db + " lists them all)\n"
+	if !strings.HasSuffix(r.stderr, want) {
+		t.Errorf("note %q, want it to end with %q", r.stderr, want)
 	}
 }

@@ -18,7 +18,7 @@ import (
 )
 
 const checkpointUsage = `
-Usage: capsule checkpoint (--db PATH | --pg URL) [--tenant T] [-o FILE]
+Usage: capsule checkpoint [--db PATH | --pg URL] [--tenant T] [-o FILE]
 
 Write a signed checkpoint of a chain's head: its tenant, its length, the
 hash of its last capsule and the time, as a C2SP signed note signed with
@@ -29,7 +29,7 @@ capsules leaves a valid chain. Keep checkpoints outside the database's
 reach (another machine, a ticket, a colleague's inbox): later,
 "capsule verify --checkpoint FILE" fails if the chain became shorter than
 the checkpoint or no longer passes through its head. -o writes FILE
-atomically; without it the checkpoint goes to standard output.`
+atomically; without it the checkpoint goes to standard output.` + "\n\n" + defaultSourceHelp
 
 func runCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("checkpoint", checkpointUsage, "capsule checkpoint --db capsules.db --tenant acme -o acme.checkpoint")
@@ -51,7 +51,7 @@ func runCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
-	src, err := openSource(ctx, &sf, positional, nil)
+	src, err := openSource(ctx, &sf, positional, nil, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}

@@ -13,13 +13,13 @@ import (
 )
 
 const exportUsage = `
-Usage: capsule export (FILE | --db PATH | --pg URL) [--tenant T] [-o FILE]
+Usage: capsule export [FILE | --db PATH | --pg URL] [--tenant T] [-o FILE]
 
 Write the --tenant chain as a JSON array of sealed capsules (the content
 plus hash, signature, signature_pq, signed_at and signed_by), one capsule
 per line, in sequence order. The chain is streamed: memory stays bounded
 whatever its length. With -o the file is replaced only once the export is
-complete.`
+complete.` + "\n\n" + defaultSourceHelp
 
 func runExport(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("export", exportUsage, "capsule export --db capsules.db --tenant site-7 -o site-7.json")
@@ -30,7 +30,7 @@ func runExport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if !ok {
 		return code
 	}
-	src, err := openSource(ctx, &sf, positional, stdin)
+	src, err := openSource(ctx, &sf, positional, stdin, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}

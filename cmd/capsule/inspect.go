@@ -22,14 +22,14 @@ import (
 )
 
 const inspectUsage = `
-Usage: capsule inspect (FILE | --db PATH | --pg URL) [--seq N | --id UUID] [--tenant T] [--json]
+Usage: capsule inspect [FILE | --db PATH | --pg URL] [--seq N | --id UUID] [--tenant T] [--json]
 
 Show one capsule: its identity, the six sections (trigger, context,
 reasoning, authority, execution, outcome) and its seal. --seq picks a
 position in the --tenant chain; --id takes a full id or a unique prefix
 (searched in every chain unless --tenant is given). Without either, the
 chain must hold exactly one capsule (a file with one sealed capsule).
---json prints the sealed capsule as one line of JSON instead.`
+--json prints the sealed capsule as one line of JSON instead.` + "\n\n" + defaultSourceHelp
 
 func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("inspect", inspectUsage, "capsule inspect --db capsules.db --seq 5")
@@ -50,7 +50,7 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	case seqSet && *seq < 0:
 		return f.usageFail(stderr, "--seq wants a sequence number >= 0")
 	}
-	src, err := openSource(ctx, &sf, positional, stdin)
+	src, err := openSource(ctx, &sf, positional, stdin, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}

@@ -59,6 +59,7 @@ func pythonDataDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Setenv("QUANTUMPIPES_DATA_DIR", dir)
+	t.Setenv("CAPSULE_URL", "")
 	return dir
 }
 
@@ -67,6 +68,7 @@ func emptyDataDir(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	t.Setenv("QUANTUMPIPES_DATA_DIR", dir)
+	t.Setenv("CAPSULE_URL", "")
 	return dir
 }
 
@@ -153,7 +155,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, `capsule: unknown command "frobnicate"`},
 		{[]string{"help", "frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"verify", "--bogus", chainPath}, "capsule verify: flag provided but not defined: -bogus"},
-		{[]string{"verify"}, "capsule verify: no source: give a FILE, --db PATH or --pg URL"},
+		{[]string{"verify"}, "capsule verify: no source: give a FILE, --db PATH or --pg URL, or set CAPSULE_URL; the default database $QUANTUMPIPES_DATA_DIR/capsules.db ("},
 		{[]string{"verify", chainPath, "--db", "x.db"}, "capsule verify: give either a FILE or --db/--pg, not both"},
 		{[]string{"verify", "--db", "a.db", "--pg", "postgres://x"}, "give either --db or --pg, not both"},
 		{[]string{"verify", "--pg", "mysql://x"}, "--pg wants a postgres:// or postgresql:// URL"},
@@ -184,7 +186,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"keys", "bogus"}, `unknown subcommand "bogus"`},
 		{[]string{"keys", "info", "extra"}, "unexpected arguments"},
 		{[]string{"keys", "export-public"}, "no signing key or keyring in the data directory"},
-		{[]string{"serve"}, "serve wants a database"},
+		{[]string{"serve"}, "capsule serve: no source: give a FILE, --db PATH or --pg URL, or set CAPSULE_URL; the default database $QUANTUMPIPES_DATA_DIR/capsules.db ("},
+		{[]string{"serve", "x.db"}, "serve wants a database: --db PATH or --pg URL"},
 		{[]string{"serve", "--db", "x.db", "--tenant", "a"}, "serve has no --tenant"},
 	}
 	for _, c := range cases {

@@ -15,21 +15,26 @@ import (
 )
 
 const serveUsage = `
-Usage: capsule serve (--db PATH | --pg URL) [--addr 127.0.0.1:8080] [--prefix /api/v1/capsules]
+Usage: capsule serve [--db PATH | --pg URL] [--addr 127.0.0.1:8080] [--prefix /api/v1/capsules]
 
 Serve the read-only HTTP routes over a database:
   GET {prefix}/         list capsules (limit, offset, type, tenant_id)
   GET {prefix}/verify   verify a chain (tenant_id, level)
   GET {prefix}/{id}     one sealed capsule by id or id prefix
+  GET {prefix}/healthz  200 {"status":"ok"} when the database answers
+                        within a second, else 503 with the reason
 and, for people, a read-only HTML explorer of the same data at
-{prefix}/explore/ (a browser opening {prefix}/ is sent there): the
+{prefix}/explore/ (a browser opening / or {prefix}/ is sent there): the
 chains, each chain newest first, each capsule, each chain's verification.
 Signatures are verified with the keyring of the data directory
 ($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes) when it has one, and each
 signature_pq with its ML-DSA-65 key (key.ml.pub) when it has that. The routes
 do not authenticate: anyone who can reach the address can read every
 chain, so keep the default loopback address or put an authenticating proxy
-in front. SIGINT or SIGTERM stops the server gracefully.`
+in front. SIGINT or SIGTERM stops the server gracefully.
+
+Without --db or --pg it serves the database the library uses by default:
+$CAPSULE_URL, else capsules.db in the data directory, and says which.`
 
 // Timeouts of the HTTP server.
 const (
@@ -53,13 +58,14 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if sf.tenantSet {
 		return f.usageFail(stderr, "serve has no --tenant: the routes take a tenant_id parameter")
 	}
-	url, err := sf.storeURL()
+	if len(positional) > 0 {
+		return f.usageFail(stderr, "serve wants a database: --db PATH or --pg URL (default: the library's, $CAPSULE_URL or capsules.db in the data directory)")
+	}
+	src, err := openSource(ctx, &sf, nil, stdin, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
-	if url == "" || len(positional) > 0 {
-		return f.usageFail(stderr, "serve wants a database: --db PATH or --pg URL")
-	}
+	defer src.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
 	var opts []nethttp.Option
@@ -77,11 +83,6 @@ func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		log.Warn("signature verification unavailable", "reason", err.Error())
 	}
 
-	src, err := openSource(ctx, &sf, nil, stdin)
-	if err != nil {
-		return f.fail(stderr, err, exitError)
-	}
-	defer src.Close()
 	handler, err := newHandler(src, opts)
 	if err != nil {
 		return f.usageFail(stderr, err.Error())

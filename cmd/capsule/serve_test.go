@@ -77,6 +77,25 @@ func TestServe(t *testing.T) {
 		t.Errorf("OPTIONS *: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 
+	// The health route, for a load balancer.
+	if h := get("/healthz", 200); h["status"] != "ok" {
+		t.Errorf("healthz: %v", h)
+	}
+	// A browser opening the server's root is sent to the explorer.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/audit")+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	resp, err = http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/audit/explore/" {
+		t.Errorf("a browser at / = %d Location %q, want 303 to /audit/explore/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
 	// The explorer, logged and served beside the routes.
 	if !strings.Contains(stderr.String(), "explorer="+base+"/explore/") {
 		t.Errorf("the log does not give the explorer's address: %s", stderr.String())

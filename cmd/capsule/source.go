@@ -14,6 +14,7 @@ import (
 
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
+	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
@@ -22,17 +23,21 @@ import (
 
 // sourceFlags are the flags that choose where capsules are read from.
 type sourceFlags struct {
+	cmd    string // "capsule CMD", for the note naming the default source
 	db, pg string
 	tenant string
 	// tenantSet reports whether --tenant was given (inspect --id searches
 	// every chain unless it was).
 	tenantSet bool
+	// quiet keeps the note naming the default source off stderr.
+	quiet bool
 }
 
 func (s *sourceFlags) register(fs *flag.FlagSet) {
+	s.cmd = fs.Name()
 	fs.StringVar(&s.db, "db", "", "read the SQLite database at `PATH`")
 	fs.StringVar(&s.pg, "pg", "", "read the PostgreSQL database at `URL` (postgres://…)")
-	fs.Func("tenant", "the `TENANT` whose chain to use (default: the null tenant)", func(v string) error {
+	fs.Func("tenant", "the `TENANT` whose chain to use (default: the null tenant; verify of a database: every chain)", func(v string) error {
 		s.tenant, s.tenantSet = v, true
 		return nil
 	})
@@ -81,9 +86,11 @@ type source struct {
 }
 
 // openSource opens the source the flags and positional arguments name:
-// exactly one of a FILE argument, --db or --pg. A SQLite file must exist:
-// read-only commands never create a database.
-func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Reader) (*source, error) {
+// at most one of a FILE argument, --db or --pg; with none, the library's
+// default database (see defaultSource), named on note (standard error)
+// unless sf.quiet. A SQLite file must exist: read-only commands never
+// create a database.
+func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Reader, note io.Writer) (*source, error) {
 	url, err := sf.storeURL()
 	if err != nil {
 		return nil, err
@@ -93,23 +100,38 @@ func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Re
 		return nil, usageError(fmt.Sprintf("too many arguments: %q", args))
 	case len(args) == 1 && url != "":
 		return nil, usageError("give either a FILE or --db/--pg, not both")
-	case len(args) == 0 && url == "":
-		return nil, usageError("no source: give a FILE, --db PATH or --pg URL")
 	}
 	src := &source{tenant: sf.tenant, stdin: stdin}
 	if len(args) == 1 {
 		src.name, src.path = args[0], args[0]
 		if src.path != "-" {
-			if _, err := os.Stat(src.path); err != nil {
-				return nil, fmt.Errorf("open %s: %w", src.path, unwrapPathError(err))
+			if err := checkJSONFile(src.path); err != nil {
+				return nil, err
 			}
 		}
 		return src, nil
 	}
+	dbPath := sf.db
+	if url == "" {
+		var from string
+		if url, from, err = defaultSource(); err != nil {
+			return nil, err
+		}
+		if !postgres.IsURL(url) {
+			dbPath = strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "sqlite:")
+			if _, err := os.Stat(dbPath); err != nil {
+				return nil, usageError(fmt.Sprintf("no source: give a FILE, --db PATH or --pg URL, or set CAPSULE_URL; the default database %s (%s) %s",
+					from, dbPath, missingReason(err)))
+			}
+		}
+		if !sf.quiet {
+			fmt.Fprintf(note, "%s: reading %s (%s)\n", sf.cmd, redactURL(url), from)
+		}
+	}
 	src.name = redactURL(url)
-	if sf.db != "" {
-		if _, err := os.Stat(sf.db); err != nil {
-			return nil, fmt.Errorf("open database %s: %w", sf.db, unwrapPathError(err))
+	if dbPath != "" {
+		if _, err := os.Stat(dbPath); err != nil {
+			return nil, fmt.Errorf("open database %s: %w", dbPath, unwrapPathError(err))
 		}
 	}
 	st, err := capsule.OpenStore(ctx, url, capsule.ReadOnly())
@@ -118,6 +140,56 @@ func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Re
 	}
 	src.store = st
 	return src, nil
+}
+
+// defaultSourceHelp ends the usage of the commands that read a source.
+const defaultSourceHelp = `Without FILE, --db or --pg the command reads the database the library
+uses by default: $CAPSULE_URL, else capsules.db in the data directory
+($QUANTUMPIPES_DATA_DIR, else ~/.quantumpipes), and says which on
+standard error. A SQLite database is given with --db, never as FILE.`
+
+// defaultSource returns the database the library opens by default
+// ([capsule.DefaultURL]) and where that choice came from, for the note
+// naming it: $CAPSULE_URL, else capsules.db in the data directory.
+func defaultSource() (url, from string, err error) {
+	url, err = capsule.DefaultURL()
+	switch {
+	case err != nil:
+		return "", "", fmt.Errorf("no source given, and no default: %w", err)
+	case os.Getenv("CAPSULE_URL") != "":
+		from = "$CAPSULE_URL"
+	case os.Getenv(keys.DataDirEnv) != "":
+		from = "$" + keys.DataDirEnv + "/capsules.db"
+	default:
+		from = "~/.quantumpipes/capsules.db"
+	}
+	return url, from, nil
+}
+
+// missingReason says why a default database cannot be read.
+func missingReason(err error) string {
+	if errors.Is(err, fs.ErrNotExist) {
+		return "does not exist"
+	}
+	return "cannot be read: " + unwrapPathError(err).Error()
+}
+
+// sqliteHeader starts every SQLite database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// checkJSONFile checks that the FILE argument exists and is not a SQLite
+// database, which the database flags read.
+func checkJSONFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, unwrapPathError(err))
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	if n, _ := io.ReadFull(f, head); n == len(head) && string(head) == sqliteHeader {
+		return usageError(fmt.Sprintf("%s is a SQLite database, not a JSON file: give it as --db %s", path, shellQuote(path)))
+	}
+	return nil
 }
 
 // unwrapPathError drops the *fs.PathError wrapper whose path the message

@@ -25,7 +25,7 @@ const verifyUsage = `
 Usage: capsule verify [--structural|--full|--signatures] [--json] [--quiet]
                       [--public-key HEX | --pubkey HEX | --pubkey-file PATH]
                       [--checkpoint FILE] [--tenant T]
-                      (FILE | --db PATH | --pg URL)
+                      [FILE | --db PATH | --pg URL]
 
 Verify a chain of sealed capsules, streamed in sequence order:
   --structural  sequence numbers and previous_hash linkage
@@ -41,14 +41,28 @@ read from a file of its 64 hex digits (as "capsule keys export-public"
 writes it). With any of the three no data directory is needed; give at
 most one. A key that did not sign the chain fails it (exit code 1).
 
---checkpoint FILE also checks a signed checkpoint of the chain (from
-"capsule checkpoint"): its signature (with the same keys), and that the
+--checkpoint FILE also checks a signed checkpoint of one chain (from
+"capsule checkpoint"; the null tenant's unless --tenant): its signature (with the same keys), and that the
 chain still has at least the capsules it counted and still passes through
 its head hash. A chain cut short, or rewritten, fails here even when every
 capsule left in it is valid.
 
 FILE holds a JSON array of sealed capsules, or one sealed capsule ("-" is
-standard input). Exit code 0 when the chain is valid; 1 when it is broken,
+standard input). Without FILE, --db or --pg the database the library uses
+by default is read: $CAPSULE_URL, else capsules.db in the data directory
+(the command says which on standard error).
+
+A database without --tenant has every chain verified in turn, one line
+per chain and a total; --tenant T narrows it to T's chain ("" is the null
+tenant's). A database whose one chain is the null tenant's (the Python
+reference's layout) is reported as that one chain. An empty database is
+said to be empty. Over several chains --json prints the one-chain fields
+summed ("valid" true only when every chain is valid; "errors" holds the
+first error of each broken chain, with its "tenant_id" first), then
+"chains": each chain as {"tenant_id","valid","capsules_verified",
+"total_capsules","errors"}, tenant_id null for the null tenant.
+
+Exit code 0 when the chain (every chain) is valid; 1 when it (any) is broken,
 is JSON but not a chain of sealed capsules, or fails the checkpoint (an
 altered checkpoint included); 2 on a usage or I/O error (the input cannot
 be read or is not JSON at all).`
@@ -119,19 +133,33 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 	}
 
-	src, err := openSource(ctx, &sf, positional, stdin)
+	sf.quiet = *quiet
+	src, err := openSource(ctx, &sf, positional, stdin, stderr)
 	if err != nil {
 		return f.fail(stderr, err, exitError)
 	}
 	defer src.Close()
 	src.countAll = true
+	opts := capsule.VerifyOptions{Resolve: resolve, PQPublicKey: pqPub}
+	if src.store != nil && !sf.tenantSet && watch == nil {
+		// Every chain; a store whose one chain is the null tenant's (the
+		// reference's layout) is verified and reported as that chain.
+		tenants, err := src.store.Tenants(ctx)
+		if err != nil {
+			return f.fail(stderr, fmt.Errorf("%s: list chains: %w", src.name, err), exitError)
+		}
+		if len(tenants) != 1 || tenants[0] != "" {
+			return verifyAll(ctx, f, src, tenants, level, opts, *quiet, *asJSON, stdout, stderr)
+		}
+	}
 
 	records := src.Records(ctx)
 	if watch != nil {
 		records = watch.wrap(records)
 	}
 	progress := cli.NewProgress(stderr, "verified", !*quiet && !*asJSON && cli.IsTerminal(stderr))
-	res, err := capsule.VerifyChain(ctx, records, level, capsule.VerifyOptions{Resolve: resolve, PQPublicKey: pqPub, Progress: progress.Update})
+	opts.Progress = progress.Update
+	res, err := capsule.VerifyChain(ctx, records, level, opts)
 	progress.Done()
 	var bad *badElementError
 	switch {
@@ -182,6 +210,141 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	return code
 }
 
+// chainResult is the verification of one chain of a database.
+type chainResult struct {
+	tenant string
+	res    capsule.Result
+	total  int64
+}
+
+// verifyAll verifies the chains of tenants in a database source, in
+// order, and reports each and the total: exit code 1 when any is
+// broken.
+func verifyAll(ctx context.Context, f *cmdFlags, src *source, tenants []string, level capsule.Level, opts capsule.VerifyOptions, quiet, asJSON bool, stdout, stderr io.Writer) int {
+	results := make([]chainResult, 0, len(tenants))
+	for _, tenant := range tenants {
+		src.tenant = tenant
+		progress := cli.NewProgress(stderr, "verified ("+tenantLabel(tenant)+")", !quiet && !asJSON && cli.IsTerminal(stderr))
+		opts.Progress = progress.Update
+		res, err := capsule.VerifyChain(ctx, src.Records(ctx), level, opts)
+		progress.Done()
+		if err != nil {
+			return f.fail(stderr, fmt.Errorf("%s, chain of tenant %s: %w", src.name, tenantLabel(tenant), err), exitError)
+		}
+		total, ok := src.Total(ctx)
+		if !ok {
+			total = res.CapsulesVerified
+		}
+		results = append(results, chainResult{tenant, res, total})
+	}
+	code := exitOK
+	for _, r := range results {
+		if !r.res.Valid {
+			code = exitInvalid
+		}
+	}
+	switch {
+	case quiet:
+	case asJSON:
+		if err := writeVerifyAllJSON(stdout, level, results); err != nil {
+			return f.fail(stderr, err, exitError)
+		}
+	default:
+		writeVerifyAllHuman(stdout, level, results, src, cli.NewColour(stdout, os.Getenv))
+	}
+	return code
+}
+
+// verifyAllJSON is the --json output of verify over every chain: the
+// fields of verifyJSON summed over the chains (valid when all are, the
+// first error of each broken chain, with its tenant_id), then each chain
+// in the shape of verifyJSON with its tenant_id first (null for the null
+// tenant).
+type verifyAllJSON struct {
+	Valid            bool               `json:"valid"`
+	Level            string             `json:"level"`
+	CapsulesVerified int64              `json:"capsules_verified"`
+	TotalCapsules    int64              `json:"total_capsules"`
+	Errors           []verifyAllJSONErr `json:"errors"`
+	Chains           []verifyChainJSON  `json:"chains"`
+}
+
+type verifyAllJSONErr struct {
+	Tenant *string `json:"tenant_id"`
+	verifyJSONError
+}
+
+type verifyChainJSON struct {
+	Tenant           *string           `json:"tenant_id"`
+	Valid            bool              `json:"valid"`
+	CapsulesVerified int64             `json:"capsules_verified"`
+	TotalCapsules    int64             `json:"total_capsules"`
+	Errors           []verifyJSONError `json:"errors"`
+}
+
+func writeVerifyAllJSON(w io.Writer, level capsule.Level, results []chainResult) error {
+	out := verifyAllJSON{Valid: true, Level: level.String(), Errors: []verifyAllJSONErr{}, Chains: []verifyChainJSON{}}
+	for _, r := range results {
+		var tenant *string
+		if r.tenant != "" {
+			tenant = &r.tenant
+		}
+		ch := verifyChainJSON{Tenant: tenant, Valid: r.res.Valid, CapsulesVerified: r.res.CapsulesVerified,
+			TotalCapsules: r.total, Errors: []verifyJSONError{}}
+		if !r.res.Valid {
+			e := verifyJSONError{r.res.BrokenSequence, r.res.BrokenAt, r.res.Error}
+			ch.Errors = append(ch.Errors, e)
+			out.Errors = append(out.Errors, verifyAllJSONErr{tenant, e})
+			out.Valid = false
+		}
+		out.CapsulesVerified += r.res.CapsulesVerified
+		out.TotalCapsules += r.total
+		out.Chains = append(out.Chains, ch)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+func writeVerifyAllHuman(w io.Writer, level capsule.Level, results []chainResult, src *source, c cli.Colour) {
+	if len(results) == 0 {
+		fmt.Fprintf(w, "%s is empty: it holds no chains, so there is nothing to verify\n", src.name)
+		return
+	}
+	var verified, total int64
+	broken := 0
+	for _, r := range results {
+		verified += r.res.CapsulesVerified
+		total += r.total
+		label := tenantLabel(r.tenant)
+		if r.res.Valid {
+			fmt.Fprintf(w, "%s chain of tenant %s valid: %d %s verified\n", c.Green("✓"), label, r.res.CapsulesVerified, plural(r.res.CapsulesVerified, "capsule"))
+			continue
+		}
+		broken++
+		fmt.Fprintf(w, "%s chain of tenant %s broken at sequence %d (id %s): %s (%d of %d %s verified before it)\n",
+			c.Red("✗"), label, r.res.BrokenSequence, orUnknown(r.res.BrokenAt), r.res.Error, r.res.CapsulesVerified, r.total, plural(r.total, "capsule"))
+	}
+	n := int64(len(results))
+	if broken == 0 && n == 1 {
+		fmt.Fprintf(w, "%s 1 chain valid: %d %s verified (%s)\n", c.Green("✓"), verified, plural(verified, "capsule"), level)
+		return
+	}
+	if broken == 0 {
+		fmt.Fprintf(w, "%s all %d %s valid: %d %s verified (%s)\n", c.Green("✓"), n, plural(n, "chain"), verified, plural(verified, "capsule"), level)
+		return
+	}
+	fmt.Fprintf(w, "%s %d of %d %s broken: %d of %d %s verified (%s)\n", c.Red("✗"), broken, n, plural(n, "chain"), verified, total, plural(total, "capsule"), level)
+}
+
+// orUnknown names a capsule whose id could not be read.
+func orUnknown(id string) string {
+	if id == "" {
+		return "unknown"
+	}
+	return id
+}
+
 func count(bs ...bool) int {
 	n := 0
 	for _, b := range bs {
@@ -230,12 +393,8 @@ func writeVerifyHuman(w io.Writer, res capsule.Result, total int64, src *source,
 		fmt.Fprintf(w, "%s %s\n", c.Green("✓"), msg)
 		return
 	}
-	id := res.BrokenAt
-	if id == "" {
-		id = "unknown"
-	}
 	fmt.Fprintf(w, "%s chain broken at sequence %d (id %s): %s (%s; %d of %d %s verified before it)\n",
-		c.Red("✗"), res.BrokenSequence, id, res.Error, res.Level, res.CapsulesVerified, total, plural(total, "capsule"))
+		c.Red("✗"), res.BrokenSequence, orUnknown(res.BrokenAt), res.Error, res.Level, res.CapsulesVerified, total, plural(total, "capsule"))
 }
 
 func plural(n int64, word string) string {

@@ -18,15 +18,18 @@ import (
 
 // verifyOut is the --json output of verify.
 type verifyOut struct {
-	Valid            bool   `json:"valid"`
-	Level            string `json:"level"`
-	CapsulesVerified int64  `json:"capsules_verified"`
-	TotalCapsules    int64  `json:"total_capsules"`
-	Errors           []struct {
-		Sequence  int64  `json:"sequence"`
-		CapsuleID string `json:"capsule_id"`
-		Error     string `json:"error"`
-	} `json:"errors"`
+	Valid            bool             `json:"valid"`
+	Level            string           `json:"level"`
+	CapsulesVerified int64            `json:"capsules_verified"`
+	TotalCapsules    int64            `json:"total_capsules"`
+	Errors           []verifyOutError `json:"errors"`
+}
+
+// verifyOutError is an element of its errors.
+type verifyOutError struct {
+	Sequence  int64  `json:"sequence"`
+	CapsuleID string `json:"capsule_id"`
+	Error     string `json:"error"`
 }
 
 func verifyJSONOf(t *testing.T, code int, args ...string) verifyOut {

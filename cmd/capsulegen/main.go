@@ -6,8 +6,11 @@
 //	capsulegen [-check] [-v] [packages]
 //
 // It writes one <package>_capsule.go file per package that has directives
-// (packages default to ".", the package go generate runs it in) and
-// removes generated files that are no longer needed. With -check it writes
+// (packages default to ".", the package go generate runs it in), and one
+// more, under the same build constraint, per distinct constraint of the
+// files that declare audited functions (<package>_linux_capsule.go for
+// x_linux.go, also when generating on another system), and removes
+// generated files that are no longer needed. With -check it writes
 // nothing, prints each stale file with a unified diff and each missing or
 // orphaned one, and exits 1 when there is any: the CI check for generated
 // code that was not regenerated.
@@ -20,9 +23,9 @@
 // directive has problems (each printed as file:line:col: message) or, with
 // -check, a generated file is stale, missing or orphaned; 2 usage errors
 // and packages that cannot be loaded. Comments that look like directives
-// but are not ("// capsule:audit", "//capsule:audti") are ignored with a
-// warning (file:line:col: warning: message) that leaves the exit code as
-// it is. See package
+// but are not ("// capsule:audit", "//capsule:audti", "/*capsule:audit*/")
+// are ignored with a warning (file:line:col: warning: message) that leaves
+// the exit code as it is. See package
 // github.com/capsule-go/capsule/gen for the directive.
 package main
 

@@ -13,6 +13,7 @@
 //	curl -H 'X-Site-ID: acme' 'localhost:8080/convert?value=21&unit=c-to-f'
 //	curl -H 'X-Site-ID: acme' localhost:8080/api/v1/capsules/
 //	curl -H 'X-Site-ID: acme' localhost:8080/api/v1/capsules/verify
+//	curl localhost:8080/api/v1/capsules/healthz
 //
 // The capsule routes are bound to the X-Site-ID header, so one site never
 // reads another's chain. A header stands in for authentication here; a
@@ -133,6 +134,9 @@ func newHandler(caps *capsule.Capsules, log *slog.Logger) http.Handler {
 	nethttp.Mount(mux, caps.Store(),
 		nethttp.WithTenantFunc(site),
 		nethttp.WithResolver(caps.Resolver()),
+		// GET /api/v1/capsules/healthz fails while the audit breaker is
+		// open, not only when the database does not answer.
+		nethttp.WithHealth(caps.Health),
 		nethttp.WithLogger(log))
 	return mux
 }

@@ -64,6 +64,11 @@ func TestService(t *testing.T) {
 		t.Fatalf("summarize without a site = %d", status)
 	}
 
+	// The health route needs no site: it tells nothing of the chains.
+	if status, body = call(t, srv, http.MethodGet, "/api/v1/capsules/healthz", "", ""); status != http.StatusOK || body != `{"status":"ok"}` {
+		t.Fatalf("healthz = %d %s, want 200", status, body)
+	}
+
 	// acme's chain holds its two calls, newest first; globex's the failure.
 	status, body = call(t, srv, http.MethodGet, "/api/v1/capsules/", "acme", "")
 	var list struct {

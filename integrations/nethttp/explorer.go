@@ -2,8 +2,10 @@ package nethttp
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/capsule-go/capsule/internal/sections"
 	"github.com/capsule-go/capsule/protocol"
+	"github.com/capsule-go/capsule/storage"
 )
 
 // The explorer is a read-only HTML view of the same data, for people:
@@ -366,6 +369,7 @@ type rowView struct {
 	Hash       string
 	CapsuleURL string
 	Broken     bool
+	Verified   bool   // marked as verified (the verification page)
 	Unreadable string // why the stored capsule cannot be read; "" when it can
 	Missing    string // for a run of sequences the chain lacks, what is missing
 }
@@ -611,6 +615,7 @@ type fieldView struct {
 	Key  string
 	Kind string // "text", "empty", "null", "number", "bool", "json"
 	Text string
+	URL  string // the page Text links to; "" when none
 }
 
 func newField(key string, v any) fieldView {
@@ -671,6 +676,10 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 	if t, ok := vals["tenant_id"]; ok {
 		q.Set("tenant_id", t)
 	}
+	// The capsule route notes the capsule's chain, so that a page opened
+	// without tenant_id can still name it.
+	sink := new(tenantSink)
+	r = r.WithContext(context.WithValue(r.Context(), tenantSinkKey{}, sink))
 	var m map[string]any
 	e := s.call(r, s.get, s.prefix+"/"+id, q, id, &m)
 	if e != nil && e.capsuleID == "" {
@@ -679,7 +688,12 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 	}
 	v := capsuleView{ID: str(m["id"])}
 	crumb := []link{{"Chains", "../"}}
-	if t, ok := vals["tenant_id"]; ok {
+	tenant, hasTenant := vals["tenant_id"]
+	if !hasTenant && sink.known {
+		tenant, hasTenant = sink.tenant, true
+	}
+	if hasTenant {
+		t := tenant
 		ref := newTenantRef(t)
 		v.Tenant = &ref
 		v.ChainURL, v.VerifyURL = "../chain?"+ref.Query, "../verify?"+ref.Query
@@ -696,7 +710,18 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 	for _, k := range sections.Identity {
 		known = append(known, k)
 		if val, ok := m[k]; ok {
-			v.Identity = append(v.Identity, newField(k, val))
+			f := newField(k, val)
+			switch k {
+			case "previous_hash":
+				if hasTenant {
+					f.URL = s.capsuleByHash(r, str(val), tenant)
+				}
+			case "parent_id":
+				if id := str(val); id != "" {
+					f.URL = "../capsule/" + url.PathEscape(id)
+				}
+			}
+			v.Identity = append(v.Identity, f)
 		}
 	}
 	for _, order := range sections.Order {
@@ -734,6 +759,43 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "capsule", "../", v, crumb...)
 }
 
+// tenantSinkKey is the context key of a *tenantSink.
+type tenantSinkKey struct{}
+
+// tenantSink receives the tenant of the capsule the capsule route answers
+// with, for the capsule page that called it in process; JSON clients never
+// see it.
+type tenantSink struct {
+	tenant string
+	known  bool
+}
+
+// noteTenant gives tenant to the request's tenantSink, if it has one.
+func noteTenant(r *http.Request, tenant string) {
+	if sink, ok := r.Context().Value(tenantSinkKey{}).(*tenantSink); ok {
+		sink.tenant, sink.known = tenant, true
+	}
+}
+
+// capsuleByHash returns the page of the capsule of tenant's chain whose
+// hash is hash, "" when there is none or the store does not answer (the
+// hash is then shown without a link).
+func (s *server) capsuleByHash(r *http.Request, hash, tenant string) string {
+	if hash == "" {
+		return ""
+	}
+	ctx, cancel := s.queryContext(r)
+	defer cancel()
+	rec, err := s.store.GetByHash(ctx, hash, &tenant)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			s.log.WarnContext(r.Context(), "nethttp: explorer could not look up previous_hash", "hash", hash, "err", err)
+		}
+		return ""
+	}
+	return capsuleURL("../", rec.ID, newTenantRef(tenant))
+}
+
 // verifyAnswer is the verify route's answer.
 type verifyAnswer struct {
 	Valid            bool    `json:"valid"`
@@ -755,9 +817,38 @@ type verifyView struct {
 	Error     string
 	BrokenSeq int64
 	BrokenURL string
-	Rows      []rowView // the capsules around the broken link, or the newest
+	Rows      []rowView // the capsules around the broken link, or the newest, or a page of all
 	Total     int64
 	ChainURL  string
+
+	// AllURL pages through every capsule of the chain, each marked
+	// verified or not; Paged is set on those pages, From, To, Newer and
+	// Older as on the chain page.
+	AllURL       string
+	Paged        bool
+	From, To     int64
+	Newer, Older string
+}
+
+// verifyPageLimit is how many capsules a page of all the capsules
+// verified shows unless limit says otherwise.
+const verifyPageLimit = 50
+
+// verified reports whether the verification checked the capsule at
+// sequence seq and found it good: all of a valid, complete chain; those
+// before the broken link of a broken one; the first CapsulesVerified of
+// one the bounds stopped early.
+func (v *verifyView) verified(seq string) bool {
+	n, err := strconv.ParseInt(seq, 10, 64)
+	switch {
+	case err != nil:
+		return false
+	case !v.Result.Valid:
+		return n < v.BrokenSeq
+	case !v.Result.Complete:
+		return n < v.Result.CapsulesVerified
+	}
+	return true
 }
 
 // verifyContext is how many capsules the verification page shows on each
@@ -768,11 +859,26 @@ const verifyContext = 2
 // for one chain, with the capsules around a broken link and that link
 // marked.
 func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
-	vals, rerr := parseQuery(r.URL.RawQuery, "tenant_id", "level")
+	vals, rerr := parseQuery(r.URL.RawQuery, "tenant_id", "level", "limit", "offset")
 	if rerr == nil {
 		if t, ok := vals["tenant_id"]; ok {
 			rerr = checkTenant(t)
 		}
+	}
+	// limit and offset page through every capsule, as the list route
+	// does (and within its bounds).
+	_, hasLimit := vals["limit"]
+	_, hasOffset := vals["offset"]
+	paged := hasLimit || hasOffset
+	var page listQuery
+	if rerr == nil && paged {
+		pq := url.Values{}
+		for _, k := range []string{"limit", "offset"} {
+			if v, ok := vals[k]; ok {
+				pq.Set(k, v)
+			}
+		}
+		page, rerr = parseListQuery(pq.Encode())
 	}
 	if rerr != nil {
 		s.refuse(w, r, "", rerr)
@@ -791,10 +897,17 @@ func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
 	if l, ok := vals["level"]; ok {
 		q.Set("level", l)
 	}
-	v := verifyView{Tenant: ref, ChainURL: "chain?" + ref.Query}
+	v := verifyView{Tenant: ref, ChainURL: "chain?" + ref.Query, Paged: paged}
 	if e := s.call(r, s.verify, s.prefix+"/verify", q, "", &v.Result); e != nil {
 		s.fail(w, r, "", e)
 		return
+	}
+	keep := url.Values{"tenant_id": {tenant}}
+	if l, ok := vals["level"]; ok {
+		keep.Set("level", l)
+	}
+	if v.Result.CapsulesVerified > 0 {
+		v.AllURL = strings.TrimPrefix(pageURL("verify", keep, 0, verifyPageLimit), "./")
 	}
 	// The capsules to show: around the broken link, else the newest.
 	var around listAnswer
@@ -814,6 +927,10 @@ func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
 		offset = max(around.Total-1-(v.BrokenSeq+verifyContext), 0)
 	}
 	sub := url.Values{"tenant_id": {tenant}, "limit": {strconv.Itoa(2*verifyContext + 1)}, "offset": {strconv.FormatInt(offset, 10)}}
+	if paged {
+		sub.Set("limit", strconv.Itoa(page.limit))
+		sub.Set("offset", strconv.FormatInt(page.offset, 10))
+	}
 	if e := s.call(r, s.list, s.prefix+"/", sub, "", &around); e != nil {
 		s.fail(w, r, "", e)
 		return
@@ -828,7 +945,21 @@ func (s *server) pageVerify(w http.ResponseWriter, r *http.Request) {
 				row.Broken = row.Broken || row.Sequence == strconv.FormatInt(v.BrokenSeq, 10)
 			}
 		}
+		row.Verified = !row.Broken && v.Result.Valid
+		if paged && !row.Broken {
+			row.Verified = v.verified(row.Sequence)
+		}
 		v.Rows = append(v.Rows, row)
+	}
+	if paged {
+		v.Total = around.Total
+		v.From, v.To = page.offset+1, page.offset+int64(len(v.Rows))
+		if page.offset > 0 {
+			v.Newer = pageURL("verify", keep, int(max(page.offset-int64(page.limit), 0)), page.limit)
+		}
+		if v.To < around.Total {
+			v.Older = pageURL("verify", keep, int(v.To), page.limit)
+		}
 	}
 	s.render(w, r, http.StatusOK, "verify", "", v, link{"Chains", "./"}, link{ref.Label, v.ChainURL})
 }

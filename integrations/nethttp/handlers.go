@@ -190,6 +190,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "capsule not found", "")
 		return
 	}
+	noteTenant(r, rec.Tenant)
 	buf, err := protocol.AppendSealed(make([]byte, 0, len(rec.Data)+512), &rec)
 	if err != nil {
 		s.unreadable(w, r, &rec, err)

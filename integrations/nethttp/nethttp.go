@@ -3,6 +3,7 @@
 //	GET {prefix}/          list capsules, newest first
 //	GET {prefix}/verify    verify a chain (or every chain)
 //	GET {prefix}/{id}      one capsule by id or id prefix
+//	GET {prefix}/healthz   whether the store answers (see Health)
 //
 // and a read-only HTML explorer for people under {prefix}/explore/ (see
 // below). The default prefix is /api/v1/capsules. [Handler] returns the routes on a
@@ -80,6 +81,19 @@
 // not a JSON object) with 500 {"error":"stored capsule is
 // unreadable","capsule_id":…}; the list route names it in "unreadable".
 //
+// # Health
+//
+// GET {prefix}/healthz answers 200 {"status":"ok"} when the store answers
+// a chain head read and every check given with [WithHealth] returns nil,
+// all within [HealthTimeout] (one second); otherwise 503
+// {"status":"unavailable","error":reason} with Retry-After, the reason
+// being "storage unavailable", "storage did not answer within 1s",
+// "health check did not answer within 1s" or the failing check's message
+// (the store's own error is logged, never sent). A service that appends
+// passes its Capsules' Health, so that the route also fails while the
+// audit breaker is open. The route takes no tenant and is not bound by
+// [WithTenantFunc]: it tells nothing of the chains.
+//
 // # Bounded verification
 //
 // One verify request checks at most [WithVerifyLimit] capsules (default
@@ -132,6 +146,7 @@
 //	GET {prefix}/explore/chain?tenant_id=T    one chain, newest first (limit, offset, type)
 //	GET {prefix}/explore/capsule/{id}         one capsule: the six sections and the seal
 //	GET {prefix}/explore/verify?tenant_id=T   the chain's verification, the broken link marked
+//	                                          (limit, offset: every capsule it verified, paged)
 //	GET {prefix}/explore/style.css            the one stylesheet
 //
 // A GET of the mount point itself ({prefix}/ or {prefix}) whose Accept
@@ -149,7 +164,10 @@
 // the explorer works under any prefix and behind http.StripPrefix. A
 // capsule whose stored content cannot be read (a tampered row) is shown
 // in its place on the chain, chains and verify pages, marked broken, and
-// its own page says it is unreadable.
+// its own page says it is unreadable. A capsule's page names its chain
+// in the breadcrumb (opened without tenant_id too), and links its
+// previous_hash to the capsule of its chain with that hash and its
+// parent_id to that capsule.
 //
 // # Methods and paths
 //
@@ -157,12 +175,16 @@
 // method is 405 with Allow: GET, HEAD (OPTIONS * included, when the
 // http.Server passes it on: set DisableGeneralOptionsHandler, as capsule
 // serve does), and a path outside the routes (or not in clean form, such
-// as one with "//" or "..") is 404, both as JSON. [Mount] leaves those cases to the application's mux, which
+// as one with "//" or "..") is 404, both as JSON. The root "/" of a
+// Handler mounted under a prefix redirects a browser (as the mount point
+// does, see Explorer) to {prefix}/explore/, and answers anything else 404
+// {"error":"not found","routes":"{prefix}/","explorer":"{prefix}/explore/"}. [Mount] leaves those cases to the application's mux, which
 // answers them itself (405 with an Allow header, 404) in plain text.
 package nethttp
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -220,6 +242,7 @@ type config struct {
 	queryTimeout  time.Duration
 	listBytes     int64
 	maxList       int
+	health        []func(context.Context) error
 }
 
 // WithPrefix mounts the routes under prefix instead of [DefaultPrefix]. The
@@ -371,6 +394,10 @@ func Handler(store storage.Store, opts ...Option) http.Handler {
 			probe = r.Clone(r.Context())
 			probe.Method = http.MethodGet
 		}
+		if r.URL.Path == "/" && s.prefix != "" {
+			s.root(w, r)
+			return
+		}
 		if _, pattern := mux.Handler(probe); pattern == "" || cleanPath(r.URL.Path) != r.URL.Path {
 			// No route, or a path the mux would redirect to its clean form:
 			// answer JSON rather than the mux's text and HTML.
@@ -384,6 +411,20 @@ func Handler(store storage.Store, opts ...Option) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// root answers the root of a Handler mounted under a prefix: a browser
+// opening it (see wantsHTML) is sent to the explorer, anything else gets
+// a JSON 404 that names where the routes are.
+func (s *server) root(w http.ResponseWriter, r *http.Request) {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && wantsHTML(r) {
+		s.toExplorer(w, r)
+		return
+	}
+	w.Header().Add("Vary", "Accept")
+	buf := append([]byte(`{"error":"not found","routes":`), appendString(nil, s.prefix+"/")...)
+	buf = append(append(buf, `,"explorer":`...), appendString(nil, s.prefix+"/explore/")...)
+	writeJSON(w, http.StatusNotFound, append(buf, '}'))
 }
 
 // cleanPath returns the canonical form of p as ServeMux computes it: rooted,
@@ -418,6 +459,7 @@ func (s *server) mount(mux *http.ServeMux) {
 		mux.Handle("GET "+s.prefix, list)
 	}
 	mux.HandleFunc("GET "+s.prefix+"/verify", s.verify)
+	mux.HandleFunc("GET "+s.prefix+"/healthz", s.healthz)
 	mux.HandleFunc("GET "+s.prefix+"/{id}", s.get)
 	s.mountExplorer(mux)
 }

@@ -12,6 +12,12 @@
 //	caps, err := capsule.Open(ctx, "", otelcapsule.WithTracing())
 //	...
 //	capsule.SetDefault(caps)
+//
+// It also exports the audit pipeline as OpenTelemetry metrics (see
+// [Metrics]): capsules appended, failed and swallowed, chain conflicts,
+// append latency and batch size, queue depth and breaker state. The
+// example/prometheus command serves them to a Prometheus scrape through
+// OpenTelemetry's Prometheus exporter.
 package otelcapsule
 
 import (

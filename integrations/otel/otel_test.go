@@ -19,16 +19,17 @@ import (
 	"github.com/capsule-go/capsule/storage/memory"
 )
 
-// newCapsules returns Capsules over a memory store with a fresh key and
-// the tracing hook.
-func newCapsules(t testing.TB) (*capsule.Capsules, *memory.Store) {
+// newCapsules returns Capsules over a memory store with a fresh key, the
+// tracing hook and opts.
+func newCapsules(t testing.TB, opts ...capsule.OpenOption) (*capsule.Capsules, *memory.Store) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := memory.New()
-	caps, err := capsule.NewCapsules(st, capsule.WithSigner(keys.NewSigner(priv, "qp_key_test")), otelcapsule.WithTracing())
+	opts = append([]capsule.OpenOption{capsule.WithSigner(keys.NewSigner(priv, "qp_key_test")), otelcapsule.WithTracing()}, opts...)
+	caps, err := capsule.NewCapsules(st, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,13 @@ func TestNearMiss(t *testing.T) {
 		"// Capsule: a record":               "",
 		"//go:generate capsulegen":           "",
 		"// capsules are sealed":             "",
-		"/* capsule:audit */":                "",
+		"/* capsule:audit */":                `"/* capsule:audit" is a block comment and is ignored: a directive is a line comment, //capsule:audit`,
+		"/*capsule:audit type=tool*/":        `"/*capsule:audit" is a block comment and is ignored: a directive is a line comment, //capsule:audit`,
+		"/*capsule:direct replay*/":          `"/*capsule:direct" is a block comment and is ignored: a directive is a line comment, //capsule:direct`,
+		"/*\n capsule:audit type=tool\n*/":   `"/*\n capsule:audit" is a block comment and is ignored: a directive is a line comment, //capsule:audit`,
+		"/*capsule:audti*/":                  `"/*capsule:audti" is a block comment and is ignored (did you mean the line comment //capsule:audit?)`,
+		"/* capsule: a sealed record */":     "",
+		"/* capsules are sealed */":          "",
 		"// see capsule:audit in the README": "",
 	} {
 		if got := NearMiss(text); got != want {

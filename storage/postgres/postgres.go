@@ -28,7 +28,9 @@
 // whatever happens to the connection after; when the connection fails
 // with the COMMIT sent and unanswered, the store waits for that server
 // process to finish (ending it if it still sits in the transaction) and
-// looks for each batch by id before reporting a failure. That look
+// looks for each batch by id before reporting a failure, asking again
+// while no server answers (a crashed server restarting, a standby being
+// promoted under a multi-host URL) until the append's deadline. That look
 // assumes a direct connection to the server, whose process id the
 // connection knows.
 //
@@ -577,21 +579,61 @@ func outcomeUnknown(err error) bool {
 	return !errors.As(err, &pe) && !pgconn.SafeToRetry(err)
 }
 
-// settleTimeout bounds how long the store waits for the outcome of a
-// transaction whose connection failed after COMMIT was sent (within the
-// append's own deadline, which bounds it too).
-const settleTimeout = 5 * time.Second
+// settleTimeout bounds how long the store looks for the outcome of a
+// transaction whose connection failed after COMMIT was sent, within the
+// append's own deadline, which bounds it too.
+const settleTimeout = 30 * time.Second
+
+// askAgain is the pause between two questions about such an outcome while
+// the server cannot answer.
+const askAgain = 50 * time.Millisecond
+
+// unreachable reports whether err says that the server cannot be asked
+// now (the connection failed or was refused; the server is starting up,
+// shutting down, or not the read-write server the URL asks for), rather
+// than that it answered.
+func unreachable(err error) bool {
+	var pe *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.As(err, &pe):
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	}
+	return true
+}
+
+// ask runs q, and runs it again while the server cannot answer (see
+// unreachable), until ctx ends. A server that crashed may be restarting,
+// or a standby being promoted in its place.
+func ask(ctx context.Context, q func(context.Context) error) error {
+	for {
+		err := q(ctx)
+		if err == nil || !unreachable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(askAgain):
+		}
+	}
+}
 
 // settle waits until server process pid, whose connection failed with a
 // COMMIT sent and unanswered, no longer runs a statement (it may still be
 // committing), and ends it if it sits in the transaction, so that a COMMIT
-// still in the network cannot land later.
+// still in the network cannot land later. While no server answers it asks
+// again (see ask): a server that answers without that process has settled
+// the transaction, one way or the other.
 func (s *Store) settle(ctx context.Context, pid uint32) error {
 	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
 	for {
 		var state string
-		err := s.pool.QueryRow(ctx, "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&state)
+		err := ask(ctx, func(ctx context.Context) error {
+			return s.pool.QueryRow(ctx, "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&state)
+		})
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return nil // the server process is gone: the outcome is settled
@@ -616,6 +658,7 @@ func (s *Store) settle(ctx context.Context, pid uint32) error {
 
 // stored reports whether recs, a batch of tenant's chain whose transaction
 // had an unknown outcome, are stored: a batch is all there or not at all.
+// While no server answers it asks again (see ask).
 func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
 	defer cancel()
@@ -627,7 +670,10 @@ func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record
 	q.where("id = ANY(%s)", ids)
 	q.tenant(tenant)
 	var n int
-	if err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n); err != nil {
+	err := ask(ctx, func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n)
+	})
+	if err != nil {
 		return false, fmt.Errorf("look for the batch: %w", err)
 	}
 	return n == len(recs), nil

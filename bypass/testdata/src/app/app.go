@@ -52,6 +52,12 @@ func uses(a *Agent, l *List[int]) {
 	Search("allowed on the line above")
 	// capsule:direct is not a directive: the call is reported
 	Search("spaced") // want `call AuditedSearch instead: this call is not audited`
+	// A //capsule:direct comment allows one call: the first on its line.
+	_ = Search("first") + Search("second") //capsule:direct one replay // want `call AuditedSearch instead: this call is not audited`
+	//capsule:direct
+	_ = Search(Search("inner")) // want `call AuditedSearch instead: this call is not audited`
+	//capsule:direct
+	_ = Search("two comments") + Search("allow two") //capsule:direct
 	nearMiss("n")
 	Plain("p")
 	AuditedSearch("w")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -137,3 +138,42 @@ func Lenient(ctx context.Context) (int, error) { return 43, nil }
 
 //capsule:audit type=tool tenant_id=long
 func Long() string { return strings.Repeat("x", 600) }
+
+// CodeErr is an error of a concrete type, returned as *CodeErr.
+type CodeErr struct{ N int }
+
+// Error returns the code.
+func (e *CodeErr) Error() string { return "code " + strconv.Itoa(e.N) }
+
+// Code returns the code.
+func (e *CodeErr) Code() int { return e.N }
+
+// Coded is an error interface other than error.
+type Coded interface {
+	error
+	Code() int
+}
+
+//capsule:audit type=tool tenant_id=errtypes
+func Concrete(fail bool) (int, *CodeErr) {
+	if fail {
+		return 0, &CodeErr{N: 7}
+	}
+	return 1, nil
+}
+
+//capsule:audit type=tool tenant_id=errtypes
+func ConcreteOnly(fail bool) *CodeErr {
+	if fail {
+		return &CodeErr{N: 9}
+	}
+	return nil
+}
+
+//capsule:audit type=tool tenant_id=errtypes
+func Iface(fail bool) (string, Coded) {
+	if fail {
+		return "", &CodeErr{N: 8}
+	}
+	return "ok", nil
+}

@@ -77,3 +77,9 @@ func FuncTenant(f fmt.Formatter) {}
 
 //capsule:audit type=agent tenant_from=req.Hidden
 func PromotedUnexported(req Request) {}
+
+//capsule:audit type=agent tenant_from=tenent
+func (r Request) Receiver(ctx context.Context, tenant string, _ int) {}
+
+//capsule:audit type=agent tenant_from=site
+func NoParams() {}

@@ -114,6 +114,18 @@ func main() {
 	obs["lenient"] = []any{n, err == nil}
 	obs["long"] = len(audited.AuditedLong())
 
+	// Error results of other types than error: the same values come back,
+	// and a nil one (not a nil *CodeErr in a non-nil error) is success.
+	n, cerr := audited.AuditedConcrete(true)
+	obs["concrete_fail"] = []any{n, cerr != nil && cerr.N == 7}
+	n, cerr = audited.AuditedConcrete(false)
+	obs["concrete_ok"] = []any{n, cerr == nil}
+	obs["concrete_only"] = []any{audited.AuditedConcreteOnly(true).N, audited.AuditedConcreteOnly(false) == nil}
+	s, coded := audited.AuditedIface(true)
+	obs["iface_fail"] = []any{s, coded.Code()}
+	s, coded = audited.AuditedIface(false)
+	obs["iface_ok"] = []any{s, coded == nil}
+
 	// Read back everything the default store holds.
 	caps, err := capsule.Default()
 	check(err)

@@ -1,0 +1,3 @@
+package gensrc
+
+func use() string { return Handle("x") } // want `call AuditedHandle instead: this call is not audited`

@@ -1,0 +1,3 @@
+package plat
+
+func use(a *Agent) string { return a.AuditedEverywhere("x") }

@@ -1,0 +1,5 @@
+//go:build cgo
+
+package plat
+
+func useCgo() int { return AuditedAbs(-1) }

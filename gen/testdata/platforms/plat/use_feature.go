@@ -1,0 +1,5 @@
+//go:build feature
+
+package plat
+
+func useFeature() error { return AuditedFeature("x") }

@@ -1,0 +1,5 @@
+package plat
+
+func useLinux(a *Agent) string { return a.AuditedOnlyLinux("x") }
+
+func openLinux() error { return AuditedOpen("/") }

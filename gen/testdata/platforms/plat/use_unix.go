@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package plat
+
+func useUnix() int { return AuditedOtherUnix(1) }
