@@ -27,7 +27,9 @@ const maxLadders = 256
 // above its first capsule and skips fewer than ladderStep through the
 // index, however deep the offset.
 type ladder struct {
-	mu    sync.Mutex
+	// lock is held (a token in it) by the one request reading or
+	// updating the ladder; the others wait for it, or for their context.
+	lock  chan struct{}
 	head  int64  // the chain head the ladder counts up to; -1: none yet
 	rungs []rung // newest first, once complete
 	// found are the sequences of the rungs found so far while building,
@@ -67,7 +69,7 @@ func (ls *ladders) get(tenant, typ string) *ladder {
 			break
 		}
 	}
-	l := &ladder{head: -1}
+	l := &ladder{lock: make(chan struct{}, 1), head: -1}
 	ls.m[k] = l
 	return l
 }
@@ -81,10 +83,15 @@ func (ls *ladders) typedPage(ctx context.Context, st storage.Store, tenant strin
 		return listPage{}, false, err
 	}
 	l := ls.get(tenant, f.Type)
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	select {
+	case l.lock <- struct{}{}:
+		defer func() { <-l.lock }()
+	case <-ctx.Done():
+		return listPage{}, false, ctx.Err()
+	}
 	if head < l.head {
-		*l = ladder{head: -1} // the chain shrank: rows were removed
+		// The chain shrank: rows were removed.
+		l.head, l.rungs, l.found, l.complete, l.total = -1, nil, nil, false, 0
 	}
 	if l.head < 0 {
 		l.head = head

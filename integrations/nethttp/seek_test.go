@@ -211,3 +211,81 @@ func TestListTypeLadder(t *testing.T) {
 		})
 	}
 }
+
+// shrunk is a store whose chains end at sequence max: rows removed from
+// the top behind the store's back.
+type shrunk struct {
+	storage.Store
+	max int64
+}
+
+func (s *shrunk) bound(f storage.Filter) storage.Filter {
+	if f.MaxSequence == nil || *f.MaxSequence > s.max {
+		f.MaxSequence = &s.max
+	}
+	return f
+}
+
+func (s *shrunk) Head(ctx context.Context, tenant string) (storage.Head, error) {
+	recs, err := s.Store.List(ctx, storage.Filter{Tenant: &tenant, MaxSequence: &s.max, Limit: 1})
+	if err != nil || len(recs) == 0 {
+		return storage.Head{Sequence: -1}, err
+	}
+	return storage.Head{Sequence: recs[0].Sequence, Hash: recs[0].Hash}, nil
+}
+
+func (s *shrunk) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+	return s.Store.List(ctx, s.bound(f))
+}
+
+func (s *shrunk) Count(ctx context.Context, f storage.Filter) (int64, error) {
+	return s.Store.Count(ctx, s.bound(f))
+}
+
+// A chain whose head moves down (rows removed from the top) gets its
+// ladder built again; concurrent requests of one type share the ladder
+// (run with -race) and each gets the page counting gives.
+func TestListTypeLadderShrinkAndConcurrent(t *testing.T) {
+	defer nethttp.SetLadderStep(4)()
+	mem := memory.New()
+	recs := storagetest.Chain(tenantA, storage.Head{Sequence: -1}, 200)
+	if err := mem.Append(t.Context(), tenantA, recs); err != nil {
+		t.Fatal(err)
+	}
+	st := &shrunk{Store: mem, max: 199}
+	srv := serve(t, nethttp.Handler(st, nethttp.WithMaxList(64)))
+	want := func(offset int64) string {
+		f := storage.Filter{Tenant: ptr(tenantA), Type: "tool", Limit: 3, Offset: offset}
+		total, err := st.Count(t.Context(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := st.List(t.Context(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := int(offset) + len(page)
+		if int64(next) >= total {
+			next = -1
+		}
+		return listPage(t, page, int(total), 3, int(offset), next, false)
+	}
+	target := func(offset int64) string {
+		return fmt.Sprintf("%s/?tenant_id=%s&type=tool&limit=3&offset=%d", prefix, tenantA, offset)
+	}
+	for _, max := range []int64{199, 120, 57} {
+		st.max = max
+		var wg sync.WaitGroup
+		for offset := range int64(20) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := do(t, srv, http.MethodGet, target(offset), nil)
+				if w := want(offset); r.status != http.StatusOK || r.body != w {
+					t.Errorf("head %d, GET %s: %d\n got %s\nwant %s", max, target(offset), r.status, r.body, w)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
