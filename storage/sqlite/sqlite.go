@@ -1306,18 +1306,30 @@ func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, e
 	if len(ps) == 0 {
 		return nil, nil
 	}
-	q, args := union(ps)
-	limit := int64(-1) // no limit
-	if f.Limit > 0 {
-		limit = int64(f.Limit)
-	}
-	q += " ORDER BY sequence DESC, tenant_id LIMIT ? OFFSET ?"
-	args = append(args, limit, max(f.Offset, 0))
+	q, args := listQuery(ps, f)
 	recs, err := s.queryRecordsMax(ctx, f.MaxBytes, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list: %w", err)
 	}
 	return recs, nil
+}
+
+// listQuery returns List's SELECT over ps (f's conditions), ordered and
+// paged by f.
+func listQuery(ps []part, f storage.Filter) (string, []any) {
+	q, args := union(ps)
+	limit := int64(-1) // no limit
+	if f.Limit > 0 {
+		limit = int64(f.Limit)
+	}
+	if f.Tenant != nil {
+		// One chain, whose sequences are unique: the order its indexes
+		// give, without a sort for a constant tenant_id.
+		q += " ORDER BY sequence DESC LIMIT ? OFFSET ?"
+	} else {
+		q += " ORDER BY sequence DESC, tenant_id LIMIT ? OFFSET ?"
+	}
+	return q, append(args, limit, max(f.Offset, 0))
 }
 
 // Count returns how many capsules match f, ignoring Limit and Offset.

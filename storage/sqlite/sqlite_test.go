@@ -697,3 +697,56 @@ func TestAppendBatchesRejectedPartWay(t *testing.T) {
 	storagetest.CheckChain(t.Context(), t, s, "", 2)
 	storagetest.CheckChain(t.Context(), t, s, "b", 0)
 }
+
+// A page of one chain is read in index order, by sequence and by type
+// and sequence: EXPLAIN QUERY PLAN of List's query searches an index and
+// never sorts (a sort reads every matching row before the first), for
+// both tables, with and without a type, as the list route asks: an upper
+// bound on sequence, and an offset.
+func TestListOfOneChainUsesIndexes(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "capsules.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tn := range []string{"", "acme"} {
+		if _, err := storagetest.AppendRetry(t.Context(), s, tn, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq := int64(40)
+	for _, tenant := range []string{"", "acme"} {
+		for _, f := range []storage.Filter{
+			{Tenant: &tenant, MaxSequence: &seq, Limit: 20},
+			{Tenant: &tenant, Type: "tool", MaxSequence: &seq, Limit: 20, Offset: 3},
+			{Tenant: &tenant, Type: "tool", Limit: 1, Offset: 1024},
+		} {
+			ps, err := s.filtered(t.Context(), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, args := listQuery(ps, f)
+			rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			rows.Close()
+			want := "sequence<?)"
+			if f.Type != "" {
+				want = "type=?"
+			}
+			if len(plan) != 1 || !strings.HasPrefix(plan[0], "SEARCH") || !strings.Contains(plan[0], want) {
+				t.Errorf("tenant %q, type %q: plan %q, want one SEARCH on %s\n%s", tenant, f.Type, plan, want, q)
+			}
+		}
+	}
+}
