@@ -29,6 +29,7 @@ vet:
 
 check-generated:
 	$(GO) run ./cmd/capsulegen -check ./...
+	$(GO) run ./internal/schemagen -check
 
 # No call in the examples bypasses an audited function's wrapper (go vet
 # caches the result until the examples or the analyzer change).

@@ -20,6 +20,14 @@ const DefaultStorageTimeout = 5 * time.Second
 // append is let through to find out whether it answers again.
 const probeInterval = time.Second
 
+// ErrNotConfirmed reports capsules sealed and queued for storage whose
+// outcome was not known when their caller stopped waiting: at the storage
+// timeout for [Capsules.Append] (and so for audited calls), at the end of
+// the context for [Queued.Wait]. They stay queued and may still be
+// stored, or fail, after the call returned; the chain stays whole either
+// way. The error names the capsule's id: look it up to know.
+var ErrNotConfirmed = errors.New("capsule: not confirmed stored in time")
+
 // ErrStoreDown reports an append refused at once because the store failed
 // (or did not answer within the storage timeout) and has not answered
 // since. One append a second is let through to try it; the first that
@@ -29,6 +37,8 @@ var ErrStoreDown = errors.New("capsule: store unavailable")
 // breaker fails appends fast while the store is known to be down.
 type breaker struct {
 	down      atomic.Bool
+	outages   atomic.Int64 // times the store was found down
+	lastOK    atomic.Int64 // UnixNano of the last success
 	mu        sync.Mutex
 	err       error
 	nextProbe time.Time
@@ -52,21 +62,42 @@ func (b *breaker) allow() error {
 	return fmt.Errorf("%w (%w)", ErrStoreDown, b.err)
 }
 
-// failure records a storage error; one that says the store is down (see
-// storeDown) opens the breaker.
-func (b *breaker) failure(err error) {
-	if !storeDown(err) {
+// failure records a storage error of an operation begun at start; one
+// that says the store is down (see storeDown) opens the breaker, unless
+// the store stored something since start: then the operation failed on
+// its own (a head read that waited too long for a connection while the
+// process's own load kept them busy, say), and the store is up.
+func (b *breaker) failure(err error, start time.Time) {
+	if !storeDown(err) || b.lastOK.Load() > start.UnixNano() {
 		return
 	}
 	b.mu.Lock()
 	b.err = err
 	b.nextProbe = time.Now().Add(probeInterval)
+	if !b.down.Load() {
+		b.outages.Add(1)
+	}
 	b.down.Store(true)
 	b.mu.Unlock()
 }
 
+// outage returns the number of the current outage and its error, or a
+// nil error while the store is up.
+func (b *breaker) outage() (int64, error) {
+	if !b.down.Load() {
+		return 0, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.down.Load() {
+		return 0, nil
+	}
+	return b.outages.Load(), b.err
+}
+
 // success records that the store stored something.
 func (b *breaker) success() {
+	b.lastOK.Store(time.Now().UnixNano())
 	if b.down.Load() {
 		b.mu.Lock()
 		b.down.Store(false)

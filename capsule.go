@@ -27,10 +27,14 @@
 // github.com/capsule-go/capsule/protocol and its sub-packages.
 package capsule
 
+//go:generate go run ./internal/schemagen
+
 import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -71,13 +75,7 @@ const (
 )
 
 // Valid reports whether s is one of the five outcome statuses.
-func (s Status) Valid() bool {
-	switch s {
-	case StatusPending, StatusSuccess, StatusFailure, StatusPartial, StatusBlocked:
-		return true
-	}
-	return false
-}
+func (s Status) Valid() bool { return protocol.IsStatus(string(s)) }
 
 // Trigger types used by the reference implementation.
 const (
@@ -95,127 +93,14 @@ const (
 	AuthorityEscalated     = "escalated"
 )
 
-// Capsule is the content of one record: what is hashed and signed.
-//
-// For the fields whose protocol default is null (ParentID, PreviousHash,
-// Trigger.CorrelationID, Trigger.UserID, Context.SessionID, Reasoning.Model,
-// Reasoning.PromptHash, Authority.Approver, Authority.PolicyReference,
-// Authority.EscalationReason, ToolCall.Error, Outcome.Error) the empty string
-// stands for null. Free-form values (Environment, Result, Metrics, …) may
-// hold nil, bool, string, any Go integer or float type, json.Number,
-// canonical.Number, []any, []string, map[string]any and map[string]string.
-//
-// A Capsule is not safe for concurrent use.
-type Capsule struct {
-	ID           string // UUID v4, lowercase and hyphenated
-	Type         Type
-	Domain       string
-	ParentID     string
-	Sequence     int64 // set by the chain on append
-	PreviousHash string
-	Trigger      Trigger
-	Context      Context
-	Reasoning    Reasoning
-	Authority    Authority
-	Execution    Execution
-	Outcome      Outcome
-}
-
-// Trigger says what started the action.
-type Trigger struct {
-	Type          string
-	Source        string
-	Timestamp     time.Time // written in UTC with microsecond precision
-	Request       string
-	CorrelationID string
-	UserID        string
-}
-
-// Context says who acted and where.
-type Context struct {
-	AgentID     string
-	SessionID   string
-	Environment map[string]any
-}
-
-// Reasoning says why the action was taken.
-type Reasoning struct {
-	Analysis string
-	Options  []Option
-	// OptionsConsidered is the list of the options' descriptions. When
-	// Options is empty, the sealer writes one option per description, as
-	// the Python reference does (id "opt_<i>", selected when it equals
-	// SelectedOption): content with descriptions but no options would not
-	// verify there.
-	OptionsConsidered []string
-	SelectedOption    string
-	Reasoning         string
-	Confidence        float64 // 0.0 to 1.0
-	Model             string
-	PromptHash        string
-}
-
-// Option is one alternative considered while reasoning.
-type Option struct {
-	ID              string
-	Description     string
-	Pros            []string
-	Cons            []string
-	EstimatedImpact map[string]any
-	Feasibility     float64
-	Risks           []string
-	Selected        bool
-	RejectionReason string
-}
-
-// Authority says who allowed the action.
-type Authority struct {
-	Type             string
-	Approver         string
-	PolicyReference  string
-	Chain            []map[string]any
-	EscalationReason string
-}
-
-// Execution says what was done.
-type Execution struct {
-	ToolCalls     []ToolCall
-	DurationMS    int64
-	ResourcesUsed map[string]any
-}
-
-// ToolCall is one tool invocation during execution.
-type ToolCall struct {
-	Tool       string
-	Arguments  map[string]any
-	Result     any
-	Success    bool
-	DurationMS int64
-	Error      string
-}
-
-// Outcome says how the action ended.
-type Outcome struct {
-	Status      Status
-	Result      any
-	Summary     string
-	Error       string
-	SideEffects []string
-	Metrics     map[string]any
-}
-
 // New returns a fresh capsule of type t with the reference defaults: a new
 // time-ordered id ([NewID]), domain "agents", trigger type "user_request" stamped now (UTC),
 // authority "autonomous" and outcome "pending".
 func New(t Type) *Capsule {
-	return &Capsule{
-		ID:        NewID(),
-		Type:      t,
-		Domain:    "agents",
-		Trigger:   Trigger{Type: TriggerUserRequest, Timestamp: time.Now().UTC()},
-		Authority: Authority{Type: AuthorityAutonomous},
-		Outcome:   Outcome{Status: StatusPending},
-	}
+	c := &Capsule{ID: NewID(), Trigger: Trigger{Timestamp: time.Now().UTC()}}
+	c.setDefaults()
+	c.Type = t
+	return c
 }
 
 // NewID returns a new time-ordered UUID (version 7, RFC 9562 section 5.7)
@@ -259,40 +144,49 @@ func newIDAt(t time.Time) string {
 // duration_ms, a domain longer than [protocol.MaxDomainLen] characters or a
 // session_id longer than [protocol.MaxSessionIDLen]. Sealing calls it before a
 // capsule is queued, so a capsule it refuses is never stored.
-func (c *Capsule) Check() error {
-	fail := func(field, format string, args ...any) error {
-		return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
-	}
+func (c *Capsule) Check() error { return c.check() }
+
+// The messages of the rules of check (generated from the declaration in
+// model_gen.go); each returns "" when the value keeps its rule.
+
+func uuidMsg(s string, nullable bool) string {
 	switch {
-	case !protocol.IsUUID(c.ID):
-		return fail("id", "must be a lowercase hyphenated UUID, got %q", c.ID)
-	case !c.Type.Valid():
-		return fail("type", "must be one of agent, tool, system, kill, workflow, chat, vault, auth; got %q", c.Type)
-	case utf8.RuneCountInString(c.Domain) > protocol.MaxDomainLen:
-		return fail("domain", "is %d characters long, more than the %d the reference's tables hold", utf8.RuneCountInString(c.Domain), protocol.MaxDomainLen)
-	case c.ParentID != "" && !protocol.IsUUID(c.ParentID):
-		return fail("parent_id", "must be a lowercase hyphenated UUID or null, got %q", c.ParentID)
-	case utf8.RuneCountInString(c.Context.SessionID) > protocol.MaxSessionIDLen:
-		return fail("context.session_id", "is %d characters long, more than the %d the reference's tables hold", utf8.RuneCountInString(c.Context.SessionID), protocol.MaxSessionIDLen)
-	case !unitInterval(c.Reasoning.Confidence):
-		return fail("reasoning.confidence", "must be between 0.0 and 1.0, got %v", c.Reasoning.Confidence)
-	case c.Execution.DurationMS < 0:
-		return fail("execution.duration_ms", "must be >= 0, got %d", c.Execution.DurationMS)
-	case !c.Outcome.Status.Valid():
-		return fail("outcome.status", "must be one of pending, success, failure, partial, blocked; got %q", c.Outcome.Status)
+	case nullable && s == "" || protocol.IsUUID(s):
+		return ""
+	case nullable:
+		return fmt.Sprintf("must be a lowercase hyphenated UUID or null, got %q", s)
 	}
-	for i, o := range c.Reasoning.Options {
-		if !unitInterval(o.Feasibility) {
-			return fail(fmt.Sprintf("reasoning.options[%d].feasibility", i), "must be between 0.0 and 1.0, got %v", o.Feasibility)
-		}
-	}
-	for i, tc := range c.Execution.ToolCalls {
-		if tc.DurationMS < 0 {
-			return fail(fmt.Sprintf("execution.tool_calls[%d].duration_ms", i), "must be >= 0, got %d", tc.DurationMS)
-		}
-	}
-	return nil
+	return fmt.Sprintf("must be a lowercase hyphenated UUID, got %q", s)
 }
 
-// unitInterval reports whether f is in 0.0..1.0 (NaN is not).
-func unitInterval(f float64) bool { return f >= 0 && f <= 1 }
+func oneOfMsg(s string, values []string) string {
+	if slices.Contains(values, s) {
+		return ""
+	}
+	return fmt.Sprintf("must be one of %s; got %q", strings.Join(values, ", "), s)
+}
+
+func maxLenMsg(s string, max int) string {
+	if len(s) <= max {
+		return "" // no more bytes than max, so no more characters
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return fmt.Sprintf("is %d characters long, more than the %d the reference's tables hold", n, max)
+	}
+	return ""
+}
+
+// unitMsg checks that f is in 0.0..1.0 (NaN is not).
+func unitMsg(f float64) string {
+	if f >= 0 && f <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("must be between 0.0 and 1.0, got %v", f)
+}
+
+func nonNegativeMsg(n int64) string {
+	if n >= 0 {
+		return ""
+	}
+	return fmt.Sprintf("must be >= 0, got %d", n)
+}

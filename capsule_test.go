@@ -439,20 +439,23 @@ func TestCheckpointsWrittenOnClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	lookup := func(string) (ed25519.PublicKey, error) { return signer.PublicKey(), nil }
 	for _, tenant := range []string{"", "acme"} {
 		b, err := os.ReadFile(filepath.Join(dir, checkpoint.FileName(tenant)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		cp, err := checkpoint.Open(b, lookup)
+		v, err := checkpoint.LogVerifier(checkpoint.Origin(tenant), signer.PublicKey())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cp.Tenant != tenant || cp.Size != 3 {
-			t.Fatalf("checkpoint %+v, want tenant %q size 3", cp, tenant)
+		cp, _, err := checkpoint.Open(b, v)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := checkpoint.Check(ctx, st, cp); err != nil {
+		if cp.Origin != checkpoint.Origin(tenant) || cp.Size != 3 {
+			t.Fatalf("checkpoint %+v, want origin %q size 3", cp, checkpoint.Origin(tenant))
+		}
+		if err := checkpoint.Check(ctx, st, tenant, cp); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -48,6 +48,8 @@ type Capsules struct {
 	observe       func(CommitInfo) // called once per commit; nil when none
 	stopTimer     chan struct{}
 	timerDone     chan struct{}
+
+	witnessing *witnessing // nil without WithWitness
 }
 
 // OpenOption configures [Open] and [NewCapsules].
@@ -67,6 +69,8 @@ type config struct {
 
 	hooks   []CallHook
 	observe func(CommitInfo)
+
+	witness witnessConfig
 }
 
 // WithKeyDir reads (or creates) the signing key and keyring in dir instead
@@ -89,12 +93,16 @@ func WithLogger(l *slog.Logger) OpenOption { return func(c *config) { c.log = l 
 func WithRetryDeadline(d time.Duration) OpenOption { return func(c *config) { c.retryDeadline = d } }
 
 // WithStorageTimeout bounds every storage operation on the audit path:
-// opening the store, reading a chain head, each commit (default
+// opening the store, each new PostgreSQL connection (unless the URL sets
+// connect_timeout), reading a chain head, each commit (default
 // [DefaultStorageTimeout]; for SQLite, whose writers may wait up to
 // [sqlite.DefaultBusyTimeout] for another process's write lock, that
-// plus [DefaultStorageTimeout]). When the store fails or does not answer within
-// it, appends fail at once with [ErrStoreDown] until it answers again (one
-// append a second tries it), and Close gives up waiting after it.
+// plus [DefaultStorageTimeout]). It bounds [Capsules.Append], and so an
+// audited call, as a whole: from its call, however many appends are queued
+// before it (an unanswered commit gives [ErrNotConfirmed]). When the
+// store fails or does not answer within it, appends fail at once with
+// [ErrStoreDown] until it answers again (one append a second tries it),
+// and Close gives up waiting after it.
 func WithStorageTimeout(d time.Duration) OpenOption { return func(c *config) { c.timeout = d } }
 
 // WithCheckpoints writes a signed checkpoint of every chain this Capsules
@@ -145,7 +153,10 @@ func Open(ctx context.Context, url string, opts ...OpenOption) (*Capsules, error
 	}
 	octx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	store, err := OpenStore(octx, url, SQLiteOptions(cfg.sqliteOpts...))
+	// A connect that does not answer is bounded like any storage
+	// operation, so that the pool recovers once the server answers.
+	store, err := OpenStore(octx, url, SQLiteOptions(cfg.sqliteOpts...),
+		PostgresOptions(postgres.WithConnectTimeout(cfg.timeout)))
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +175,7 @@ type StoreOption func(*storeConfig)
 type storeConfig struct {
 	readOnly bool
 	sqlite   []sqlite.Option
+	postgres []postgres.Option
 }
 
 // ReadOnly opens the store for reading only: nothing is created or
@@ -176,6 +188,12 @@ func SQLiteOptions(opts ...sqlite.Option) StoreOption {
 	return func(c *storeConfig) { c.sqlite = append(c.sqlite, opts...) }
 }
 
+// PostgresOptions passes options to the PostgreSQL backend when the URL
+// picks it.
+func PostgresOptions(opts ...postgres.Option) StoreOption {
+	return func(c *storeConfig) { c.postgres = append(c.postgres, opts...) }
+}
+
 // OpenStore opens the storage backend url names, as [Open] does: a
 // postgres:// or postgresql:// URL is PostgreSQL, any other string a SQLite path
 // (an optional "sqlite://" or "sqlite:" prefix is removed).
@@ -185,7 +203,7 @@ func OpenStore(ctx context.Context, url string, opts ...StoreOption) (storage.St
 		o(&cfg)
 	}
 	if postgres.IsURL(url) {
-		var po []postgres.Option
+		po := cfg.postgres
 		if cfg.readOnly {
 			po = append(po, postgres.WithReadOnly())
 		}
@@ -293,17 +311,25 @@ func newCapsules(store storage.Store, cfg *config) (*Capsules, error) {
 			go c.checkpointLoop(cfg.checkpointEvery)
 		}
 	}
+	if err := c.startWitnessing(cfg.witness); err != nil {
+		if c.stopTimer != nil {
+			close(c.stopTimer)
+			<-c.timerDone
+		}
+		return nil, err
+	}
 	return c, nil
 }
 
-// Checkpoint returns a signed checkpoint of tenant's chain head as it is in
+// Checkpoint returns a signed checkpoint (a C2SP tlog-checkpoint of the
+// chain's Merkle tree, under the default origin) of tenant's chain as it is in
 // the store now (see package checkpoint).
 func (c *Capsules) Checkpoint(ctx context.Context, tenant string) ([]byte, error) {
 	ms, ok := c.Signer().(checkpoint.MessageSigner)
 	if !ok {
 		return nil, fmt.Errorf("capsule: checkpoints need a signer that signs messages (%T does not)", c.Signer())
 	}
-	_, signed, err := checkpoint.Take(ctx, c.store, tenant, ms)
+	_, signed, err := checkpoint.Take(ctx, c.store, tenant, checkpoint.Origin(tenant), ms)
 	return signed, err
 }
 
@@ -337,7 +363,7 @@ func (c *Capsules) writeCheckpoints(written map[string]int64) {
 	ms := c.Signer().(checkpoint.MessageSigner)
 	for _, t := range tenants {
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-		cp, signed, err := checkpoint.Take(ctx, c.store, t, ms)
+		cp, signed, err := checkpoint.Take(ctx, c.store, t, checkpoint.Origin(t), ms)
 		cancel()
 		if err != nil {
 			c.log.Warn("capsule: checkpoint not taken", "tenant", t, "err", err)
@@ -395,8 +421,15 @@ var ErrClosed = errors.New("capsule: closed")
 // sealed within protocol.MaxCapsuleBytes (16 MiB, the limit readers of
 // exported JSON apply) is refused with an error wrapping
 // protocol.ErrTooLarge.
+//
+// Append returns within the storage timeout of its call (see
+// [WithStorageTimeout]), or sooner when ctx ends, however many appends
+// are queued before it: when the capsule's commit has not answered by
+// then, the error wraps [ErrNotConfirmed] and the capsule stays queued; it
+// may still be stored, in its place in the chain.
 func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Sealed, error) {
-	if err := c.checkTenant(tenant); err != nil {
+	deadline := time.Now().Add(c.timeout)
+	if err := c.CheckTenant(tenant); err != nil {
 		return Sealed{}, err
 	}
 	if err := cp.Check(); err != nil {
@@ -417,7 +450,13 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 	if err != nil {
 		return Sealed{}, err
 	}
-	recs, err := ch.append(ctx, []*Capsule{cp}, []*parts{&p})
+	q, err := ch.enqueue(ctx, deadline, []*Capsule{cp}, []*parts{&p})
+	if err != nil {
+		return Sealed{}, err
+	}
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	recs, err := q.Wait(wctx)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -445,7 +484,7 @@ func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule
 // nothing is queued. With no capsules, Queue returns nil, whose Wait
 // returns nothing.
 func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*Queued, error) {
-	if err := c.checkTenant(tenant); err != nil {
+	if err := c.CheckTenant(tenant); err != nil {
 		return nil, err
 	}
 	ps := make([]*parts, len(caps))
@@ -472,12 +511,20 @@ func (c *Capsules) Queue(ctx context.Context, tenant string, caps []*Capsule) (*
 	if err != nil {
 		return nil, err
 	}
-	return ch.enqueue(ctx, caps, ps)
+	return ch.enqueue(ctx, time.Time{}, caps, ps)
 }
 
-// checkTenant refuses a tenant that the store's tenant column cannot hold
-// (PostgreSQL's VARCHAR(36), as in the reference's table).
-func (c *Capsules) checkTenant(tenant string) error {
+// CheckTenant returns the error [Capsules.Append] returns for a tenant
+// the store cannot hold (a *[FieldError] on "tenant"), or nil: one no
+// backend takes (see [protocol.CheckTenant]: PostgreSQL fails even the
+// head read of a tenant with a NUL), or longer than PostgreSQL's
+// VARCHAR(36) column, as in the reference's table. Appends refuse such a
+// tenant before it reaches the store, so that it fails alone; a service
+// that takes the tenant from a request can refuse the request up front.
+func (c *Capsules) CheckTenant(tenant string) error {
+	if err := protocol.CheckTenant(tenant); err != nil {
+		return &FieldError{Field: "tenant", Msg: err.Error()}
+	}
 	if _, pg := c.store.(*postgres.Store); pg && utf8.RuneCountInString(tenant) > protocol.MaxTenantLen {
 		return &FieldError{Field: "tenant", Msg: fmt.Sprintf("is %d characters long, more than the %d of PostgreSQL's tenant_id column", utf8.RuneCountInString(tenant), protocol.MaxTenantLen)}
 	}
@@ -522,6 +569,7 @@ func (c *Capsules) Close() error {
 		close(c.stopTimer)
 		<-c.timerDone
 	}
+	c.witnessing.stop()
 	if !c.ownsStore {
 		return err
 	}
@@ -547,7 +595,8 @@ type Stats struct {
 	Commits   int64 // storage transactions that stored them (group commit)
 	// Failed counts capsules whose append failed on the way to the
 	// store: refused while the breaker is open, the chain head unreadable,
-	// or the commit failed (not those refused for their content first).
+	// or the commit failed or its outcome is unknown (not those refused
+	// for their content first).
 	Failed int64
 	// Swallowed counts audited calls whose capsule was lost and whose
 	// error was only logged (the default of a //capsule:audit function,

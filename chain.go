@@ -48,7 +48,7 @@ type chain struct {
 	c      *Capsules
 	tenant string
 
-	seqMu     sync.Mutex // held while assigning sequence numbers; before cmu
+	seqMu     chanMutex // held while assigning sequence numbers; before cmu
 	head      storage.Head
 	headKnown bool
 
@@ -71,50 +71,70 @@ type pending struct {
 	signed bool
 	err    error
 	done   chan struct{}
+	outage int64     // the breaker's outage count when the capsule was admitted
 	start  time.Time // when it was appended; set only for a commit observer
 }
 
+// chanMutex is a mutex whose Lock can give up when a context ends.
+type chanMutex chan struct{}
+
+func (m chanMutex) Lock()   { m <- struct{}{} }
+func (m chanMutex) Unlock() { <-m }
+
+// LockCtx locks m, or returns ctx's error if ctx ends first.
+func (m chanMutex) LockCtx(ctx context.Context) error {
+	select {
+	case m <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func newChain(c *Capsules, tenant string) *chain {
-	ch := &chain{c: c, tenant: tenant}
+	ch := &chain{c: c, tenant: tenant, seqMu: make(chanMutex, 1)}
 	ch.cond = sync.NewCond(&ch.cmu)
 	return ch
 }
 
-// append chains, seals and stores capsules, in order, whose content (all
-// but sequence and previous_hash) is encoded in ps. It returns once every
-// capsule is durable, or with the reason one is not; on success it sets
-// each capsule's Sequence and PreviousHash. Reading the head and each
-// commit are bounded by the storage timeout.
-func (ch *chain) append(ctx context.Context, caps []*Capsule, ps []*parts) ([]Sealed, error) {
-	q, err := ch.enqueue(ctx, caps, ps)
-	if err != nil {
-		return nil, err
-	}
-	return q.Wait(ctx)
-}
-
-// enqueue chains capsules as append does and signs them, handing each
-// signed chunk to the committer; it returns once all are signed and
-// queued, before they are durable.
-func (ch *chain) enqueue(ctx context.Context, caps []*Capsule, ps []*parts) (*Queued, error) {
+// enqueue chains capsules, whose content (all but sequence and
+// previous_hash) is encoded in ps, and signs them, handing each signed
+// chunk to the committer; it returns once all are signed and queued,
+// before they are durable. Waiting for the chain and reading its head end
+// with ctx, or at deadline when it is not zero (an Append's own bound,
+// the storage timeout from its call); the head read is bounded by the
+// storage timeout besides.
+func (ch *chain) enqueue(ctx context.Context, deadline time.Time, caps []*Capsule, ps []*parts) (*Queued, error) {
 	pds := make([]*pending, len(caps))
+	outage := ch.c.breaker.outages.Load()
 	var start time.Time
 	if ch.c.observe != nil {
 		start = time.Now()
 	}
 	for i, c := range caps {
-		pds[i] = &pending{parts: ps[i], done: make(chan struct{}), start: start}
+		pds[i] = &pending{parts: ps[i], done: make(chan struct{}), outage: outage, start: start}
 		pds[i].rec = c.record(ch.tenant, nil, "")
 	}
-	ch.seqMu.Lock()
+	lctx, cancel := ctx, context.CancelFunc(func() {})
+	if !deadline.IsZero() {
+		lctx, cancel = context.WithDeadline(ctx, deadline)
+	}
+	defer cancel()
+	if err := ch.seqMu.LockCtx(lctx); err != nil {
+		// Another append holds the chain while it reads the head from a
+		// store that is slow to answer.
+		ch.c.metrics.bad.Add(int64(len(pds)))
+		return nil, fmt.Errorf("capsule: waiting for chain %q (nothing stored): %w", ch.tenant, err)
+	}
 	if !ch.headKnown {
-		hctx, cancel := context.WithTimeout(ctx, ch.c.timeout)
+		begun := time.Now()
+		hctx, cancel := context.WithTimeout(lctx, ch.c.timeout)
 		h, err := ch.c.store.Head(hctx, ch.tenant)
 		cancel()
 		if err != nil {
 			ch.seqMu.Unlock()
-			if ctx.Err() == nil { // not the caller's own deadline
-				ch.c.breaker.failure(err)
+			if ctx.Err() == nil { // not the caller's own context
+				ch.c.breaker.failure(err, begun)
 			}
 			ch.c.metrics.bad.Add(int64(len(pds)))
 			return nil, fmt.Errorf("capsule: read chain head: %w", err)
@@ -155,8 +175,9 @@ type Queued struct {
 
 // Wait returns the sealed capsules once all are durable, or the reason
 // one is not (see [Capsules.AppendAll]); on success it sets each
-// capsule's Sequence and PreviousHash. When ctx ends first, the capsules
-// may still be stored.
+// capsule's Sequence and PreviousHash. When ctx ends first, it returns an
+// error wrapping [ErrNotConfirmed] and ctx's error: the capsules stay
+// queued and may still be stored.
 func (q *Queued) Wait(ctx context.Context) ([]Sealed, error) {
 	if q == nil {
 		return nil, nil
@@ -170,7 +191,7 @@ func (q *Queued) Wait(ctx context.Context) ([]Sealed, error) {
 		case <-pd.done:
 		case <-ctx.Done():
 			// The capsules may still land; the caller stops waiting.
-			return nil, fmt.Errorf("capsule: waiting for commit: %w", ctx.Err())
+			return nil, notConfirmed(pd, len(pds)-i, ctx.Err())
 		}
 		if pd.err != nil {
 			return nil, pd.err
@@ -181,6 +202,16 @@ func (q *Queued) Wait(ctx context.Context) ([]Sealed, error) {
 		c.Sequence, c.PreviousHash = out[i].Sequence, out[i].PreviousHash
 	}
 	return out, nil
+}
+
+// notConfirmed is the error for n capsules from pd on whose wait ended
+// with err before their outcome was known.
+func notConfirmed(pd *pending, n int, err error) error {
+	what := "capsule " + pd.rec.ID
+	if n > 1 {
+		what = fmt.Sprintf("%d capsules from %s on", n, pd.rec.ID)
+	}
+	return fmt.Errorf("%w: %s of chain %q still queued, and may yet be stored: %w", ErrNotConfirmed, what, pd.rec.Tenant, err)
 }
 
 // assign gives pd the next link of the chain and hashes it. seqMu is held.
@@ -211,6 +242,14 @@ func (ch *chain) take(limit int) []*pending {
 		n++
 	}
 	return ch.queue[:n:n]
+}
+
+// admittedBefore reports whether the front capsule of the queue was
+// admitted before outage began.
+func (ch *chain) admittedBefore(outage int64) bool {
+	ch.cmu.Lock()
+	defer ch.cmu.Unlock()
+	return len(ch.queue) > 0 && ch.queue[0].outage < outage
 }
 
 // ready reports whether the front capsule of the queue is signed.
@@ -246,10 +285,10 @@ func (ch *chain) settle(group []*pending, err error) {
 			ch.conflictSince = time.Now()
 		}
 		if time.Since(ch.conflictSince) > ch.c.retryDeadline {
-			ch.failAll(fmt.Errorf("capsule: chain head kept moving for %v: %w", ch.c.retryDeadline, err))
+			ch.failAll(fmt.Errorf("capsule: chain head kept moving for %v: %w", ch.c.retryDeadline, err), 0)
 			ch.conflictSince = time.Time{}
 		} else if rerr := ch.resequence(nil); rerr != nil {
-			ch.failAll(rerr)
+			ch.failAll(rerr, 0)
 		}
 	case errors.Is(err, storage.ErrRejected) && len(group) > 1:
 		// Store the halves apart until the capsule at fault is alone.
@@ -257,8 +296,12 @@ func (ch *chain) settle(group []*pending, err error) {
 	case errors.Is(err, storage.ErrRejected):
 		ch.split, ch.suspect = 0, 0
 		ch.failFront(fmt.Errorf("capsule: store: %w", err))
+	case errors.Is(err, storage.ErrOutcomeUnknown):
+		// The group may be stored, whole: its callers are told so, the
+		// capsules behind it (never sent) fail, and the head is read again.
+		ch.failAll(fmt.Errorf("capsule: store: %w", err), len(group))
 	default:
-		ch.failAll(fmt.Errorf("capsule: store: %w", err))
+		ch.failAll(fmt.Errorf("capsule: store: %w", err), 0)
 	}
 }
 
@@ -317,8 +360,11 @@ func (ch *chain) failFront(err error) {
 	ch.resequence(&head) // cannot fail with a head given
 }
 
-// failAll fails every queued capsule with err and forgets the head.
-func (ch *chain) failAll(err error) {
+// failAll fails every queued capsule with err and forgets the head; when
+// the first unsure ones are in a commit whose outcome is unknown, they get
+// an error wrapping ErrNotConfirmed as well, and the ones behind them an
+// error saying they are not stored.
+func (ch *chain) failAll(err error, unsure int) {
 	ch.seqMu.Lock()
 	ch.cmu.Lock()
 	for !ch.allSignedLocked() {
@@ -331,8 +377,17 @@ func (ch *chain) failAll(err error) {
 	ch.seqMu.Unlock()
 	ch.split, ch.suspect = 0, 0
 	ch.c.metrics.failed(len(queue))
-	for _, pd := range queue {
-		pd.err = err
+	for i, pd := range queue {
+		switch {
+		case i < unsure:
+			pd.err = fmt.Errorf("%w: capsule %s of chain %q may be stored: %w", ErrNotConfirmed, pd.rec.ID, ch.tenant, err)
+		case unsure > 0:
+			// Never sent: it is not stored, whatever became of the
+			// capsules in front of it.
+			pd.err = fmt.Errorf("capsule: not stored: queued behind a commit whose outcome is unknown (%v)", err)
+		default:
+			pd.err = err
+		}
 		close(pd.done)
 	}
 }
@@ -411,7 +466,14 @@ func (m *committer) loop(idle chan struct{}) {
 func (m *committer) round(chains []*chain) {
 	groups, taken := m.groups[:0], m.chains[:0]
 	budget, total := maxTransaction, 0
+	outage, downErr := m.c.breaker.outage()
 	for _, ch := range chains {
+		if downErr != nil && ch.admittedBefore(outage) {
+			// Queued before the store was found down: fail them now
+			// rather than wait out the timeout again for each round.
+			ch.failAll(fmt.Errorf("%w (%w)", ErrStoreDown, downErr), 0)
+			continue
+		}
 		if budget == 0 {
 			m.notify(ch) // the next round
 			continue
@@ -439,6 +501,7 @@ func (m *committer) round(chains []*chain) {
 		batches = append(batches, storage.Batch{Tenant: taken[i].tenant, Records: recs[off : off+len(g) : off+len(g)]})
 		off += len(g)
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), m.c.timeout)
 	errs := storage.AppendBatches(ctx, m.c.store, batches)
 	cancel()
@@ -463,7 +526,7 @@ func (m *committer) round(chains []*chain) {
 			m.observe(groups, errs)
 		}
 	} else if down != nil {
-		m.c.breaker.failure(down)
+		m.c.breaker.failure(down, start)
 	}
 	for i, g := range groups {
 		taken[i].settle(g, errs[i])

@@ -30,146 +30,14 @@ type FieldError = protocol.FieldError
 // Capsule read from it.
 func FromContent(m map[string]any) (*Capsule, error) {
 	c := New(TypeAgent)
-	r := reader{m: m}
 	if v, ok := m["type"]; ok {
 		s, _ := v.(string)
 		if !Type(s).Valid() {
-			return nil, &FieldError{Field: "type", Msg: fmt.Sprintf("unknown capsule type %v (want one of agent, tool, system, kill, workflow, chat, vault, auth)", v)}
-		}
-		c.Type = Type(s)
-	}
-	r.str("id", &c.ID)
-	if r.err == nil && !protocol.IsUUID(c.ID) {
-		return nil, &FieldError{Field: "id", Msg: "not a lowercase hyphenated UUID"}
-	}
-	r.str("domain", &c.Domain)
-	r.nullable("parent_id", &c.ParentID)
-	r.int("sequence", &c.Sequence)
-	r.nullable("previous_hash", &c.PreviousHash)
-	if v, ok := m["spec_version"]; ok && v != SpecVersion {
-		return nil, &FieldError{Field: "spec_version", Msg: fmt.Sprintf("unsupported spec version %v (want %q)", v, SpecVersion)}
-	}
-	if t := r.section("trigger"); t != nil {
-		t.str("trigger.type", &c.Trigger.Type)
-		t.str("trigger.source", &c.Trigger.Source)
-		t.time("trigger.timestamp", &c.Trigger.Timestamp)
-		t.str("trigger.request", &c.Trigger.Request)
-		t.nullable("trigger.correlation_id", &c.Trigger.CorrelationID)
-		t.nullable("trigger.user_id", &c.Trigger.UserID)
-		t.done("trigger")
-	}
-	if x := r.section("context"); x != nil {
-		x.str("context.agent_id", &c.Context.AgentID)
-		x.nullable("context.session_id", &c.Context.SessionID)
-		x.object("context.environment", &c.Context.Environment)
-		x.done("context")
-	}
-	if x := r.section("reasoning"); x != nil {
-		rs := &c.Reasoning
-		x.str("reasoning.analysis", &rs.Analysis)
-		x.list("reasoning.options", func(i int, v any) {
-			om, ok := v.(map[string]any)
-			if !ok {
-				x.fail(fmt.Sprintf("reasoning.options[%d]", i), "not an object")
-				return
-			}
-			var o Option
-			p := fmt.Sprintf("reasoning.options[%d].", i)
-			or := &reader{m: om, prefix: p}
-			or.str(p+"id", &o.ID)
-			or.str(p+"description", &o.Description)
-			or.strs(p+"pros", &o.Pros)
-			or.strs(p+"cons", &o.Cons)
-			or.object(p+"estimated_impact", &o.EstimatedImpact)
-			or.float(p+"feasibility", &o.Feasibility)
-			or.strs(p+"risks", &o.Risks)
-			or.bool(p+"selected", &o.Selected)
-			or.str(p+"rejection_reason", &o.RejectionReason)
-			or.done(p[:len(p)-1])
-			if or.err != nil && x.err == nil {
-				x.err = or.err
-			}
-			rs.Options = append(rs.Options, o)
-		})
-		x.strs("reasoning.options_considered", &rs.OptionsConsidered)
-		x.str("reasoning.selected_option", &rs.SelectedOption)
-		x.str("reasoning.reasoning", &rs.Reasoning)
-		x.float("reasoning.confidence", &rs.Confidence)
-		x.nullable("reasoning.model", &rs.Model)
-		x.nullable("reasoning.prompt_hash", &rs.PromptHash)
-		x.done("reasoning")
-		if x.err == nil && len(rs.Options) > 0 && rs.OptionsConsidered != nil {
-			if len(rs.OptionsConsidered) != len(rs.Options) {
-				x.fail("reasoning.options_considered", "must list the descriptions of reasoning.options")
-			} else {
-				for i, d := range rs.OptionsConsidered {
-					if d != rs.Options[i].Description {
-						x.fail(fmt.Sprintf("reasoning.options_considered[%d]", i), "must equal reasoning.options[].description")
-						break
-					}
-				}
-			}
+			return nil, &FieldError{Field: "type", Msg: fmt.Sprintf("unknown capsule type %v (want one of %s)", v, strings.Join(enumType, ", "))}
 		}
 	}
-	if x := r.section("authority"); x != nil {
-		a := &c.Authority
-		x.str("authority.type", &a.Type)
-		x.nullable("authority.approver", &a.Approver)
-		x.nullable("authority.policy_reference", &a.PolicyReference)
-		x.list("authority.chain", func(i int, v any) {
-			lm, ok := v.(map[string]any)
-			if !ok {
-				x.fail(fmt.Sprintf("authority.chain[%d]", i), "not an object")
-				return
-			}
-			a.Chain = append(a.Chain, lm)
-		})
-		x.nullable("authority.escalation_reason", &a.EscalationReason)
-		x.done("authority")
-	}
-	if x := r.section("execution"); x != nil {
-		ex := &c.Execution
-		x.list("execution.tool_calls", func(i int, v any) {
-			tm, ok := v.(map[string]any)
-			if !ok {
-				x.fail(fmt.Sprintf("execution.tool_calls[%d]", i), "not an object")
-				return
-			}
-			var tc ToolCall
-			p := fmt.Sprintf("execution.tool_calls[%d].", i)
-			tr := &reader{m: tm, prefix: p}
-			tr.str(p+"tool", &tc.Tool)
-			tr.object(p+"arguments", &tc.Arguments)
-			tc.Result = tm["result"]
-			tr.bool(p+"success", &tc.Success)
-			tr.int(p+"duration_ms", &tc.DurationMS)
-			tr.nullable(p+"error", &tc.Error)
-			tr.seen["result"] = true
-			tr.done(p[:len(p)-1])
-			if tr.err != nil && x.err == nil {
-				x.err = tr.err
-			}
-			ex.ToolCalls = append(ex.ToolCalls, tc)
-		})
-		x.int("execution.duration_ms", &ex.DurationMS)
-		x.object("execution.resources_used", &ex.ResourcesUsed)
-		x.done("execution")
-	}
-	if x := r.section("outcome"); x != nil {
-		o := &c.Outcome
-		var st string
-		x.str("outcome.status", &st)
-		if st != "" {
-			o.Status = Status(st)
-		}
-		o.Result = x.m["result"]
-		x.seen["result"] = true
-		x.str("outcome.summary", &o.Summary)
-		x.nullable("outcome.error", &o.Error)
-		x.strs("outcome.side_effects", &o.SideEffects)
-		x.object("outcome.metrics", &o.Metrics)
-		x.done("outcome")
-	}
+	r := reader{m: m}
+	r.content(c) // generated from the declaration: model_gen.go
 	r.done("")
 	if r.err != nil {
 		return nil, r.err
@@ -178,7 +46,9 @@ func FromContent(m map[string]any) (*Capsule, error) {
 }
 
 // reader reads typed fields out of one JSON object, remembering the first
-// error and which keys it consumed.
+// error and which keys it consumed. The fields it is given are paths from
+// the content (trigger.type) or, in an array's element, keys that its
+// prefix (the element's path and a dot) completes in reports.
 type reader struct {
 	m      map[string]any
 	prefix string
@@ -188,12 +58,18 @@ type reader struct {
 }
 
 func (r *reader) fail(field, msg string) {
+	field = r.prefix + field
+	if r = r.root(); r.err == nil {
+		r.err = &FieldError{Field: field, Msg: msg}
+	}
+}
+
+// root returns the reader of the whole content, which keeps the error.
+func (r *reader) root() *reader {
 	for r.parent != nil {
 		r = r.parent
 	}
-	if r.err == nil {
-		r.err = &FieldError{Field: field, Msg: msg}
-	}
+	return r
 }
 
 func (r *reader) get(field string) (any, bool) {
@@ -206,13 +82,21 @@ func (r *reader) get(field string) (any, bool) {
 	return v, ok
 }
 
-// done reports the first key of the object that no field read consumed.
+// done reports the first key of the object (at path) that no field read
+// consumed, in sorted order.
 func (r *reader) done(path string) {
-	if r.seen == nil {
-		r.seen = map[string]bool{}
+	unseen := false
+	for k := range r.m {
+		if !r.seen[k] {
+			unseen = true
+			break
+		}
+	}
+	if !unseen {
+		return
 	}
 	for _, k := range sortedKeys(r.m) {
-		if !r.seen[k] && !(path == "" && isSectionOrTop(k)) {
+		if !r.seen[k] && !(r.parent == nil && contentKey(k)) {
 			p := k
 			if path != "" {
 				p = path + "." + k
@@ -223,26 +107,90 @@ func (r *reader) done(path string) {
 	}
 }
 
-func isSectionOrTop(k string) bool {
-	switch k {
-	case "id", "type", "domain", "parent_id", "sequence", "previous_hash", "spec_version",
-		"trigger", "context", "reasoning", "authority", "execution", "outcome":
-		return true
-	}
-	return false
-}
-
-func (r *reader) section(name string) *reader {
+// section returns the reader of the section name, false when it is
+// absent or (after reporting it) not an object.
+func (r *reader) section(name string) (reader, bool) {
 	v, ok := r.get(name)
 	if !ok {
-		return nil
+		return reader{}, false
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
 		r.fail(name, "not an object")
-		return nil
+		return reader{}, false
 	}
-	return &reader{m: m, parent: r}
+	return reader{m: m, parent: r}, true
+}
+
+// elem returns the reader of the element v at index i of the array at
+// path, false (after reporting it) when v is not an object. Its errors
+// go to r's root, with the element's path.
+func (r *reader) elem(path string, i int, v any) (reader, bool) {
+	prefix := path + "[" + strconv.Itoa(i) + "]."
+	m, ok := v.(map[string]any)
+	if !ok {
+		r.fail(prefix[:len(prefix)-1], "not an object")
+		return reader{}, false
+	}
+	return reader{m: m, prefix: prefix, parent: r}, true
+}
+
+// uuid reads a required id, a lowercase hyphenated UUID.
+func (r *reader) uuid(field string, dst *string) {
+	r.str(field, dst)
+	if r.root().err == nil && !protocol.IsUUID(*dst) {
+		r.fail(field, "not a lowercase hyphenated UUID")
+	}
+}
+
+// constant checks a field the model does not hold, whose value is want.
+func (r *reader) constant(field, want string) {
+	if v, ok := r.get(field); ok && v != want {
+		name := strings.ReplaceAll(field[strings.LastIndexByte(field, '.')+1:], "_", " ")
+		r.fail(field, fmt.Sprintf("unsupported %s %v (want %q)", name, v, want))
+	}
+}
+
+// named reads a field of a named string type; "" when it is absent or
+// empty, which keeps the model's default.
+func (r *reader) named(field string) string {
+	var s string
+	r.str(field, &s)
+	return s
+}
+
+// any reads a free-form value.
+func (r *reader) any(field string, dst *any) {
+	if v, ok := r.get(field); ok {
+		*dst = v
+	}
+}
+
+// objects reads an array of free-form objects.
+func (r *reader) objects(field string, dst *[]map[string]any) {
+	r.list(field, func(i int, v any) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			r.fail(fmt.Sprintf("%s[%d]", field, i), "not an object")
+			return
+		}
+		*dst = append(*dst, m)
+	})
+}
+
+// mirror checks that listed is the key of each of the n elements of the
+// array (elem(i) for element i), in order.
+func (r *reader) mirror(field, array, key string, listed []string, n int, elem func(int) string) {
+	if len(listed) != n {
+		r.fail(field, "must list the "+key+"s of "+array)
+		return
+	}
+	for i, s := range listed {
+		if s != elem(i) {
+			r.fail(fmt.Sprintf("%s[%d]", field, i), "must equal "+array+"[]."+key)
+			return
+		}
+	}
 }
 
 func (r *reader) str(field string, dst *string) {

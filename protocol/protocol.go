@@ -9,17 +9,28 @@
 // package and its sub-packages import nothing else of this module.
 package protocol
 
-import "slices"
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/capsule-go/capsule/protocol/schema"
+)
 
 // SpecVersion is the protocol version this module writes and reads.
-const SpecVersion = "1.0"
+const SpecVersion = schema.SpecVersion
 
 // contentFields are the top-level fields of capsule content, in the
 // protocol's order.
-var contentFields = []string{
-	"id", "type", "domain", "parent_id", "sequence", "previous_hash", "spec_version",
-	"trigger", "context", "reasoning", "authority", "execution", "outcome",
-}
+var contentFields = func() []string {
+	keys := make([]string, len(schema.Content))
+	for i, f := range schema.Content {
+		keys[i] = f.Key
+	}
+	return keys
+}()
 
 // ContentFields returns the top-level fields of capsule content, in the
 // protocol's order: the six sections and the fields around them.
@@ -30,7 +41,15 @@ func ContentFields() []string { return slices.Clone(contentFields) }
 // reference's model fills in when a stored document lacks it (its
 // ADDED_CONTENT_DEFAULTS, qp-capsule 1.5.4). spec_version joined in
 // qp-capsule 1.5.3: every record sealed by 1.5.2 or earlier lacks it.
-var addedDefaults = map[string]string{"spec_version": SpecVersion}
+var addedDefaults = func() map[string]string {
+	m := map[string]string{}
+	for _, f := range schema.Content {
+		if f.Added {
+			m[f.Key] = f.Value
+		}
+	}
+	return m
+}()
 
 // IsAddedField reports whether k is a content field that a sealed record
 // may lack because it was sealed before the field existed (spec_version).
@@ -43,7 +62,7 @@ func IsAddedField(k string) bool {
 }
 
 // types are the eight capsule types, in the protocol's order.
-var types = []string{"agent", "tool", "system", "kill", "workflow", "chat", "vault", "auth"}
+var types = schema.Types
 
 // Types returns the eight capsule types, in the protocol's order.
 func Types() []string { return slices.Clone(types) }
@@ -52,7 +71,7 @@ func Types() []string { return slices.Clone(types) }
 func IsType(s string) bool { return slices.Contains(types, s) }
 
 // statuses are the outcome statuses.
-var statuses = []string{"pending", "success", "failure", "partial", "blocked"}
+var statuses = schema.Statuses
 
 // Statuses returns the outcome statuses.
 func Statuses() []string { return slices.Clone(statuses) }
@@ -61,7 +80,7 @@ func Statuses() []string { return slices.Clone(statuses) }
 func IsStatus(s string) bool { return slices.Contains(statuses, s) }
 
 // sealKeys are the keys a sealed capsule has beyond its content.
-var sealKeys = []string{"hash", "signature", "signature_pq", "signed_at", "signed_by"}
+var sealKeys = slices.Sorted(slices.Values(schema.Seal))
 
 // SealKeys returns the keys a sealed capsule has beyond its content, in
 // sorted order.
@@ -80,10 +99,38 @@ const (
 // Column limits of the reference's tables (qp_capsule/storage.py and
 // storage_pg.py), in characters: longer values cannot be stored there.
 const (
-	MaxDomainLen    = 50 // quantumpipes_capsules.domain VARCHAR(50)
-	MaxSessionIDLen = 36 // session_id VARCHAR(36)
-	MaxTenantLen    = 36 // quantumpipes_capsules.tenant_id VARCHAR(36), PostgreSQL only
+	MaxDomainLen    = schema.MaxDomainLen    // quantumpipes_capsules.domain VARCHAR(50)
+	MaxSessionIDLen = schema.MaxSessionIDLen // session_id VARCHAR(36)
+	MaxTenantLen    = 36                     // quantumpipes_capsules.tenant_id VARCHAR(36), PostgreSQL only
 )
+
+// MaxTenantBytes bounds a tenant id on every backend, in bytes: longer
+// ids are refused on the write path and by the HTTP routes alike.
+const MaxTenantBytes = 1024
+
+// Problems [CheckTenant] reports.
+var (
+	ErrTenantTooLong = fmt.Errorf("is longer than %d bytes", MaxTenantBytes)
+	ErrTenantUTF8    = errors.New("is not valid UTF-8")
+	ErrTenantNUL     = errors.New("contains a NUL character")
+)
+
+// CheckTenant reports why no backend can hold tenant as a tenant id: one
+// of [ErrTenantTooLong], [ErrTenantUTF8] or [ErrTenantNUL] (PostgreSQL
+// refuses the last two in any text value, even a query's parameter), or
+// nil. The null tenant "" is valid. PostgreSQL's column holds at most
+// [MaxTenantLen] characters besides.
+func CheckTenant(tenant string) error {
+	switch {
+	case len(tenant) > MaxTenantBytes:
+		return ErrTenantTooLong
+	case !utf8.ValidString(tenant):
+		return ErrTenantUTF8
+	case strings.IndexByte(tenant, 0) >= 0:
+		return ErrTenantNUL
+	}
+	return nil
+}
 
 // IsHexDigit reports whether c is a lowercase hex digit, the only form the
 // protocol writes.

@@ -1,6 +1,9 @@
 package protocol
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestIsUUID(t *testing.T) {
 	for s, want := range map[string]bool{
@@ -43,5 +46,25 @@ func TestFacts(t *testing.T) {
 	ts[0] = "changed"
 	if Types()[0] != "agent" {
 		t.Error("Types returned the package's own slice")
+	}
+}
+
+func TestCheckTenant(t *testing.T) {
+	for s, want := range map[string]error{
+		"":                                 nil,
+		"acme":                             nil,
+		"日本語-テナント":                         nil,
+		strings.Repeat("t", 1024):          nil,
+		strings.Repeat("t", 1025):          ErrTenantTooLong,
+		"a\x00b":                           ErrTenantNUL,
+		"bad\xff":                          ErrTenantUTF8,
+		"\xc3":                             ErrTenantUTF8,
+		"\xed\xa0\x80":                     ErrTenantUTF8, // a surrogate
+		strings.Repeat("\x00", 2000):       ErrTenantTooLong,
+		"ok\u202e(bidi is text, not ours)": nil,
+	} {
+		if got := CheckTenant(s); got != want {
+			t.Errorf("CheckTenant(%.20q) = %v, want %v", s, got, want)
+		}
 	}
 }

@@ -41,6 +41,11 @@ var (
 	// out because another batch of the same transaction failed: nothing of
 	// it was stored, and it may be retried as it is.
 	ErrNotAttempted = errors.New("batch not attempted: another batch of its transaction failed")
+	// ErrOutcomeUnknown reports a batch whose transaction may have
+	// committed: the connection failed after the commit was sent, and the
+	// store could not find out. The batch may be stored, whole, now or
+	// later: read the chain head again before appending to it.
+	ErrOutcomeUnknown = errors.New("whether the batch was stored is unknown")
 )
 
 // ScanAll is the from of a [Store.Scan] that streams every row of a chain,

@@ -48,7 +48,11 @@ func commands() []command {
 		{"validate", "check one capsule against the protocol", runValidate},
 		{"keys", "show, rotate or export the signing keys", runKeys},
 		{"hash", "print the SHA3-256 of files", runHash},
-		{"checkpoint", "write a signed checkpoint of a chain's head", runCheckpoint},
+		{"checkpoint", "write a signed checkpoint (Merkle root) of a chain", runCheckpoint},
+		{"witness", "have a chain's checkpoint cosigned by witnesses", runWitness},
+		{"prove", "write an offline inclusion proof of one capsule", runProve},
+		{"verify-proof", "check an inclusion proof offline", runVerifyProof},
+		{"tree", "build or check the Merkle tree kept beside a chain", runTree},
 		{"serve", "serve the read-only HTTP routes over a database", runServe},
 		{"bench", "measure performance against this machine's limits", runBench},
 	}

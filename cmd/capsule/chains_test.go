@@ -186,7 +186,7 @@ func TestVerifyCheckpointSaysExtends(t *testing.T) {
 	cp := filepath.Join(t.TempDir(), "ref.checkpoint")
 	capsuleCmd(t, "", "checkpoint", "--db", db, "-o", cp).want(t, exitOK)
 	r := capsuleCmd(t, "", "verify", "--db", db, "--checkpoint", cp).want(t, exitOK)
-	if !strings.Contains(r.stdout, "it extends the checkpoint of "+cp+" (size 12, head dd290cc6de2a6ea1…)") {
+	if !strings.Contains(r.stdout, "it extends the checkpoint of "+cp+" (origin capsule/-, size 12, root X79Y1kRGe5RQtZfNMNCmcp0imc5tKzt3MFTTPhPPqbA=)") {
 		t.Errorf("verify --checkpoint: %q", r.stdout)
 	}
 	if _, err := os.Stat(cp); err != nil {

@@ -2,12 +2,17 @@ package main
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/capsule-go/capsule/keys"
 )
 
 // A checkpoint of the Python reference chain passes against the chain as
@@ -19,7 +24,7 @@ func TestCheckpointDetectsTruncation(t *testing.T) {
 	cp := filepath.Join(t.TempDir(), "ref.checkpoint")
 	capsuleCmd(t, "", "checkpoint", "--db", db, "-o", cp).want(t, exitOK)
 	note := string(readFile(t, cp))
-	if !strings.HasPrefix(note, "capsule/-\n12\n") || !strings.Contains(note, "\n\n— qp_key_ceef ") {
+	if !strings.HasPrefix(note, "capsule/-\n12\n") || !strings.Contains(note, "\n\n— capsule/- ") {
 		t.Fatalf("checkpoint:\n%s", note)
 	}
 	capsuleCmd(t, "", "verify", "--signatures", "--db", db, "--checkpoint", cp).want(t, exitOK)
@@ -83,5 +88,66 @@ func TestKeysInfoChangesNothing(t *testing.T) {
 	r = capsuleCmd(t, "", "keys", "export-public").want(t, exitOK)
 	if strings.TrimSpace(r.stdout) != strings.TrimSpace(string(readFile(t, filepath.Join(dir, "public_key.hex")))) {
 		t.Fatalf("export-public: %q", r.stdout)
+	}
+}
+
+// A checkpoint of the format before the Merkle tree (head hash on line 3,
+// signed under the key's fingerprint) is refused with exit 2 and a
+// message saying how to take a new one.
+func TestVerifyLegacyCheckpoint(t *testing.T) {
+	dir := pythonDataDir(t)
+	db := filepath.Join(dir, "capsules.db")
+	signer, err := keys.LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := note.NewEd25519VerifierKey(signer.Fingerprint(), signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := "capsule/-\n12\n3SkMxt4qbqE4u10b3ZmkAQfnVmuqRmvZmYiB4uEv8Zs=\ntime 2026-11-28T16:55:20Z\n"
+	signed, err := note.Sign(&note.Note{Text: old}, fingerprintSigner{signer, v.KeyHash()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := writeFile(t, filepath.Join(t.TempDir(), "old.checkpoint"), signed)
+	r := capsuleCmd(t, "", "verify", "--db", db, "--checkpoint", cp).want(t, exitError)
+	if !strings.Contains(r.stderr, "old format") || !strings.Contains(r.stderr, "capsule checkpoint") {
+		t.Fatalf("legacy checkpoint: %s", r.stderr)
+	}
+}
+
+type fingerprintSigner struct {
+	s    *keys.Signer
+	hash uint32
+}
+
+func (f fingerprintSigner) Name() string                    { return f.s.Fingerprint() }
+func (f fingerprintSigner) KeyHash() uint32                 { return f.hash }
+func (f fingerprintSigner) Sign(msg []byte) ([]byte, error) { return f.s.SignMessage(msg), nil }
+
+// verify --checkpoint checks a JSON file chain too, computing its tree as
+// it streams: the exported chain extends the checkpoint, a chain cut short
+// or with another capsule at its end does not.
+func TestVerifyFileAgainstCheckpoint(t *testing.T) {
+	dir := pythonDataDir(t)
+	db := filepath.Join(dir, "capsules.db")
+	cp := filepath.Join(t.TempDir(), "ref.checkpoint")
+	capsuleCmd(t, "", "checkpoint", "--db", db, "-o", cp).want(t, exitOK)
+	chain := filepath.Join(dir, "chain.json")
+	capsuleCmd(t, "", "verify", chain, "--checkpoint", cp).want(t, exitOK)
+	var recs []json.RawMessage
+	decodeJSON(t, string(readFile(t, chain)), &recs)
+	short, err := json.Marshal(recs[:11])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := capsuleCmd(t, "", "verify", writeFile(t, filepath.Join(t.TempDir(), "short.json"), short), "--checkpoint", cp).want(t, exitInvalid)
+	if !strings.Contains(r.stdout, "shorter than the checkpoint") {
+		t.Fatalf("short chain: %s", r.stdout)
 	}
 }

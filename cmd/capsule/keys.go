@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/capsule-go/capsule/checkpoint"
 	"github.com/capsule-go/capsule/internal/cli"
 	"github.com/capsule-go/capsule/keys"
 )
@@ -261,13 +262,18 @@ func runKeysRotate(ctx context.Context, args []string, stdin io.Reader, stdout, 
 }
 
 const keysExportUsage = `
-Usage: capsule keys export-public
+Usage: capsule keys export-public [--note ORIGIN]
 
 Print the active Ed25519 public key of the data directory as 64 lowercase
-hex digits, for "capsule verify --public-key" or another verifier.`
+hex digits, for "capsule verify --public-key" or another verifier. With
+--note ORIGIN, print instead the signed-note verifier key of the log
+ORIGIN ("ORIGIN+HASH+BASE64"), which checks the checkpoints "capsule
+checkpoint --origin ORIGIN" signs: for "capsule verify-proof --log-key"
+and for witnesses.`
 
 func runKeysExportPublic(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := newFlags("keys export-public", keysExportUsage, "capsule keys export-public > public_key.hex")
+	origin := f.String("note", "", "print the note verifier key of the log `ORIGIN`")
 	positional, code, ok := f.parse(args, stdout, stderr)
 	if !ok {
 		return code
@@ -281,6 +287,18 @@ func runKeysExportPublic(ctx context.Context, args []string, stdin io.Reader, st
 	}
 	if st.publicKey == "" {
 		return f.fail(stderr, fmt.Errorf("no signing key or keyring in the data directory %s: one is created by the first seal or by 'capsule keys rotate' (set %s to use another directory)", st.dir, keys.DataDirEnv), exitError)
+	}
+	if *origin != "" {
+		pub, err := hex.DecodeString(st.publicKey)
+		if err != nil {
+			return f.fail(stderr, err, exitError)
+		}
+		vkey, err := checkpoint.VerifierKey(*origin, pub)
+		if err != nil {
+			return f.usageFail(stderr, fmt.Sprintf("--note: %v", err))
+		}
+		fmt.Fprintln(stdout, vkey)
+		return exitOK
 	}
 	fmt.Fprintln(stdout, st.publicKey)
 	return exitOK

@@ -62,9 +62,12 @@ func TestPostgres(t *testing.T) {
 	if r := capsuleCmd(t, "", "export", "--pg", url, "--tenant", "site-7").want(t, 0); r.stdout != exportOf(tenantLines) {
 		t.Errorf("tenant export:\n%s", r.stdout)
 	}
+	// Without --tenant, every chain of the store: the null tenant's and site-7's.
 	for _, level := range []string{"structural", "full", "signatures"} {
 		r := capsuleCmd(t, "", "verify", "--json", "--"+level, "--pg", url).want(t, 0)
-		if want := `{"valid":true,"level":"` + level + `","capsules_verified":4,"total_capsules":4,"errors":[]}` + "\n"; r.stdout != want {
+		if want := `{"valid":true,"level":"` + level + `","capsules_verified":5,"total_capsules":5,"errors":[],"chains":[` +
+			`{"tenant_id":null,"valid":true,"capsules_verified":4,"total_capsules":4,"errors":[]},` +
+			`{"tenant_id":"site-7","valid":true,"capsules_verified":1,"total_capsules":1,"errors":[]}]}` + "\n"; r.stdout != want {
 			t.Errorf("%s: %s", level, r.stdout)
 		}
 	}
@@ -79,7 +82,7 @@ func TestPostgres(t *testing.T) {
 		t.Fatalf("tamper: %v %v", err, tag)
 	}
 	out := verifyJSONOf(t, 1, "--pg", url)
-	if out.Errors[0].Sequence != 2 || out.CapsulesVerified != 2 || out.TotalCapsules != 4 {
+	if out.Errors[0].Sequence != 2 || out.Errors[0].TenantID != nil || out.CapsulesVerified != 3 || out.TotalCapsules != 5 || len(out.Chains) != 2 {
 		t.Errorf("tampered: %+v", out)
 	}
 	verifyJSONOf(t, 0, "--pg", url, "--tenant", "site-7", "--signatures")

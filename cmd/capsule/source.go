@@ -91,6 +91,12 @@ type source struct {
 // unless sf.quiet. A SQLite file must exist: read-only commands never
 // create a database.
 func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Reader, note io.Writer) (*source, error) {
+	return openSourceMode(ctx, sf, args, stdin, note, true)
+}
+
+// openSourceMode is openSource, opening a database for writing too when
+// readOnly is false (for commands that keep the chain's Merkle tree).
+func openSourceMode(ctx context.Context, sf *sourceFlags, args []string, stdin io.Reader, note io.Writer, readOnly bool) (*source, error) {
 	url, err := sf.storeURL()
 	if err != nil {
 		return nil, err
@@ -134,7 +140,11 @@ func openSource(ctx context.Context, sf *sourceFlags, args []string, stdin io.Re
 			return nil, fmt.Errorf("open database %s: %w", dbPath, unwrapPathError(err))
 		}
 	}
-	st, err := capsule.OpenStore(ctx, url, capsule.ReadOnly())
+	var opts []capsule.StoreOption
+	if readOnly {
+		opts = append(opts, capsule.ReadOnly())
+	}
+	st, err := capsule.OpenStore(ctx, url, opts...)
 	if err != nil {
 		return nil, err
 	}

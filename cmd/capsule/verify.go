@@ -42,10 +42,12 @@ writes it). With any of the three no data directory is needed; give at
 most one. A key that did not sign the chain fails it (exit code 1).
 
 --checkpoint FILE also checks a signed checkpoint of one chain (from
-"capsule checkpoint"; the null tenant's unless --tenant): its signature (with the same keys), and that the
-chain still has at least the capsules it counted and still passes through
-its head hash. A chain cut short, or rewritten, fails here even when every
-capsule left in it is valid.
+"capsule checkpoint"; the null tenant's unless --tenant): its signature
+under its origin (with the same keys), and that the chain still extends
+it: it has at least the capsules it counted, and the Merkle root of those
+is the checkpoint's (read from the chain's stored tree). A chain cut
+short, or rewritten, fails here even when every capsule left in it is
+valid.
 
 FILE holds a JSON array of sealed capsules, or one sealed capsule ("-" is
 standard input). Without FILE, --db or --pg the database the library uses
@@ -155,7 +157,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 	records := src.Records(ctx)
 	if watch != nil {
-		records = watch.wrap(records)
+		records = watch.wrap(records, src.store == nil)
 	}
 	progress := cli.NewProgress(stderr, "verified", !*quiet && !*asJSON && cli.IsTerminal(stderr))
 	opts.Progress = progress.Update
@@ -175,7 +177,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	default:
 	}
 	if watch != nil && res.Valid {
-		if err := watch.check(); err != nil {
+		if err := watch.check(ctx, src); err != nil {
 			res.Valid = false
 			res.Error = err.Error()
 			res.BrokenSequence = watch.cp.Size - 1
@@ -200,7 +202,7 @@ func runVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	default:
 		writeVerifyHuman(stdout, res, total, src, cli.NewColour(stdout, os.Getenv))
 		if res.Valid && watch != nil && watch.cp.Size > 0 {
-			fmt.Fprintf(stdout, "  it extends the checkpoint of %s (size %d, head %s)\n", *cpFile, watch.cp.Size, shortHash(watch.cp.Hash))
+			fmt.Fprintf(stdout, "  it extends the checkpoint of %s (origin %s, size %d, root %s)\n", *cpFile, watch.cp.Origin, watch.cp.Size, watch.cp.Root)
 		}
 	}
 	if res.Valid && total == 0 && src.store != nil && !*quiet {

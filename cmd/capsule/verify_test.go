@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,13 +24,17 @@ type verifyOut struct {
 	CapsulesVerified int64            `json:"capsules_verified"`
 	TotalCapsules    int64            `json:"total_capsules"`
 	Errors           []verifyOutError `json:"errors"`
+	// Chains is there when every chain of a store with tenant chains was
+	// verified: one summary per chain.
+	Chains []json.RawMessage `json:"chains,omitempty"`
 }
 
 // verifyOutError is an element of its errors.
 type verifyOutError struct {
-	Sequence  int64  `json:"sequence"`
-	CapsuleID string `json:"capsule_id"`
-	Error     string `json:"error"`
+	TenantID  *string `json:"tenant_id,omitempty"` // when every chain was verified
+	Sequence  int64   `json:"sequence"`
+	CapsuleID string  `json:"capsule_id"`
+	Error     string  `json:"error"`
 }
 
 func verifyJSONOf(t *testing.T, code int, args ...string) verifyOut {

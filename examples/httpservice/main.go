@@ -15,6 +15,10 @@
 //	curl -H 'X-Site-ID: acme' localhost:8080/api/v1/capsules/verify
 //	curl localhost:8080/api/v1/capsules/healthz
 //
+// A site ID the store cannot hold as a tenant (more than 36 characters on
+// PostgreSQL) gets 400 with a JSON error before the call runs, rather
+// than a call that runs unaudited.
+//
 // The capsule routes are bound to the X-Site-ID header, so one site never
 // reads another's chain. A header stands in for authentication here; a
 // real service takes the tenant from a verified credential.
@@ -129,8 +133,8 @@ func chooseDB(db string) (path, keyDir string, err error) {
 // all bound to the X-Site-ID header.
 func newHandler(caps *capsule.Capsules, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /summarize", summarize)
-	mux.HandleFunc("GET /convert", convert)
+	mux.HandleFunc("POST /summarize", func(w http.ResponseWriter, r *http.Request) { summarize(w, r, caps) })
+	mux.HandleFunc("GET /convert", func(w http.ResponseWriter, r *http.Request) { convert(w, r, caps) })
 	nethttp.Mount(mux, caps.Store(),
 		nethttp.WithTenantFunc(site),
 		nethttp.WithResolver(caps.Resolver()),
@@ -157,10 +161,27 @@ func site(r *http.Request) (string, bool) {
 	return s, true
 }
 
-func summarize(w http.ResponseWriter, r *http.Request) {
+// auditedSite returns the site of a request whose call is to be recorded
+// in caps, or answers the request and returns false: 401 without a
+// well-formed X-Site-ID, 400 for one the store cannot hold as a tenant
+// (more than 36 characters on PostgreSQL), whose call would otherwise run
+// unaudited.
+func auditedSite(w http.ResponseWriter, r *http.Request, caps *capsule.Capsules) (string, bool) {
 	siteID, ok := site(r)
 	if !ok {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "X-Site-ID header missing or malformed"})
+		return "", false
+	}
+	if err := caps.CheckTenant(siteID); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("X-Site-ID cannot name a chain in this store: %v", err)})
+		return "", false
+	}
+	return siteID, true
+}
+
+func summarize(w http.ResponseWriter, r *http.Request, caps *capsule.Capsules) {
+	siteID, ok := auditedSite(w, r, caps)
+	if !ok {
 		return
 	}
 	var body struct {
@@ -178,10 +199,9 @@ func summarize(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sum)
 }
 
-func convert(w http.ResponseWriter, r *http.Request) {
-	siteID, ok := site(r)
+func convert(w http.ResponseWriter, r *http.Request, caps *capsule.Capsules) {
+	siteID, ok := auditedSite(w, r, caps)
 	if !ok {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "X-Site-ID header missing or malformed"})
 		return
 	}
 	q := r.URL.Query()

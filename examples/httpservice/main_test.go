@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/internal/reliability"
 )
 
 // call sends one request as site and returns the status and body.
@@ -36,9 +37,11 @@ func call(t *testing.T, srv *httptest.Server, method, target, site, body string)
 	return res.StatusCode, string(b)
 }
 
-func TestService(t *testing.T) {
-	dir := t.TempDir()
-	caps, err := capsule.Open(t.Context(), filepath.Join(dir, "capsules.db"), capsule.WithKeyDir(dir))
+// serve opens the capsules at db, with the key in keyDir, as the process
+// default, and starts the service on them until t ends.
+func serve(t *testing.T, db, keyDir string) (*capsule.Capsules, *httptest.Server) {
+	t.Helper()
+	caps, err := capsule.Open(t.Context(), db, capsule.WithKeyDir(keyDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +50,12 @@ func TestService(t *testing.T) {
 	t.Cleanup(func() { capsule.SetDefault(nil) })
 	srv := httptest.NewServer(newHandler(caps, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
+	return caps, srv
+}
+
+func TestService(t *testing.T) {
+	dir := t.TempDir()
+	_, srv := serve(t, filepath.Join(dir, "capsules.db"), dir)
 
 	status, body := call(t, srv, http.MethodPost, "/summarize", "acme", `{"text":"Ship it. Then rest."}`)
 	if want := `{"sentence":"Ship it.","words":4}` + "\n"; status != http.StatusOK || body != want {
@@ -142,4 +151,52 @@ func TestChooseDB(t *testing.T) {
 		t.Errorf("without either: %q %q %v", db, keyDir, err)
 	}
 	os.RemoveAll(keyDir)
+}
+
+// A site ID the store cannot hold as a tenant (65 characters and more are
+// malformed; up to 64 pass the header check, but PostgreSQL's tenant
+// column holds 36) gets 400 with a JSON body before the call runs,
+// instead of the call running unaudited. SQLite holds it.
+func TestSiteIDTheStoreCannotHold(t *testing.T) {
+	long, fits := strings.Repeat("s", 64), strings.Repeat("f", 36)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			dir := t.TempDir()
+			db := filepath.Join(dir, "capsules.db")
+			if backend == "postgres" {
+				db = reliability.PostgresURL(t)
+			}
+			caps, srv := serve(t, db, dir)
+
+			for _, target := range []string{"/summarize", "/convert?value=1&unit=c-to-f"} {
+				method := http.MethodGet
+				if target == "/summarize" {
+					method = http.MethodPost
+				}
+				status, body := call(t, srv, method, target, long, `{"text":"Ship it."}`)
+				var e struct{ Error string }
+				jerr := json.Unmarshal([]byte(body), &e)
+				switch {
+				case backend == "sqlite" && status != http.StatusOK:
+					t.Errorf("%s with a 64-character site on SQLite = %d %s, want 200", target, status, body)
+				case backend == "postgres" && (status != http.StatusBadRequest || jerr != nil || !strings.Contains(e.Error, "more than the 36")):
+					t.Errorf("%s with a 64-character site on PostgreSQL = %d %s, want 400 with a JSON error", target, status, body)
+				}
+				if status, body := call(t, srv, method, target, fits, `{"text":"Ship it."}`); status != http.StatusOK {
+					t.Errorf("%s with a 36-character site = %d %s", target, status, body)
+				}
+			}
+			want := []string{fits}
+			if backend == "sqlite" {
+				want = []string{fits, long}
+			}
+			tenants, err := caps.Store().Tenants(t.Context())
+			if err != nil || strings.Join(tenants, ",") != strings.Join(want, ",") {
+				t.Errorf("chains %q %v, want %q", tenants, err, want)
+			}
+			if st := caps.Stats(); st.Failed != 0 {
+				t.Errorf("%d audits failed", st.Failed)
+			}
+		})
+	}
 }

@@ -15,8 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/capsule-go/capsule/checkpoint"
 	"github.com/capsule-go/capsule/internal/sections"
+	"github.com/capsule-go/capsule/proof"
 	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
@@ -78,7 +81,10 @@ func (s *server) mountExplorer(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+base+"/capsule/{id}", s.pageCapsule)
 	mux.HandleFunc("GET "+base+"/verify", s.pageVerify)
 	mux.HandleFunc("GET "+base+"/style.css", serveCSS)
-	mux.HandleFunc("GET "+base+"/", func(w http.ResponseWriter, r *http.Request) {
+	// Unknown pages deeper than one element get the explorer's 404 page.
+	// (One element, base+"/{page}", would clash with the proof route
+	// {prefix}/{id}/proof at base+"/proof": those get the JSON 404.)
+	mux.HandleFunc("GET "+base+"/{page}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "error", "", errorPage{Message: "There is no such page."})
 	})
 }
@@ -218,6 +224,21 @@ func (e *routeError) Error() string { return e.msg }
 // status other than 200 is returned as a *routeError with the route's
 // message.
 func (s *server) call(r *http.Request, route http.HandlerFunc, path string, q url.Values, id string, v any) *routeError {
+	body, e := s.callRaw(r, route, path, q, id)
+	if e != nil {
+		return e
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		s.log.ErrorContext(r.Context(), "nethttp: explorer could not read a route's answer", "path", path, "err", err)
+		return &routeError{status: http.StatusInternalServerError, msg: "the answer of the " + path + " route is unreadable"}
+	}
+	return nil
+}
+
+// callRaw runs route as call does and returns its answer's body.
+func (s *server) callRaw(r *http.Request, route http.HandlerFunc, path string, q url.Values, id string) ([]byte, *routeError) {
 	sub := r.Clone(r.Context())
 	sub.URL = &url.URL{Path: path, RawQuery: q.Encode()}
 	sub.RequestURI = ""
@@ -236,15 +257,9 @@ func (s *server) call(r *http.Request, route http.HandlerFunc, path string, q ur
 		if e.Error == "" {
 			e.Error = http.StatusText(out.status)
 		}
-		return &routeError{status: out.status, msg: e.Error, param: e.Parameter, capsuleID: e.CapsuleID}
+		return nil, &routeError{status: out.status, msg: e.Error, param: e.Parameter, capsuleID: e.CapsuleID}
 	}
-	dec := json.NewDecoder(&out.body)
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		s.log.ErrorContext(r.Context(), "nethttp: explorer could not read a route's answer", "path", path, "err", err)
-		return &routeError{status: http.StatusInternalServerError, msg: "the answer of the " + path + " route is unreadable"}
-	}
-	return nil
+	return out.body.Bytes(), nil
 }
 
 // fail renders a route's refusal (or a page's own bad parameter).
@@ -591,7 +606,7 @@ func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
 }
 
 // sealKeys are the seal's fields, in the order the page shows them.
-var sealKeys = []string{"hash", "signature", "signed_by", "signed_at", "signature_pq"}
+var sealKeys = sections.Seal
 
 // capsuleView is the page of one capsule.
 type capsuleView struct {
@@ -603,6 +618,47 @@ type capsuleView struct {
 	Seal       []fieldView
 	ChainURL   string
 	VerifyURL  string
+	Log        *logView // the checkpoint that includes the capsule; nil when none
+	LogNote    string   // why there is none
+}
+
+// logView is the checkpoint a capsule's proof is against.
+type logView struct {
+	Origin    string
+	Size      int64
+	Root      string
+	Time      string
+	Index     int64
+	Witnesses []string // names of the cosignatures the checkpoint carries
+	ProofURL  string
+}
+
+// newLogView describes the proof body p of capsule id.
+func newLogView(body []byte, id string, q url.Values) (*logView, error) {
+	p, err := proof.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	text, sigs, _ := strings.Cut(string(p.Checkpoint), "\n\n")
+	cp, err := checkpoint.Parse(text + "\n")
+	if err != nil {
+		return nil, err
+	}
+	v := &logView{Origin: cp.Origin, Size: cp.Size, Root: cp.Root.String(), Index: p.Index,
+		ProofURL: "../../" + url.PathEscape(id) + "/proof"}
+	if t, ok := cp.Time(); ok {
+		v.Time = t.UTC().Format(time.RFC3339)
+	}
+	if len(q) > 0 {
+		v.ProofURL += "?" + q.Encode()
+	}
+	for _, line := range strings.Split(sigs, "\n") {
+		rest, ok := strings.CutPrefix(line, "— ")
+		if name, _, _ := strings.Cut(rest, " "); ok && name != cp.Origin && !slices.Contains(v.Witnesses, name) {
+			v.Witnesses = append(v.Witnesses, name)
+		}
+	}
+	return v, nil
 }
 
 type sectionView struct {
@@ -755,6 +811,20 @@ func (s *server) pageCapsule(w http.ResponseWriter, r *http.Request) {
 	}
 	if extra != nil {
 		v.Sections = append(v.Sections, sectionView{Name: "other fields", Fields: extra})
+	}
+	// The transparency log: the checkpoint the proof route proves the
+	// capsule against, with the same tenant binding.
+	body, e := s.callRaw(r, s.proofRoute, s.prefix+"/"+id+"/proof", q, id)
+	switch {
+	case e != nil:
+		v.LogNote = e.msg
+	default:
+		lv, err := newLogView(body, v.ID, q)
+		if err != nil {
+			s.log.ErrorContext(r.Context(), "nethttp: explorer could not read a proof", "capsule_id", v.ID, "err", err)
+			v.LogNote = "the proof is unreadable"
+		}
+		v.Log = lv
 	}
 	s.render(w, r, http.StatusOK, "capsule", "../", v, crumb...)
 }

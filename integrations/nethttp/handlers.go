@@ -140,10 +140,26 @@ func (u unreadable) appendJSON(b []byte) []byte {
 
 // get serves GET {prefix}/{id}.
 func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	rec, ok := s.lookup(w, r, "get")
+	if !ok {
+		return
+	}
+	buf, err := protocol.AppendSealed(make([]byte, 0, len(rec.Data)+512), &rec)
+	if err != nil {
+		s.unreadable(w, r, &rec, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, buf)
+}
+
+// lookup reads the capsule the {id} of r names, with the tenant_id
+// parameter and the tenant binding, and answers r itself (ok false) when
+// it cannot.
+func (s *server) lookup(w http.ResponseWriter, r *http.Request, route string) (_ storage.Record, ok bool) {
 	bound, rerr := s.authenticate(r)
 	if rerr != nil {
 		writeRequestError(w, rerr)
-		return
+		return storage.Record{}, false
 	}
 	id := r.PathValue("id")
 	if rerr := checkID(id); rerr != nil {
@@ -153,20 +169,20 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	vals, rerr := parseQuery(r.URL.RawQuery, "tenant_id")
 	if rerr != nil {
 		writeRequestError(w, rerr)
-		return
+		return storage.Record{}, false
 	}
 	var param *string
 	if t, ok := vals["tenant_id"]; ok {
 		if rerr := checkTenant(t); rerr != nil {
 			writeRequestError(w, rerr)
-			return
+			return storage.Record{}, false
 		}
 		param = &t
 	}
 	tenant, rerr := restrict(bound, param)
 	if rerr != nil {
 		writeRequestError(w, rerr)
-		return
+		return storage.Record{}, false
 	}
 	ctx, cancel := s.queryContext(r)
 	defer cancel()
@@ -174,29 +190,24 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, "capsule not found", "")
-		return
+		return rec, false
 	case errors.Is(err, storage.ErrAmbiguous):
 		writeError(w, http.StatusBadRequest, "id prefix "+id+" matches more than one capsule; give more characters", "id")
-		return
+		return rec, false
 	case err != nil:
-		s.storageFailure(w, r, "get", err)
-		return
+		s.storageFailure(w, r, route, err)
+		return rec, false
 	}
 	if !strings.HasPrefix(rec.ID, id) || tenant != nil && rec.Tenant != *tenant {
 		// Defence in depth: a backend that answered outside the lookup must
 		// not leak another tenant's capsule.
 		s.log.ErrorContext(r.Context(), "nethttp: store returned a capsule outside the lookup",
-			"route", "get", "id", id, "capsule_id", rec.ID)
+			"route", route, "id", id, "capsule_id", rec.ID)
 		writeError(w, http.StatusNotFound, "capsule not found", "")
-		return
+		return rec, false
 	}
 	noteTenant(r, rec.Tenant)
-	buf, err := protocol.AppendSealed(make([]byte, 0, len(rec.Data)+512), &rec)
-	if err != nil {
-		s.unreadable(w, r, &rec, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, buf)
+	return rec, true
 }
 
 // admit takes a token of slots, a semaphore of the requests running (nil

@@ -95,4 +95,3 @@ func TestLegacyChainRoutes(t *testing.T) {
 		})
 	}
 }
-

@@ -3,6 +3,7 @@
 //	GET {prefix}/          list capsules, newest first
 //	GET {prefix}/verify    verify a chain (or every chain)
 //	GET {prefix}/{id}      one capsule by id or id prefix
+//	GET {prefix}/{id}/proof  its inclusion proof (C2SP tlog-proof)
 //	GET {prefix}/healthz   whether the store answers (see Health)
 //
 // and a read-only HTML explorer for people under {prefix}/explore/ (see
@@ -72,6 +73,16 @@
 //     another tenant than tenant_id or the bound tenant) is 404
 //     {"error":"capsule not found"}; a prefix that matches several capsules
 //     is 400 with parameter "id", like any other unusable id.
+//   - GET {prefix}/{id}/proof?tenant_id= answers the capsule's C2SP
+//     tlog-proof (see package proof), the one answer that is not JSON:
+//     text/plain; charset=utf-8. It finds the capsule as the route above
+//     does (same parameters, tenant binding and errors) and proves it
+//     against the latest checkpoint the store keeps for its chain (the
+//     witnessed one), or one the handler signs ([WithCheckpointSigner]);
+//     when there is neither, 404 {"error":"no checkpoint includes this
+//     capsule yet"}. A chain whose Merkle tree the store has not built
+//     (a read-only store over a chain the Python reference wrote) is
+//     proven from the chain itself, within the query timeout.
 //
 // A bad parameter (malformed, out of range, repeated or unknown) is 400
 // {"error":"…","parameter":"name"}; a request never causes a 500. Storage
@@ -192,6 +203,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/capsule-go/capsule/checkpoint"
 	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
@@ -243,6 +255,7 @@ type config struct {
 	listBytes     int64
 	maxList       int
 	health        []func(context.Context) error
+	cpSigner      checkpoint.MessageSigner
 }
 
 // WithPrefix mounts the routes under prefix instead of [DefaultPrefix]. The
@@ -446,7 +459,8 @@ func cleanPath(p string) string {
 
 // Mount registers the routes on mux under the prefix (default
 // [DefaultPrefix]): GET {prefix}/ (and GET {prefix} without the slash),
-// GET {prefix}/verify and GET {prefix}/{id}. It panics if store is nil, the
+// GET {prefix}/verify, GET {prefix}/{id} and GET {prefix}/{id}/proof. It
+// panics if store is nil, the
 // prefix is invalid, or the patterns conflict with ones already on mux.
 func Mount(mux *http.ServeMux, store storage.Store, opts ...Option) {
 	newServer(store, opts).mount(mux)
@@ -461,5 +475,6 @@ func (s *server) mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+s.prefix+"/verify", s.verify)
 	mux.HandleFunc("GET "+s.prefix+"/healthz", s.healthz)
 	mux.HandleFunc("GET "+s.prefix+"/{id}", s.get)
+	mux.HandleFunc("GET "+s.prefix+"/{id}/proof", s.proofRoute)
 	s.mountExplorer(mux)
 }

@@ -25,9 +25,6 @@ func badParam(param, format string, args ...any) *requestError {
 	return &requestError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...), param: param, isParam: true}
 }
 
-// maxTenantLen bounds tenant_id, in bytes.
-const maxTenantLen = 1024
-
 // parseQuery splits a raw query string into its parameters. Only the names
 // in allowed are accepted, each at most once; a malformed escape, a
 // semicolon, an unknown or a repeated parameter is a bad request.
@@ -143,15 +140,11 @@ func parseListQuery(raw string) (listQuery, *requestError) {
 
 func typeNames() string { return strings.Join(protocol.Types(), ", ") }
 
-// checkTenant refuses tenant ids no database column can hold.
+// checkTenant refuses tenant ids no database column can hold, as the
+// write path does ([protocol.CheckTenant]).
 func checkTenant(s string) *requestError {
-	switch {
-	case len(s) > maxTenantLen:
-		return badParam("tenant_id", "tenant_id is longer than %d bytes", maxTenantLen)
-	case !utf8.ValidString(s):
-		return badParam("tenant_id", "tenant_id is not valid UTF-8")
-	case strings.IndexByte(s, 0) >= 0:
-		return badParam("tenant_id", "tenant_id contains a NUL character")
+	if err := protocol.CheckTenant(s); err != nil {
+		return badParam("tenant_id", "tenant_id %v", err)
 	}
 	return nil
 }

@@ -270,6 +270,7 @@ type load struct {
 	mu     sync.Mutex
 	acked  map[string]outcome // by capsule id
 	failed map[string]outcome
+	unsure int            // appends told ErrNotConfirmed: may be stored, so neither acked nor failed
 	errs   map[string]int // the first line of each error, counted
 	cond   *sync.Cond     // signalled on every acknowledgement
 }
@@ -304,10 +305,14 @@ func (l *load) write(w int) {
 		_, err := l.c.Append(ctx, tenant, cp)
 		o := outcome{tenant: tenant, began: began, at: time.Now()}
 		l.mu.Lock()
-		if err == nil {
+		switch {
+		case err == nil:
 			l.acked[cp.ID] = o
 			l.cond.Broadcast()
-		} else {
+		case errors.Is(err, capsule.ErrNotConfirmed):
+			l.unsure++
+			l.errs[errorKind(err)]++
+		default:
 			l.failed[cp.ID] = o
 			l.errs[errorKind(err)]++
 		}

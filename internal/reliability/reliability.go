@@ -92,14 +92,21 @@ type Proxy struct {
 	mu      sync.Mutex
 	ln      net.Listener
 	conns   map[net.Conn]bool
-	cut     *commitCut // nil: forward bytes as they come
-	stalled bool       // accept and read, forward nothing
+	cut     *commitCut        // nil: forward bytes as they come
+	stalled bool              // accept and read, forward nothing
+	dead    map[net.Conn]bool // forwarding connections open at the last Stall: they forward nothing
+	holes   atomic.Int64      // connections accepted while stalled
 }
+
+// BlackHoled returns the number of connections the proxy accepted while
+// stalled (each one a connect that never gets an answer).
+func (p *Proxy) BlackHoled() int64 { return p.holes.Load() }
 
 // commitCut is the fault CutAtCommit sets up.
 type commitCut struct {
 	every   int64 // cut at every n-th COMMIT answer
 	forward bool  // forward the answer before cutting
+	hold    bool  // neither forward the answer nor cut: forward nothing more
 	seen    atomic.Int64
 	cuts    atomic.Int64
 }
@@ -112,6 +119,19 @@ type commitCut struct {
 // client never learns). It returns the number of cuts made so far.
 func (p *Proxy) CutAtCommit(every int, forward bool) func() int64 {
 	c := &commitCut{every: int64(every), forward: forward}
+	p.mu.Lock()
+	p.cut = c
+	p.mu.Unlock()
+	return c.cuts.Load
+}
+
+// HoldAtCommit makes the proxy, for the connections it accepts from now
+// on, withhold every n-th CommandComplete "COMMIT" the server sends, and
+// everything after it on that connection, without cutting it: the server
+// committed, and the client waits for an answer until its own deadline.
+// It returns the number of answers withheld so far.
+func (p *Proxy) HoldAtCommit(every int) func() int64 {
+	c := &commitCut{every: int64(every), hold: true}
 	p.mu.Lock()
 	p.cut = c
 	p.mu.Unlock()
@@ -139,7 +159,7 @@ func (cut *commitCut) copy(c, s net.Conn) {
 			return
 		}
 		commit := hdr[0] == 'C' && string(body) == "COMMIT\x00" && cut.seen.Add(1)%cut.every == 0
-		if !commit || cut.forward {
+		if !commit || cut.forward && !cut.hold {
 			w.Write(hdr[:])
 			w.Write(body)
 		}
@@ -150,6 +170,9 @@ func (cut *commitCut) copy(c, s net.Conn) {
 		}
 		if commit {
 			cut.cuts.Add(1)
+			if cut.hold {
+				io.Copy(io.Discard, r) // until the client gives up
+			}
 			return
 		}
 	}
@@ -161,7 +184,7 @@ func NewProxy(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
+	p := &Proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}, dead: map[net.Conn]bool{}}
 	p.serve(ln)
 	return p, nil
 }
@@ -209,6 +232,7 @@ func (p *Proxy) pipe(c net.Conn) {
 		// answered, until Resume cuts it.
 		p.conns[c] = true
 		p.mu.Unlock()
+		p.holes.Add(1)
 		io.Copy(io.Discard, c)
 		c.Close()
 		return
@@ -235,7 +259,7 @@ func (p *Proxy) pipe(c net.Conn) {
 		for {
 			n, err := src.Read(buf)
 			p.mu.Lock()
-			stalled := p.stalled
+			stalled := p.stalled || p.dead[src]
 			p.mu.Unlock()
 			if n > 0 && !stalled {
 				if _, werr := dst.Write(buf[:n]); werr != nil {
@@ -263,6 +287,8 @@ func (p *Proxy) pipe(c net.Conn) {
 	p.mu.Lock()
 	delete(p.conns, c)
 	delete(p.conns, s)
+	delete(p.dead, c)
+	delete(p.dead, s)
 	p.mu.Unlock()
 }
 
@@ -295,7 +321,20 @@ func (p *Proxy) Start() error {
 func (p *Proxy) Stall() {
 	p.mu.Lock()
 	p.stalled = true
+	for c := range p.conns {
+		p.dead[c] = true
+	}
 	p.mu.Unlock()
+}
+
+// ResumeNew ends a stall for new connections only: they reach the server,
+// while every connection opened before stays a black hole (never
+// answered, never cut) until its client closes it, as after a route
+// comes back to a server that lost those connections' state.
+func (p *Proxy) ResumeNew() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = false
 }
 
 // Resume ends a stall: the connections that lost data are cut, new ones

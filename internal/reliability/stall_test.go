@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,4 +211,194 @@ func TestBlackHoledDefault(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStalledPostgresManyChains: 64, then 3,000, writers each on its own
+// chain make audited calls (swallow_errors=false) when the path to
+// PostgreSQL becomes a black hole; it comes back for new connections
+// only, the ones open during the stall staying black holes. Every call
+// returns within the storage timeout of its start, however many chains
+// are queued (before, a capsule queued behind a round in flight waited for
+// it and then for its own: 10 s for 64 writers, 15-20 s for 3,000, with a
+// 5 s timeout). Auditing resumes for every writer once the server answers
+// (before, connects to the black hole had no timeout and held every slot
+// of the pool). No acknowledged capsule is missing and every chain
+// verifies.
+func TestStalledPostgresManyChains(t *testing.T) {
+	for _, writers := range []int{64, 3000} {
+		t.Run(fmt.Sprint(writers), func(t *testing.T) {
+			if writers > 64 && testing.Short() {
+				t.Skip("3,000 writers")
+			}
+			stallManyChains(t, writers)
+		})
+	}
+}
+
+// stallWriter is what one writer of stallManyChains saw.
+type stallWriter struct {
+	mu          sync.Mutex
+	acked       int64     // calls that returned nil
+	failedSince bool      // a call failed since the stall began
+	backAt      time.Time // first success after the server answered again
+}
+
+func stallManyChains(t *testing.T, writers int) {
+	p, dbURL := ProxyTo(t, PostgresURL(t))
+	logs := &lockedBuffer{}
+	c, err := capsule.Open(context.Background(), dbURL, capsule.WithKeyDir(t.TempDir()),
+		capsule.WithStorageTimeout(stallTimeout), capsule.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	site := &runtime.Site{Type: capsule.TypeAgent, AgentID: "stall.Many", ReturnAuditErrors: true,
+		Capsules: func() *capsule.Capsules { return c }}
+
+	var (
+		phase    atomic.Int32 // 0 before the stall, 1 stalled, 2 answering again, 3 stop
+		resumed  atomic.Int64 // UnixNano of the resume
+		slowest  atomic.Int64 // nanoseconds
+		calls    atomic.Int64
+		unsure   atomic.Int64 // ErrNotConfirmed
+		refused  atomic.Int64 // ErrStoreDown
+		other    atomic.Int64
+		mu       sync.Mutex
+		progress = sync.NewCond(&mu) // signalled when a writer's state changes
+		warm     int                 // writers with a success before the stall
+		hit      int                 // writers with a failure since the stall
+		back     int                 // writers with a success since the resume
+	)
+	ws := make([]stallWriter, writers)
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			w := &ws[g]
+			tenant := fmt.Sprintf("w%d", g)
+			for i := 0; phase.Load() != 3; i++ {
+				ph := phase.Load()
+				start := time.Now()
+				_, call := runtime.Start(context.Background(), site, tenant, fmt.Sprint(i))
+				err := call.Finish("result", nil)
+				d := time.Since(start)
+				calls.Add(1)
+				for {
+					s := slowest.Load()
+					if int64(d) <= s || slowest.CompareAndSwap(s, int64(d)) {
+						break
+					}
+				}
+				switch {
+				case err == nil:
+					w.acked++
+				case errors.Is(err, capsule.ErrNotConfirmed):
+					unsure.Add(1)
+				case errors.Is(err, capsule.ErrStoreDown):
+					refused.Add(1)
+				default:
+					if other.Add(1) <= 2 {
+						t.Logf("an error besides not confirmed and store down: %v", err)
+					}
+				}
+				mu.Lock()
+				switch {
+				case ph == 0 && err == nil && w.acked == 1:
+					warm++
+					progress.Broadcast()
+				case ph == 1 && err != nil && !w.failedSince:
+					w.failedSince = true
+					hit++
+					progress.Broadcast()
+				case ph == 2 && err == nil && w.backAt.IsZero() && start.UnixNano() >= resumed.Load():
+					w.backAt = time.Now()
+					back++
+					progress.Broadcast()
+				}
+				mu.Unlock()
+				time.Sleep(10 * time.Millisecond) // a pace, not a wait: requests arrive apart
+			}
+		})
+	}
+	// waitFor waits until cond holds, at most limit (a guard: a broken
+	// build never gets there).
+	waitFor := func(what string, limit time.Duration, cond func() bool) {
+		timer := time.AfterFunc(limit, func() {
+			mu.Lock()
+			progress.Broadcast()
+			mu.Unlock()
+		})
+		defer timer.Stop()
+		start := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		for !cond() {
+			if time.Since(start) > limit {
+				phase.Store(3)
+				mu.Unlock()
+				wg.Wait()
+				mu.Lock()
+				t.Fatalf("%s: not within %v (%d warm, %d hit, %d back of %d writers)", what, limit, warm, hit, back, writers)
+			}
+			progress.Wait()
+		}
+	}
+	waitFor("every writer audited once", 2*time.Minute, func() bool { return warm == writers })
+
+	p.Stall()
+	stalled := time.Now()
+	phase.Store(1)
+	waitFor("every writer saw the stall", time.Minute, func() bool { return hit == writers })
+	// Then until the pool has tried more new connections than it has
+	// slots (4 here): without a connect timeout the first ones never
+	// end, and hold every slot.
+	for p.BlackHoled() <= 4 && time.Since(stalled) < 30*time.Second {
+		time.Sleep(50 * time.Millisecond)
+	}
+	holes := p.BlackHoled()
+	stallCalls := calls.Load()
+
+	resumed.Store(time.Now().UnixNano())
+	phase.Store(2)
+	p.ResumeNew()
+	waitFor("every writer audited again after the server answered", time.Minute, func() bool { return back == writers })
+	phase.Store(3)
+	wg.Wait()
+
+	at := time.Unix(0, resumed.Load())
+	first, last := time.Duration(1<<62), time.Duration(0)
+	var acked int64
+	for i := range ws {
+		d := ws[i].backAt.Sub(at)
+		first, last = min(first, d), max(last, d)
+		acked += ws[i].acked
+	}
+	slow := time.Duration(slowest.Load())
+	if slow > stallTimeout+slack {
+		t.Errorf("the slowest audited call took %v with a storage timeout of %v", slow, stallTimeout)
+	}
+	// The round in flight when the server answered again ends within
+	// the storage timeout; the next probe of the store comes within a
+	// second after.
+	if first > 2*stallTimeout+time.Second+slack {
+		t.Errorf("auditing resumed %v after the server answered, with a storage timeout of %v", first, stallTimeout)
+	}
+	if n := other.Load(); n > 0 {
+		t.Logf("%d calls failed with other errors", n)
+	}
+	// Every acknowledged capsule is there, on chains that verify.
+	ctx := context.Background()
+	var stored int64
+	for g := range writers {
+		res, err := c.Verify(ctx, fmt.Sprintf("w%d", g), capsule.Signatures)
+		if err != nil || !res.Valid || res.CapsulesVerified < ws[g].acked {
+			t.Fatalf("chain w%d: %+v %v, want at least the %d acknowledged capsules", g, res, err, ws[g].acked)
+		}
+		stored += res.CapsulesVerified
+	}
+	t.Logf("%d writers on %d chains, storage timeout %v: slowest audited call %v; the stall lasted %v (%d calls, %d connects into the black hole); "+
+		"after the server answered, the first writer was audited again in %v, the last in %v; "+
+		"%d calls: %d acknowledged, %d not confirmed, %d refused (store down), %d other errors; %d capsules stored and verified",
+		writers, writers, stallTimeout, slow.Round(time.Millisecond), at.Sub(stalled).Round(time.Millisecond), stallCalls, holes,
+		first.Round(time.Millisecond), last.Round(time.Millisecond),
+		calls.Load(), acked, unsure.Load(), refused.Load(), other.Load(), stored)
 }

@@ -38,6 +38,7 @@ import (
 
 	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
+	"github.com/capsule-go/capsule/protocol/schema"
 )
 
 // Category classifies a validation error, as the conformance vectors do.
@@ -276,92 +277,79 @@ type spec struct {
 	check    func(path string, v any) *Error
 }
 
-// The specs below are read-only tables: the top-level fields and the keys of
-// each section and nested object, in protocol order.
-var topLevel = []spec{
-	{"id", tString, false, checkUUID},
-	{"type", tString, false, oneOf(protocol.Types())},
-	{"domain", tString, false, nil},
-	{"parent_id", tString, true, checkUUID},
-	{"sequence", tInteger, false, checkNonNegative},
-	{"previous_hash", tString, true, checkHash},
-	{"spec_version", tString, false, checkSpecVersion},
-	{"trigger", tObject, false, objectOf(triggerSpec)},
-	{"context", tObject, false, objectOf(contextSpec)},
-	{"reasoning", tObject, false, checkReasoning},
-	{"authority", tObject, false, objectOf(authoritySpec)},
-	{"execution", tObject, false, objectOf(executionSpec)},
-	{"outcome", tObject, false, objectOf(outcomeSpec)},
+// topLevel are the specs of the top-level fields, built from the
+// declaration of package schema; the specs of each section and declared
+// object are inside their checks. They are read-only.
+var topLevel = specsOf("", schema.Content)
+
+// kinds maps the declaration's kinds to the JSON types checked here.
+var kinds = [...]jtype{
+	schema.String:  tString,
+	schema.Integer: tInteger,
+	schema.Number:  tNumber,
+	schema.Bool:    tBool,
+	schema.Object:  tObject,
+	schema.Array:   tArray,
+	schema.Any:     tAny,
 }
 
-var triggerSpec = []spec{
-	{"type", tString, false, nil},
-	{"source", tString, false, nil},
-	{"timestamp", tString, false, checkTimestamp},
-	{"request", tString, false, nil},
-	{"correlation_id", tString, true, nil},
-	{"user_id", tString, true, nil},
+// specsOf returns the specs of the declared fields fs of the object at
+// path ("" for the content), in the declaration's order.
+func specsOf(path string, fs []schema.Field) []spec {
+	specs := make([]spec, len(fs))
+	for i := range fs {
+		f := &fs[i]
+		specs[i] = spec{f.Key, kinds[f.Kind], f.Nullable, checkOf(join(path, f.Key), f)}
+	}
+	return specs
 }
 
-var contextSpec = []spec{
-	{"agent_id", tString, false, nil},
-	{"session_id", tString, true, nil},
-	{"environment", tObject, false, nil},
+// ruleChecks are the checks of the declaration's rules that take no
+// argument.
+var ruleChecks = [...]func(string, any) *Error{
+	schema.UUID:         checkUUID,
+	schema.NonNegative:  checkNonNegative,
+	schema.Hash:         checkHash,
+	schema.Timestamp:    checkTimestamp,
+	schema.UnitInterval: checkUnitInterval,
 }
 
-var reasoningSpec = []spec{
-	{"analysis", tString, false, nil},
-	{"options", tArray, false, arrayOf(tObject, objectOf(optionSpec))},
-	{"options_considered", tArray, false, arrayOf(tString, nil)},
-	{"selected_option", tString, false, nil},
-	{"reasoning", tString, false, nil},
-	{"confidence", tNumber, false, checkUnitInterval},
-	{"model", tString, true, nil},
-	{"prompt_hash", tString, true, nil},
+// checkOf returns the check of the value of field f at path: its rule,
+// its declared keys or its elements.
+func checkOf(path string, f *schema.Field) func(string, any) *Error {
+	switch f.Rule {
+	case schema.None:
+	case schema.OneOf:
+		return oneOf(f.Enum)
+	case schema.Const:
+		return checkConst(f.Value)
+	default:
+		return ruleChecks[f.Rule]
+	}
+	switch {
+	case f.Kind == schema.Object && len(f.Fields) > 0:
+		return objectOf(specsOf(path, f.Fields), mirrorsOf(f.Fields))
+	case f.Kind == schema.Array && f.Elem == schema.Object && len(f.Fields) > 0:
+		return arrayOf(tObject, objectOf(specsOf(path, f.Fields), nil))
+	case f.Kind == schema.Array:
+		return arrayOf(kinds[f.Elem], nil)
+	}
+	return nil
 }
 
-var optionSpec = []spec{
-	{"id", tString, false, nil},
-	{"description", tString, false, nil},
-	{"pros", tArray, false, arrayOf(tString, nil)},
-	{"cons", tArray, false, arrayOf(tString, nil)},
-	{"estimated_impact", tObject, false, nil},
-	{"feasibility", tNumber, false, checkUnitInterval},
-	{"risks", tArray, false, arrayOf(tString, nil)},
-	{"selected", tBool, false, nil},
-	{"rejection_reason", tString, false, nil},
-}
+// mirror is a field that lists a key of each element of a sibling array
+// (schema.Field.Mirror).
+type mirror struct{ field, array, key string }
 
-var authoritySpec = []spec{
-	{"type", tString, false, nil},
-	{"approver", tString, true, nil},
-	{"policy_reference", tString, true, nil},
-	{"chain", tArray, false, arrayOf(tObject, nil)},
-	{"escalation_reason", tString, true, nil},
-}
-
-var executionSpec = []spec{
-	{"tool_calls", tArray, false, arrayOf(tObject, objectOf(toolCallSpec))},
-	{"duration_ms", tInteger, false, checkNonNegative},
-	{"resources_used", tObject, false, nil},
-}
-
-var toolCallSpec = []spec{
-	{"tool", tString, false, nil},
-	{"arguments", tObject, false, nil},
-	{"result", tAny, true, nil},
-	{"success", tBool, false, nil},
-	{"duration_ms", tInteger, false, checkNonNegative},
-	{"error", tString, true, nil},
-}
-
-var outcomeSpec = []spec{
-	{"status", tString, false, oneOf(protocol.Statuses())},
-	{"result", tAny, true, nil},
-	{"summary", tString, false, nil},
-	{"error", tString, true, nil},
-	{"side_effects", tArray, false, arrayOf(tString, nil)},
-	{"metrics", tObject, false, nil},
+// mirrorsOf returns the mirrors among the fields fs of an object.
+func mirrorsOf(fs []schema.Field) []mirror {
+	var ms []mirror
+	for _, f := range fs {
+		if array, key, ok := strings.Cut(f.Mirror, "."); ok {
+			ms = append(ms, mirror{f.Key, array, key})
+		}
+	}
+	return ms
 }
 
 // checkObject checks m against specs: presence of every key in order, then
@@ -411,10 +399,20 @@ func checkObject(path string, m map[string]any, specs []spec) *Error {
 	return nil
 }
 
-// objectOf returns the check of an object field with the given keys.
-func objectOf(specs []spec) func(string, any) *Error {
+// objectOf returns the check of an object field with the given keys and
+// mirrors.
+func objectOf(specs []spec, mirrors []mirror) func(string, any) *Error {
 	return func(path string, v any) *Error {
-		return checkObject(path, asObject(v), specs)
+		m := asObject(v)
+		if err := checkObject(path, m, specs); err != nil {
+			return err
+		}
+		for _, mr := range mirrors {
+			if err := checkMirror(path, m, mr); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
 
@@ -437,24 +435,21 @@ func arrayOf(elem jtype, check func(string, any) *Error) func(string, any) *Erro
 	}
 }
 
-// checkReasoning checks the reasoning section, and that options_considered
-// lists the descriptions of the options when there are options.
-func checkReasoning(path string, v any) *Error {
-	m := asObject(v)
-	if err := checkObject(path, m, reasoningSpec); err != nil {
-		return err
-	}
-	opts := asArray(m["options"])
-	if len(opts) == 0 {
+// checkMirror checks that the field of mr lists the key of each element
+// of its array, in order, when the array has elements (as
+// options_considered lists the descriptions of reasoning.options).
+func checkMirror(path string, m map[string]any, mr mirror) *Error {
+	elems := asArray(m[mr.array])
+	if len(elems) == 0 {
 		return nil
 	}
-	considered := asArray(m["options_considered"])
-	ok := len(considered) == len(opts)
-	for i := 0; ok && i < len(opts); i++ {
-		ok = asObject(opts[i])["description"] == considered[i]
+	listed := asArray(m[mr.field])
+	ok := len(listed) == len(elems)
+	for i := 0; ok && i < len(elems); i++ {
+		ok = asObject(elems[i])[mr.key] == listed[i]
 	}
 	if !ok {
-		return invalid(join(path, "options_considered"), "must list the descriptions of reasoning.options, in order")
+		return invalid(join(path, mr.field), "must list the %ss of %s, in order", mr.key, join(path, mr.array))
 	}
 	return nil
 }
@@ -493,11 +488,14 @@ func checkHash(path string, v any) *Error {
 	return nil
 }
 
-func checkSpecVersion(path string, v any) *Error {
-	if s := v.(string); s != "1.0" {
-		return invalid(path, `must be "1.0", got %s`, quote(s))
+// checkConst returns the check of a field whose value is always want.
+func checkConst(want string) func(string, any) *Error {
+	return func(path string, v any) *Error {
+		if s := v.(string); s != want {
+			return invalid(path, "must be %s, got %s", strconv.Quote(want), quote(s))
+		}
+		return nil
 	}
-	return nil
 }
 
 // checkTimestamp checks trigger.timestamp: a date and time with its UTC

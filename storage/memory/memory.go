@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -20,6 +22,10 @@ type Store struct {
 	chains map[string][]storage.Record
 	byID   map[string]ref
 	closed bool
+	// trees holds each chain's stored tree hashes (see tree.go), and
+	// checkpoints each chain's latest checkpoint.
+	trees       map[string][]tlog.Hash
+	checkpoints map[string][]byte
 }
 
 type ref struct {
@@ -29,7 +35,8 @@ type ref struct {
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{chains: make(map[string][]storage.Record), byID: make(map[string]ref)}
+	return &Store{chains: make(map[string][]storage.Record), byID: make(map[string]ref),
+		trees: make(map[string][]tlog.Hash), checkpoints: make(map[string][]byte)}
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -65,6 +72,11 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 		}
 		head = storage.Head{Sequence: r.Sequence, Hash: r.Hash}
 	}
+	added, err := s.extendTree(tenant, recs)
+	if err != nil {
+		return err
+	}
+	s.trees[tenant] = append(s.trees[tenant], added...)
 	for _, r := range recs {
 		r.Data = slices.Clone(r.Data)
 		s.byID[r.ID] = ref{tenant, len(chain)}

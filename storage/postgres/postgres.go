@@ -26,11 +26,13 @@
 // constraints on sequence keep chains from forking.
 // Once the server answered COMMIT the batches are reported stored,
 // whatever happens to the connection after; when the connection fails
-// with the COMMIT sent and unanswered, the store waits for that server
-// process to finish (ending it if it still sits in the transaction) and
-// looks for each batch by id before reporting a failure, asking again
-// while no server answers (a crashed server restarting, a standby being
-// promoted under a multi-host URL) until the append's deadline. That look
+// with the COMMIT sent and unanswered (or the append's context ends while
+// it waits for the answer), the store waits for that server process to
+// finish (ending it if it still sits in the transaction) and looks for
+// each batch by id before reporting a failure, asking again while no
+// server answers (a crashed server restarting, a standby being promoted
+// under a multi-host URL) until the append's deadline, and at least a few
+// seconds past it, since that deadline may be what ended the wait. That look
 // assumes a direct connection to the server, whose process id the
 // connection knows.
 //
@@ -46,7 +48,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"iter"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,15 +85,38 @@ type Store struct {
 
 	schemaMu    sync.Mutex  // serializes the creation of the table
 	schemaReady atomic.Bool // the table exists
+
+	trees treeCache // the frontier of each chain's tree (see tree.go)
+	// noTree makes appends write no tree: for the benchmark that
+	// measures what keeping it costs, never set otherwise.
+	noTree bool
+
+	resetEvery time.Duration // the least time between two resets of the pool (connLost)
+	lastReset  atomic.Int64  // UnixNano of the last reset
 }
 
 var _ storage.Store = (*Store)(nil)
 
 // config holds the settings Options change.
 type config struct {
-	pool     []func(*pgxpool.Config)
-	readOnly bool
-	noLocks  bool
+	pool           []func(*pgxpool.Config)
+	readOnly       bool
+	noLocks        bool
+	connectTimeout time.Duration
+}
+
+// DefaultConnectTimeout bounds each new connection's connect and startup
+// when neither the URL's connect_timeout (or PGCONNECT_TIMEOUT) nor
+// [WithConnectTimeout] sets a bound. Without one, the pool's background
+// connects to a server that does not answer hang for minutes, holding
+// every slot of the pool long after the server answers again.
+const DefaultConnectTimeout = 5 * time.Second
+
+// WithConnectTimeout bounds each new connection's connect and startup by
+// d (default [DefaultConnectTimeout]) unless the URL's connect_timeout,
+// or PGCONNECT_TIMEOUT, sets a bound (connect_timeout=0 counts as unset).
+func WithConnectTimeout(d time.Duration) Option {
+	return func(c *config) { c.connectTimeout = d }
 }
 
 // Option changes a setting of [Open].
@@ -154,6 +181,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: open: %s=%q: want on or off", LocksParam, v)
 	}
 	delete(pc.ConnConfig.RuntimeParams, LocksParam)
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+		if cfg.connectTimeout > 0 {
+			pc.ConnConfig.ConnectTimeout = cfg.connectTimeout
+		}
+	}
 	for _, f := range cfg.pool {
 		f(pc)
 	}
@@ -165,7 +198,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool, owned: true, readOnly: cfg.readOnly, locks: !cfg.noLocks}
+	s := &Store{pool: pool, owned: true, readOnly: cfg.readOnly, locks: !cfg.noLocks, resetEvery: pc.ConnConfig.ConnectTimeout}
 	if cfg.readOnly {
 		// Fail now, as a writable Open does, when the server cannot be
 		// reached.
@@ -275,6 +308,9 @@ func (s *Store) ready(ctx context.Context) error {
 		return nil
 	}
 	if err := s.createSchema(ctx); err != nil {
+		return err
+	}
+	if err := s.createTreeSchema(ctx); err != nil {
 		return err
 	}
 	s.schemaReady.Store(true)
@@ -458,7 +494,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 		// Many chains: one INSERT for all named tenants. A row the server
 		// refuses fails that statement as a whole, so the batches are then
 		// tried again one statement each, which tells the culprit.
-		if done, ok := s.appendCombined(ctx, batches, queued, locks); ok {
+		if done, ok := s.appendCombined(ctx, batches, queued, locks, s.planTree(ctx, batches, queued)); ok {
 			for k, i := range queued {
 				errs[i] = done[k]
 			}
@@ -475,14 +511,17 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 		insert, args := insertArgs(batches[i].Tenant, batches[i].Records)
 		b.Queue(insert, args...)
 	}
+	plan := s.planTree(ctx, batches, queued)
+	plan.queue(&b)
 	b.Queue("COMMIT")
 	var inserted []int64
 	failed := -1
 	err := s.pipeline(ctx, &b, func(br pgx.BatchResults) (bool, error) {
 		var err error
-		inserted, failed, err = readAppend(br, len(locks), len(queued))
+		inserted, failed, err = readAppend(br, len(locks), len(queued), plan)
 		return err == nil, err
 	})
+	lagging := plan.done(&s.trees, err == nil)
 	if errors.Is(err, errOutcomeUnknown) {
 		s.recheck(ctx, batches, queued, errs, err)
 		return errs
@@ -498,6 +537,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 	for k, i := range queued {
 		errs[i] = insertedErr(batches[i].Tenant, batches[i].Records, inserted[k])
 	}
+	s.catchUp(ctx, batches, errs, lagging)
 	return errs
 }
 
@@ -545,14 +585,15 @@ func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchR
 	if err == nil && pc.TxStatus() != 'I' {
 		err = errors.New("transaction left open")
 	}
-	if err != nil && outcomeUnknown(err) && ctx.Err() == nil {
-		// (When ctx ended the pipeline, the store is too slow to ask
-		// within the bound: the batch is reported failed, and the chain
-		// head is read again before the next append.)
+	s.connLost(err)
+	if err != nil && outcomeUnknown(err) {
+		// Also when ctx ended the pipeline (a deadline hit while the
+		// answer to COMMIT was on its way): the server may have committed,
+		// so the outcome is settled on a context of its own.
 		pid := pc.PID()
 		conn.Conn().Close(context.Background())
 		if serr := s.settle(ctx, pid); serr != nil {
-			return fmt.Errorf("%w (%w); whether it was stored is unknown: %w", err, errOutcomeUnknown, serr)
+			return fmt.Errorf("%w (%w); the commit may still land: %w (%w)", err, errOutcomeUnknown, serr, errNotSettled)
 		}
 		return fmt.Errorf("%w (%w)", err, errOutcomeUnknown)
 	}
@@ -565,10 +606,36 @@ func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchR
 	return err
 }
 
+// connLost reports whether err says that an open connection failed
+// without an answer from the server (no answer in time, a reset, an
+// unexpected end), rather than that the server refused something or that
+// no connection was free. It then closes every connection of a pool Open
+// created, at most once per connect timeout: a network fault or a black
+// hole rarely spares the idle connections, and each would otherwise cost
+// an operation its whole timeout to be found dead, long after the server
+// answers again.
+func (s *Store) connLost(err error) bool {
+	var pe *pgconn.PgError
+	var oe *net.OpError
+	if err == nil || errors.As(err, &pe) || pgconn.SafeToRetry(err) || // nothing sent: a context already done
+		!pgconn.Timeout(err) && !errors.As(err, &oe) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if last := s.lastReset.Load(); s.owned && now-last >= int64(s.resetEvery) && s.lastReset.CompareAndSwap(last, now) {
+		s.pool.Reset()
+	}
+	return true
+}
+
 // errOutcomeUnknown marks a transaction whose connection failed after its
 // COMMIT was sent and before the answer came: the server settled it one way
 // or the other, and only its rows tell which.
 var errOutcomeUnknown = errors.New("the connection failed after COMMIT was sent")
+
+// errNotSettled marks an unknown outcome whose server process could not be
+// seen to finish: a batch not found may still be committed after.
+var errNotSettled = errors.New("not settled")
 
 // outcomeUnknown reports whether a failed transaction may nonetheless have
 // committed: the connection failed (the server did not answer with an
@@ -580,9 +647,15 @@ func outcomeUnknown(err error) bool {
 }
 
 // settleTimeout bounds how long the store looks for the outcome of a
-// transaction whose connection failed after COMMIT was sent, within the
-// append's own deadline, which bounds it too.
-const settleTimeout = 30 * time.Second
+// transaction whose connection failed after COMMIT was sent: until the
+// append's own deadline, at most settleTimeout and at least settleMin
+// from when the transaction failed, even when the append's deadline (or
+// cancellation) is what cut the connection: without it a stored batch
+// would be reported failed.
+const (
+	settleTimeout = 30 * time.Second
+	settleMin     = 5 * time.Second
+)
 
 // askAgain is the pause between two questions about such an outcome while
 // the server cannot answer.
@@ -620,6 +693,23 @@ func ask(ctx context.Context, q func(context.Context) error) error {
 	}
 }
 
+// afterUnknown returns the context that settles an unknown outcome: ctx's
+// values, not its cancellation, with ctx's deadline held between
+// settleMin and settleTimeout from now (settleTimeout without one).
+func afterUnknown(ctx context.Context) (context.Context, context.CancelFunc) {
+	now := time.Now()
+	d, ok := ctx.Deadline()
+	if !ok {
+		d = now.Add(settleTimeout)
+	}
+	if lo := now.Add(settleMin); d.Before(lo) {
+		d = lo
+	} else if hi := now.Add(settleTimeout); d.After(hi) {
+		d = hi
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), d)
+}
+
 // settle waits until server process pid, whose connection failed with a
 // COMMIT sent and unanswered, no longer runs a statement (it may still be
 // committing), and ends it if it sits in the transaction, so that a COMMIT
@@ -627,7 +717,7 @@ func ask(ctx context.Context, q func(context.Context) error) error {
 // again (see ask): a server that answers without that process has settled
 // the transaction, one way or the other.
 func (s *Store) settle(ctx context.Context, pid uint32) error {
-	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	ctx, cancel := afterUnknown(ctx)
 	defer cancel()
 	for {
 		var state string
@@ -660,8 +750,6 @@ func (s *Store) settle(ctx context.Context, pid uint32) error {
 // had an unknown outcome, are stored: a batch is all there or not at all.
 // While no server answers it asks again (see ask).
 func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
-	defer cancel()
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.ID
@@ -681,18 +769,25 @@ func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record
 
 // recheck settles the outcome of each queued batch after a transaction
 // whose outcome was unknown (err): nil for a batch found stored, err for
-// one that is not (or cannot be looked for).
+// one that is not, and an error wrapping [storage.ErrOutcomeUnknown] for
+// one that cannot be looked for, or is not found while the server process
+// could not be seen to finish. It looks on a context of its
+// own (see afterUnknown), since ctx may be what ended the transaction.
 func (s *Store) recheck(ctx context.Context, batches []storage.Batch, queued []int, errs []error, err error) {
+	ctx, cancel := afterUnknown(ctx)
+	defer cancel()
 	for _, i := range queued {
 		b := batches[i]
 		ok, rerr := s.stored(ctx, b.Tenant, b.Records)
 		switch {
 		case rerr != nil:
-			errs[i] = appendErr(b.Tenant, b.Records, fmt.Errorf("%w; whether the batch was stored is unknown: %w", err, rerr))
+			errs[i] = appendErr(b.Tenant, b.Records, fmt.Errorf("%w; %w: %w", err, storage.ErrOutcomeUnknown, rerr))
 		case ok:
 			errs[i] = nil
+		case errors.Is(err, errNotSettled):
+			errs[i] = appendErr(b.Tenant, b.Records, fmt.Errorf("%w; not stored yet: %w", err, storage.ErrOutcomeUnknown))
 		default:
-			errs[i] = appendErr(b.Tenant, b.Records, err)
+			errs[i] = appendErr(b.Tenant, b.Records, err) // settled, and not stored
 		}
 	}
 }
@@ -730,7 +825,7 @@ RETURNING tenant_id`
 // returns each queued batch's outcome, or ok false when a statement failed
 // with an error of the server about the data, which the caller attributes
 // by trying again one statement per batch.
-func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, queued []int, locks []int64) (errs []error, ok bool) {
+func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, queued []int, locks []int64, plan *treePlan) (errs []error, ok bool) {
 	var b pgx.Batch
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	if len(locks) > 0 {
@@ -759,6 +854,7 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 	}
 	b.Queue(insertMany, cols[0], cols[1], seqs, cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
 		cols[11], cols[12], firstSeqs, cols[14])
+	plan.queue(&b)
 	b.Queue("COMMIT")
 
 	var nullRows int64
@@ -795,6 +891,9 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 		if err := rows.Err(); err != nil {
 			return false, fmt.Errorf("insert: %w", err)
 		}
+		if err := plan.read(br); err != nil {
+			return false, err
+		}
 		commit, err := br.Exec()
 		if err != nil {
 			return false, fmt.Errorf("commit: %w", err)
@@ -804,6 +903,7 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 		}
 		return true, nil
 	})
+	lagging := plan.done(&s.trees, err == nil)
 	errs = make([]error, len(queued))
 	if errors.Is(err, errOutcomeUnknown) {
 		all := make([]error, len(batches))
@@ -814,8 +914,7 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 		return errs, true
 	}
 	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23")) {
+		if dataErr(err) {
 			return nil, false
 		}
 		for k := range errs {
@@ -830,6 +929,11 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 		}
 		errs[k] = insertedErr(batches[i].Tenant, batches[i].Records, n)
 	}
+	all := make([]error, len(batches))
+	for k, i := range queued {
+		all[i] = errs[k]
+	}
+	s.catchUp(ctx, batches, all, lagging)
 	return errs, true
 }
 
@@ -854,7 +958,7 @@ func insertArgs(tenant string, recs []storage.Record) (string, []any) {
 // readAppend reads the results of AppendBatches' pipeline (BEGIN, locks
 // advisory locks, inserts INSERTs, COMMIT) and returns how many rows each
 // INSERT stored. When an INSERT failed, failed is its index; else -1.
-func readAppend(br pgx.BatchResults, locks, inserts int) (inserted []int64, failed int, err error) {
+func readAppend(br pgx.BatchResults, locks, inserts int, plan *treePlan) (inserted []int64, failed int, err error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, -1, fmt.Errorf("begin: %w", err)
 	}
@@ -875,6 +979,9 @@ func readAppend(br pgx.BatchResults, locks, inserts int) (inserted []int64, fail
 		}
 		inserted[i] = tag.RowsAffected()
 	}
+	if err := plan.read(br); err != nil {
+		return nil, -1, err
+	}
 	commit, err := br.Exec()
 	if err != nil {
 		return nil, -1, fmt.Errorf("commit: %w", err)
@@ -885,26 +992,40 @@ func readAppend(br pgx.BatchResults, locks, inserts int) (inserted []int64, fail
 	return inserted, -1, nil
 }
 
-// appendErr maps an INSERT the server refused: a unique violation on a
-// sequence constraint means another writer (one that does not take the
-// advisory lock, such as the Python reference, or this package with
-// [WithoutAdvisoryLocks]) extended the chain first; one on the primary key
-// means the id is taken, which retrying cannot fix. Other data and
-// constraint errors (SQLSTATE classes 22 and 23) wrap
-// [storage.ErrRejected].
+// appendErr maps an INSERT the server refused: a unique violation on one
+// of the chain's sequence constraints means another writer (one that does
+// not take the advisory lock, such as the Python reference, or this
+// package with [WithoutAdvisoryLocks]) extended the chain first; one on
+// the primary key means the id is taken, which retrying cannot fix. Other
+// data and constraint errors (SQLSTATE classes 22 and 23, a unique
+// violation on a constraint an operator added among them) wrap
+// [storage.ErrRejected]: the batch is refused, the store is not down.
 func appendErr(tenant string, recs []storage.Record, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
 		case pe.Code == "23505" && pe.ConstraintName == "quantumpipes_capsules_pkey":
 			return fmt.Errorf("postgres: append to %q: a capsule id of the batch is already stored: %w (%w)", tenant, storage.ErrRejected, err)
-		case pe.Code == "23505":
+		case pe.Code == "23505" && slices.Contains(sequenceConstraints, pe.ConstraintName):
 			return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrConflict, err)
-		case strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"):
+		case dataErr(err):
 			return fmt.Errorf("postgres: append to %q at sequence %d: %w (%w)", tenant, recs[0].Sequence, storage.ErrRejected, err)
 		}
 	}
 	return fmt.Errorf("postgres: append to %q at sequence %d: %w", tenant, recs[0].Sequence, err)
+}
+
+// sequenceConstraints are the chain's own unique constraints on sequence,
+// as the reference names them: a violation of one is a lost race for the
+// chain head.
+var sequenceConstraints = []string{"uq_capsule_tenant_sequence", "uq_capsule_global_sequence"}
+
+// dataErr reports whether err is the server refusing the values of a
+// statement: a data exception (SQLSTATE class 22, such as 22021 for a NUL
+// byte in a text value) or an integrity constraint violation (class 23).
+func dataErr(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
 }
 
 // query builds a SELECT with numbered parameters.
@@ -1027,6 +1148,12 @@ func (s *Store) Head(ctx context.Context, tenant string) (storage.Head, error) {
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || s.noTable(err):
 		return h, nil
+	case err != nil && s.connLost(err):
+		return storage.Head{}, fmt.Errorf("postgres: head of %q: %w", tenant, err)
+	case dataErr(err):
+		// The tenant itself is refused (a NUL or invalid UTF-8, SQLSTATE
+		// 22021): the store is not down.
+		return storage.Head{}, fmt.Errorf("postgres: head of %q: %w (%w)", tenant, storage.ErrRejected, err)
 	case err != nil:
 		return storage.Head{}, fmt.Errorf("postgres: head of %q: %w", tenant, err)
 	}

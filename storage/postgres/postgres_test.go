@@ -607,3 +607,46 @@ func TestGetPrefixUsesIndex(t *testing.T) {
 		t.Error(`prefixEnd("a\x7f") is text`)
 	}
 }
+
+func TestTreeCatchUp(t *testing.T) {
+	s, _ := openSchema(t)
+	storagetest.TreeCatchUp(t, s, func(tenant string) {
+		if _, err := s.pool.Exec(context.Background(), "DELETE FROM capsule_tree WHERE tenant_id = $1", tenant); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A tenant id with a NUL or invalid UTF-8 makes the server refuse any
+// statement that carries it (SQLSTATE 22021): that is a rejected batch,
+// refused alone, never an error that reads as the store being down.
+func TestHostileTenants(t *testing.T) {
+	s, _ := openSchema(t)
+	storagetest.CheckHostileTenants(t, s)
+}
+
+// Every new connection is bounded: by the URL's connect_timeout, else by
+// WithConnectTimeout, else by DefaultConnectTimeout. Without a bound the
+// pool's background connects to a server that does not answer hung for
+// minutes and held every slot of the pool after it answered again.
+func TestConnectTimeout(t *testing.T) {
+	t.Setenv("PGCONNECT_TIMEOUT", "")
+	for _, c := range []struct {
+		query string
+		opts  []Option
+		want  time.Duration
+	}{
+		{"", nil, DefaultConnectTimeout},
+		{"", []Option{WithConnectTimeout(1500 * time.Millisecond)}, 1500 * time.Millisecond},
+		{"&connect_timeout=7", []Option{WithConnectTimeout(time.Second)}, 7 * time.Second},
+		{"&connect_timeout=0", nil, DefaultConnectTimeout},
+	} {
+		var got time.Duration
+		opts := append(c.opts, WithPoolConfig(func(pc *pgxpool.Config) { got = pc.ConnConfig.ConnectTimeout }))
+		// Port 1 refuses at once: only the configuration matters here.
+		Open(t.Context(), "postgres://nobody@127.0.0.1:1/none?sslmode=disable"+c.query, opts...)
+		if got != c.want {
+			t.Errorf("URL parameters %q, %d options: connect timeout %v, want %v", c.query, len(c.opts), got, c.want)
+		}
+	}
+}

@@ -153,7 +153,13 @@ type Store struct {
 	// present holds the tableSet of the tables known to exist; it only
 	// grows. A writable store creates both at Open.
 	present atomic.Uint32
-	closed  atomic.Bool
+	// treeTables reports that the tree's tables exist (see tree.go).
+	treeTables atomic.Bool
+	// noTree makes appends write no tree: for the benchmark that
+	// measures what keeping it costs, never set otherwise.
+	noTree bool
+	trees  treeCache // the frontier of each chain's tree (see tree.go)
+	closed atomic.Bool
 	// freeSpace reports the bytes free to this process on the file
 	// system holding dir; ok is false when it cannot tell.
 	freeSpace func(dir string) (free uint64, ok bool)
@@ -213,6 +219,8 @@ var schema = []string{
 	"CREATE INDEX IF NOT EXISTS ix_capsule_tenant_chains_sequence ON capsule_tenant_chains (sequence DESC, tenant_id)",
 	typeIndexes[0],
 	typeIndexes[1],
+	treeTableDDL,
+	checkpointTableDDL,
 }
 
 // typeIndexes serve a chain's capsules of one type, newest first (List and
@@ -274,6 +282,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.present.Store(uint32(allTables))
+	s.treeTables.Store(true)
 	if err := s.recordFiles(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -450,12 +459,13 @@ func retryBusy(ctx context.Context, timeout time.Duration, f func() error) error
 func (s *Store) createSchema(ctx context.Context) error {
 	var n int
 	err := s.w.QueryRowContext(ctx,
-		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains') "+
+		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains', "+
+			"'capsule_tree', 'capsule_checkpoints') "+
 			"OR type = 'index' AND name IN ('ix_capsules_type_sequence', 'ix_capsule_tenant_chains_type')").Scan(&n)
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
-	if n == 4 {
+	if n == 6 {
 		return nil
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -723,6 +733,7 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	if err := s.commit(ctx, tx); err != nil {
 		return s.appendErr(tenant, recs, err)
 	}
+	s.trees.update(w.tree)
 	return nil
 }
 
@@ -802,6 +813,7 @@ func (s *Store) appendBatchesTx(ctx context.Context, batches []storage.Batch, er
 				return errs, true
 			}
 			errs[i] = err
+			delete(w.tree, b.Tenant)
 			if err := exec("ROLLBACK TO chain", "roll back to savepoint"); err != nil {
 				return batch.FailRest(errs, err), false
 			}
@@ -813,6 +825,7 @@ func (s *Store) appendBatchesTx(ctx context.Context, batches []storage.Batch, er
 	if err := s.commit(ctx, tx); err != nil {
 		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, err)), false
 	}
+	s.trees.update(w.tree)
 	return errs, false
 }
 
@@ -839,6 +852,9 @@ func (s *Store) commit(ctx context.Context, tx *sql.Tx) error {
 type writeTx struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
+	// tree holds the frontier of each tree the transaction grew, for
+	// the store's cache once it commits (see tree.go).
+	tree map[string]frontier
 }
 
 func newWriteTx(tx *sql.Tx) *writeTx { return &writeTx{tx: tx} }
@@ -972,6 +988,9 @@ func (s *Store) appendTx(ctx context.Context, w *writeTx, tenant string, recs []
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return true, s.insertErr(tenant, r, err)
 		}
+	}
+	if err := s.extendTree(ctx, w, tenant, head, recs); err != nil {
+		return true, s.appendErr(tenant, recs, err)
 	}
 	return len(recs) > 0, nil
 }

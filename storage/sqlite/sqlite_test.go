@@ -698,6 +698,25 @@ func TestAppendBatchesRejectedPartWay(t *testing.T) {
 	storagetest.CheckChain(t.Context(), t, s, "b", 0)
 }
 
+func TestTreeCatchUp(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storagetest.TreeCatchUp(t, s, func(tenant string) {
+		if _, err := s.w.Exec("DELETE FROM capsule_tree WHERE tenant_id = ?", tenant); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Tenant ids no backend can hold are refused alone, as on PostgreSQL.
+func TestHostileTenants(t *testing.T) {
+	s, _ := openTemp(t)
+	storagetest.CheckHostileTenants(t, s)
+}
+
 // A page of one chain is read in index order, by sequence and by type
 // and sequence: EXPLAIN QUERY PLAN of List's query searches an index and
 // never sorts (a sort reads every matching row before the first), for

@@ -78,6 +78,7 @@ func MultiProcess(t *testing.T, p Processes) {
 			t.Fatal(err)
 		}
 		recs := CheckChain(t.Context(), t, s, tenant, procs*n)
+		checkTreeOf(t, s, tenant, int64(len(recs)))
 		ids := make(map[string]bool, len(recs))
 		for _, r := range recs {
 			ids[r.ID] = true

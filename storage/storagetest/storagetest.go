@@ -48,6 +48,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Closed", testClosed},
 		{"ConcurrentAppenders", testConcurrentAppenders},
 		{"AppendBatches", testAppendBatches},
+		{"Tree", testTree},
+		{"TreeCheckpoints", testTreeCheckpoints},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,7 +5,10 @@ package batch
 import (
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/capsule-go/capsule/internal/tree"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -14,11 +17,16 @@ import (
 // such a batch cannot help, so it is not a storage.ErrConflict.
 var ErrInvalid = errors.New("invalid batch")
 
-// Check reports whether recs, a non-empty batch for tenant's chain, holds
-// only tenant's records, each following the previous one (sequence + 1,
-// previous_hash = its hash), with distinct ids. Whether recs[0] extends the
+// Check reports whether recs, a non-empty batch for tenant's chain, is one
+// a backend can take: tenant is a valid tenant id ([protocol.CheckTenant]),
+// and recs holds only tenant's records, each following the previous one
+// (sequence + 1, previous_hash = its hash), with distinct ids and hashes of
+// 64 hex digits (a Merkle tree leaf each). Whether recs[0] extends the
 // stored head is for the store to check.
 func Check(tenant string, recs []storage.Record) error {
+	if err := protocol.CheckTenant(tenant); err != nil {
+		return fmt.Errorf("tenant %q %w: %w", printable(tenant), err, ErrInvalid)
+	}
 	ids := make(map[string]struct{}, len(recs))
 	for i, r := range recs {
 		if r.Tenant != tenant {
@@ -28,6 +36,9 @@ func Check(tenant string, recs []storage.Record) error {
 			return fmt.Errorf("record %d (sequence %d) repeats id %s: %w", i, r.Sequence, r.ID, ErrInvalid)
 		}
 		ids[r.ID] = struct{}{}
+		if _, err := tree.Leaf(r.Hash); err != nil {
+			return fmt.Errorf("record %d (sequence %d): %w: %w", i, r.Sequence, err, ErrInvalid)
+		}
 		if i == 0 {
 			continue
 		}
@@ -71,4 +82,13 @@ func FailRest(errs []error, err error) []error {
 		}
 	}
 	return errs
+}
+
+// printable returns tenant cut to 64 bytes and made valid UTF-8, for
+// quoting a refused tenant in an error.
+func printable(tenant string) string {
+	if len(tenant) > 64 {
+		tenant = tenant[:64]
+	}
+	return strings.ToValidUTF8(tenant, "\uFFFD")
 }

@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -10,7 +12,7 @@ import (
 
 func TestCheck(t *testing.T) {
 	rec := func(tenant, id string, seq int64, prev, hash string) storage.Record {
-		return storage.Record{Tenant: tenant, ID: id, Sequence: seq, PreviousHash: prev, Hash: hash}
+		return storage.Record{Tenant: tenant, ID: id, Sequence: seq, PreviousHash: hx(prev), Hash: hx(hash)}
 	}
 	ok := [][]storage.Record{
 		{rec("", "a", 0, "", "h0")},
@@ -28,6 +30,7 @@ func TestCheck(t *testing.T) {
 		"sequence back": {rec("t", "a", 3, "", "h3"), rec("t", "b", 3, "h3", "h4")},
 		"broken link":   {rec("t", "a", 0, "", "h0"), rec("t", "b", 1, "h9", "h1")},
 		"repeated id":   {rec("t", "a", 0, "", "h0"), rec("t", "a", 1, "h0", "h1")},
+		"hash not hex":  {{Tenant: "t", ID: "a", Hash: "h0"}},
 	}
 	for name, recs := range bad {
 		if err := Check("t", recs); !errors.Is(err, ErrInvalid) {
@@ -45,7 +48,7 @@ func TestFailRest(t *testing.T) {
 }
 
 func TestCheckAll(t *testing.T) {
-	good := []storage.Record{{Tenant: "a", ID: "1", Sequence: 0}}
+	good := []storage.Record{{Tenant: "a", ID: "1", Sequence: 0, Hash: hx("h0")}}
 	bad := []storage.Record{{Tenant: "b", ID: "1", Sequence: 0}, {Tenant: "b", ID: "2", Sequence: 5}}
 	batches := []storage.Batch{{Tenant: "a", Records: good}, {Tenant: "b"}, {Tenant: "b", Records: bad}, {Tenant: "a", Records: good}}
 	errs := make([]error, len(batches))
@@ -59,4 +62,13 @@ func TestCheckAll(t *testing.T) {
 	if !errors.Is(errs[2], storage.ErrRejected) || !errors.Is(errs[2], ErrInvalid) || !strings.HasPrefix(errs[2].Error(), `x: append to "b": `) {
 		t.Fatalf("errs[2] = %v", errs[2])
 	}
+}
+
+// hx returns a capsule-like hash (64 hex digits) named s; "" stays "".
+func hx(s string) string {
+	if s == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

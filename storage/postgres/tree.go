@@ -1,0 +1,572 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/capsule-go/capsule/internal/tree"
+	"github.com/capsule-go/capsule/storage"
+)
+
+// The Merkle tree of each chain (see [storage.TreeStore]) lives in two
+// tables of this package's own beside the reference table: capsule_tree
+// holds tlog's stored hashes of every chain in runs, one row per run of
+// up to maxRun consecutive hashes (those an append or a catch-up adds),
+// keyed by tenant (the empty string for the null tenant) and the
+// stored-hash index of the run's first hash; capsule_checkpoints holds the
+// latest cosigned checkpoint of each chain. One row per append rather
+// than one per hash keeps what the tree adds to an append's write-ahead
+// log small.
+var treeSchema = []string{
+	`CREATE TABLE IF NOT EXISTS capsule_tree (
+	tenant_id TEXT COLLATE "C" NOT NULL,
+	idx BIGINT NOT NULL,
+	hashes BYTEA NOT NULL,
+	PRIMARY KEY (tenant_id, idx)
+)`,
+	// A run is at most 4 KB: kept in its row, never compressed (hashes do
+	// not compress) nor moved to TOAST.
+	"ALTER TABLE capsule_tree ALTER COLUMN hashes SET STORAGE PLAIN",
+	`CREATE TABLE IF NOT EXISTS capsule_checkpoints (
+	tenant_id TEXT NOT NULL PRIMARY KEY,
+	size BIGINT NOT NULL,
+	note BYTEA NOT NULL
+)`,
+}
+
+// createTreeSchema creates the tree's tables when missing, under the
+// schema's advisory lock.
+func (s *Store) createTreeSchema(ctx context.Context) error {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, "SELECT to_regclass('capsule_tree') IS NOT NULL AND to_regclass('capsule_checkpoints') IS NOT NULL").Scan(&exists); err != nil {
+		return fmt.Errorf("look for table capsule_tree: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("capsule:schema")); err != nil {
+			return err
+		}
+		for _, stmt := range treeSchema {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create table capsule_tree: %w", err)
+	}
+	return nil
+}
+
+// Statements of the tree.
+const (
+	treeCountQuery = "SELECT coalesce((SELECT idx + length(hashes) / 32 FROM capsule_tree WHERE tenant_id = $1 ORDER BY idx DESC LIMIT 1), 0)"
+	// treeReadQuery reads each index from the run that holds it.
+	treeReadQuery = `SELECT x.i, substring(r.hashes FROM (x.i - r.idx)::int * 32 + 1 FOR 32)
+FROM unnest($2::int8[]) AS x(i)
+CROSS JOIN LATERAL (SELECT c.idx, c.hashes FROM capsule_tree c
+	WHERE c.tenant_id = $1 AND c.idx <= x.i AND c.idx + length(c.hashes) / 32 > x.i
+	ORDER BY c.idx DESC LIMIT 1) r`
+	// treeInsert stores the tree rows of an append's batches ($1-$3, one
+	// element per row) for the tenants ($4-$7, one element per tenant)
+	// whose tree has the stored-hash count the rows extend (want) and whose
+	// batch's last capsule is stored (the batch's INSERT, earlier in the
+	// same transaction, succeeded). Rows another writer stored first (a
+	// catch-up; they are the same hashes) are skipped. It answers the rows
+	// stored per tenant.
+	treeInsert = `
+WITH good AS (
+	SELECT g.tenant FROM unnest($4::text[], $5::int8[], $6::int8[], $7::text[]) AS g(tenant, want, last_seq, last_hash)
+	LEFT JOIN LATERAL (SELECT c.idx + length(c.hashes) / 32 AS n FROM capsule_tree c
+		WHERE c.tenant_id = g.tenant ORDER BY c.idx DESC LIMIT 1) t ON true
+	JOIN LATERAL (
+		SELECT 1 FROM quantumpipes_capsules q
+			WHERE g.tenant = '' AND q.tenant_id IS NULL AND q.sequence = g.last_seq AND q.hash = g.last_hash
+		UNION ALL
+		SELECT 1 FROM quantumpipes_capsules q
+			WHERE g.tenant <> '' AND q.tenant_id = g.tenant AND q.sequence = g.last_seq AND q.hash = g.last_hash
+		LIMIT 1) stored ON true
+	WHERE coalesce(t.n, 0) = g.want
+), ins AS (
+	INSERT INTO capsule_tree (tenant_id, idx, hashes)
+	SELECT r.tenant, r.idx, r.hashes FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS r(tenant, idx, hashes)
+	JOIN good USING (tenant)
+	ON CONFLICT DO NOTHING
+	RETURNING tenant_id
+)
+SELECT tenant_id, count(*) FROM ins GROUP BY tenant_id`
+	genericPlans = "SET LOCAL plan_cache_mode = force_generic_plan"
+	// treeRangeQuery reads the runs that may hold indexes [lo, $3), $2
+	// being lo - maxRun: a run starts at most maxRun-1 before lo.
+	treeRangeQuery  = "SELECT idx, hashes FROM capsule_tree WHERE tenant_id = $1 AND idx > $2 AND idx < $3 ORDER BY idx"
+	treeInsertPlain = "INSERT INTO capsule_tree (tenant_id, idx, hashes) SELECT $1, unnest($2::int8[]), unnest($3::bytea[]) ON CONFLICT DO NOTHING"
+	saveCheckpoint  = `INSERT INTO capsule_checkpoints (tenant_id, size, note) VALUES ($1, $2, $3)
+ON CONFLICT (tenant_id) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= capsule_checkpoints.size`
+	readCheckpoint = "SELECT note FROM capsule_checkpoints WHERE tenant_id = $1"
+)
+
+// maxRun is how many stored hashes one row of capsule_tree holds at most
+// (4 KB).
+const maxRun = 128
+
+// inlineCatchUp is how far behind its chain a tree may be for an append to
+// catch it up first; a tree further behind is caught up by
+// [Store.GrowTree] when a proof or a checkpoint needs it.
+const inlineCatchUp = 256
+
+var _ storage.TreeStore = (*Store)(nil)
+
+// frontier is what extending a chain's tree needs: its size and the
+// hashes at tree.Frontier(size).
+type frontier struct {
+	size   int64
+	hashes []tlog.Hash
+}
+
+// treeCache holds the frontier of the trees this store last extended, so
+// that an append computes its tree rows without reading: the INSERT that
+// stores them checks, in the append's transaction, that the tree is still
+// the size they extend.
+type treeCache struct {
+	mu sync.Mutex
+	m  map[string]frontier
+}
+
+func (c *treeCache) get(tenant string) (frontier, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.m[tenant]
+	return f, ok
+}
+
+func (c *treeCache) set(tenant string, f frontier) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]frontier)
+	}
+	c.m[tenant] = f
+}
+
+func (c *treeCache) drop(tenant string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, tenant)
+}
+
+// treePlan is the tree rows of one append transaction.
+type treePlan struct {
+	tenants []string // tenants whose tree rows are queued
+	rows    map[string]int64
+	next    map[string]frontier
+	rowsCol struct { // one element per row: a run of hashes
+		tenant []string
+		idx    []int64
+		hashes [][]byte
+	}
+	tenantCol struct { // one element per tenant
+		tenant        []string
+		want, lastSeq []int64
+		lastHash      []string
+	}
+	got    map[string]int64 // rows stored per tenant, once read
+	queued bool
+}
+
+// planTree computes the tree rows of the queued batches whose trees cover
+// their chains up to the batch: from the cached frontier, or one read
+// first. A batch whose tree lags gets none (see GrowTree); nor does any
+// batch when the tree cannot be read.
+func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []int) *treePlan {
+	p := &treePlan{rows: map[string]int64{}, next: map[string]frontier{}}
+	if s.noTree {
+		return p
+	}
+	for _, i := range queued {
+		b := batches[i]
+		start := b.Records[0].Sequence
+		f, ok := s.trees.get(b.Tenant)
+		if !ok || f.size != start {
+			var err error
+			if f, err = s.loadFrontier(ctx, b.Tenant, start); err != nil {
+				continue
+			}
+		}
+		leaves := make([]tlog.Hash, len(b.Records))
+		for k, r := range b.Records {
+			leaves[k], _ = tree.Leaf(r.Hash) // batch.Check checked every hash
+		}
+		added, err := tree.Extend(f.size, f.hashes, leaves)
+		if err != nil {
+			continue
+		}
+		base := tlog.StoredHashCount(f.size)
+		last := b.Records[len(b.Records)-1]
+		starts, runs := tree.Runs(base, added, maxRun)
+		for range starts {
+			p.rowsCol.tenant = append(p.rowsCol.tenant, b.Tenant)
+		}
+		p.rowsCol.idx = append(p.rowsCol.idx, starts...)
+		p.rowsCol.hashes = append(p.rowsCol.hashes, runs...)
+		p.tenantCol.tenant = append(p.tenantCol.tenant, b.Tenant)
+		p.tenantCol.want = append(p.tenantCol.want, base)
+		p.tenantCol.lastSeq = append(p.tenantCol.lastSeq, last.Sequence)
+		p.tenantCol.lastHash = append(p.tenantCol.lastHash, last.Hash)
+		end := f.size + int64(len(leaves))
+		p.tenants = append(p.tenants, b.Tenant)
+		p.rows[b.Tenant] = int64(len(starts))
+		p.next[b.Tenant] = frontier{size: end, hashes: tree.NextFrontier(f.size, f.hashes, added, end)}
+	}
+	return p
+}
+
+// loadFrontier reads the frontier of tenant's tree, which must cover its
+// chain up to start; one that lags by at most inlineCatchUp is caught up
+// first.
+func (s *Store) loadFrontier(ctx context.Context, tenant string, start int64) (frontier, error) {
+	size, err := s.treeSize(ctx, tenant)
+	if err != nil {
+		return frontier{}, err
+	}
+	if size < start && start-size <= inlineCatchUp {
+		if size, err = s.GrowTree(ctx, tenant, inlineCatchUp); err != nil {
+			return frontier{}, err
+		}
+	}
+	if size != start {
+		return frontier{}, fmt.Errorf("the tree of %q has %d records, the chain %d", tenant, size, start)
+	}
+	hs, err := s.readHashes(ctx, tenant, tree.Frontier(size))
+	if err != nil {
+		return frontier{}, err
+	}
+	return frontier{size: size, hashes: hs}, nil
+}
+
+// queue adds the tree INSERT to an append's pipeline, if it has rows.
+func (p *treePlan) queue(b *pgx.Batch) {
+	if len(p.rowsCol.idx) == 0 {
+		return
+	}
+	p.queued = true
+	// A custom plan of treeInsert takes longer to make (0.7 ms) than to
+	// run (0.2 ms), and the server would make one at every append: its
+	// generic plan is as good. SET LOCAL ends with the transaction.
+	b.Queue(genericPlans)
+	b.Queue(treeInsert, p.rowsCol.tenant, p.rowsCol.idx, p.rowsCol.hashes,
+		p.tenantCol.tenant, p.tenantCol.want, p.tenantCol.lastSeq, p.tenantCol.lastHash)
+}
+
+// read reads the result of the tree INSERT, if queued.
+func (p *treePlan) read(br pgx.BatchResults) error {
+	if !p.queued {
+		return nil
+	}
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("store the tree: %w", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return fmt.Errorf("store the tree: %w", err)
+	}
+	defer rows.Close()
+	p.got = map[string]int64{}
+	for rows.Next() {
+		var t string
+		var n int64
+		if err := rows.Scan(&t, &n); err != nil {
+			return fmt.Errorf("store the tree: %w", err)
+		}
+		p.got[t] = n
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store the tree: %w", err)
+	}
+	return nil
+}
+
+// done updates the cache once the transaction ended: a tenant whose rows
+// were all stored in a committed transaction has its new frontier cached;
+// any other is read again at its next append. It returns the tenants whose
+// batch was stored but not their tree rows: their tree was not the size
+// the cache said (a writer that keeps no tree appended, or the tree was
+// dropped), and lags.
+func (p *treePlan) done(c *treeCache, committed bool) (lagging []string) {
+	for _, t := range p.tenants {
+		switch {
+		case committed && p.got[t] == p.rows[t]:
+			c.set(t, p.next[t])
+		case committed && p.got[t] == 0:
+			c.drop(t)
+			lagging = append(lagging, t)
+		default:
+			c.drop(t)
+		}
+	}
+	return lagging
+}
+
+// catchUp grows the trees of tenants whose batch was just stored without
+// its tree rows, when they lag by at most inlineCatchUp capsules; a tree
+// further behind waits for GrowTree. The appends succeeded whatever
+// happens here.
+func (s *Store) catchUp(ctx context.Context, batches []storage.Batch, errs []error, lagging []string) {
+	for _, t := range lagging {
+		for i, b := range batches {
+			if b.Tenant != t || errs[i] != nil || len(b.Records) == 0 {
+				continue
+			}
+			size, err := s.treeSize(ctx, t)
+			if err == nil && b.Records[len(b.Records)-1].Sequence+1-size <= inlineCatchUp {
+				s.GrowTree(ctx, t, inlineCatchUp)
+			}
+		}
+	}
+}
+
+// treeSize returns the size of tenant's stored tree.
+func (s *Store) treeSize(ctx context.Context, tenant string) (int64, error) {
+	var count int64
+	if err := s.pool.QueryRow(ctx, treeCountQuery, tenant).Scan(&count); err != nil {
+		return 0, fmt.Errorf("read the tree size of %q: %w", tenant, err)
+	}
+	return tree.Size(count)
+}
+
+// hasTree reports whether the tree's table exists (a read-only store may
+// read a database without it).
+func (s *Store) hasTree(ctx context.Context) (bool, error) {
+	if s.schemaReady.Load() {
+		return true, nil
+	}
+	var ok bool
+	err := s.pool.QueryRow(ctx, "SELECT to_regclass('capsule_tree') IS NOT NULL AND to_regclass('capsule_checkpoints') IS NOT NULL").Scan(&ok)
+	return ok, err
+}
+
+// readHashes returns tenant's stored hashes at indexes.
+func (s *Store) readHashes(ctx context.Context, tenant string, indexes []int64) ([]tlog.Hash, error) {
+	return readHashesQ(ctx, s.pool, tenant, indexes)
+}
+
+// rowQuerier is a pool or a transaction.
+type rowQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func readHashesQ(ctx context.Context, q rowQuerier, tenant string, indexes []int64) ([]tlog.Hash, error) {
+	if len(indexes) == 0 {
+		return nil, nil
+	}
+	if tree.Contiguous(indexes, maxRun) {
+		return readRange(ctx, q, tenant, indexes[0], int64(len(indexes)))
+	}
+	rows, err := q.Query(ctx, treeReadQuery, tenant, indexes)
+	if err != nil {
+		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+	}
+	defer rows.Close()
+	found := make(map[int64]tlog.Hash, len(indexes))
+	for rows.Next() {
+		var i int64
+		var h []byte
+		if err := rows.Scan(&i, &h); err != nil {
+			return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+		}
+		if len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("read the tree of %q: stored hash %d has %d bytes", tenant, i, len(h))
+		}
+		found[i] = tlog.Hash(h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+	}
+	hs := make([]tlog.Hash, len(indexes))
+	for k, i := range indexes {
+		h, ok := found[i]
+		if !ok {
+			return nil, fmt.Errorf("read the tree of %q: no stored hash %d", tenant, i)
+		}
+		hs[k] = h
+	}
+	return hs, nil
+}
+
+// readRange returns tenant's n stored hashes from index lo, reading the
+// runs that hold them in one range of the primary key (tree check reads
+// the whole tree so).
+func readRange(ctx context.Context, q rowQuerier, tenant string, lo, n int64) ([]tlog.Hash, error) {
+	rows, err := q.Query(ctx, treeRangeQuery, tenant, lo-maxRun, lo+n)
+	if err != nil {
+		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+	}
+	defer rows.Close()
+	r := tree.NewRange(lo, n)
+	if err := r.ScanRuns(rows); err != nil {
+		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+	}
+	hs, err := r.Hashes()
+	if err != nil {
+		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+	}
+	return hs, nil
+}
+
+// TreeSize returns how many capsules of tenant's chain the stored tree
+// covers; see [storage.TreeStore].
+func (s *Store) TreeSize(ctx context.Context, tenant string) (int64, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, fmt.Errorf("postgres: tree of %q: %w", tenant, err)
+	}
+	if ok, err := s.hasTree(ctx); err != nil || !ok {
+		return 0, err
+	}
+	n, err := s.treeSize(ctx, tenant)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: %w", err)
+	}
+	return n, nil
+}
+
+// ReadTreeHashes returns tenant's stored hashes at indexes; see
+// [storage.TreeStore].
+func (s *Store) ReadTreeHashes(ctx context.Context, tenant string, indexes []int64) ([]tlog.Hash, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: tree of %q: %w", tenant, err)
+	}
+	hs, err := s.readHashes(ctx, tenant, indexes)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return hs, nil
+}
+
+// GrowTree catches tenant's stored tree up by up to max capsules of its
+// chain, in one transaction holding the chain's advisory lock; see
+// [storage.TreeStore]. On a read-only store it returns [ErrReadOnly].
+func (s *Store) GrowTree(ctx context.Context, tenant string, max int) (int64, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, fmt.Errorf("postgres: grow the tree of %q: %w", tenant, err)
+	}
+	if s.readOnly {
+		return 0, fmt.Errorf("postgres: grow the tree of %q: %w", tenant, ErrReadOnly)
+	}
+	s.trees.drop(tenant)
+	var size int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The chain's lock excludes this package's appenders; without
+		// locks, rows an appender stores too are the same and skipped.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", chainLock(tenant)); err != nil {
+			return fmt.Errorf("lock the chain: %w", err)
+		}
+		var count int64
+		if err := tx.QueryRow(ctx, treeCountQuery, tenant).Scan(&count); err != nil {
+			return fmt.Errorf("read the tree size: %w", err)
+		}
+		var err error
+		if size, err = tree.Size(count); err != nil {
+			return err
+		}
+		var q query
+		q.where("sequence >= %s", size)
+		q.tenant(tenant)
+		rows, err := tx.Query(ctx, q.sql("sequence, hash", fmt.Sprintf(" ORDER BY sequence LIMIT %d", max)), q.args...)
+		if err != nil {
+			return fmt.Errorf("read the chain: %w", err)
+		}
+		var leaves []tlog.Hash
+		for rows.Next() {
+			var seq int64
+			var hash string
+			if err := rows.Scan(&seq, &hash); err != nil {
+				rows.Close()
+				return fmt.Errorf("read the chain: %w", err)
+			}
+			if want := size + int64(len(leaves)); seq != want {
+				rows.Close()
+				return fmt.Errorf("read the chain: capsule %d is missing (found %d)", want, seq)
+			}
+			leaf, err := tree.Leaf(hash)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("capsule %d: %w", seq, err)
+			}
+			leaves = append(leaves, leaf)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read the chain: %w", err)
+		}
+		if len(leaves) == 0 {
+			return nil
+		}
+		front, err := readHashesQ(ctx, tx, tenant, tree.Frontier(size))
+		if err != nil {
+			return err
+		}
+		added, err := tree.Extend(size, front, leaves)
+		if err != nil {
+			return err
+		}
+		starts, runs := tree.Runs(tlog.StoredHashCount(size), added, maxRun)
+		if _, err := tx.Exec(ctx, treeInsertPlain, tenant, starts, runs); err != nil {
+			return fmt.Errorf("store the tree: %w", err)
+		}
+		size += int64(len(leaves))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: grow the tree of %q: %w", tenant, err)
+	}
+	return size, nil
+}
+
+// SaveCheckpoint keeps signedNote as tenant's latest checkpoint unless the
+// one kept has a larger size; see [storage.TreeStore].
+func (s *Store) SaveCheckpoint(ctx context.Context, tenant string, signedNote []byte) error {
+	if err := s.ready(ctx); err != nil {
+		return fmt.Errorf("postgres: save checkpoint of %q: %w", tenant, err)
+	}
+	if s.readOnly {
+		return fmt.Errorf("postgres: save checkpoint of %q: %w", tenant, ErrReadOnly)
+	}
+	size, err := tree.CheckpointSize(signedNote)
+	if err != nil {
+		return fmt.Errorf("postgres: save checkpoint of %q: %w", tenant, err)
+	}
+	if _, err := s.pool.Exec(ctx, saveCheckpoint, tenant, size, signedNote); err != nil {
+		return fmt.Errorf("postgres: save checkpoint of %q: %w", tenant, err)
+	}
+	return nil
+}
+
+// LatestCheckpoint returns tenant's latest kept checkpoint, or an error
+// wrapping [storage.ErrNotFound]; see [storage.TreeStore].
+func (s *Store) LatestCheckpoint(ctx context.Context, tenant string) ([]byte, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: checkpoint of %q: %w", tenant, err)
+	}
+	ok, err := s.hasTree(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: checkpoint of %q: %w", tenant, err)
+	}
+	var note []byte
+	if ok {
+		err = s.pool.QueryRow(ctx, readCheckpoint, tenant).Scan(&note)
+	}
+	if !ok || errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: checkpoint of %q: %w", tenant, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: checkpoint of %q: %w", tenant, err)
+	}
+	return note, nil
+}
