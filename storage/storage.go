@@ -83,8 +83,15 @@ type Filter struct {
 	Type      string
 	Domain    string
 	SessionID string
-	Limit     int   // maximum rows; 0 means no limit
-	Offset    int64 // rows to skip
+	// MaxSequence, when non-nil, restricts to the capsules at sequence
+	// *MaxSequence or below: a seek by key, which the sequence indexes
+	// answer without reading the rows above, however deep the page.
+	MaxSequence *int64
+	// MinSequence, when non-nil, restricts to the capsules at sequence
+	// *MinSequence or above.
+	MinSequence *int64
+	Limit       int   // maximum rows; 0 means no limit
+	Offset      int64 // rows to skip
 	// MaxBytes, when > 0, bounds List by content: List stops reading once
 	// the records it has read hold MaxBytes bytes of Data or more. So it
 	// returns at least one record, whatever its size, and at most

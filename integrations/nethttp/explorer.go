@@ -298,6 +298,15 @@ type listAnswer struct {
 	NextOffset *int64            `json:"next_offset"`
 	Truncated  bool              `json:"truncated"`
 	Unreadable []unreadableEntry `json:"unreadable"`
+	Missing    []missingEntry    `json:"missing"`
+}
+
+// missingEntry is an element of the list route's "missing": a run of
+// sequences the page spans that the chain does not hold.
+type missingEntry struct {
+	First  int64 `json:"first_sequence"`
+	Last   int64 `json:"last_sequence"`
+	Offset int64 `json:"offset"`
 }
 
 // unreadableEntry is an element of the list route's "unreadable": a
@@ -328,6 +337,23 @@ func (a *listAnswer) rows(tenant tenantRef, base string) []rowView {
 	}
 	for ; next < len(a.Capsules); next++ {
 		out = append(out, newRow(a.Capsules[next], tenant, base))
+	}
+	// A missing run goes before the first row below it: rows are newest
+	// first.
+	for _, m := range a.Missing {
+		at := slices.IndexFunc(out, func(r rowView) bool {
+			seq, err := strconv.ParseInt(r.Sequence, 10, 64)
+			return err == nil && seq < m.Last
+		})
+		if at < 0 {
+			at = len(out)
+		}
+		seqs := strconv.FormatInt(m.First, 10)
+		if m.Last != m.First {
+			seqs += "–" + strconv.FormatInt(m.Last, 10)
+		}
+		out = slices.Insert(out, at, rowView{Sequence: seqs, Broken: true,
+			Missing: "the chain holds no capsule at sequence " + seqs + ": rows were removed"})
 	}
 	return out
 }
@@ -360,6 +386,7 @@ type rowView struct {
 	Broken     bool
 	Verified   bool   // marked as verified (the verification page)
 	Unreadable string // why the stored capsule cannot be read; "" when it can
+	Missing    string // for a run of sequences the chain lacks, what is missing
 }
 
 func newRow(m map[string]any, tenant tenantRef, base string) rowView {
@@ -560,7 +587,11 @@ func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
 	v := chainView{Tenant: ref, Total: ans.Total, Type: q.typ, VerifyURL: "verify?" + ref.Query}
 	v.Types = protocol.Types()
 	v.Rows = ans.rows(ref, "")
-	v.From, v.To = q.offset+1, q.offset+int64(len(v.Rows))
+	// The page ends where the next one starts, or at the end.
+	v.From, v.To = q.offset+1, ans.Total
+	if ans.NextOffset != nil {
+		v.To = *ans.NextOffset
+	}
 	keep := url.Values{"tenant_id": {tenant}}
 	if q.typ != "" {
 		keep.Set("type", q.typ)
@@ -568,8 +599,8 @@ func (s *server) pageChain(w http.ResponseWriter, r *http.Request) {
 	if q.offset > 0 {
 		v.Newer = pageURL("chain", keep, int(max(q.offset-int64(q.limit), 0)), q.limit)
 	}
-	if v.To < ans.Total {
-		v.Older = pageURL("chain", keep, int(v.To), q.limit)
+	if ans.NextOffset != nil {
+		v.Older = pageURL("chain", keep, int(*ans.NextOffset), q.limit)
 	}
 	s.render(w, r, http.StatusOK, "chain", "", v, link{"Chains", "./"})
 }

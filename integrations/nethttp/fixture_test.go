@@ -242,7 +242,7 @@ func listPage(t *testing.T, recs []capsule.Sealed, total, limit, offset, next in
 	} else {
 		fmt.Fprint(&b, next)
 	}
-	fmt.Fprintf(&b, `,"truncated":%t,"unreadable":[%s]}`, truncated, strings.Join(unreadable, ","))
+	fmt.Fprintf(&b, `,"truncated":%t,"unreadable":[%s],"missing":[]}`, truncated, strings.Join(unreadable, ","))
 	return b.String()
 }
 

@@ -37,19 +37,12 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 	f := storage.Filter{Tenant: tenant, Type: q.typ, Limit: q.limit, Offset: q.offset, MaxBytes: s.listBytes}
 	ctx, cancel := s.queryContext(r)
 	defer cancel()
-	total, err := s.store.Count(ctx, f)
+	page, err := readPage(ctx, s.store, &s.ladders, f)
 	if err != nil {
-		s.storageFailure(w, r, "count", err)
+		s.storageFailure(w, r, "list", err)
 		return
 	}
-	var recs []storage.Record
-	if q.offset < total {
-		recs, err = s.store.List(ctx, f)
-		if err != nil {
-			s.storageFailure(w, r, "list", err)
-			return
-		}
-	}
+	recs, total := page.recs, page.total
 	buf := make([]byte, 0, 1024+len(recs)*2048)
 	buf = append(buf, `{"capsules":[`...)
 	var bad []unreadable
@@ -71,14 +64,14 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			// A tampered row: name it and go on with the others.
 			s.log.ErrorContext(r.Context(), "nethttp: stored capsule is unreadable", "capsule_id", rec.ID, "err", err)
-			bad = append(bad, unreadable{rec: rec, offset: q.offset + int64(i), err: err})
+			bad = append(bad, unreadable{rec: rec, offset: page.offsetOf(i), err: err})
 			buf = buf[:mark]
 			continue
 		}
 		buf = out
 		written++
 	}
-	end := q.offset + int64(len(recs))
+	end := page.end
 	buf = append(buf, `],"total":`...)
 	buf = strconv.AppendInt(buf, total, 10)
 	buf = append(buf, `,"limit":`...)
@@ -99,6 +92,19 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 			buf = append(buf, ',')
 		}
 		buf = u.appendJSON(buf)
+	}
+	buf = append(buf, `],"missing":[`...)
+	for i, m := range page.missing {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"first_sequence":`...)
+		buf = strconv.AppendInt(buf, m.first, 10)
+		buf = append(buf, `,"last_sequence":`...)
+		buf = strconv.AppendInt(buf, m.last, 10)
+		buf = append(buf, `,"offset":`...)
+		buf = strconv.AppendInt(buf, m.offset, 10)
+		buf = append(buf, '}')
 	}
 	buf = append(buf, "]}"...)
 	writeJSON(w, http.StatusOK, buf)

@@ -20,7 +20,7 @@
 //
 //   - GET {prefix}/?limit=&offset=&type=&tenant_id= answers
 //     {"capsules":[…],"total":N,"limit":L,"offset":O,"next_offset":X,
-//     "truncated":B,"unreadable":[…]}. limit is an integer
+//     "truncated":B,"unreadable":[…],"missing":[…]}. limit is an integer
 //     from 1 to 100 (default 20), offset an integer >= 0 (default 0), type
 //     one of the eight capsule types, tenant_id any tenant; an absent
 //     tenant_id lists every tenant and an empty one (tenant_id=) the null
@@ -33,6 +33,29 @@
 //     "unreadable" as {"id","sequence","tenant_id","type","hash","offset",
 //     "error"}: its place in the listing (offset), what its columns hold
 //     and why it cannot be read; the page still answers 200.
+//     A page of one chain (tenant_id given or bound, or the store holds
+//     one chain) without type is found by sequence, in O(log n) at any
+//     offset: offset N is the capsule at sequence head-N, and total is the
+//     head's sequence + 1. In a whole chain that is exactly its position
+//     and length. In a chain missing rows (removed behind the store's
+//     back), offsets still count sequences from the head and total counts
+//     the removed ones: each page names the runs of sequences it spans that
+//     the chain lacks in "missing", as {"first_sequence","last_sequence",
+//     "offset"} (newest first; first_sequence >= last_sequence), so a gap
+//     is never hidden; verify reports it too. A page of one chain's
+//     capsules of one type is found through a ladder the handler keeps
+//     per chain and type (at most 256): a capsule of the type every 1,024,
+//     numbered, found once by walking the type index from the head down
+//     (at the first such request, resumed by the next if it runs out of
+//     time) and then kept up to date by counting only the capsules
+//     appended since; a page then skips fewer than 1,024 index entries
+//     and total is the ladder's count plus those appended. Rows removed
+//     below the ladder's head after it was built are not seen until the
+//     handler restarts (verify reports them). Every other listing
+//     (several chains, a chain with a row at a negative sequence) counts
+//     rows: total is exact, and the page skips offset matching rows, in
+//     time that grows with the offset. missing is [] but for pages found
+//     by sequence.
 //   - GET {prefix}/verify?tenant_id=&level= answers
 //     {"valid","level","capsules_verified","chains_verified","complete",
 //     "tenant_id","error","broken_at","broken_sequence","broken_tenant_id"}.
@@ -310,6 +333,8 @@ type server struct {
 	verifying chan struct{}
 	// listing holds a token per list request running; nil when unbounded.
 	listing chan struct{}
+	// ladders page one chain's capsules of one type.
+	ladders ladders
 }
 
 func newServer(store storage.Store, opts []Option) *server {

@@ -195,7 +195,7 @@ func (s *Store) matching(f storage.Filter) []storage.Record {
 		}
 		for _, r := range chain {
 			if (f.Type == "" || r.Type == f.Type) && (f.Domain == "" || r.Domain == f.Domain) &&
-				(f.SessionID == "" || r.SessionID == f.SessionID) {
+				(f.SessionID == "" || r.SessionID == f.SessionID) && (f.MaxSequence == nil || r.Sequence <= *f.MaxSequence) && (f.MinSequence == nil || r.Sequence >= *f.MinSequence) {
 				out = append(out, r)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -138,7 +139,7 @@ func wantErr(t *testing.T, what string, err, target error) {
 	}
 }
 
-func ptr(s string) *string { return &s }
+func ptr[T any](v T) *T { return &v }
 
 func testAppendAndScan(t *testing.T, s storage.Store) {
 	genesis := NewRecord("", 0, "")
@@ -596,7 +597,9 @@ func expectList(all []storage.Record, f storage.Filter) []storage.Record {
 		if (f.Tenant == nil || *f.Tenant == r.Tenant) &&
 			(f.Type == "" || f.Type == r.Type) &&
 			(f.Domain == "" || f.Domain == r.Domain) &&
-			(f.SessionID == "" || f.SessionID == r.SessionID) {
+			(f.SessionID == "" || f.SessionID == r.SessionID) &&
+			(f.MaxSequence == nil || r.Sequence <= *f.MaxSequence) &&
+			(f.MinSequence == nil || r.Sequence >= *f.MinSequence) {
 			out = append(out, r)
 		}
 	}
@@ -642,6 +645,14 @@ func filters() []storage.Filter {
 			fs = append(fs, storage.Filter{Tenant: tenant, MaxBytes: int64(mo[0]), Limit: mo[1], Offset: int64(mo[2])})
 			fs = append(fs, storage.Filter{Tenant: tenant, Type: "tool", MaxBytes: int64(mo[0]), Limit: mo[1], Offset: int64(mo[2])})
 		}
+		// Seeking by sequence, alone and with the other conditions.
+		for _, seq := range []int64{-1, 0, 3, 6, 100} {
+			fs = append(fs, storage.Filter{Tenant: tenant, MaxSequence: ptr(seq), Limit: 3})
+			fs = append(fs, storage.Filter{Tenant: tenant, MaxSequence: ptr(seq), Type: "tool", Offset: 1})
+			fs = append(fs, storage.Filter{Tenant: tenant, MaxSequence: ptr(seq), MaxBytes: 450, Limit: 5})
+			fs = append(fs, storage.Filter{Tenant: tenant, MinSequence: ptr(seq), Limit: 4})
+			fs = append(fs, storage.Filter{Tenant: tenant, MinSequence: ptr(seq - 2), MaxSequence: ptr(seq + 1), Type: "tool"})
+		}
 	}
 	return fs
 }
@@ -651,8 +662,16 @@ func describe(f storage.Filter) string {
 	if f.Tenant != nil {
 		tenant = fmt.Sprintf("%q", *f.Tenant)
 	}
-	return fmt.Sprintf("{Tenant:%s Type:%q Domain:%q SessionID:%q Limit:%d Offset:%d MaxBytes:%d}",
-		tenant, f.Type, f.Domain, f.SessionID, f.Limit, f.Offset, f.MaxBytes)
+	maxSeq := "nil"
+	if f.MaxSequence != nil {
+		maxSeq = strconv.FormatInt(*f.MaxSequence, 10)
+	}
+	minSeq := "nil"
+	if f.MinSequence != nil {
+		minSeq = strconv.FormatInt(*f.MinSequence, 10)
+	}
+	return fmt.Sprintf("{Tenant:%s Type:%q Domain:%q SessionID:%q MinSequence:%s MaxSequence:%s Limit:%d Offset:%d MaxBytes:%d}",
+		tenant, f.Type, f.Domain, f.SessionID, minSeq, maxSeq, f.Limit, f.Offset, f.MaxBytes)
 }
 
 func testList(t *testing.T, s storage.Store) {
