@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -222,4 +223,60 @@ func (r *Range) ScanRuns(rows Rows) error {
 		r.Add(start, run)
 	}
 	return rows.Err()
+}
+
+// Front is what extending a chain's tree needs: its size and the stored
+// hashes at [Frontier](Size).
+type Front struct {
+	Size   int64
+	Hashes []tlog.Hash
+}
+
+// Cache holds, by tenant, the frontier of the trees a store last extended,
+// so that an append computes its tree hashes without reading them. It is
+// safe for concurrent use; the zero value is empty.
+type Cache struct {
+	mu sync.Mutex
+	m  map[string]Front
+}
+
+// Get returns tenant's cached frontier.
+func (c *Cache) Get(tenant string) (Front, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.m[tenant]
+	return f, ok
+}
+
+// Set records tenant's frontier.
+func (c *Cache) Set(tenant string, f Front) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]Front)
+	}
+	c.m[tenant] = f
+}
+
+// Update records the frontiers of the trees a committed transaction grew.
+func (c *Cache) Update(grown map[string]Front) {
+	if len(grown) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]Front, len(grown))
+	}
+	for t, f := range grown {
+		c.m[t] = f
+	}
+}
+
+// Drop forgets tenant's frontier: its tree is no longer known to be the
+// cached one.
+func (c *Cache) Drop(tenant string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, tenant)
 }

@@ -62,6 +62,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/capsule-go/capsule/internal/tree"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/batch"
 )
@@ -86,7 +87,7 @@ type Store struct {
 	schemaMu    sync.Mutex  // serializes the creation of the table
 	schemaReady atomic.Bool // the table exists
 
-	trees treeCache // the frontier of each chain's tree (see tree.go)
+	trees tree.Cache // the frontier of each chain's tree (see tree.go)
 	// noTree makes appends write no tree: for the benchmark that
 	// measures what keeping it costs, never set otherwise.
 	noTree bool

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
@@ -124,49 +123,11 @@ const inlineCatchUp = 256
 
 var _ storage.TreeStore = (*Store)(nil)
 
-// frontier is what extending a chain's tree needs: its size and the
-// hashes at tree.Frontier(size).
-type frontier struct {
-	size   int64
-	hashes []tlog.Hash
-}
-
-// treeCache holds the frontier of the trees this store last extended, so
-// that an append computes its tree rows without reading: the INSERT that
-// stores them checks, in the append's transaction, that the tree is still
-// the size they extend.
-type treeCache struct {
-	mu sync.Mutex
-	m  map[string]frontier
-}
-
-func (c *treeCache) get(tenant string) (frontier, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f, ok := c.m[tenant]
-	return f, ok
-}
-
-func (c *treeCache) set(tenant string, f frontier) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[string]frontier)
-	}
-	c.m[tenant] = f
-}
-
-func (c *treeCache) drop(tenant string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, tenant)
-}
-
 // treePlan is the tree rows of one append transaction.
 type treePlan struct {
 	tenants []string // tenants whose tree rows are queued
 	rows    map[string]int64
-	next    map[string]frontier
+	next    map[string]tree.Front
 	rowsCol struct { // one element per row: a run of hashes
 		tenant []string
 		idx    []int64
@@ -186,15 +147,15 @@ type treePlan struct {
 // first. A batch whose tree lags gets none (see GrowTree); nor does any
 // batch when the tree cannot be read.
 func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []int) *treePlan {
-	p := &treePlan{rows: map[string]int64{}, next: map[string]frontier{}}
+	p := &treePlan{rows: map[string]int64{}, next: map[string]tree.Front{}}
 	if s.noTree {
 		return p
 	}
 	for _, i := range queued {
 		b := batches[i]
 		start := b.Records[0].Sequence
-		f, ok := s.trees.get(b.Tenant)
-		if !ok || f.size != start {
+		f, ok := s.trees.Get(b.Tenant)
+		if !ok || f.Size != start {
 			var err error
 			if f, err = s.loadFrontier(ctx, b.Tenant, start); err != nil {
 				continue
@@ -204,11 +165,11 @@ func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []
 		for k, r := range b.Records {
 			leaves[k], _ = tree.Leaf(r.Hash) // batch.Check checked every hash
 		}
-		added, err := tree.Extend(f.size, f.hashes, leaves)
+		added, err := tree.Extend(f.Size, f.Hashes, leaves)
 		if err != nil {
 			continue
 		}
-		base := tlog.StoredHashCount(f.size)
+		base := tlog.StoredHashCount(f.Size)
 		last := b.Records[len(b.Records)-1]
 		starts, runs := tree.Runs(base, added, maxRun)
 		for range starts {
@@ -220,10 +181,10 @@ func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []
 		p.tenantCol.want = append(p.tenantCol.want, base)
 		p.tenantCol.lastSeq = append(p.tenantCol.lastSeq, last.Sequence)
 		p.tenantCol.lastHash = append(p.tenantCol.lastHash, last.Hash)
-		end := f.size + int64(len(leaves))
+		end := f.Size + int64(len(leaves))
 		p.tenants = append(p.tenants, b.Tenant)
 		p.rows[b.Tenant] = int64(len(starts))
-		p.next[b.Tenant] = frontier{size: end, hashes: tree.NextFrontier(f.size, f.hashes, added, end)}
+		p.next[b.Tenant] = tree.Front{Size: end, Hashes: tree.NextFrontier(f.Size, f.Hashes, added, end)}
 	}
 	return p
 }
@@ -231,24 +192,24 @@ func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []
 // loadFrontier reads the frontier of tenant's tree, which must cover its
 // chain up to start; one that lags by at most inlineCatchUp is caught up
 // first.
-func (s *Store) loadFrontier(ctx context.Context, tenant string, start int64) (frontier, error) {
+func (s *Store) loadFrontier(ctx context.Context, tenant string, start int64) (tree.Front, error) {
 	size, err := s.treeSize(ctx, tenant)
 	if err != nil {
-		return frontier{}, err
+		return tree.Front{}, err
 	}
 	if size < start && start-size <= inlineCatchUp {
 		if size, err = s.GrowTree(ctx, tenant, inlineCatchUp); err != nil {
-			return frontier{}, err
+			return tree.Front{}, err
 		}
 	}
 	if size != start {
-		return frontier{}, fmt.Errorf("the tree of %q has %d records, the chain %d", tenant, size, start)
+		return tree.Front{}, fmt.Errorf("the tree of %q has %d records, the chain %d", tenant, size, start)
 	}
 	hs, err := s.readHashes(ctx, tenant, tree.Frontier(size))
 	if err != nil {
-		return frontier{}, err
+		return tree.Front{}, err
 	}
-	return frontier{size: size, hashes: hs}, nil
+	return tree.Front{Size: size, Hashes: hs}, nil
 }
 
 // queue adds the tree INSERT to an append's pipeline, if it has rows.
@@ -299,16 +260,16 @@ func (p *treePlan) read(br pgx.BatchResults) error {
 // batch was stored but not their tree rows: their tree was not the size
 // the cache said (a writer that keeps no tree appended, or the tree was
 // dropped), and lags.
-func (p *treePlan) done(c *treeCache, committed bool) (lagging []string) {
+func (p *treePlan) done(c *tree.Cache, committed bool) (lagging []string) {
 	for _, t := range p.tenants {
 		switch {
 		case committed && p.got[t] == p.rows[t]:
-			c.set(t, p.next[t])
+			c.Set(t, p.next[t])
 		case committed && p.got[t] == 0:
-			c.drop(t)
+			c.Drop(t)
 			lagging = append(lagging, t)
 		default:
-			c.drop(t)
+			c.Drop(t)
 		}
 	}
 	return lagging
@@ -459,7 +420,7 @@ func (s *Store) GrowTree(ctx context.Context, tenant string, max int) (int64, er
 	if s.readOnly {
 		return 0, fmt.Errorf("postgres: grow the tree of %q: %w", tenant, ErrReadOnly)
 	}
-	s.trees.drop(tenant)
+	s.trees.Drop(tenant)
 	var size int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// The chain's lock excludes this package's appenders; without

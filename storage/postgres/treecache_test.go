@@ -15,8 +15,8 @@ func TestTreeCacheKept(t *testing.T) {
 			if _, err := storagetest.AppendRetry(t.Context(), s, tenant, 1+i); err != nil {
 				t.Fatal(err)
 			}
-			f, ok := s.trees.get(tenant)
-			if want := int64((i + 1) * (i + 2) / 2); !ok || f.size != want {
+			f, ok := s.trees.Get(tenant)
+			if want := int64((i + 1) * (i + 2) / 2); !ok || f.Size != want {
 				t.Fatalf("%q after append %d: cached frontier %+v (%v), want size %d", tenant, i, f, ok, want)
 			}
 		}

@@ -60,6 +60,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/capsule-go/capsule/internal/tree"
 	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/batch"
@@ -158,7 +159,7 @@ type Store struct {
 	// noTree makes appends write no tree: for the benchmark that
 	// measures what keeping it costs, never set otherwise.
 	noTree bool
-	trees  treeCache // the frontier of each chain's tree (see tree.go)
+	trees  tree.Cache // the frontier of each chain's tree (see tree.go)
 	closed atomic.Bool
 	// freeSpace reports the bytes free to this process on the file
 	// system holding dir; ok is false when it cannot tell.
@@ -733,7 +734,7 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	if err := s.commit(ctx, tx); err != nil {
 		return s.appendErr(tenant, recs, err)
 	}
-	s.trees.update(w.tree)
+	s.trees.Update(w.tree)
 	return nil
 }
 
@@ -825,7 +826,7 @@ func (s *Store) appendBatchesTx(ctx context.Context, batches []storage.Batch, er
 	if err := s.commit(ctx, tx); err != nil {
 		return batch.FailRest(errs, fmt.Errorf("sqlite: append in %s: %w", s.path, err)), false
 	}
-	s.trees.update(w.tree)
+	s.trees.Update(w.tree)
 	return errs, false
 }
 
@@ -854,7 +855,7 @@ type writeTx struct {
 	stmts map[string]*sql.Stmt
 	// tree holds the frontier of each tree the transaction grew, for
 	// the store's cache once it commits (see tree.go).
-	tree map[string]frontier
+	tree map[string]tree.Front
 }
 
 func newWriteTx(tx *sql.Tx) *writeTx { return &writeTx{tx: tx} }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -181,15 +180,15 @@ func readLeaves(ctx context.Context, q querier, tenant string, from int64, limit
 // holds that size's (the tree cannot have changed since, as its size did
 // not: only the write lock's holder writes it), else from the tree.
 func (s *Store) growTx(ctx context.Context, w *writeTx, tenant string, size int64, leaves []tlog.Hash) error {
-	f, ok := s.trees.get(tenant)
-	if !ok || f.size != size {
+	f, ok := s.trees.Get(tenant)
+	if !ok || f.Size != size {
 		hs, err := readHashes(ctx, w.tx, tenant, tree.Frontier(size))
 		if err != nil {
 			return err
 		}
-		f = frontier{size: size, hashes: hs}
+		f = tree.Front{Size: size, Hashes: hs}
 	}
-	added, err := tree.Extend(size, f.hashes, leaves)
+	added, err := tree.Extend(size, f.Hashes, leaves)
 	if err != nil {
 		return err
 	}
@@ -204,45 +203,8 @@ func (s *Store) growTx(ctx context.Context, w *writeTx, tenant string, size int6
 		}
 	}
 	end := size + int64(len(leaves))
-	w.grown(tenant, frontier{size: end, hashes: tree.NextFrontier(size, f.hashes, added, end)})
+	w.grown(tenant, tree.Front{Size: end, Hashes: tree.NextFrontier(size, f.Hashes, added, end)})
 	return nil
-}
-
-// frontier is what extending a chain's tree needs: its size and the
-// hashes at tree.Frontier(size).
-type frontier struct {
-	size   int64
-	hashes []tlog.Hash
-}
-
-// treeCache holds the frontier of the trees this store last extended, so
-// that an append reads only the tree's size, not its frontier. It is
-// updated once the transaction that grew a tree committed.
-type treeCache struct {
-	mu sync.Mutex
-	m  map[string]frontier
-}
-
-func (c *treeCache) get(tenant string) (frontier, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f, ok := c.m[tenant]
-	return f, ok
-}
-
-// update records the frontiers of the trees a committed transaction grew.
-func (c *treeCache) update(grown map[string]frontier) {
-	if len(grown) == 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[string]frontier)
-	}
-	for t, f := range grown {
-		c.m[t] = f
-	}
 }
 
 // extendTree stores, in the append's transaction w, the tree hashes of
@@ -420,9 +382,9 @@ func (s *Store) LatestCheckpoint(ctx context.Context, tenant string) ([]byte, er
 }
 
 // grown notes that the transaction grew tenant's tree to f.
-func (w *writeTx) grown(tenant string, f frontier) {
+func (w *writeTx) grown(tenant string, f tree.Front) {
 	if w.tree == nil {
-		w.tree = make(map[string]frontier, 1)
+		w.tree = make(map[string]tree.Front, 1)
 	}
 	w.tree[tenant] = f
 }
