@@ -280,3 +280,17 @@ func (c *Cache) Drop(tenant string) {
 	defer c.mu.Unlock()
 	delete(c.m, tenant)
 }
+
+// InOrder returns the hashes found holds at indexes, in the order of
+// indexes, or an error naming the first stored hash tenant's tree lacks.
+func InOrder(tenant string, indexes []int64, found map[int64]tlog.Hash) ([]tlog.Hash, error) {
+	hs := make([]tlog.Hash, len(indexes))
+	for k, i := range indexes {
+		h, ok := found[i]
+		if !ok {
+			return nil, fmt.Errorf("read the tree of %q: no stored hash %d", tenant, i)
+		}
+		hs[k] = h
+	}
+	return hs, nil
+}

@@ -350,15 +350,7 @@ func readHashesQ(ctx context.Context, q rowQuerier, tenant string, indexes []int
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
 	}
-	hs := make([]tlog.Hash, len(indexes))
-	for k, i := range indexes {
-		h, ok := found[i]
-		if !ok {
-			return nil, fmt.Errorf("read the tree of %q: no stored hash %d", tenant, i)
-		}
-		hs[k] = h
-	}
-	return hs, nil
+	return tree.InOrder(tenant, indexes, found)
 }
 
 // readRange returns tenant's n stored hashes from index lo, reading the

@@ -112,15 +112,7 @@ func readHashes(ctx context.Context, q querier, tenant string, indexes []int64) 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the tree: %w", err)
 	}
-	hs := make([]tlog.Hash, len(indexes))
-	for k, i := range indexes {
-		h, ok := found[i]
-		if !ok {
-			return nil, fmt.Errorf("read the tree of %q: no stored hash %d", tenant, i)
-		}
-		hs[k] = h
-	}
-	return hs, nil
+	return tree.InOrder(tenant, indexes, found)
 }
 
 // readRange returns tenant's n stored hashes from index lo, reading the
