@@ -549,22 +549,12 @@ func TestGetPrefixUsesPrimaryKey(t *testing.T) {
 			if tenant != nil {
 				label = "tenant " + *tenant
 			}
-			rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
+			for _, detail := range explainPlan(t, s, q, args) {
 				if strings.HasPrefix(detail, "SEARCH") || strings.HasPrefix(detail, "SCAN") {
 					plan = append(plan, detail)
 				}
 			}
-			rows.Close()
 			want := "(id>? AND id<?)"
 			if len(id) == idLen {
 				want = "(id=?)"
@@ -745,20 +735,7 @@ func TestListOfOneChainUsesIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			q, args := listQuery(ps, f)
-			rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			rows.Close()
+			plan := explainPlan(t, s, q, args)
 			want := "sequence<?)"
 			if f.Type != "" {
 				want = "type=?"
@@ -768,4 +745,27 @@ func TestListOfOneChainUsesIndexes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// explainPlan returns the detail of each step of SQLite's plan for q.
+func explainPlan(t *testing.T, s *Store, q string, args []any) []string {
+	t.Helper()
+	rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
