@@ -15,6 +15,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"math"
 
@@ -46,6 +47,9 @@ var (
 	// store could not find out. The batch may be stored, whole, now or
 	// later: read the chain head again before appending to it.
 	ErrOutcomeUnknown = errors.New("whether the batch was stored is unknown")
+	// ErrReadOnly reports a write (an append, a tree or checkpoint update)
+	// on a store opened read-only. It wraps [errors.ErrUnsupported].
+	ErrReadOnly = fmt.Errorf("store is read-only: %w", errors.ErrUnsupported)
 )
 
 // ScanAll is the from of a [Store.Scan] that streams every row of a chain,

@@ -156,9 +156,9 @@ func WithoutAdvisoryLocks() Option {
 // connecting.
 const LocksParam = "capsule_locks"
 
-// ErrReadOnly reports an Append on a store made with [WithReadOnly]. It
-// wraps [errors.ErrUnsupported].
-var ErrReadOnly = fmt.Errorf("store is read-only: %w", errors.ErrUnsupported)
+// ErrReadOnly is [storage.ErrReadOnly], kept under this name for
+// compatibility: an Append on a store made with [WithReadOnly].
+var ErrReadOnly = storage.ErrReadOnly
 
 // Open connects to the database at url (a PostgreSQL URL or key=value
 // connection string, as pgx reads it), creates the table when missing

@@ -130,9 +130,9 @@ func WithReadOnly() Option {
 	return func(c *config) { c.readOnly = true }
 }
 
-// ErrReadOnly reports an Append on a store opened with [WithReadOnly].
-// It wraps [errors.ErrUnsupported].
-var ErrReadOnly = fmt.Errorf("store is read-only: %w", errors.ErrUnsupported)
+// ErrReadOnly is [storage.ErrReadOnly], kept under this name for
+// compatibility: an Append on a store opened with [WithReadOnly].
+var ErrReadOnly = storage.ErrReadOnly
 
 // noDatabaseError reports that a read-only store's file does not exist; it
 // matches [fs.ErrNotExist].
