@@ -36,14 +36,21 @@ func testClosed(t *testing.T, s storage.Store) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	checkClosed(t, s, chain[0])
+}
+
+// checkClosed checks that every call of the closed store s fails wrapping
+// [storage.ErrClosed]; rec is the genesis of the null tenant's chain s held.
+func checkClosed(t *testing.T, s storage.Store, rec storage.Record) {
+	t.Helper()
 	ctx := t.Context()
-	err := s.Append(ctx, "", Chain("", storage.Head{Sequence: 0, Hash: chain[0].Hash}, 1))
+	err := s.Append(ctx, "", Chain("", storage.Head{Sequence: 0, Hash: rec.Hash}, 1))
 	wantErr(t, "Append after Close", err, storage.ErrClosed)
 	_, err = s.Head(ctx, "")
 	wantErr(t, "Head after Close", err, storage.ErrClosed)
-	_, err = s.Get(ctx, chain[0].ID, nil)
+	_, err = s.Get(ctx, rec.ID, nil)
 	wantErr(t, "Get after Close", err, storage.ErrClosed)
-	_, err = s.GetByHash(ctx, chain[0].Hash, nil)
+	_, err = s.GetByHash(ctx, rec.Hash, nil)
 	wantErr(t, "GetByHash after Close", err, storage.ErrClosed)
 	_, err = s.List(ctx, storage.Filter{})
 	wantErr(t, "List after Close", err, storage.ErrClosed)

@@ -20,10 +20,7 @@ import (
 // harmless. Records are synthetic: the store must keep them exactly, but
 // does not verify their hashes or signatures.
 func Run(t *testing.T, open func(t *testing.T) storage.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s storage.Store)
-	}{
+	runSubtests(t, open, []subtest[storage.Store]{
 		{"AppendAndScan", testAppendAndScan},
 		{"EmptyChain", testEmptyChain},
 		{"EmptyAppend", testEmptyAppend},
@@ -45,10 +42,21 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AppendBatches", testAppendBatches},
 		{"Tree", testTree},
 		{"TreeCheckpoints", testTreeCheckpoints},
-	}
+	})
+}
+
+// subtest is one behaviour of a suite, checked on what the suite's
+// argument function gives it.
+type subtest[A any] struct {
+	name string
+	fn   func(t *testing.T, a A)
+}
+
+// runSubtests runs each of tests as a subtest of t, on arg(t).
+func runSubtests[A any](t *testing.T, arg func(t *testing.T) A, tests []subtest[A]) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.fn(t, open(t))
+			tc.fn(t, arg(t))
 		})
 	}
 }
