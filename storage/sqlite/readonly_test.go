@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
@@ -14,7 +13,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/capsule-go/capsule/storage"
@@ -112,23 +110,25 @@ func scan(t *testing.T, s storage.Store, tenant string, from int64) []storage.Re
 	return recs
 }
 
-// wantRefused checks that Append on a read-only store fails with
-// ErrReadOnly for a batch, another tenant's batch and an empty batch.
-func wantRefused(t *testing.T, s storage.Store, head storage.Head) {
-	t.Helper()
-	for _, c := range []struct {
-		tenant string
-		recs   []storage.Record
-	}{
-		{"", storagetest.Chain("", head, 1)},
-		{"t1", storagetest.Chain("t1", storage.Head{Sequence: -1}, 2)},
-		{"", nil},
-	} {
-		err := s.Append(t.Context(), c.tenant, c.recs)
-		if !errors.Is(err, ErrReadOnly) || !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "read-only") {
-			t.Fatalf("Append(%q, %d records) on a read-only store: %v, want ErrReadOnly", c.tenant, len(c.recs), err)
-		}
-	}
+// TestReadOnlyContract runs the read-only suite on files a writable store
+// keeps in WAL mode and writes meanwhile. Its digest of a file is the bytes
+// of the file and its -wal, and the names in the directory.
+func TestReadOnlyContract(t *testing.T) {
+	storagetest.RunReadOnly(t, storagetest.ReadOnly{
+		New: func(t *testing.T) string { return filepath.Join(t.TempDir(), "capsules.db") },
+		Open: func(t *testing.T, path string) storage.Store {
+			s, err := Open(t.Context(), path)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		OpenReadOnly: func(t *testing.T, path string) storage.Store { return openRO(t, path) },
+		Digest: func(t *testing.T, path string) string {
+			return fileSum(t, path) + " " + fileSum(t, path+"-wal") + " " + strings.Join(dirNames(t, filepath.Dir(path)), " ")
+		},
+	})
 }
 
 // TestReadOnlyReferenceFile reads everything from the file the Python
@@ -229,7 +229,7 @@ func TestReadOnlyReferenceFile(t *testing.T) {
 	if tenants, err := s.Tenants(ctx); err != nil || !reflect.DeepEqual(tenants, []string{""}) {
 		t.Fatalf("Tenants = %q, %v", tenants, err)
 	}
-	wantRefused(t, s, head)
+	storagetest.CheckAppendRefused(t, s, head)
 	// The connections refuse writes too.
 	if _, err := s.r.ExecContext(ctx, "CREATE TABLE capsule_tenant_chains (id TEXT)"); err == nil {
 		t.Fatal("a read-only connection ran DDL")
@@ -307,30 +307,8 @@ func TestReadOnlyMissingTables(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := openRO(t, path)
-		for _, tenant := range []string{"", "t"} {
-			if h, err := s.Head(ctx, tenant); err != nil || h != (storage.Head{Sequence: -1}) {
-				t.Fatalf("Head(%q) = %+v, %v", tenant, h, err)
-			}
-			if recs := scan(t, s, tenant, 0); len(recs) != 0 {
-				t.Fatalf("Scan(%q) yielded %d records", tenant, len(recs))
-			}
-		}
-		if n, err := s.Count(ctx, storage.Filter{Type: "tool"}); err != nil || n != 0 {
-			t.Fatalf("Count = %d, %v", n, err)
-		}
-		if list, err := s.List(ctx, storage.Filter{}); err != nil || len(list) != 0 {
-			t.Fatalf("List = %d records, %v", len(list), err)
-		}
-		if tenants, err := s.Tenants(ctx); err != nil || len(tenants) != 0 {
-			t.Fatalf("Tenants = %q, %v", tenants, err)
-		}
-		if _, err := s.Get(ctx, "0", nil); !errors.Is(err, storage.ErrNotFound) {
-			t.Fatalf("Get: %v, want ErrNotFound", err)
-		}
-		if _, err := s.GetByHash(ctx, "00", nil); !errors.Is(err, storage.ErrNotFound) {
-			t.Fatalf("GetByHash: %v, want ErrNotFound", err)
-		}
-		wantRefused(t, s, storage.Head{Sequence: -1})
+		storagetest.CheckEmpty(t, s)
+		storagetest.CheckAppendRefused(t, s, storage.Head{Sequence: -1})
 		s.Close()
 		if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
 			t.Fatalf("the empty file changed: %v, %v", fi, err)
@@ -413,71 +391,6 @@ func TestReadOnlyMissingTables(t *testing.T) {
 	})
 }
 
-// TestReadOnlyMatchesWritable compares every read of a read-only store
-// with the same read of the writable store that wrote the file.
-func TestReadOnlyMatchesWritable(t *testing.T) {
-	ctx := t.Context()
-	w, path := openTemp(t)
-	sizes := map[string]int{"": 9, "a": 4, "b": 700} // "b" spans two Scan batches
-	for tenant, n := range sizes {
-		head := storage.Head{Sequence: -1}
-		for n > 0 {
-			recs := storagetest.Chain(tenant, head, min(n, 100))
-			if err := w.Append(ctx, tenant, recs); err != nil {
-				t.Fatal(err)
-			}
-			last := recs[len(recs)-1]
-			head, n = storage.Head{Sequence: last.Sequence, Hash: last.Hash}, n-len(recs)
-		}
-	}
-	r := openRO(t, path)
-	same := func(what string, got, want any) {
-		t.Helper()
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%s: read-only store differs from the writable one", what)
-		}
-	}
-	for _, tenant := range []string{"", "a", "b", "none"} {
-		hr, errR := r.Head(ctx, tenant)
-		hw, errW := w.Head(ctx, tenant)
-		same("Head "+tenant, []any{hr, errR}, []any{hw, errW})
-		same("Scan "+tenant, scan(t, r, tenant, 0), scan(t, w, tenant, 0))
-		same("Scan from 3 "+tenant, scan(t, r, tenant, 3), scan(t, w, tenant, 3))
-	}
-	filters := []storage.Filter{
-		{}, {Tenant: new("")}, {Tenant: new("a")}, {Tenant: new("none")},
-		{Type: "tool"}, {Domain: "vault"}, {SessionID: "5e55e55e-0000-4000-8000-000000000001"},
-		{Type: "agent", Domain: "agents", Tenant: new("b")},
-		{Limit: 3, Offset: 2}, {Tenant: new("b"), Limit: 10, Offset: 600},
-	}
-	for _, f := range filters {
-		lr, errR := r.List(ctx, f)
-		lw, errW := w.List(ctx, f)
-		same("List", []any{lr, errR}, []any{lw, errW})
-		nr, errR := r.Count(ctx, f)
-		nw, errW := w.Count(ctx, f)
-		same("Count", []any{nr, errR}, []any{nw, errW})
-	}
-	tr, errR := r.Tenants(ctx)
-	tw, errW := w.Tenants(ctx)
-	same("Tenants", []any{tr, errR}, []any{tw, errW})
-	if !reflect.DeepEqual(tr, []string{"", "a", "b"}) {
-		t.Fatalf("Tenants = %q", tr)
-	}
-	all, err := w.List(ctx, storage.Filter{})
-	if err != nil || len(all) != 713 {
-		t.Fatalf("List = %d, %v", len(all), err)
-	}
-	for _, rec := range all[:50] {
-		got, err := r.Get(ctx, rec.ID, nil)
-		same("Get", []any{got, err}, []any{rec, error(nil)})
-		got, err = r.Get(ctx, rec.ID[:24], &rec.Tenant)
-		same("Get by prefix", []any{got, err}, []any{rec, error(nil)})
-		got, err = r.GetByHash(ctx, rec.Hash, &rec.Tenant)
-		same("GetByHash", []any{got, err}, []any{rec, error(nil)})
-	}
-}
-
 // TestReadOnlyFollowsWriter reads a file while a writable store writes it.
 func TestReadOnlyFollowsWriter(t *testing.T) {
 	ctx := t.Context()
@@ -525,81 +438,6 @@ func TestReadOnlyFollowsWriter(t *testing.T) {
 		}
 		storagetest.CheckChain(ctx, t, r, "t1", 2)
 	})
-
-	t.Run("Concurrent", func(t *testing.T) {
-		w, path := openTemp(t)
-		r := openRO(t, path)
-		const n = 150
-		var wg sync.WaitGroup
-		errs := make(chan error, 2)
-		for _, tenant := range []string{"", "w"} {
-			wg.Go(func() {
-				_, err := storagetest.AppendRetry(ctx, w, tenant, n)
-				errs <- err
-			})
-		}
-		// The reader never sees a head go back, nor a count fall.
-		readCtx, stop := context.WithCancel(ctx)
-		var readErr error
-		var reads int
-		var readers sync.WaitGroup
-		readers.Go(func() {
-			last := map[string]int64{"": -1, "w": -1}
-			var lastCount int64
-			for readCtx.Err() == nil {
-				for _, tenant := range []string{"", "w"} {
-					h, err := r.Head(readCtx, tenant)
-					if err != nil {
-						if readCtx.Err() == nil {
-							readErr = err
-						}
-						return
-					}
-					if h.Sequence < last[tenant] {
-						readErr = errors.New("a head went back")
-						return
-					}
-					last[tenant] = h.Sequence
-				}
-				c, err := r.Count(readCtx, storage.Filter{})
-				if err != nil {
-					if readCtx.Err() == nil {
-						readErr = err
-					}
-					return
-				}
-				if c < lastCount {
-					readErr = errors.New("the count fell")
-					return
-				}
-				lastCount = c
-				reads++
-			}
-		})
-		wg.Wait()
-		stop()
-		readers.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		if readErr != nil {
-			t.Fatalf("reader: %v", readErr)
-		}
-		if reads == 0 {
-			t.Fatal("the reader read nothing")
-		}
-		wantChain := storagetest.CheckChain(ctx, t, w, "w", n)
-		if got := storagetest.CheckChain(ctx, t, r, "w", n); !reflect.DeepEqual(got, wantChain) {
-			t.Fatal("the read-only store reads another chain than the writer")
-		}
-		storagetest.CheckChain(ctx, t, r, "", n)
-		if tenants, err := r.Tenants(ctx); err != nil || !reflect.DeepEqual(tenants, []string{"", "w"}) {
-			t.Fatalf("Tenants = %q, %v", tenants, err)
-		}
-	})
 }
 
 // TestReadOnlyWALFile reads a file in WAL mode that no writer has open:
@@ -633,7 +471,7 @@ func TestReadOnlyWALFile(t *testing.T) {
 	if tenants, err := r.Tenants(ctx); err != nil || !reflect.DeepEqual(tenants, []string{"x"}) {
 		t.Fatalf("Tenants = %q, %v", tenants, err)
 	}
-	wantRefused(t, r, storage.Head{Sequence: -1})
+	storagetest.CheckAppendRefused(t, r, storage.Head{Sequence: -1})
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -673,8 +511,7 @@ func TestReadOnlyWALFile(t *testing.T) {
 	}
 }
 
-// TestReadOnlyConnections checks the two locks of the connections, then
-// Close and use after Close.
+// TestReadOnlyConnections checks the two locks of the connections.
 func TestReadOnlyConnections(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "capsules.db")
 	copyFile(t, referenceDB, path)
@@ -703,19 +540,5 @@ func TestReadOnlyConnections(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if _, err := s.Head(t.Context(), ""); !errors.Is(err, storage.ErrClosed) {
-		t.Fatalf("Head after Close: %v", err)
-	}
-	if err := s.Append(t.Context(), "", nil); !errors.Is(err, storage.ErrClosed) {
-		t.Fatalf("Append after Close: %v", err)
-	}
-	for _, err := range s.Scan(t.Context(), "", 0) {
-		if !errors.Is(err, storage.ErrClosed) {
-			t.Fatalf("Scan after Close: %v", err)
-		}
 	}
 }
