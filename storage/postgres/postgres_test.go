@@ -502,6 +502,10 @@ func TestMultiProcess(t *testing.T) {
 			_, schema := openSchema(t)
 			return schema
 		},
+		DropTree: func(s storage.Store, tenant string) error {
+			_, err := s.(*Store).pool.Exec(context.Background(), "DELETE FROM capsule_tree WHERE tenant_id = $1", tenant)
+			return err
+		},
 	})
 }
 

@@ -421,6 +421,10 @@ func TestMultiProcess(t *testing.T) {
 	p := storagetest.Processes{
 		Open: func(ctx context.Context, path string) (storage.Store, error) { return Open(ctx, path) },
 		New:  func(t *testing.T) string { return filepath.Join(t.TempDir(), "shared", "capsules.db") },
+		DropTree: func(s storage.Store, tenant string) error {
+			_, err := s.(*Store).w.Exec("DELETE FROM capsule_tree WHERE tenant_id = ?", tenant)
+			return err
+		},
 	}
 	if os.Getenv("CAPSULE_STORAGETEST_CHILD_LOCATION") == "" && !testing.Short() {
 		p.Binaries = []string{os.Args[0], otherDriverBinary(t)}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capsule-go/capsule/logtree"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -18,6 +19,7 @@ const (
 	childEnvLocation = "CAPSULE_STORAGETEST_CHILD_LOCATION"
 	childEnvN        = "CAPSULE_STORAGETEST_CHILD_N"
 	childEnvTenant   = "CAPSULE_STORAGETEST_CHILD_TENANT"
+	childEnvCatchUp  = "CAPSULE_STORAGETEST_CHILD_CATCHUP"
 )
 
 // Processes configures [MultiProcess].
@@ -32,11 +34,20 @@ type Processes struct {
 	// binary (os.Args[0]). A backend with several drivers lists one build
 	// per driver, so processes of each append to one store together.
 	Binaries []string
+	// DropTree, when set, deletes every stored tree hash of tenant's chain
+	// in s (a store Open returned), as a chain written by the Python
+	// reference has none. MultiProcess then also catches such a tree up
+	// in a child process while the others append.
+	DropTree func(s storage.Store, tenant string) error
 }
 
 // MultiProcess is the contract across processes: four child processes
 // append to one store at once, on the null tenant's chain and then on
-// another, and every capsule each acknowledged is in a gap-free chain. Call
+// another, and every capsule each acknowledged is in a gap-free chain whose
+// stored tree matches it. With [Processes.DropTree], each chain starts
+// with 600 capsules whose tree is lost, and a fifth child catches the tree
+// up (logtree.Sync, again and again) while the four append, until the
+// chain is whole. Call
 // it from a test named TestMultiProcess; the children run that test of the
 // binaries again, where MultiProcess appends and returns.
 func MultiProcess(t *testing.T, p Processes) {
@@ -54,11 +65,20 @@ func MultiProcess(t *testing.T, p Processes) {
 	const procs, n = 4, 40
 	location := p.New(t)
 	for _, tenant := range []string{"", "mp"} {
-		cmds := make([]*exec.Cmd, procs)
-		outs := make([]strings.Builder, procs)
+		prefill := 0
+		children := procs
+		if p.DropTree != nil {
+			prefill, children = 600, procs+1
+			dropTree(t, p, location, tenant, prefill)
+		}
+		cmds := make([]*exec.Cmd, children)
+		outs := make([]strings.Builder, children)
 		for i := range cmds {
 			cmd := exec.CommandContext(t.Context(), binaries[i%len(binaries)], "-test.run=^TestMultiProcess$", "-test.count=1", "-test.v")
 			cmd.Env = append(os.Environ(), childEnvLocation+"="+location, childEnvN+"="+strconv.Itoa(n), childEnvTenant+"="+tenant)
+			if i == procs {
+				cmd.Env = append(cmd.Env, childEnvCatchUp+"="+strconv.Itoa(prefill+procs*n))
+			}
 			cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -77,14 +97,26 @@ func MultiProcess(t *testing.T, p Processes) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs := CheckChain(t.Context(), t, s, tenant, procs*n)
+		recs := CheckChain(t.Context(), t, s, tenant, prefill+procs*n)
+		if p.DropTree != nil {
+			var sizes []string
+			for line := range strings.Lines(outs[procs].String()) {
+				if size, ok := strings.CutPrefix(strings.TrimSpace(line), "caught up "); ok {
+					sizes = append(sizes, size)
+				}
+			}
+			if len(sizes) == 0 {
+				t.Errorf("the catch-up child caught nothing up:\n%s", outs[procs].String())
+			}
+			t.Logf("tenant %q: the catch-up child's tree sizes: %s", tenant, strings.Join(sizes, " "))
+		}
 		checkTreeOf(t, s, tenant, int64(len(recs)))
 		ids := make(map[string]bool, len(recs))
 		for _, r := range recs {
 			ids[r.ID] = true
 		}
 		// Every child printed the ids it had acknowledged.
-		for i := range outs {
+		for i := range outs[:procs] {
 			for line := range strings.Lines(outs[i].String()) {
 				if id, ok := strings.CutPrefix(strings.TrimSpace(line), "acked "); ok && !ids[id] {
 					t.Errorf("child %d: acknowledged capsule %s is missing", i, id)
@@ -98,8 +130,24 @@ func MultiProcess(t *testing.T, p Processes) {
 	}
 }
 
+// dropTree fills tenant's chain at location with n capsules, then drops
+// its stored tree with p.DropTree.
+func dropTree(t *testing.T, p Processes, location, tenant string, n int) {
+	s, err := p.Open(t.Context(), location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	grow(t, s, tenant, n, 300)
+	if err := p.DropTree(s, tenant); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // runChild appends to the store at location as one child of MultiProcess,
-// printing each acknowledged id.
+// printing each acknowledged id; or, as the catch-up child, catches the
+// chain's stored tree up again and again until the chain holds every
+// capsule the others append, printing each new size it reached.
 func runChild(t *testing.T, p Processes, location string) {
 	n, err := strconv.Atoi(os.Getenv(childEnvN))
 	if err != nil {
@@ -112,6 +160,23 @@ func runChild(t *testing.T, p Processes, location string) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if target := os.Getenv(childEnvCatchUp); target != "" {
+		end, err := strconv.ParseInt(target, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for last := int64(-1); last < end; {
+			size, err := logtree.Sync(ctx, s, os.Getenv(childEnvTenant))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size != last {
+				fmt.Printf("caught up %d\n", size)
+				last = size
+			}
+		}
+		return
+	}
 	recs, err := AppendRetry(ctx, s, os.Getenv(childEnvTenant), n)
 	for _, r := range recs {
 		fmt.Printf("acked %s\n", r.ID)
