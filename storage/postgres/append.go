@@ -195,9 +195,8 @@ func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchR
 		// Also when ctx ended the pipeline (a deadline hit while the
 		// answer to COMMIT was on its way): the server may have committed,
 		// so the outcome is settled on a context of its own.
-		pid := pc.PID()
 		conn.Conn().Close(context.Background())
-		if serr := s.settle(ctx, pid); serr != nil {
+		if serr := s.settle(ctx, pc); serr != nil {
 			return fmt.Errorf("%w (%w); the commit may still land: %w (%w)", err, errOutcomeUnknown, serr, errNotSettled)
 		}
 		return fmt.Errorf("%w (%w)", err, errOutcomeUnknown)

@@ -118,19 +118,49 @@ func afterUnknown(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithDeadline(context.WithoutCancel(ctx), d)
 }
 
-// settle waits until server process pid, whose connection failed with a
-// COMMIT sent and unanswered, no longer runs a statement (it may still be
-// committing), and ends it if it sits in the transaction, so that a COMMIT
-// still in the network cannot land later. While no server answers it asks
-// again (see ask): a server that answers without that process has settled
-// the transaction, one way or the other.
-func (s *Store) settle(ctx context.Context, pid uint32) error {
+// sessionStart is the key under which a connection of a pool that Open
+// made keeps its server session's start time (see identify).
+const sessionStart = "capsule.backend_start"
+
+// identify keeps the start time of c's server session in c, so that
+// settle later tells that session from another with the same process id:
+// on another server after a failover, or a later session once the id is
+// reused. Without it (a pool that New was given, or a server that did not
+// answer) settle goes by the process id alone.
+func identify(ctx context.Context, c *pgx.Conn) error {
+	var start time.Time
+	err := c.QueryRow(ctx, "SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()").Scan(&start)
+	switch {
+	case err == nil:
+		c.PgConn().CustomData()[sessionStart] = start
+	case c.IsClosed():
+		// The server stopped answering: this connection is no good.
+		return fmt.Errorf("identify the server session: %w", err)
+	}
+	return nil
+}
+
+// settle waits until the server session of pc, whose connection failed
+// with a COMMIT sent and unanswered, no longer runs a statement (it may
+// still be committing), and ends it if it sits in the transaction, so that
+// a COMMIT still in the network cannot land later. The session is its
+// server process, and its start time when identify kept it, so that
+// another session (of another client, on the server that the pool reaches
+// after a failover) is never waited for nor ended. While no server answers
+// it asks again (see ask): a server that answers without that session has
+// settled the transaction, one way or the other.
+func (s *Store) settle(ctx context.Context, pc *pgconn.PgConn) error {
 	ctx, cancel := afterUnknown(ctx)
 	defer cancel()
+	pid := pc.PID()
+	session, args := "pid = $1", []any{int32(pid)}
+	if start, ok := pc.CustomData()[sessionStart].(time.Time); ok {
+		session, args = session+" AND backend_start = $2", append(args, start)
+	}
 	for {
 		var state string
 		err := ask(ctx, func(ctx context.Context) error {
-			return s.pool.QueryRow(ctx, "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = $1", int32(pid)).Scan(&state)
+			return s.pool.QueryRow(ctx, "SELECT coalesce(state, '') FROM pg_stat_activity WHERE "+session, args...).Scan(&state)
 		})
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
@@ -142,7 +172,7 @@ func (s *Store) settle(ctx context.Context, pid uint32) error {
 		case strings.HasPrefix(state, "idle in transaction"):
 			// The COMMIT has not arrived (it may still be in the network):
 			// end the session, so that it never lands.
-			if _, err := s.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", int32(pid)); err != nil {
+			if _, err := s.pool.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "+session, args...); err != nil {
 				return fmt.Errorf("end server process %d: %w", pid, err)
 			}
 		}

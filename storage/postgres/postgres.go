@@ -51,6 +51,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/capsule-go/capsule/internal/tree"
@@ -184,6 +185,19 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if cfg.readOnly {
 		// After the caller's changes, which cannot lift it.
 		pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	} else {
+		after := pc.AfterConnect
+		timeout := pc.ConnConfig.ConnectTimeout
+		pc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			if after != nil {
+				if err := after(ctx, c); err != nil {
+					return err
+				}
+			}
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			return identify(ctx, c)
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {

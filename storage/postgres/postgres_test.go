@@ -654,3 +654,50 @@ func TestConnectTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestSettleOnlyItsOwnSession checks that settling an unknown commit
+// outcome waits for, and ends, only the session that sent the COMMIT:
+// another session with the same process id (on the server a failover
+// leads to, or after the id was reused) is left alone.
+func TestSettleOnlyItsOwnSession(t *testing.T) {
+	s, _ := openSchema(t)
+	ctx := t.Context()
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Conn().PgConn().CustomData()[sessionStart].(time.Time); !ok {
+		t.Error("a connection of Open's pool does not know its session's start")
+	}
+	c.Release()
+
+	other, err := pgx.Connect(ctx, testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	if _, err := other.Exec(ctx, "BEGIN"); err != nil { // idle in transaction
+		t.Fatal(err)
+	}
+	if err := identify(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	// A lost session with other's process id but another start.
+	lost := other.PgConn()
+	real := lost.CustomData()[sessionStart]
+	lost.CustomData()[sessionStart] = real.(time.Time).Add(-time.Hour)
+	if err := s.settle(ctx, lost); err != nil {
+		t.Fatalf("settle: %v", err)
+	}
+	if _, err := other.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("settle ended another session with the same process id: %v", err)
+	}
+	// The session itself is ended.
+	lost.CustomData()[sessionStart] = real
+	if err := s.settle(ctx, lost); err != nil {
+		t.Fatalf("settle: %v", err)
+	}
+	if _, err := other.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("settle left the session idle in its transaction")
+	}
+}
