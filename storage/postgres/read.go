@@ -159,6 +159,22 @@ func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, e
 	if err := s.ready(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: list: %w", err)
 	}
+	sql, args := listQuery(f)
+	recs, err := s.queryRecordsMax(ctx, f.MaxBytes, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list: %w", err)
+	}
+	return recs, nil
+}
+
+// listQuery returns List's query for f. On one chain, a page past an
+// offset is found by key first: the offset's rows are skipped in an index
+// (the type index with a type filter: an index-only scan of sequences),
+// and only the page's rows are read from the table. Else PostgreSQL may
+// read every skipped row from the table, or walk the sequence index
+// filtering on type: 47 ms instead of 0.6 ms for an offset of 1,024 on a
+// chain of ten million.
+func listQuery(f storage.Filter) (string, []any) {
 	q := filter(f)
 	var limit any // NULL: no limit
 	if f.Limit > 0 {
@@ -172,20 +188,25 @@ func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, e
 		order = chainOrder
 	}
 	tail := order + " LIMIT " + q.arg(limit) + "::int8 OFFSET " + q.arg(max(f.Offset, 0)) + "::int8"
-	sql := q.sql(recordCols, tail)
+	page := func(what string) string { return q.sql(what, tail) }
+	if f.Tenant != nil && f.Offset > 0 {
+		keys := q.sql("sequence", tail)
+		byKey := &query{args: q.args}
+		byKey.tenant(*f.Tenant)
+		byKey.conds = append(byKey.conds, "sequence IN ("+keys+")")
+		q = byKey
+		page = func(what string) string { return byKey.sql(what, order) }
+	}
+	sql := page(recordCols)
 	if f.MaxBytes > 0 {
 		// The server sends only the rows read before the page's content
 		// reached MaxBytes: octet_length reads a stored value's size
 		// without decompressing or fetching it.
 		sql = "SELECT " + recordCols + " FROM (SELECT page.*, sum(octet_length(data)) OVER (" + order +
-			" ROWS UNBOUNDED PRECEDING) - octet_length(data) AS bytes_before FROM (" + q.sql("*", tail) +
+			" ROWS UNBOUNDED PRECEDING) - octet_length(data) AS bytes_before FROM (" + page("*") +
 			") page) bounded WHERE bytes_before < " + q.arg(f.MaxBytes) + "::int8 " + order
 	}
-	recs, err := s.queryRecordsMax(ctx, f.MaxBytes, sql, q.args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list: %w", err)
-	}
-	return recs, nil
+	return sql, q.args
 }
 
 // Count returns how many capsules match f, ignoring Limit and Offset.
