@@ -375,7 +375,11 @@ func (s *Store) planTree(ctx context.Context, w *writeTx, tenant string, head st
 	}
 	next := head.Sequence + 1
 	size := next
-	if !headTree {
+	// The tree covers the chain when head's row says so or, for the null
+	// tenant, when the cache says the tree of this process's last append
+	// did: the chain has not grown since (its head is where that append
+	// left it), so no other writer grew the tree either.
+	if f, ok := s.trees.Get(tenant); !headTree && !(ok && f.Size == next) {
 		runs, err := runsSize(ctx, w.tx, tenant)
 		if err != nil {
 			return nil, err
