@@ -129,3 +129,23 @@ func TestTreeColumnMigration(t *testing.T) {
 	}
 	storagetest.CheckTree(ctx, t, s, "acme", acme)
 }
+
+// A tenant tree whose rows hold hashes up to some record, with later
+// records appended without a tree, has that size, and the next append
+// catches the rest up.
+func TestRowTreeLag(t *testing.T) {
+	s, _ := openTemp(t)
+	acme := appendChain(t, s, "acme", nil, 10, 3)
+	s.noTree = true
+	acme = appendChain(t, s, "acme", acme, 5, 2)
+	s.noTree = false
+	s.trees.Drop("acme")
+	if n, err := s.TreeSize(t.Context(), "acme"); err != nil || n != 10 {
+		t.Fatalf("tree size: %d, %v; want 10", n, err)
+	}
+	acme = appendChain(t, s, "acme", acme, 1, 1)
+	if n, err := s.TreeSize(t.Context(), "acme"); err != nil || n != int64(len(acme)) {
+		t.Fatalf("tree size after the catch-up: %d, %v; want %d", n, err, len(acme))
+	}
+	storagetest.CheckTree(t.Context(), t, s, "acme", acme)
+}
