@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -148,4 +149,33 @@ func TestRowTreeLag(t *testing.T) {
 		t.Fatalf("tree size after the catch-up: %d, %v; want %d", n, err, len(acme))
 	}
 	storagetest.CheckTree(t.Context(), t, s, "acme", acme)
+}
+
+// The tree reads of a tenant's rows each search the (tenant_id, sequence)
+// index: a read of a few hashes, of a range, and of one row's presence
+// never scan the chain.
+func TestRowTreeReadsUseIndex(t *testing.T) {
+	s, _ := openTemp(t)
+	appendChain(t, s, "acme", nil, 3, 3)
+	for _, q := range []struct {
+		query string
+		args  []any
+	}{
+		{rowTreeReadQuery, []any{"acme", "[[1,0],[2,1]]"}},
+		{rowTreeRangeQuery, []any{"acme", 0, 2}},
+		{rowHasTree, []any{"acme", 1}},
+		{rowTreeHead, []any{"acme"}},
+	} {
+		plan := explainPlan(t, s, q.query, q.args)
+		searched := false
+		for _, step := range plan {
+			if strings.Contains(step, "SCAN") && strings.Contains(step, "capsule_tenant_chains") {
+				t.Errorf("%s: plan scans the table: %q", q.query, plan)
+			}
+			searched = searched || strings.Contains(step, "USING INDEX sqlite_autoindex_capsule_tenant_chains_2 (tenant_id=?")
+		}
+		if !searched {
+			t.Errorf("%s: plan does not search the (tenant_id, sequence) index: %q", q.query, plan)
+		}
+	}
 }
