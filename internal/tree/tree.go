@@ -161,6 +161,27 @@ func NextFrontier(size int64, front []tlog.Hash, added []tlog.Hash, end int64) [
 	return hs
 }
 
+// Record returns the record whose addition to a tree stores the hash at
+// stored-hash index: the hashes record n adds are those at indexes
+// tlog.StoredHashCount(n) to tlog.StoredHashCount(n+1)-1.
+func Record(index int64) int64 {
+	level, n := tlog.SplitStoredHashIndex(index)
+	return (n+1)<<level - 1
+}
+
+// RecordHashes returns the stored hashes record n adds, concatenated, from
+// added, the stored hashes from index tlog.StoredHashCount(size) on, where
+// size <= n.
+func RecordHashes(size int64, added []tlog.Hash, n int64) []byte {
+	base := tlog.StoredHashCount(size)
+	lo, hi := tlog.StoredHashCount(n)-base, tlog.StoredHashCount(n+1)-base
+	out := make([]byte, 0, (hi-lo)*tlog.HashSize)
+	for _, h := range added[lo:hi] {
+		out = append(out, h[:]...)
+	}
+	return out
+}
+
 // Contiguous reports whether indexes are ascending and consecutive, and
 // enough of them that reading whole runs beats looking each up.
 func Contiguous(indexes []int64, maxRun int) bool {
@@ -180,26 +201,36 @@ func Contiguous(indexes []int64, maxRun int) bool {
 type Range struct {
 	lo     int64
 	hs     []tlog.Hash
-	filled int
+	has    []bool // which of hs a run held
+	filled int    // how many of has are true
 }
 
 // NewRange returns an empty Range of the n hashes from index lo.
-func NewRange(lo, n int64) *Range { return &Range{lo: lo, hs: make([]tlog.Hash, n)} }
+func NewRange(lo, n int64) *Range {
+	return &Range{lo: lo, hs: make([]tlog.Hash, n), has: make([]bool, n)}
+}
 
 // Add takes the hashes of the run starting at index start that fall in r.
+// A hash that two runs hold counts once.
 func (r *Range) Add(start int64, run []byte) {
 	for k := 0; k+tlog.HashSize <= len(run); k += tlog.HashSize {
 		i := start + int64(k/tlog.HashSize) - r.lo
 		if i >= 0 && i < int64(len(r.hs)) {
 			copy(r.hs[i][:], run[k:k+tlog.HashSize])
-			r.filled++
+			if !r.has[i] {
+				r.has[i] = true
+				r.filled++
+			}
 		}
 	}
 }
 
+// Full reports whether runs held every hash of r.
+func (r *Range) Full() bool { return r.filled == len(r.hs) }
+
 // Hashes returns the hashes, or an error when runs did not hold them all.
 func (r *Range) Hashes() ([]tlog.Hash, error) {
-	if r.filled != len(r.hs) {
+	if !r.Full() {
 		return nil, fmt.Errorf("%d of the stored hashes %d to %d are missing", len(r.hs)-r.filled, r.lo, r.lo+int64(len(r.hs))-1)
 	}
 	return r.hs, nil

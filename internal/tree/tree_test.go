@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -94,5 +95,42 @@ func TestNextFrontier(t *testing.T) {
 	starts, runs := Runs(7, all[:10], 4)
 	if fmt.Sprint(starts) != "[7 11 15]" || len(runs[0]) != 128 || len(runs[2]) != 64 {
 		t.Fatalf("Runs: %v %d", starts, len(runs))
+	}
+}
+
+// Record names the record that stores each hash, and RecordHashes splits
+// the hashes a batch adds by record.
+func TestRecordHashes(t *testing.T) {
+	for n := int64(0); n < 300; n++ {
+		for i := tlog.StoredHashCount(n); i < tlog.StoredHashCount(n+1); i++ {
+			if got := Record(i); got != n {
+				t.Fatalf("Record(%d) = %d, want %d", i, got, n)
+			}
+		}
+	}
+	var leaves []tlog.Hash
+	for i := range 9 {
+		leaves = append(leaves, tlog.RecordHash([]byte{byte(i)}))
+	}
+	front, err := Extend(0, nil, leaves[:4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := Extend(4, []tlog.Hash{front[len(front)-1]}, leaves[4:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var joined []byte
+	for n := int64(4); n < 9; n++ {
+		joined = append(joined, RecordHashes(4, added, n)...)
+	}
+	if want := Hashes(added); !bytes.Equal(joined, bytes.Join(want, nil)) {
+		t.Fatal("the hashes of records 4..8 joined are not those the batch added")
+	}
+	r := NewRange(tlog.StoredHashCount(4), int64(len(added)))
+	r.Add(tlog.StoredHashCount(4), joined)
+	r.Add(tlog.StoredHashCount(5), joined[:64])
+	if !r.Full() {
+		t.Fatal("a hash added twice counted twice")
 	}
 }

@@ -289,17 +289,22 @@ func (s *Store) appendTx(ctx context.Context, w *writeTx, tenant string, recs []
 	if tenant != "" {
 		headArgs = []any{tenant}
 	}
-	hs, err := w.stmt(ctx, t.head)
+	hs, err := w.stmt(ctx, t.appendHead)
 	if err != nil {
 		return false, s.appendErr(tenant, recs, fmt.Errorf("prepare head: %w", err))
 	}
-	err = hs.QueryRowContext(ctx, headArgs...).Scan(&head.Sequence, &head.Hash)
+	var headTree bool // head's row holds its tree hashes
+	err = hs.QueryRowContext(ctx, headArgs...).Scan(&head.Sequence, &head.Hash, &headTree)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, s.appendErr(tenant, recs, fmt.Errorf("read head: %w", err))
 	}
 	if recs[0].Sequence != head.Sequence+1 || recs[0].PreviousHash != head.Hash {
 		return false, fmt.Errorf("sqlite: append to %q at sequence %d: head is %d %q: %w",
 			tenant, recs[0].Sequence, head.Sequence, head.Hash, storage.ErrConflict)
+	}
+	x, err := s.planTree(ctx, w, tenant, head, headTree, recs)
+	if err != nil {
+		return false, s.appendErr(tenant, recs, err)
 	}
 	stmt, err := w.stmt(ctx, t.insert)
 	if err != nil {
@@ -309,14 +314,23 @@ func (s *Store) appendTx(ctx context.Context, w *writeTx, tenant string, recs []
 		args := []any{r.ID, r.Type, r.Sequence, nullable(r.PreviousHash), string(r.Data), r.Hash,
 			r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID)}
 		if tenant != "" {
-			args = append(args, r.Domain, tenant)
+			args = append(args, r.Domain, tenant, x.rowTree(r.Sequence))
 		}
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return true, s.insertErr(tenant, r, err)
 		}
 	}
-	if err := s.extendTree(ctx, w, tenant, head, recs); err != nil {
-		return true, s.appendErr(tenant, recs, err)
+	if x != nil {
+		// The hashes of a tenant's records are in their rows; those of a
+		// catch-up, and all the null tenant's, go to capsule_tree.
+		upto := x.front.Size
+		if tenant != "" {
+			upto = head.Sequence + 1
+		}
+		if err := s.storeRuns(ctx, w, tenant, *x, upto); err != nil {
+			return true, s.appendErr(tenant, recs, err)
+		}
+		w.grown(tenant, x.front)
 	}
 	return len(recs) > 0, nil
 }

@@ -24,9 +24,12 @@ type table struct {
 	// head reads the last link of a chain; its only parameter, if any, is
 	// the tenant.
 	head string
+	// appendHead reads, in an append, the last link of a chain and
+	// whether its row holds its tree hashes (see tree.go).
+	appendHead string
 	// insert stores a record: id, type, sequence, previous_hash, data, hash,
 	// signature, signature_pq, signed_at, signed_by, session_id, domain,
-	// tenant_id (the reference table ignores the last two).
+	// tenant_id, tree (the reference table has none of the last three).
 	insert string
 }
 
@@ -58,8 +61,9 @@ var (
 		bit:  hasRef,
 		cols: "id, type, NULL AS domain, '' AS tenant_id, sequence, previous_hash, data, hash, " +
 			"signature, signature_pq, signed_at, signed_by, session_id",
-		domain: refDomain,
-		head:   "SELECT sequence, hash FROM capsules ORDER BY sequence DESC LIMIT 1",
+		domain:     refDomain,
+		head:       "SELECT sequence, hash FROM capsules ORDER BY sequence DESC LIMIT 1",
+		appendHead: "SELECT sequence, hash, 0 FROM capsules ORDER BY sequence DESC LIMIT 1",
 		insert: "INSERT INTO capsules (id, type, sequence, previous_hash, data, hash, signature, signature_pq, " +
 			"signed_at, signed_by, session_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	}
@@ -68,10 +72,11 @@ var (
 		bit:  hasTenant,
 		cols: "id, type, domain, tenant_id, sequence, previous_hash, data, hash, " +
 			"signature, signature_pq, signed_at, signed_by, session_id",
-		domain: "domain",
-		head:   "SELECT sequence, hash FROM capsule_tenant_chains WHERE tenant_id = ? ORDER BY sequence DESC LIMIT 1",
+		domain:     "domain",
+		head:       "SELECT sequence, hash FROM capsule_tenant_chains WHERE tenant_id = ? ORDER BY sequence DESC LIMIT 1",
+		appendHead: "SELECT sequence, hash, tree IS NOT NULL FROM capsule_tenant_chains WHERE tenant_id = ? ORDER BY sequence DESC LIMIT 1",
 		insert: "INSERT INTO capsule_tenant_chains (id, type, sequence, previous_hash, data, hash, signature, signature_pq, " +
-			"signed_at, signed_by, session_id, domain, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+			"signed_at, signed_by, session_id, domain, tenant_id, tree) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	}
 )
 

@@ -105,22 +105,23 @@ func (s *Store) tables(ctx context.Context) (tableSet, error) {
 	return tableSet(s.present.Or(uint32(have)) | uint32(have)), nil
 }
 
-// createSchema creates the tables and indexes when they are missing, under
+// createSchema creates the tables, indexes and columns that are missing, under
 // the write lock, so that processes opening a new file together agree. A
 // file created before the type indexes existed gets them here, once: their
 // build holds the write lock for about 3 s per million capsules (measured
 // on a loaded 2-core machine), which writers of other processes wait for
 // up to their busy timeout.
 func (s *Store) createSchema(ctx context.Context) error {
-	var n int
+	var n, col int
 	err := s.w.QueryRowContext(ctx,
-		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains', "+
+		"SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains', "+
 			"'capsule_tree', 'capsule_checkpoints') "+
-			"OR type = 'index' AND name IN ('ix_capsules_type_sequence', 'ix_capsule_tenant_chains_type')").Scan(&n)
+			"OR type = 'index' AND name IN ('ix_capsules_type_sequence', 'ix_capsule_tenant_chains_type')), "+
+			"("+treeColumnQuery+")").Scan(&n, &col)
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
-	if n == 6 {
+	if n == 6 && col == 1 {
 		return nil
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -130,6 +131,16 @@ func (s *Store) createSchema(ctx context.Context) error {
 	defer tx.Rollback()
 	for _, stmt := range schema {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("sqlite: open %s: create schema: %w", s.path, err)
+		}
+	}
+	// The tree column, added to the tenant table of a file of any
+	// version (a new column of NULLs: SQLite rewrites no row).
+	if err := tx.QueryRowContext(ctx, treeColumnQuery).Scan(&col); err != nil {
+		return fmt.Errorf("sqlite: open %s: create schema: %w", s.path, err)
+	}
+	if col == 0 {
+		if _, err := tx.ExecContext(ctx, treeColumnDDL); err != nil {
 			return fmt.Errorf("sqlite: open %s: create schema: %w", s.path, err)
 		}
 	}

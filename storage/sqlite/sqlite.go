@@ -149,8 +149,10 @@ type Store struct {
 	// present holds the tableSet of the tables known to exist; it only
 	// grows. A writable store creates both at Open.
 	present atomic.Uint32
-	// treeTables reports that the tree's tables exist (see tree.go).
+	// treeTables reports that the tree's tables exist, and rowTrees that
+	// the tenant table has its tree column (see tree.go).
 	treeTables atomic.Bool
+	rowTrees   atomic.Bool
 	// noTree makes appends write no tree: for the benchmark that
 	// measures what keeping it costs, never set otherwise.
 	noTree bool
@@ -213,6 +215,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	s.present.Store(uint32(allTables))
 	s.treeTables.Store(true)
+	s.rowTrees.Store(true)
 	if err := s.recordFiles(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

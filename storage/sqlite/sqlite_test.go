@@ -395,7 +395,7 @@ func TestUniqueViolation(t *testing.T) {
 		tbl := tableOf(tenant)
 		insert := func(r storage.Record) error {
 			args := []any{r.ID, r.Type, r.Sequence, nullable(r.PreviousHash), string(r.Data), r.Hash,
-				r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID), r.Domain, tenant}
+				r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID), r.Domain, tenant, nil}
 			_, err := s.w.ExecContext(t.Context(), tbl.insert, args[:strings.Count(tbl.insert, "?")]...)
 			return s.insertErr(tenant, r, err)
 		}
@@ -702,6 +702,10 @@ func TestTreeCatchUp(t *testing.T) {
 		if _, err := s.w.Exec("DELETE FROM capsule_tree WHERE tenant_id = ?", tenant); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := s.w.Exec("UPDATE capsule_tenant_chains SET tree = NULL WHERE tenant_id = ?", tenant); err != nil {
+			t.Fatal(err)
+		}
+		s.trees.Drop(tenant)
 	})
 }
 

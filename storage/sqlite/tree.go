@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -13,11 +14,27 @@ import (
 	"github.com/capsule-go/capsule/storage"
 )
 
-// The Merkle tree of each chain (see [storage.TreeStore]) lives in two
-// tables of this package's own, which the Python reference neither reads
-// nor needs: capsule_tree holds tlog's stored hashes of every chain, keyed
-// by tenant (the empty string for the null tenant) and stored-hash index, and
-// capsule_checkpoints the latest cosigned checkpoint of each chain.
+// The Merkle tree of each chain (see [storage.TreeStore]) lives where the
+// Python reference neither reads nor needs it: capsule_tree holds tlog's
+// stored hashes of chains, keyed by tenant (the empty string for the null
+// tenant) and stored-hash index, and capsule_checkpoints the latest
+// cosigned checkpoint of each chain.
+//
+// A tenant chain's append stores the hashes each record adds (those at
+// indexes tlog.StoredHashCount(n) to tlog.StoredHashCount(n+1)-1 for record
+// n) in the record's own row, in the tenant table's column tree, rather
+// than in capsule_tree: the row's page is written anyway, where a row of
+// capsule_tree is one more page per commit, per chain a commit extends
+// (capsule_tree is ordered by tenant), so that writers spread over 64
+// chains wrote a page of tree for each capsule. capsule_tree keeps the
+// null tenant's tree (the reference table has no such column), the hashes
+// of tenant chains that versions before the column wrote, and those of
+// catch-ups (an append's of a short lag, and GrowTree's). So a tenant
+// chain's tree of size records holds its hashes in capsule_tree up to some
+// size (the end of its last run there), and, from that size on, in the
+// rows of records up to size-1; no later row holds any. A row that holds
+// none reads as NULL, and a hash is read from the row first, then from
+// capsule_tree.
 const (
 	treeTableDDL = "CREATE TABLE IF NOT EXISTS capsule_tree (\n" +
 		"\ttenant_id TEXT NOT NULL,\n" +
@@ -53,6 +70,22 @@ const (
 	readCheckpoint  = "SELECT note FROM capsule_checkpoints WHERE tenant_id = ?"
 	leavesRefQuery  = "SELECT sequence, hash FROM capsules WHERE sequence >= ?1 ORDER BY sequence LIMIT ?2"
 	leavesTenantQry = "SELECT sequence, hash FROM capsule_tenant_chains WHERE tenant_id = ?3 AND sequence >= ?1 ORDER BY sequence LIMIT ?2"
+
+	// The tenant table's tree column, which Open adds to a file of any
+	// version.
+	treeColumnDDL   = "ALTER TABLE capsule_tenant_chains ADD COLUMN tree BLOB"
+	treeColumnQuery = "SELECT count(*) FROM pragma_table_info('capsule_tenant_chains') WHERE name = 'tree'"
+	rowTreeHead     = "SELECT sequence, tree IS NOT NULL FROM capsule_tenant_chains WHERE tenant_id = ?1 ORDER BY sequence DESC LIMIT 1"
+	rowHasTree      = "SELECT tree IS NOT NULL FROM capsule_tenant_chains WHERE tenant_id = ?1 AND sequence = ?2"
+	// rowTreeReadQuery reads, for each [record, offset] of the JSON array
+	// ?2, the hash at offset in the record's row (NULL or empty when the
+	// row holds none).
+	rowTreeReadQuery = "SELECT j.key, (SELECT substr(c.tree, json_extract(j.value, '$[1]') * 32 + 1, 32) " +
+		"FROM capsule_tenant_chains c WHERE c.tenant_id = ?1 AND c.sequence = json_extract(j.value, '$[0]')) " +
+		"FROM json_each(?2) AS j"
+	// rowTreeRangeQuery reads the tree hashes of records ?2 to ?3.
+	rowTreeRangeQuery = "SELECT sequence, tree FROM capsule_tenant_chains " +
+		"WHERE tenant_id = ?1 AND sequence >= ?2 AND sequence <= ?3 AND tree IS NOT NULL ORDER BY sequence"
 )
 
 // inlineCatchUp is how far behind its chain a tree may be for an append to
@@ -68,8 +101,9 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// treeSize returns the size of tenant's stored tree as q sees it.
-func treeSize(ctx context.Context, q querier, tenant string) (int64, error) {
+// runsSize returns the size of the tree tenant's runs in capsule_tree
+// cover, as q sees them.
+func runsSize(ctx context.Context, q querier, tenant string) (int64, error) {
 	var count int64
 	if err := q.QueryRowContext(ctx, treeCountQuery, tenant).Scan(&count); err != nil {
 		return 0, fmt.Errorf("read the tree size: %w", err)
@@ -77,56 +111,167 @@ func treeSize(ctx context.Context, q querier, tenant string) (int64, error) {
 	return tree.Size(count)
 }
 
-// readHashes returns tenant's stored hashes at indexes as q sees them.
-func readHashes(ctx context.Context, q querier, tenant string, indexes []int64) ([]tlog.Hash, error) {
+// treeSize returns the size of tenant's stored tree as q sees it; rows
+// reports that the tenant table has the tree column.
+func treeSize(ctx context.Context, q querier, tenant string, rows bool) (int64, error) {
+	runs, err := runsSize(ctx, q, tenant)
+	if err != nil || tenant == "" || !rows {
+		return runs, err
+	}
+	var head int64
+	var has bool
+	err = q.QueryRowContext(ctx, rowTreeHead, tenant).Scan(&head, &has)
+	if errors.Is(err, sql.ErrNoRows) {
+		return runs, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the tree size: %w", err)
+	}
+	return rowTreeEnd(ctx, q, tenant, runs, head, has)
+}
+
+// rowTreeEnd returns the size of the tree of tenant's chain, whose last
+// record is head (-1 for none), from runs, the size its runs in
+// capsule_tree cover, and has, whether head's row holds its hashes: the
+// rows of records runs to size-1 hold theirs and the later ones none, so
+// a binary search over the rows from runs finds it. The row of record
+// runs is looked at first: a tree that lags its chain (one written before
+// trees were kept, say) has no row hashes at all.
+func rowTreeEnd(ctx context.Context, q querier, tenant string, runs, head int64, has bool) (int64, error) {
+	if has {
+		return head + 1, nil
+	}
+	holds := func(seq int64) (bool, error) {
+		var h bool
+		err := q.QueryRowContext(ctx, rowHasTree, tenant, seq).Scan(&h)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, fmt.Errorf("read the tree size: %w", err)
+		}
+		return h, nil
+	}
+	if runs > head {
+		return runs, nil
+	}
+	if h, err := holds(runs); err != nil || !h {
+		return runs, err
+	}
+	lo, hi := runs+1, head // the first row without is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		h, err := holds(mid)
+		if err != nil {
+			return 0, err
+		}
+		if h {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// readHashes returns tenant's stored hashes at indexes as q sees them;
+// rows reports that the tenant table has the tree column.
+func readHashes(ctx context.Context, q querier, tenant string, rows bool, indexes []int64) ([]tlog.Hash, error) {
 	if len(indexes) == 0 {
 		return nil, nil
 	}
+	rows = rows && tenant != ""
 	if tree.Contiguous(indexes, maxRun) {
-		return readRange(ctx, q, tenant, indexes[0], int64(len(indexes)))
+		return readRange(ctx, q, tenant, rows, indexes[0], int64(len(indexes)))
 	}
-	idx, err := json.Marshal(indexes)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := q.QueryContext(ctx, treeReadQuery, tenant, string(idx))
-	if err != nil {
-		return nil, fmt.Errorf("read the tree: %w", err)
-	}
-	defer rows.Close()
 	found := make(map[int64]tlog.Hash, len(indexes))
-	for rows.Next() {
-		var i int64
-		var h []byte
-		if err := rows.Scan(&i, &h); err != nil {
-			return nil, fmt.Errorf("read the tree: %w", err)
+	missing := indexes
+	if rows {
+		pairs := make([][2]int64, len(indexes))
+		for k, i := range indexes {
+			n := tree.Record(i)
+			pairs[k] = [2]int64{n, i - tlog.StoredHashCount(n)}
 		}
-		if h == nil {
-			continue // no run holds it
+		if err := scanHashes(ctx, q, rowTreeReadQuery, tenant, pairs, func(k int64, h tlog.Hash) {
+			found[indexes[k]] = h
+		}); err != nil {
+			return nil, err
 		}
-		if len(h) != tlog.HashSize {
-			return nil, fmt.Errorf("read the tree: stored hash %d has %d bytes", i, len(h))
-		}
-		found[i] = tlog.Hash(h)
+		missing = slices.DeleteFunc(slices.Clone(indexes), func(i int64) bool { _, ok := found[i]; return ok })
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the tree: %w", err)
+	if len(missing) > 0 {
+		if err := scanHashes(ctx, q, treeReadQuery, tenant, missing, func(i int64, h tlog.Hash) { found[i] = h }); err != nil {
+			return nil, err
+		}
 	}
 	return tree.InOrder(tenant, indexes, found)
 }
 
-// readRange returns tenant's n stored hashes from index lo, reading the
-// runs that hold them in one range of the primary key (tree check reads
-// the whole tree so).
-func readRange(ctx context.Context, q querier, tenant string, lo, n int64) ([]tlog.Hash, error) {
-	rows, err := q.QueryContext(ctx, treeRangeQuery, tenant, lo, lo+n, maxRun)
+// scanHashes runs query, one of tenant's hash reads, with the JSON of arg
+// as ?2, and passes each (key, hash) row to add, but for those that name
+// no hash.
+func scanHashes(ctx context.Context, q querier, query, tenant string, arg any, add func(int64, tlog.Hash)) error {
+	j, err := json.Marshal(arg)
 	if err != nil {
-		return nil, fmt.Errorf("read the tree: %w", err)
+		return err
+	}
+	rows, err := q.QueryContext(ctx, query, tenant, string(j))
+	if err != nil {
+		return fmt.Errorf("read the tree: %w", err)
 	}
 	defer rows.Close()
+	for rows.Next() {
+		var i int64
+		var h []byte
+		if err := rows.Scan(&i, &h); err != nil {
+			return fmt.Errorf("read the tree: %w", err)
+		}
+		switch len(h) {
+		case 0:
+			continue // none stored there
+		case tlog.HashSize:
+			add(i, tlog.Hash(h))
+		default:
+			return fmt.Errorf("read the tree: stored hash %d has %d bytes", i, len(h))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the tree: %w", err)
+	}
+	return nil
+}
+
+// readRange returns tenant's n stored hashes from index lo, reading the
+// rows of the records that hold them, when rows, then the runs in
+// capsule_tree that may hold the others in one range of its primary key
+// (tree check reads the whole tree so).
+func readRange(ctx context.Context, q querier, tenant string, rows bool, lo, n int64) ([]tlog.Hash, error) {
 	r := tree.NewRange(lo, n)
-	if err := r.ScanRuns(rows); err != nil {
-		return nil, fmt.Errorf("read the tree: %w", err)
+	if rows {
+		c, err := q.QueryContext(ctx, rowTreeRangeQuery, tenant, tree.Record(lo), tree.Record(lo+n-1))
+		if err != nil {
+			return nil, fmt.Errorf("read the tree: %w", err)
+		}
+		defer c.Close()
+		for c.Next() {
+			var seq int64
+			var hs []byte
+			if err := c.Scan(&seq, &hs); err != nil {
+				return nil, fmt.Errorf("read the tree: %w", err)
+			}
+			r.Add(tlog.StoredHashCount(seq), hs)
+		}
+		if err := c.Err(); err != nil {
+			return nil, fmt.Errorf("read the tree: %w", err)
+		}
+		c.Close()
+	}
+	if !r.Full() {
+		c, err := q.QueryContext(ctx, treeRangeQuery, tenant, lo, lo+n, maxRun)
+		if err != nil {
+			return nil, fmt.Errorf("read the tree: %w", err)
+		}
+		defer c.Close()
+		if err := r.ScanRuns(c); err != nil {
+			return nil, fmt.Errorf("read the tree: %w", err)
+		}
 	}
 	hs, err := r.Hashes()
 	if err != nil {
@@ -166,72 +311,135 @@ func readLeaves(ctx context.Context, q querier, tenant string, from int64, limit
 	return leaves, rows.Err()
 }
 
-// growTx adds leaves (records size, size+1, ...) to tenant's stored tree of
-// size records, inside w, and notes the tree's new frontier in w for the
-// cache once w commits. The frontier of size comes from the cache when it
-// holds that size's (the tree cannot have changed since, as its size did
-// not: only the write lock's holder writes it), else from the tree.
-func (s *Store) growTx(ctx context.Context, w *writeTx, tenant string, size int64, leaves []tlog.Hash) error {
+// extension is what adding records to a tree adds: the stored hashes
+// from index tlog.StoredHashCount(size) on, and the tree's frontier after
+// them.
+type extension struct {
+	size  int64
+	added []tlog.Hash
+	front tree.Front
+}
+
+// extend computes what adding leaves (records size, size+1, ...) to
+// tenant's stored tree of size records adds, inside w. The frontier of
+// size comes from the cache when it holds that size's (the tree cannot
+// have changed since, as its size did not: only the write lock's holder
+// writes it), else from the tree.
+func (s *Store) extend(ctx context.Context, w *writeTx, tenant string, size int64, leaves []tlog.Hash) (extension, error) {
 	f, ok := s.trees.Get(tenant)
 	if !ok || f.Size != size {
-		hs, err := readHashes(ctx, w.tx, tenant, tree.Frontier(size))
+		hs, err := readHashes(ctx, w.tx, tenant, true, tree.Frontier(size))
 		if err != nil {
-			return err
+			return extension{}, err
 		}
 		f = tree.Front{Size: size, Hashes: hs}
 	}
 	added, err := tree.Extend(size, f.Hashes, leaves)
 	if err != nil {
-		return err
+		return extension{}, err
+	}
+	end := size + int64(len(leaves))
+	return extension{size: size, added: added, front: tree.Front{Size: end, Hashes: tree.NextFrontier(size, f.Hashes, added, end)}}, nil
+}
+
+// storeRuns stores in capsule_tree, inside w, the hashes x adds for the
+// records from x.size to upto-1.
+func (s *Store) storeRuns(ctx context.Context, w *writeTx, tenant string, x extension, upto int64) error {
+	base := tlog.StoredHashCount(x.size)
+	n := tlog.StoredHashCount(upto) - base
+	if n == 0 {
+		return nil
 	}
 	st, err := w.stmt(ctx, treeInsert)
 	if err != nil {
 		return fmt.Errorf("prepare the tree insert: %w", err)
 	}
-	starts, runs := tree.Runs(tlog.StoredHashCount(size), added, maxRun)
+	starts, runs := tree.Runs(base, x.added[:n], maxRun)
 	for i := range starts {
 		if _, err := st.ExecContext(ctx, tenant, starts[i], runs[i]); err != nil {
 			return fmt.Errorf("store tree hashes from %d: %w", starts[i], err)
 		}
 	}
-	end := size + int64(len(leaves))
-	w.grown(tenant, tree.Front{Size: end, Hashes: tree.NextFrontier(size, f.Hashes, added, end)})
 	return nil
 }
 
-// extendTree stores, in the append's transaction w, the tree hashes of
-// recs, just inserted after head. The tree grows with the chain when it
-// covers the chain up to head, or lags by at most inlineCatchUp capsules
-// (which it then catches up); else it is left for GrowTree.
-func (s *Store) extendTree(ctx context.Context, w *writeTx, tenant string, head storage.Head, recs []storage.Record) error {
-	if s.noTree {
-		return nil
-	}
-	size, err := treeSize(ctx, w.tx, tenant)
+// growTx adds leaves (records size, size+1, ...) to tenant's stored tree of
+// size records, in capsule_tree, inside w, and notes the tree's new
+// frontier in w for the cache once w commits.
+func (s *Store) growTx(ctx context.Context, w *writeTx, tenant string, size int64, leaves []tlog.Hash) error {
+	x, err := s.extend(ctx, w, tenant, size, leaves)
 	if err != nil {
 		return err
 	}
+	if err := s.storeRuns(ctx, w, tenant, x, x.front.Size); err != nil {
+		return err
+	}
+	w.grown(tenant, x.front)
+	return nil
+}
+
+// planTree computes, in the append's transaction w and before recs are
+// inserted after head, what they add to tenant's tree; headTree reports
+// whether head's row holds its tree hashes. The tree grows with the chain
+// when it covers the chain up to head, or lags by at most inlineCatchUp
+// capsules (which it then catches up); else (or when the store keeps no
+// tree) planTree returns nil, and the tree is left for GrowTree.
+func (s *Store) planTree(ctx context.Context, w *writeTx, tenant string, head storage.Head, headTree bool, recs []storage.Record) (*extension, error) {
+	if s.noTree {
+		return nil, nil
+	}
 	next := head.Sequence + 1
+	size := next
+	// The tree covers the chain when head's row says so or, for the null
+	// tenant, when the cache says the tree of this process's last append
+	// did: the chain has not grown since (its head is where that append
+	// left it), so no other writer grew the tree either.
+	if f, ok := s.trees.Get(tenant); !headTree && !(ok && f.Size == next) {
+		runs, err := runsSize(ctx, w.tx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		size = runs
+		if tenant != "" {
+			if size, err = rowTreeEnd(ctx, w.tx, tenant, runs, head.Sequence, false); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if size > next || next-size > inlineCatchUp {
-		return nil
+		return nil, nil
 	}
 	leaves := make([]tlog.Hash, 0, next-size+int64(len(recs)))
 	if size < next {
+		var err error
 		if leaves, err = readLeaves(ctx, w.tx, tenant, size, int(next-size)); err != nil {
-			return err
+			return nil, err
 		}
 		if int64(len(leaves)) != next-size {
-			return fmt.Errorf("read the chain: %d capsules from %d, want %d", len(leaves), size, next-size)
+			return nil, fmt.Errorf("read the chain: %d capsules from %d, want %d", len(leaves), size, next-size)
 		}
 	}
 	for _, r := range recs {
 		leaf, err := tree.Leaf(r.Hash)
 		if err != nil {
-			return fmt.Errorf("capsule %d: %w", r.Sequence, err)
+			return nil, fmt.Errorf("capsule %d: %w", r.Sequence, err)
 		}
 		leaves = append(leaves, leaf)
 	}
-	return s.growTx(ctx, w, tenant, size, leaves)
+	x, err := s.extend(ctx, w, tenant, size, leaves)
+	if err != nil {
+		return nil, err
+	}
+	return &x, nil
+}
+
+// rowTree returns what the tree column of record n's row holds: the
+// hashes it adds, or nil (NULL) when x is nil.
+func (x *extension) rowTree(n int64) any {
+	if x == nil {
+		return nil
+	}
+	return tree.RecordHashes(x.size, x.added, n)
 }
 
 // hasTree reports whether the tree's tables exist; a read-only store
@@ -252,6 +460,22 @@ func (s *Store) hasTree(ctx context.Context) (bool, error) {
 	return n == 2, nil
 }
 
+// hasRowTrees reports whether the tenant table has the tree column; a
+// read-only store looks again until it has.
+func (s *Store) hasRowTrees(ctx context.Context) (bool, error) {
+	if s.rowTrees.Load() {
+		return true, nil
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, treeColumnQuery).Scan(&n); err != nil {
+		return false, fmt.Errorf("read the schema: %w", err)
+	}
+	if n == 1 {
+		s.rowTrees.Store(true)
+	}
+	return n == 1, nil
+}
+
 // TreeSize returns how many capsules of tenant's chain the stored tree
 // covers; see [storage.TreeStore].
 func (s *Store) TreeSize(ctx context.Context, tenant string) (int64, error) {
@@ -262,7 +486,11 @@ func (s *Store) TreeSize(ctx context.Context, tenant string) (int64, error) {
 	if err != nil || !ok {
 		return 0, err
 	}
-	n, err := treeSize(ctx, s.r, tenant)
+	rows, err := s.hasRowTrees(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := treeSize(ctx, s.r, tenant, rows)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: tree of %q: %w", tenant, err)
 	}
@@ -278,7 +506,11 @@ func (s *Store) ReadTreeHashes(ctx context.Context, tenant string, indexes []int
 	if ok, err := s.hasTree(ctx); err != nil || !ok {
 		return nil, fmt.Errorf("sqlite: tree of %q: no tree stored (%v)", tenant, err)
 	}
-	hs, err := readHashes(ctx, s.r, tenant, indexes)
+	rows, err := s.hasRowTrees(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := readHashes(ctx, s.r, tenant, rows, indexes)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -311,7 +543,7 @@ func (s *Store) GrowTree(ctx context.Context, tenant string, max int) (int64, er
 	}
 	w := newWriteTx(tx)
 	defer w.close()
-	size, err := treeSize(ctx, tx, tenant)
+	size, err := treeSize(ctx, tx, tenant, true)
 	if err != nil {
 		return fail(err)
 	}

@@ -8,9 +8,18 @@ import (
 )
 
 // BenchmarkTreeCost compares appends with and without the tree, in the
-// same run.
+// same run, on a tenant's chain.
 func BenchmarkTreeCost(b *testing.B) {
-	storagetest.BenchmarkTreeCost(b,
-		func(b *testing.B) storage.Store { s, _ := openTemp(b); return s },
-		func(b *testing.B) storage.Store { s, _ := openTemp(b); s.noTree = true; return s })
+	storagetest.BenchmarkTreeCost(b, openWithTree, openWithoutTree)
 }
+
+// BenchmarkTreeCostNullTenant is BenchmarkTreeCost on the null tenant's
+// chain, whose tree is in capsule_tree (the reference table has no column
+// for it).
+func BenchmarkTreeCostNullTenant(b *testing.B) {
+	storagetest.BenchmarkTreeCostOf(b, "", openWithTree, openWithoutTree)
+}
+
+func openWithTree(b *testing.B) storage.Store { s, _ := openTemp(b); return s }
+
+func openWithoutTree(b *testing.B) storage.Store { s, _ := openTemp(b); s.noTree = true; return s }

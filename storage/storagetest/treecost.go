@@ -16,6 +16,12 @@ import (
 // reports the records/s of each from the median append time (robust to the
 // stalls of a loaded machine) and the overhead in percent.
 func BenchmarkTreeCost(b *testing.B, withTree, withoutTree func(b *testing.B) storage.Store) {
+	BenchmarkTreeCostOf(b, "bench", withTree, withoutTree)
+}
+
+// BenchmarkTreeCostOf is [BenchmarkTreeCost] on tenant's chain ("" for the
+// null tenant's, which a backend may store apart).
+func BenchmarkTreeCostOf(b *testing.B, tenant string, withTree, withoutTree func(b *testing.B) storage.Store) {
 	for _, size := range []int{1, 64} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			stores := [2]storage.Store{withTree(b), withoutTree(b)}
@@ -24,10 +30,10 @@ func BenchmarkTreeCost(b *testing.B, withTree, withoutTree func(b *testing.B) st
 			for i := 0; b.Loop(); i++ {
 				for j := range stores {
 					k := (i + j) % 2 // each goes first every other time
-					recs := Chain("bench", heads[k], size)
+					recs := Chain(tenant, heads[k], size)
 					heads[k] = storage.Head{Sequence: recs[size-1].Sequence, Hash: recs[size-1].Hash}
 					start := time.Now()
-					if err := stores[k].Append(b.Context(), "bench", recs); err != nil {
+					if err := stores[k].Append(b.Context(), tenant, recs); err != nil {
 						b.Fatal(err)
 					}
 					spent[k] = append(spent[k], time.Since(start))
