@@ -337,13 +337,14 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 	}
 	named := queued
 	null := -1
+	var nullInsert treeInsert
 	if batches[queued[0]].Tenant == "" {
 		null, named = queued[0], queued[1:]
 		rows, ok := plan.rows[""]
 		insert, args := insertArgs("", batches[null].Records, rows, ok)
 		b.Queue(insert, args...)
+		nullInsert.tree = ok
 	}
-	nullInsert := treeInsert{tree: null >= 0 && len(plan.rows[""].idx) > 0}
 	var cols [15][]string
 	var seqs, firstSeqs []int64
 	tenants := make([]string, len(named))
