@@ -49,6 +49,36 @@ ORDER BY r.ord`
 	insertTenant = insertHeadTenant + insertBody + "$15::text" + insertFrom
 )
 
+// insertNullTree and insertTenantTree are insertNull and insertTenant
+// storing the batch's tree rows too, in the same statement: one statement
+// less per transaction than a tree INSERT of its own, and no lookup of the
+// batch's capsules, since the capsule INSERT's RETURNING says whether it
+// stored them. They answer the capsules and the tree rows stored.
+var (
+	insertNullTree   = insertHeadNull + ", ins AS (" + insertBody + "NULL" + insertFrom + "\nRETURNING 1)" + treePart("''", 15)
+	insertTenantTree = insertHeadTenant + ", ins AS (" + insertBody + "$15::text" + insertFrom + "\nRETURNING 1)" + treePart("$15::text", 16)
+)
+
+// treePart is the tree part of insertNullTree and insertTenantTree for the
+// tree of tenant (an SQL expression): the runs of stored hashes ($p, the
+// index of each run's first hash, and $p+1, its hashes) are stored only if
+// the capsule INSERT (ins) stored the batch and the tree has the
+// stored-hash count they extend ($p+2), read with the statement's
+// snapshot: under the chain's advisory lock no other writer of this
+// package grows the tree meanwhile, and without it a writer that appended
+// to the chain meanwhile makes ins fail. Rows another writer stored first
+// (a catch-up: the same hashes) are skipped.
+func treePart(tenant string, p int) string {
+	return fmt.Sprintf(`, tr AS (
+	INSERT INTO capsule_tree (tenant_id, idx, hashes)
+	SELECT %[1]s, t.idx, t.hashes FROM unnest($%[2]d::int8[], $%[3]d::bytea[]) AS t(idx, hashes)
+	WHERE EXISTS (SELECT 1 FROM ins) AND coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c
+		WHERE c.tenant_id = %[1]s ORDER BY c.idx DESC LIMIT 1), 0) = $%[4]d::int8
+	ON CONFLICT DO NOTHING
+	RETURNING 1)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM tr)`, tenant, p, p+1, p+2)
+}
+
 // Append stores recs as the next links of tenant's chain in one
 // transaction; see [storage.Store.Append]. It returns an error wrapping
 // [storage.ErrConflict] when recs[0] does not extend the current head, and
@@ -107,23 +137,26 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 		}
 	}
 
+	plan := s.planTree(ctx, batches, queued)
 	var b pgx.Batch
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	for _, k := range locks {
 		b.Queue("SELECT pg_advisory_xact_lock($1)", k)
 	}
-	for _, i := range queued {
-		insert, args := insertArgs(batches[i].Tenant, batches[i].Records)
+	inserts := make([]treeInsert, len(queued))
+	for k, i := range queued {
+		t := batches[i].Tenant
+		rows, ok := plan.rows[t]
+		insert, args := insertArgs(t, batches[i].Records, rows, ok)
 		b.Queue(insert, args...)
+		inserts[k] = treeInsert{tenant: t, tree: ok}
 	}
-	plan := s.planTree(ctx, batches, queued)
-	plan.queue(&b)
 	b.Queue("COMMIT")
 	var inserted []int64
 	failed := -1
 	err := s.pipeline(ctx, &b, func(br pgx.BatchResults) (bool, error) {
 		var err error
-		inserted, failed, err = readAppend(br, len(locks), len(queued), plan)
+		inserted, failed, err = readAppend(br, len(locks), inserts, plan)
 		return err == nil, err
 	})
 	lagging := plan.done(&s.trees, err == nil)
@@ -240,7 +273,8 @@ func (s *Store) recheck(ctx context.Context, batches []storage.Batch, queued []i
 // hash of its tenant's batch, and a tenant's rows are inserted only if its
 // head (read through the (tenant_id, sequence) index) is what that first
 // record extends. It returns the tenant of each row inserted.
-const insertMany = `
+const (
+	insertManyHead = `
 WITH r AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[]) WITH ORDINALITY
@@ -253,7 +287,8 @@ WITH r AS (
 	WHERE r.sequence = r.first_seq AND CASE WHEN h.sequence IS NULL
 		THEN r.first_seq = 0 AND r.first_prev = ''
 		ELSE h.sequence = r.first_seq - 1 AND h.hash = r.first_prev END
-)
+)`
+	insertManyBody = `
 INSERT INTO quantumpipes_capsules
 	(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id)
 SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
@@ -261,6 +296,30 @@ SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.
 FROM r JOIN ok USING (tenant)
 ORDER BY r.ord
 RETURNING tenant_id`
+	insertMany = insertManyHead + insertManyBody
+
+	// insertManyTree is insertMany storing the tree rows of the batches
+	// too, as insertTenantTree does: $16-$18 are one element per tree row
+	// (tenant, index of the run's first hash, its hashes), $19-$20 one per
+	// tenant with tree rows (tenant, the stored-hash count of the tree
+	// they extend). It answers, per tenant with capsules stored, how many
+	// it stored and how many tree rows.
+	insertManyTree = insertManyHead + ", ins AS (" + insertManyBody + `
+), good AS (
+	SELECT g.tenant FROM unnest($19::text[], $20::int8[]) AS g(tenant, want)
+	WHERE g.tenant IN (SELECT tenant_id FROM ins) AND coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c
+		WHERE c.tenant_id = g.tenant ORDER BY c.idx DESC LIMIT 1), 0) = g.want
+), tr AS (
+	INSERT INTO capsule_tree (tenant_id, idx, hashes)
+	SELECT t.tenant, t.idx, t.hashes FROM unnest($16::text[], $17::int8[], $18::bytea[]) AS t(tenant, idx, hashes)
+	JOIN good USING (tenant)
+	ON CONFLICT DO NOTHING
+	RETURNING tenant_id
+)
+SELECT i.tenant_id, i.n, coalesce(t.n, 0)
+FROM (SELECT tenant_id, count(*) AS n FROM ins GROUP BY tenant_id) i
+LEFT JOIN (SELECT tenant_id, count(*) AS n FROM tr GROUP BY tenant_id) t ON t.tenant_id = i.tenant_id`
+)
 
 // appendCombined stores the queued batches (sorted by tenant, the null
 // tenant first if present) in one transaction with one INSERT for every
@@ -277,14 +336,19 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 	}
 	named := queued
 	null := -1
+	var nullInsert treeInsert
 	if batches[queued[0]].Tenant == "" {
 		null, named = queued[0], queued[1:]
-		insert, args := insertArgs("", batches[null].Records)
+		rows, ok := plan.rows[""]
+		insert, args := insertArgs("", batches[null].Records, rows, ok)
 		b.Queue(insert, args...)
+		nullInsert.tree = ok
 	}
 	var cols [15][]string
 	var seqs, firstSeqs []int64
-	for _, i := range named {
+	tenants := make([]string, len(named))
+	for k, i := range named {
+		tenants[k] = batches[i].Tenant
 		recs := batches[i].Records
 		for _, r := range recs {
 			for c, v := range []string{r.ID, r.Type, "", r.PreviousHash, string(r.Data), r.Hash, r.Signature, r.SignaturePQ,
@@ -295,9 +359,14 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 			firstSeqs = append(firstSeqs, recs[0].Sequence)
 		}
 	}
-	b.Queue(insertMany, cols[0], cols[1], seqs, cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
-		cols[11], cols[12], firstSeqs, cols[14])
-	plan.queue(&b)
+	args := []any{cols[0], cols[1], seqs, cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
+		cols[11], cols[12], firstSeqs, cols[14]}
+	treeArgs := plan.manyArgs(tenants)
+	if treeArgs != nil {
+		b.Queue(insertManyTree, append(args, treeArgs...)...)
+	} else {
+		b.Queue(insertMany, args...)
+	}
 	b.Queue("COMMIT")
 
 	var nullRows int64
@@ -312,11 +381,10 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 			}
 		}
 		if null >= 0 {
-			tag, err := br.Exec()
-			if err != nil {
+			var err error
+			if nullRows, err = readInsert(br, nullInsert, plan); err != nil {
 				return false, fmt.Errorf("insert: %w", err)
 			}
-			nullRows = tag.RowsAffected()
 		}
 		rows, err := br.Query()
 		if err != nil {
@@ -324,18 +392,22 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 		}
 		for rows.Next() {
 			var t string
-			if err := rows.Scan(&t); err != nil {
+			var n, stored int64
+			if treeArgs != nil {
+				err = rows.Scan(&t, &n, &stored)
+				plan.got[t] = stored
+			} else {
+				err, n = rows.Scan(&t), 1 // a row per capsule
+			}
+			if err != nil {
 				rows.Close()
 				return false, fmt.Errorf("insert: %w", err)
 			}
-			perTenant[t]++
+			perTenant[t] += n
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return false, fmt.Errorf("insert: %w", err)
-		}
-		if err := plan.read(br); err != nil {
-			return false, err
 		}
 		commit, err := br.Exec()
 		if err != nil {
@@ -381,8 +453,9 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 }
 
 // insertArgs returns the conditional INSERT of recs into tenant's chain and
-// its arguments.
-func insertArgs(tenant string, recs []storage.Record) (string, []any) {
+// its arguments; with tree true, the INSERT that stores rows, the batch's
+// tree rows, too (insertNullTree or insertTenantTree).
+func insertArgs(tenant string, recs []storage.Record, rows treeRows, tree bool) (string, []any) {
 	n := len(recs)
 	ids, types, prevs, data, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	sigs, sigsPQ, signedAt, signedBy, sessions, domains := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -392,16 +465,29 @@ func insertArgs(tenant string, recs []storage.Record) (string, []any) {
 		sigs[i], sigsPQ[i], signedAt[i], signedBy[i], sessions[i], domains[i] = r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, r.SessionID, r.Domain
 	}
 	args := []any{ids, types, seqs, prevs, data, hashes, sigs, sigsPQ, signedAt, signedBy, sessions, domains, recs[0].Sequence, recs[0].PreviousHash}
-	if tenant == "" {
+	switch {
+	case tenant == "" && tree:
+		return insertNullTree, append(args, rows.idx, rows.hashes, rows.want)
+	case tenant == "":
 		return insertNull, args
+	case tree:
+		return insertTenantTree, append(args, tenant, rows.idx, rows.hashes, rows.want)
 	}
 	return insertTenant, append(args, tenant)
 }
 
+// treeInsert says of a conditional INSERT of a batch whether it stores
+// the tree rows of tenant's batch too.
+type treeInsert struct {
+	tenant string
+	tree   bool
+}
+
 // readAppend reads the results of AppendBatches' pipeline (BEGIN, locks
-// advisory locks, inserts INSERTs, COMMIT) and returns how many rows each
-// INSERT stored. When an INSERT failed, failed is its index; else -1.
-func readAppend(br pgx.BatchResults, locks, inserts int, plan *treePlan) (inserted []int64, failed int, err error) {
+// advisory locks, the INSERTs, COMMIT) and returns how many capsules each
+// INSERT stored; the tree rows those with tree rows stored go to plan.
+// When an INSERT failed, failed is its index; else -1.
+func readAppend(br pgx.BatchResults, locks int, inserts []treeInsert, plan *treePlan) (inserted []int64, failed int, err error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, -1, fmt.Errorf("begin: %w", err)
 	}
@@ -410,20 +496,15 @@ func readAppend(br pgx.BatchResults, locks, inserts int, plan *treePlan) (insert
 			return nil, -1, fmt.Errorf("lock the chain: %w", err)
 		}
 	}
-	inserted = make([]int64, inserts)
-	for i := range inserts {
-		tag, err := br.Exec()
-		if err != nil {
+	inserted = make([]int64, len(inserts))
+	for i, in := range inserts {
+		if inserted[i], err = readInsert(br, in, plan); err != nil {
 			var pe *pgconn.PgError
 			if errors.As(err, &pe) {
 				return nil, i, fmt.Errorf("insert: %w", err)
 			}
 			return nil, -1, fmt.Errorf("insert: %w", err)
 		}
-		inserted[i] = tag.RowsAffected()
-	}
-	if err := plan.read(br); err != nil {
-		return nil, -1, err
 	}
 	commit, err := br.Exec()
 	if err != nil {
@@ -433,6 +514,22 @@ func readAppend(br pgx.BatchResults, locks, inserts int, plan *treePlan) (insert
 		return nil, -1, fmt.Errorf("commit: the server answered %q", commit.String())
 	}
 	return inserted, -1, nil
+}
+
+// readInsert reads the result of a conditional INSERT of a batch (in says
+// which) and returns how many capsules it stored; the count of tree rows
+// one with tree rows stored goes to plan.
+func readInsert(br pgx.BatchResults, in treeInsert, plan *treePlan) (int64, error) {
+	if !in.tree {
+		tag, err := br.Exec()
+		return tag.RowsAffected(), err
+	}
+	var n, stored int64
+	if err := br.QueryRow().Scan(&n, &stored); err != nil {
+		return 0, err
+	}
+	plan.got[in.tenant] = stored
+	return n, nil
 }
 
 // appendErr maps an INSERT the server refused: a unique violation on one

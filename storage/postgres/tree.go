@@ -74,35 +74,6 @@ FROM unnest($2::int8[]) AS x(i)
 CROSS JOIN LATERAL (SELECT c.idx, c.hashes FROM capsule_tree c
 	WHERE c.tenant_id = $1 AND c.idx <= x.i AND c.idx + length(c.hashes) / 32 > x.i
 	ORDER BY c.idx DESC LIMIT 1) r`
-	// treeInsert stores the tree rows of an append's batches ($1-$3, one
-	// element per row) for the tenants ($4-$7, one element per tenant)
-	// whose tree has the stored-hash count the rows extend (want) and whose
-	// batch's last capsule is stored (the batch's INSERT, earlier in the
-	// same transaction, succeeded). Rows another writer stored first (a
-	// catch-up; they are the same hashes) are skipped. It answers the rows
-	// stored per tenant.
-	treeInsert = `
-WITH good AS (
-	SELECT g.tenant FROM unnest($4::text[], $5::int8[], $6::int8[], $7::text[]) AS g(tenant, want, last_seq, last_hash)
-	LEFT JOIN LATERAL (SELECT c.idx + length(c.hashes) / 32 AS n FROM capsule_tree c
-		WHERE c.tenant_id = g.tenant ORDER BY c.idx DESC LIMIT 1) t ON true
-	JOIN LATERAL (
-		SELECT 1 FROM quantumpipes_capsules q
-			WHERE g.tenant = '' AND q.tenant_id IS NULL AND q.sequence = g.last_seq AND q.hash = g.last_hash
-		UNION ALL
-		SELECT 1 FROM quantumpipes_capsules q
-			WHERE g.tenant <> '' AND q.tenant_id = g.tenant AND q.sequence = g.last_seq AND q.hash = g.last_hash
-		LIMIT 1) stored ON true
-	WHERE coalesce(t.n, 0) = g.want
-), ins AS (
-	INSERT INTO capsule_tree (tenant_id, idx, hashes)
-	SELECT r.tenant, r.idx, r.hashes FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS r(tenant, idx, hashes)
-	JOIN good USING (tenant)
-	ON CONFLICT DO NOTHING
-	RETURNING tenant_id
-)
-SELECT tenant_id, count(*) FROM ins GROUP BY tenant_id`
-	genericPlans = "SET LOCAL plan_cache_mode = force_generic_plan"
 	// treeRangeQuery reads the runs that may hold indexes [lo, $3), $2
 	// being lo - maxRun: a run starts at most maxRun-1 before lo.
 	treeRangeQuery  = "SELECT idx, hashes FROM capsule_tree WHERE tenant_id = $1 AND idx > $2 AND idx < $3 ORDER BY idx"
@@ -123,23 +94,23 @@ const inlineCatchUp = 256
 
 var _ storage.TreeStore = (*Store)(nil)
 
-// treePlan is the tree rows of one append transaction.
+// treePlan is the tree rows of one append transaction. The rows of a
+// batch go in the same statement as its capsules (see insertArgs and
+// insertManyTree), stored only if that statement stored the batch and the
+// tree has the stored-hash count they extend.
 type treePlan struct {
-	tenants []string // tenants whose tree rows are queued
-	rows    map[string]int64
+	tenants []string // tenants whose tree rows are planned
+	rows    map[string]treeRows
 	next    map[string]tree.Front
-	rowsCol struct { // one element per row: a run of hashes
-		tenant []string
-		idx    []int64
-		hashes [][]byte
-	}
-	tenantCol struct { // one element per tenant
-		tenant        []string
-		want, lastSeq []int64
-		lastHash      []string
-	}
-	got    map[string]int64 // rows stored per tenant, once read
-	queued bool
+	got     map[string]int64 // rows stored per tenant, once read
+}
+
+// treeRows is the tree rows of one batch: runs of stored hashes (see
+// tree.Runs) and the stored-hash count of the tree they extend.
+type treeRows struct {
+	idx    []int64
+	hashes [][]byte
+	want   int64
 }
 
 // planTree computes the tree rows of the queued batches whose trees cover
@@ -147,7 +118,7 @@ type treePlan struct {
 // first. A batch whose tree lags gets none (see GrowTree); nor does any
 // batch when the tree cannot be read.
 func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []int) *treePlan {
-	p := &treePlan{rows: map[string]int64{}, next: map[string]tree.Front{}}
+	p := &treePlan{rows: map[string]treeRows{}, next: map[string]tree.Front{}, got: map[string]int64{}}
 	if s.noTree {
 		return p
 	}
@@ -170,20 +141,10 @@ func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []
 			continue
 		}
 		base := tlog.StoredHashCount(f.Size)
-		last := b.Records[len(b.Records)-1]
 		starts, runs := tree.Runs(base, added, maxRun)
-		for range starts {
-			p.rowsCol.tenant = append(p.rowsCol.tenant, b.Tenant)
-		}
-		p.rowsCol.idx = append(p.rowsCol.idx, starts...)
-		p.rowsCol.hashes = append(p.rowsCol.hashes, runs...)
-		p.tenantCol.tenant = append(p.tenantCol.tenant, b.Tenant)
-		p.tenantCol.want = append(p.tenantCol.want, base)
-		p.tenantCol.lastSeq = append(p.tenantCol.lastSeq, last.Sequence)
-		p.tenantCol.lastHash = append(p.tenantCol.lastHash, last.Hash)
 		end := f.Size + int64(len(leaves))
 		p.tenants = append(p.tenants, b.Tenant)
-		p.rows[b.Tenant] = int64(len(starts))
+		p.rows[b.Tenant] = treeRows{idx: starts, hashes: runs, want: base}
 		p.next[b.Tenant] = tree.Front{Size: end, Hashes: tree.NextFrontier(f.Size, f.Hashes, added, end)}
 	}
 	return p
@@ -212,46 +173,30 @@ func (s *Store) loadFrontier(ctx context.Context, tenant string, start int64) (t
 	return tree.Front{Size: size, Hashes: hs}, nil
 }
 
-// queue adds the tree INSERT to an append's pipeline, if it has rows.
-func (p *treePlan) queue(b *pgx.Batch) {
-	if len(p.rowsCol.idx) == 0 {
-		return
+// manyArgs returns the arguments of insertManyTree's tree rows for the
+// batches of tenants: one element per row ($16-$18), then one per tenant
+// with rows ($19-$20). It returns nil when none of them has rows.
+func (p *treePlan) manyArgs(tenants []string) []any {
+	var rowTenant, tenant []string
+	var idx, want []int64
+	var hashes [][]byte
+	for _, t := range tenants {
+		r, ok := p.rows[t]
+		if !ok {
+			continue
+		}
+		for range r.idx {
+			rowTenant = append(rowTenant, t)
+		}
+		idx = append(idx, r.idx...)
+		hashes = append(hashes, r.hashes...)
+		tenant = append(tenant, t)
+		want = append(want, r.want)
 	}
-	p.queued = true
-	// A custom plan of treeInsert takes longer to make (0.7 ms) than to
-	// run (0.2 ms), and the server would make one at every append: its
-	// generic plan is as good. SET LOCAL ends with the transaction.
-	b.Queue(genericPlans)
-	b.Queue(treeInsert, p.rowsCol.tenant, p.rowsCol.idx, p.rowsCol.hashes,
-		p.tenantCol.tenant, p.tenantCol.want, p.tenantCol.lastSeq, p.tenantCol.lastHash)
-}
-
-// read reads the result of the tree INSERT, if queued.
-func (p *treePlan) read(br pgx.BatchResults) error {
-	if !p.queued {
+	if len(tenant) == 0 {
 		return nil
 	}
-	if _, err := br.Exec(); err != nil {
-		return fmt.Errorf("store the tree: %w", err)
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return fmt.Errorf("store the tree: %w", err)
-	}
-	defer rows.Close()
-	p.got = map[string]int64{}
-	for rows.Next() {
-		var t string
-		var n int64
-		if err := rows.Scan(&t, &n); err != nil {
-			return fmt.Errorf("store the tree: %w", err)
-		}
-		p.got[t] = n
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store the tree: %w", err)
-	}
-	return nil
+	return []any{rowTenant, idx, hashes, tenant, want}
 }
 
 // done updates the cache once the transaction ended: a tenant whose rows
@@ -263,7 +208,7 @@ func (p *treePlan) read(br pgx.BatchResults) error {
 func (p *treePlan) done(c *tree.Cache, committed bool) (lagging []string) {
 	for _, t := range p.tenants {
 		switch {
-		case committed && p.got[t] == p.rows[t]:
+		case committed && p.got[t] == int64(len(p.rows[t].idx)):
 			c.Set(t, p.next[t])
 		case committed && p.got[t] == 0:
 			c.Drop(t)

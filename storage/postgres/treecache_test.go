@@ -1,8 +1,14 @@
 package postgres
 
 import (
+	"context"
+	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/storagetest"
 )
 
@@ -21,4 +27,124 @@ func TestTreeCacheKept(t *testing.T) {
 			}
 		}
 	}
+}
+
+// batchCounter counts the statements of the pipelines a pool sends.
+type batchCounter struct {
+	mu      sync.Mutex
+	batches [][]string // the statements of each pipeline, in order
+}
+
+func (c *batchCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (c *batchCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *batchCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batches = append(c.batches, nil)
+	return ctx
+}
+
+func (c *batchCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batches[len(c.batches)-1] = append(c.batches[len(c.batches)-1], d.SQL)
+}
+
+func (c *batchCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// sizes returns the number of statements of each pipeline.
+func (c *batchCounter) sizes() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := make([]int, len(c.batches))
+	for i, b := range c.batches {
+		n[i] = len(b)
+	}
+	return n
+}
+
+// Keeping the tree adds no statement to an append's pipeline: the tree
+// rows go in the capsules' INSERT (BEGIN, the chain's lock, the INSERT,
+// COMMIT), for the null tenant and a named one, and in a transaction of
+// three chains (BEGIN, the locks, the null tenant's INSERT, the named
+// tenants' INSERT, COMMIT). A tree lost meanwhile is caught up.
+func TestTreeInInsert(t *testing.T) {
+	schema := newSchema(t)
+	var c batchCounter
+	s, err := Open(t.Context(), testURL(t), inSchema(schema), WithPoolConfig(func(pc *pgxpool.Config) {
+		pc.ConnConfig.Tracer = &c
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	chains := map[string][]storage.Record{}
+	for round := range 3 {
+		var batches []storage.Batch
+		for _, tenant := range []string{"", "acme", "beta"} {
+			if round < 2 && tenant == "beta" {
+				continue
+			}
+			recs := storagetest.Chain(tenant, headOf(t, s, tenant), 1+round)
+			chains[tenant] = append(chains[tenant], recs...)
+			if round < 2 {
+				c.batches = nil
+				if err := s.Append(ctx, tenant, recs); err != nil {
+					t.Fatal(err)
+				}
+				if got := c.batches; len(got) != 1 || len(got[0]) != 4 {
+					t.Fatalf("round %d, %q: pipelines of %v statements, want one of 4", round, tenant, c.sizes())
+				}
+				continue
+			}
+			batches = append(batches, storage.Batch{Tenant: tenant, Records: recs})
+		}
+		if batches == nil {
+			continue
+		}
+		c.batches = nil
+		for i, err := range s.AppendBatches(ctx, batches) {
+			if err != nil {
+				t.Fatalf("batch %d: %v", i, err)
+			}
+		}
+		if got := c.batches; len(got) != 1 || len(got[0]) != 5 {
+			t.Fatalf("three chains: pipelines of %v statements, want one of 5", c.sizes())
+		}
+	}
+	// A tree lost while the store has its frontier cached: the INSERT
+	// stores the capsules and not the tree rows, and the append catches
+	// the tree up; the other chains' rows are stored as planned.
+	if _, err := s.pool.Exec(ctx, "DELETE FROM capsule_tree WHERE tenant_id = 'acme'"); err != nil {
+		t.Fatal(err)
+	}
+	var batches []storage.Batch
+	for _, tenant := range []string{"", "acme", "beta"} {
+		recs := storagetest.Chain(tenant, headOf(t, s, tenant), 2)
+		chains[tenant] = append(chains[tenant], recs...)
+		batches = append(batches, storage.Batch{Tenant: tenant, Records: recs})
+	}
+	for i, err := range s.AppendBatches(ctx, batches) {
+		if err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	for tenant, recs := range chains {
+		storagetest.CheckTree(ctx, t, s, tenant, recs)
+	}
+}
+
+// headOf returns the head of tenant's chain in s.
+func headOf(t *testing.T, s storage.Store, tenant string) storage.Head {
+	t.Helper()
+	h, err := s.Head(t.Context(), tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
