@@ -16,7 +16,7 @@
 //   - [Capsules], a store with its chains and signing key: [Open],
 //     [Capsules.Append], [Capsules.Verify], [Capsules.Checkpoint],
 //     [Capsules.Close], and the process default ([Default], [SetDefault]);
-//   - sealing and verification of records: [SealWith], [Sealed],
+//   - sealing and verification of records: [SealWith], [protocol.Sealed],
 //     [VerifyChain].
 //
 // Most programs never call it beyond Current: capsulegen writes Audited*

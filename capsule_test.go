@@ -207,7 +207,7 @@ type conflictStore struct {
 	signer Signer
 }
 
-func (s *conflictStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+func (s *conflictStore) Append(ctx context.Context, tenant string, recs []protocol.Sealed) error {
 	s.once.Do(func() {
 		// Another writer lands a genesis capsule first.
 		other := New(TypeSystem)
@@ -215,7 +215,7 @@ func (s *conflictStore) Append(ctx context.Context, tenant string, recs []storag
 		if err != nil {
 			panic(err)
 		}
-		if err := s.Store.Append(ctx, tenant, []storage.Record{rec}); err != nil {
+		if err := s.Store.Append(ctx, tenant, []protocol.Sealed{rec}); err != nil {
 			panic(err)
 		}
 	})
@@ -254,7 +254,7 @@ type failingStore struct {
 	down bool
 }
 
-func (s *failingStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+func (s *failingStore) Append(ctx context.Context, tenant string, recs []protocol.Sealed) error {
 	s.mu.Lock()
 	down := s.down
 	s.mu.Unlock()
@@ -320,28 +320,28 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	other := newTestSigner()
 	cases := []struct {
 		name   string
-		edit   func([]Sealed) []Sealed
+		edit   func([]protocol.Sealed) []protocol.Sealed
 		level  Level // lowest level that must catch it
 		broken int64
 	}{
-		{"content edit", func(r []Sealed) []Sealed {
+		{"content edit", func(r []protocol.Sealed) []protocol.Sealed {
 			r[3].Data = bytes.Replace(r[3].Data, []byte(`"domain":"agents"`), []byte(`"domain":"agentz"`), 1)
 			return r
 		}, Full, 3},
-		{"stored hash edit", func(r []Sealed) []Sealed { r[2].Hash = strings.Repeat("0", 64); return r }, Full, 2},
-		{"stored hash edit seen by linkage", func(r []Sealed) []Sealed { r[2].Hash = strings.Repeat("0", 64); return r }, Structural, 3},
-		{"delete", func(r []Sealed) []Sealed { return append(r[:4:4], r[5:]...) }, Structural, 5},
-		{"swap", func(r []Sealed) []Sealed { r[1], r[2] = r[2], r[1]; return r }, Structural, 2},
-		{"forged signature", func(r []Sealed) []Sealed { r[4].Signature = other.Sign(r[4].Hash); return r }, Signatures, 4},
+		{"stored hash edit", func(r []protocol.Sealed) []protocol.Sealed { r[2].Hash = strings.Repeat("0", 64); return r }, Full, 2},
+		{"stored hash edit seen by linkage", func(r []protocol.Sealed) []protocol.Sealed { r[2].Hash = strings.Repeat("0", 64); return r }, Structural, 3},
+		{"delete", func(r []protocol.Sealed) []protocol.Sealed { return append(r[:4:4], r[5:]...) }, Structural, 5},
+		{"swap", func(r []protocol.Sealed) []protocol.Sealed { r[1], r[2] = r[2], r[1]; return r }, Structural, 2},
+		{"forged signature", func(r []protocol.Sealed) []protocol.Sealed { r[4].Signature = other.Sign(r[4].Hash); return r }, Signatures, 4},
 		// signed_by is not signed: an unknown or missing one is an error,
 		// never an attempt with another key (PROTOCOL.md, "Seal").
-		{"unknown signed_by", func(r []Sealed) []Sealed { r[1].SignedBy = "qp_key_ffff"; return r }, Signatures, 1},
-		{"missing signed_by", func(r []Sealed) []Sealed { r[2].SignedBy = ""; return r }, Signatures, 2},
+		{"unknown signed_by", func(r []protocol.Sealed) []protocol.Sealed { r[1].SignedBy = "qp_key_ffff"; return r }, Signatures, 1},
+		{"missing signed_by", func(r []protocol.Sealed) []protocol.Sealed { r[2].SignedBy = ""; return r }, Signatures, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			edited := tc.edit(cloneRecs(recs))
-			seq := func(yield func(Sealed, error) bool) {
+			seq := func(yield func(protocol.Sealed, error) bool) {
 				for _, r := range edited {
 					if !yield(r, nil) {
 						return
@@ -365,7 +365,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 }
 
-func indexOf(recs []Sealed, seq int64) int {
+func indexOf(recs []protocol.Sealed, seq int64) int {
 	for i, r := range recs {
 		if r.Sequence == seq {
 			return i
@@ -374,8 +374,8 @@ func indexOf(recs []Sealed, seq int64) int {
 	return -1
 }
 
-func cloneRecs(in []Sealed) []Sealed {
-	out := make([]Sealed, len(in))
+func cloneRecs(in []protocol.Sealed) []protocol.Sealed {
+	out := make([]protocol.Sealed, len(in))
 	for i, r := range in {
 		r.Data = bytes.Clone(r.Data)
 		out[i] = r
@@ -874,9 +874,9 @@ func TestVerifyChecksSignaturePQ(t *testing.T) {
 }
 
 // scanAll returns the null tenant's chain of st.
-func scanAll(t *testing.T, st storage.Store) []Sealed {
+func scanAll(t *testing.T, st storage.Store) []protocol.Sealed {
 	t.Helper()
-	var recs []Sealed
+	var recs []protocol.Sealed
 	for r, err := range st.Scan(t.Context(), "", 0) {
 		if err != nil {
 			t.Fatal(err)
@@ -890,7 +890,7 @@ func scanAll(t *testing.T, st storage.Store) []Sealed {
 // holding a capsule of domain "poison".
 type rejectingStore struct{ *memory.Store }
 
-func (s rejectingStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+func (s rejectingStore) Append(ctx context.Context, tenant string, recs []protocol.Sealed) error {
 	for _, r := range recs {
 		if r.Domain == "poison" {
 			return fmt.Errorf("capsule %s: %w", r.ID, storage.ErrRejected)

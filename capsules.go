@@ -427,38 +427,38 @@ var ErrClosed = errors.New("capsule: closed")
 // are queued before it: when the capsule's commit has not answered by
 // then, the error wraps [ErrNotConfirmed] and the capsule stays queued; it
 // may still be stored, in its place in the chain.
-func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Sealed, error) {
+func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (protocol.Sealed, error) {
 	deadline := time.Now().Add(c.timeout)
 	if err := c.CheckTenant(tenant); err != nil {
-		return Sealed{}, err
+		return protocol.Sealed{}, err
 	}
 	if err := cp.Check(); err != nil {
-		return Sealed{}, err
+		return protocol.Sealed{}, err
 	}
 	if err := c.breaker.allow(); err != nil {
 		c.metrics.bad.Add(1)
-		return Sealed{}, err
+		return protocol.Sealed{}, err
 	}
 	var p parts
 	if err := p.encode(cp); err != nil {
-		return Sealed{}, err
+		return protocol.Sealed{}, err
 	}
 	if err := p.checkSize(); err != nil {
-		return Sealed{}, err
+		return protocol.Sealed{}, err
 	}
 	ch, err := c.chain(tenant)
 	if err != nil {
-		return Sealed{}, err
+		return protocol.Sealed{}, err
 	}
 	q, err := ch.enqueue(ctx, deadline, []*Capsule{cp}, []*parts{&p})
 	if err != nil {
-		return Sealed{}, err
+		return protocol.Sealed{}, err
 	}
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	recs, err := q.Wait(wctx)
 	if err != nil {
-		return Sealed{}, err
+		return protocol.Sealed{}, err
 	}
 	return recs[0], nil
 }
@@ -468,7 +468,7 @@ func (c *Capsules) Append(ctx context.Context, tenant string, cp *Capsule) (Seal
 // transactions as possible. It returns once all are durable. If one cannot
 // be encoded, nothing is appended; if storing fails, a prefix of caps may
 // have been stored (the returned error says so; the chain stays valid).
-func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule) ([]Sealed, error) {
+func (c *Capsules) AppendAll(ctx context.Context, tenant string, caps []*Capsule) ([]protocol.Sealed, error) {
 	q, err := c.Queue(ctx, tenant, caps)
 	if err != nil {
 		return nil, err

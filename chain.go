@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 )
@@ -67,7 +68,7 @@ type chain struct {
 // pending is one capsule on its way into the chain.
 type pending struct {
 	parts  *parts
-	rec    Sealed
+	rec    protocol.Sealed
 	signed bool
 	err    error
 	done   chan struct{}
@@ -178,12 +179,12 @@ type Queued struct {
 // capsule's Sequence and PreviousHash. When ctx ends first, it returns an
 // error wrapping [ErrNotConfirmed] and ctx's error: the capsules stay
 // queued and may still be stored.
-func (q *Queued) Wait(ctx context.Context) ([]Sealed, error) {
+func (q *Queued) Wait(ctx context.Context) ([]protocol.Sealed, error) {
 	if q == nil {
 		return nil, nil
 	}
 	pds, caps := q.pds, q.caps
-	out := make([]Sealed, len(pds))
+	out := make([]protocol.Sealed, len(pds))
 	for i, pd := range pds {
 		// Each commit is bounded by the storage timeout, and a failed one
 		// fails every capsule queued behind it in its chains.
@@ -410,7 +411,7 @@ type committer struct {
 	groups  [][]*pending
 	chains  []*chain
 	batches []storage.Batch
-	recs    []Sealed
+	recs    []protocol.Sealed
 	lat     []time.Duration // the commit observer's latencies
 }
 
@@ -558,7 +559,7 @@ func (m *committer) observe(groups [][]*pending, errs []error) {
 }
 
 // sign fills in the seal of rec, whose hash is set.
-func (c *Capsules) sign(rec *Sealed) {
+func (c *Capsules) sign(rec *protocol.Sealed) {
 	s := c.signer
 	if c.keys != nil {
 		s = c.keys.current().signer

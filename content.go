@@ -26,7 +26,7 @@ type FieldError = protocol.FieldError
 // A stored document sealed before spec_version existed (qp-capsule 1.5.2
 // and earlier) reads without error. The Capsule is a model: encoded again
 // (Canonical, sealing) it has spec_version, so its hash is not the stored
-// one. Verification hashes the stored document ([Sealed].Data), never a
+// one. Verification hashes the stored document ([protocol.Sealed].Data), never a
 // Capsule read from it.
 func FromContent(m map[string]any) (*Capsule, error) {
 	c := New(TypeAgent)

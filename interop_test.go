@@ -86,8 +86,8 @@ func refResolver(t *testing.T, dir string) protocol.KeyResolver {
 	return protocol.KeyResolver(kr.Resolver(nil))
 }
 
-func seqOf(recs []Sealed) func(func(Sealed, error) bool) {
-	return func(yield func(Sealed, error) bool) {
+func seqOf(recs []protocol.Sealed) func(func(protocol.Sealed, error) bool) {
+	return func(yield func(protocol.Sealed, error) bool) {
 		for _, r := range recs {
 			if !yield(r, nil) {
 				return
@@ -133,7 +133,7 @@ func verifyRefChainDir(t *testing.T, dir string, n int64) {
 			t.Errorf("verifying the reference file changed it (%v)", err)
 		}
 	}()
-	var fromJSON []Sealed
+	var fromJSON []protocol.Sealed
 	for _, m := range readChain(t, dir) {
 		rec, err := protocol.ParseSealed(m, "")
 		if err != nil {
@@ -143,7 +143,7 @@ func verifyRefChainDir(t *testing.T, dir string, n int64) {
 	}
 	for name, resolve := range resolvers {
 		for _, level := range []Level{Structural, Full, Signatures} {
-			for src, recs := range map[string]func(func(Sealed, error) bool){"sqlite": st.Scan(ctx, "", 0), "json": seqOf(fromJSON)} {
+			for src, recs := range map[string]func(func(protocol.Sealed, error) bool){"sqlite": st.Scan(ctx, "", 0), "json": seqOf(fromJSON)} {
 				res, err := VerifyChain(ctx, recs, level, VerifyOptions{Resolve: resolve})
 				if err != nil {
 					t.Fatal(err)
@@ -170,7 +170,7 @@ func TestPythonReferenceChainEditsDetected(t *testing.T) {
 			if !mutate(edited[i], path) {
 				continue
 			}
-			recs := make([]Sealed, len(edited))
+			recs := make([]protocol.Sealed, len(edited))
 			for j, m := range edited {
 				rec, err := protocol.ParseSealed(m, "")
 				if err != nil {
@@ -349,7 +349,7 @@ func TestPythonAppChainRespellingDetected(t *testing.T) {
 
 // A capsule the reference sealed with an integer feasibility, which its own
 // verifier rejects (from_dict turns the 1 into 1.0), verifies here as
-// sealed (PROTOCOL.md rule 8); its 1.0 spelling does not. Sealed by the
+// sealed (PROTOCOL.md rule 8); its 1.0 spelling does not. protocol.Sealed by the
 // reference from ReasoningOption(feasibility=1), confidence=1 and a naive
 // datetime; the seal fields other than the hash are left out.
 func TestIntegerFeasibilityVerifiesAsSealed(t *testing.T) {
@@ -391,7 +391,7 @@ func TestPythonLegacyChainVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub, _ := hex.DecodeString(strings.TrimSpace(string(pubHex)))
-	var recs []Sealed
+	var recs []protocol.Sealed
 	for i, m := range readChain(t, legacyDir) {
 		if _, ok := m["spec_version"]; ok {
 			t.Fatalf("capsule %d has spec_version", i)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/memory"
 )
@@ -26,7 +27,7 @@ type blockingStore struct {
 	calls   atomic.Int64
 }
 
-func (s *blockingStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+func (s *blockingStore) Append(ctx context.Context, tenant string, recs []protocol.Sealed) error {
 	s.calls.Add(1)
 	s.entered <- struct{}{}
 	<-s.release
@@ -175,12 +176,12 @@ func TestCloseWaitsBounded(t *testing.T) {
 // VerifyChain does not return while its reader is still inside recs.
 func TestVerifyChainWaitsForReader(t *testing.T) {
 	var inside atomic.Bool
-	recs := iter.Seq2[Sealed, error](func(yield func(Sealed, error) bool) {
+	recs := iter.Seq2[protocol.Sealed, error](func(yield func(protocol.Sealed, error) bool) {
 		inside.Store(true)
 		defer inside.Store(false)
 		for i := range verifyBatch {
 			// Sequence 1 first: the chain is broken at its first capsule.
-			if !yield(Sealed{Sequence: int64(i + 1)}, nil) {
+			if !yield(protocol.Sealed{Sequence: int64(i + 1)}, nil) {
 				return
 			}
 		}
@@ -218,7 +219,7 @@ type unknownStore struct {
 	once atomic.Bool
 }
 
-func (s *unknownStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+func (s *unknownStore) Append(ctx context.Context, tenant string, recs []protocol.Sealed) error {
 	if err := s.Store.Append(ctx, tenant, recs); err != nil {
 		return err
 	}

@@ -8,9 +8,11 @@ import (
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
 
-// Sealed is a sealed capsule: its canonical content and the seal. It is the
-// storage record of the capsule; package protocol holds its wire codec
-// ([protocol.AppendSealed], [protocol.ParseSealed]) and its checks
+// Sealed is the sealed capsule, [protocol.Sealed], under the name this
+// package has always given it: its canonical content and the seal, as
+// stored. protocol.Sealed is its one name across the module; this one
+// stays for the programs that use it. Package protocol holds its wire
+// codec ([protocol.AppendSealed], [protocol.ParseSealed]) and its checks
 // ([protocol.CheckHash], [protocol.CheckSignature]).
 type Sealed = protocol.Sealed
 
@@ -35,13 +37,13 @@ type PQSigner interface {
 // chain the record belongs to. pq may be nil. Content that could not be
 // sealed within protocol.MaxCapsuleBytes is refused with an error wrapping
 // protocol.ErrTooLarge.
-func SealWith(c *Capsule, tenant string, s Signer, pq PQSigner) (Sealed, error) {
+func SealWith(c *Capsule, tenant string, s Signer, pq PQSigner) (protocol.Sealed, error) {
 	content, err := c.Canonical()
 	if err != nil {
-		return Sealed{}, err
+		return protocol.Sealed{}, err
 	}
 	if err := protocol.CheckContentSize(len(content)); err != nil {
-		return Sealed{}, err
+		return protocol.Sealed{}, err
 	}
 	rec := c.record(tenant, content, protocol.Hash(content))
 	rec.Signature = s.Sign(rec.Hash)
@@ -55,8 +57,8 @@ func SealWith(c *Capsule, tenant string, s Signer, pq PQSigner) (Sealed, error) 
 
 // record returns the storage record of c with its content and hash; the
 // signature fields are left empty.
-func (c *Capsule) record(tenant string, content []byte, hash string) Sealed {
-	return Sealed{
+func (c *Capsule) record(tenant string, content []byte, hash string) protocol.Sealed {
+	return protocol.Sealed{
 		ID: c.ID, Type: string(c.Type), Domain: c.Domain, Tenant: tenant,
 		Sequence: c.Sequence, PreviousHash: c.PreviousHash,
 		SessionID: c.Context.SessionID, Data: content, Hash: hash,

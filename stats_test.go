@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage/memory"
 )
 
@@ -16,7 +16,7 @@ type gatedStore struct {
 	gate chan struct{}
 }
 
-func (s *gatedStore) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+func (s *gatedStore) Append(ctx context.Context, tenant string, recs []protocol.Sealed) error {
 	<-s.gate
 	return s.failingStore.Append(ctx, tenant, recs)
 }

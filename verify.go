@@ -93,7 +93,7 @@ const verifyBatch = 1024
 // VerifyChain checks a chain streamed in sequence order, at level. It
 // returns an error only when the stream itself fails (an I/O error); a bad
 // chain is a Result with Valid false.
-func VerifyChain(ctx context.Context, recs iter.Seq2[Sealed, error], level Level, opt VerifyOptions) (Result, error) {
+func VerifyChain(ctx context.Context, recs iter.Seq2[protocol.Sealed, error], level Level, opt VerifyOptions) (Result, error) {
 	res := Result{Level: level.String(), BrokenSequence: -1}
 	if level == Signatures && opt.Resolve == nil {
 		return res, fmt.Errorf("capsule: verify signatures: no key resolver")
@@ -105,7 +105,7 @@ func VerifyChain(ctx context.Context, recs iter.Seq2[Sealed, error], level Level
 
 	// A reader goroutine fills batches while the previous one is checked.
 	type batch struct {
-		recs []Sealed
+		recs []protocol.Sealed
 		err  error
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -115,13 +115,13 @@ func VerifyChain(ctx context.Context, recs iter.Seq2[Sealed, error], level Level
 		<-readerDone // recs is not used after VerifyChain returns
 	}()
 	batches := make(chan batch, 1)
-	free := make(chan []Sealed, 2)
-	free <- make([]Sealed, 0, verifyBatch)
-	free <- make([]Sealed, 0, verifyBatch)
+	free := make(chan []protocol.Sealed, 2)
+	free <- make([]protocol.Sealed, 0, verifyBatch)
+	free <- make([]protocol.Sealed, 0, verifyBatch)
 	go func() {
 		defer close(readerDone)
 		defer close(batches)
-		var buf []Sealed
+		var buf []protocol.Sealed
 		select {
 		case buf = <-free:
 		case <-ctx.Done():
@@ -203,7 +203,7 @@ func VerifyChain(ctx context.Context, recs iter.Seq2[Sealed, error], level Level
 	return res, nil
 }
 
-func (r Result) broken(rec *Sealed, msg string) Result {
+func (r Result) broken(rec *protocol.Sealed, msg string) Result {
 	r.Valid = false
 	r.Error = msg
 	r.BrokenAt = rec.ID
@@ -214,7 +214,7 @@ func (r Result) broken(rec *Sealed, msg string) Result {
 // linkError checks rec's place in the chain: its sequence is expect and its
 // previous_hash the hash of the capsule before it. The values are read from
 // the hashed content, and the stored columns must agree with them.
-func linkError(rec *Sealed, expect int64, prevHash string) string {
+func linkError(rec *protocol.Sealed, expect int64, prevHash string) string {
 	if rec.Sequence != expect {
 		if rec.Sequence > expect {
 			return fmt.Sprintf("sequence gap: expected %d, found %d", expect, rec.Sequence)
@@ -238,7 +238,7 @@ func linkError(rec *Sealed, expect int64, prevHash string) string {
 //
 // Workers take capsules one at a time from a shared counter, so none sits
 // idle while another still has a long run of work.
-func checkParallel(recs []Sealed, errs []error, level Level, opt *VerifyOptions, workers int) {
+func checkParallel(recs []protocol.Sealed, errs []error, level Level, opt *VerifyOptions, workers int) {
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range min(workers, len(recs)) {
@@ -269,7 +269,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 // of the sealer (decimal points on float fields, "+00:00") are not applied
 // here, since applying them would reject what the reference seals and
 // verifies, and accept nothing that the content as stored does not say.
-func checkOne(buf *[]byte, rec *Sealed, level Level, opt *VerifyOptions) error {
+func checkOne(buf *[]byte, rec *protocol.Sealed, level Level, opt *VerifyOptions) error {
 	content, err := canonical.AppendCanonical((*buf)[:0], rec.Data)
 	if err != nil {
 		return fmt.Errorf("content: %w", err)
@@ -303,7 +303,7 @@ func checkOne(buf *[]byte, rec *Sealed, level Level, opt *VerifyOptions) error {
 // columnsAgree checks that the stored index columns say what the hashed
 // content says, so that editing a column (a sequence, a previous_hash)
 // cannot make a chain look whole. content is canonical JSON.
-func columnsAgree(rec *Sealed, content []byte) error {
+func columnsAgree(rec *protocol.Sealed, content []byte) error {
 	var id, seq, prev, typ []byte
 	err := canonical.Members(content, func(key, value []byte) bool {
 		switch string(key) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/capsule-go/capsule/checkpoint"
 	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/memory"
 	"github.com/capsule-go/capsule/storage/storagetest"
@@ -44,7 +45,7 @@ func logVerifier(t *testing.T, origin string, s *keys.Signer) note.Verifier {
 // rootOf computes the Merkle root of recs independently of the store: the
 // RFC 6962 tree over SHA-256(0x00 || raw hash) leaves, with tlog's
 // in-memory stored hashes.
-func rootOf(t *testing.T, recs []storage.Record) tlog.Hash {
+func rootOf(t *testing.T, recs []protocol.Sealed) tlog.Hash {
 	t.Helper()
 	var stored []tlog.Hash
 	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
@@ -131,7 +132,7 @@ func TestCheckpointDetectsTruncationAndRewrite(t *testing.T) {
 
 func copyChain(t *testing.T, from, to storage.Store, tenant string, n int64) {
 	t.Helper()
-	var recs []storage.Record
+	var recs []protocol.Sealed
 	for r, err := range from.Scan(context.Background(), tenant, 0) {
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/logtree"
 	"github.com/capsule-go/capsule/proof"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/sqlite"
 	"github.com/capsule-go/capsule/storage/storagetest"
@@ -87,7 +88,7 @@ func benchLog(b *testing.B, n int) {
 
 	seq := int64(n / 2)
 	start = time.Now()
-	var rec storage.Record
+	var rec protocol.Sealed
 	for r, err := range s.Scan(ctx, "", seq) {
 		if err != nil {
 			b.Fatal(err)

@@ -127,7 +127,7 @@ func trim(s string) string {
 // Build returns the proof of tenant's capsule rec under the signed
 // checkpoint signedCheckpoint (of origin origin), whose size must exceed
 // rec's sequence. The inclusion proof is read from the store's tree.
-func Build(ctx context.Context, store storage.Store, tenant string, rec storage.Record, signedCheckpoint []byte) (Proof, error) {
+func Build(ctx context.Context, store storage.Store, tenant string, rec protocol.Sealed, signedCheckpoint []byte) (Proof, error) {
 	text, _, ok := bytes.Cut(signedCheckpoint, []byte("\n\n"))
 	if !ok {
 		return Proof{}, errors.New("proof: the checkpoint is not a signed note")

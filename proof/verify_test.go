@@ -17,6 +17,7 @@ import (
 	"github.com/capsule-go/capsule/checkpoint"
 	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/proof"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage/memory"
 )
 
@@ -73,7 +74,7 @@ func TestVerifyWitnesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer caps.Close()
-	var sealed []capsule.Sealed
+	var sealed []protocol.Sealed
 	for range 9 {
 		s, err := caps.Append(ctx, "acme", capsule.New(capsule.TypeAgent))
 		if err != nil {

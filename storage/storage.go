@@ -1,7 +1,8 @@
 // Package storage defines the contract between the capsule runtime and a
 // database, small enough to implement for another database.
 //
-// A Store keeps sealed capsules ([Record]) in chains, one chain per tenant.
+// A Store keeps sealed capsules ([protocol.Sealed]) in chains, one chain
+// per tenant.
 // The empty tenant "" is the null tenant: a chain of its own, stored with a
 // NULL tenant column where the database has one. The runtime decides
 // sequence numbers and hashes; a Store only checks, atomically, that a batch
@@ -57,9 +58,11 @@ var (
 // verifier scans from here to report them rather than skip them.
 const ScanAll = math.MinInt64
 
-// Record is one sealed capsule as stored: the content dict as JSON text plus
-// the seal, with the columns the reference layouts index. It is the
-// protocol's sealed record, [protocol.Sealed].
+// Record is [protocol.Sealed], the sealed capsule as stored, under the
+// name this package first gave it; it stays for the backends and programs
+// that use it.
+//
+// Deprecated: use protocol.Sealed, its one name across the module.
 type Record = protocol.Sealed
 
 // Head is the last link of a chain.
@@ -73,10 +76,10 @@ func (h Head) Empty() bool { return h.Sequence < 0 }
 
 // Chain summarizes one tenant's chain, as [Store.Chains] reports it.
 type Chain struct {
-	Tenant string // "" is the null tenant
-	Length int64  // how many capsules the chain holds
-	First  Record // the capsule with the lowest sequence (genesis in an intact chain)
-	Last   Record // the capsule with the highest sequence: the chain head
+	Tenant string          // "" is the null tenant
+	Length int64           // how many capsules the chain holds
+	First  protocol.Sealed // the capsule with the lowest sequence (genesis in an intact chain)
+	Last   protocol.Sealed // the capsule with the highest sequence: the chain head
 }
 
 // Filter selects capsules for List and Count. Zero fields do not filter.
@@ -107,7 +110,7 @@ type Filter struct {
 // Batch is the next links of one chain, for [MultiAppender].
 type Batch struct {
 	Tenant  string
-	Records []Record
+	Records []protocol.Sealed
 }
 
 // MultiAppender is implemented by a Store that can append to several
@@ -151,7 +154,7 @@ type Store interface {
 	// stores nothing and returns an error that does not wrap ErrConflict
 	// (retrying cannot help); when the database refuses a record, that
 	// error wraps ErrRejected. An empty batch does nothing.
-	Append(ctx context.Context, tenant string, recs []Record) error
+	Append(ctx context.Context, tenant string, recs []protocol.Sealed) error
 
 	// Head returns the last link of tenant's chain.
 	Head(ctx context.Context, tenant string) (Head, error)
@@ -160,20 +163,20 @@ type Store interface {
 	// full UUID, starts with it (ErrAmbiguous when several do). A non-nil
 	// tenant restricts the lookup to that chain. An empty id matches
 	// nothing (ErrNotFound).
-	Get(ctx context.Context, id string, tenant *string) (Record, error)
+	Get(ctx context.Context, id string, tenant *string) (protocol.Sealed, error)
 
 	// GetByHash returns the capsule with the given hash, restricted to one
 	// chain when tenant is non-nil.
-	GetByHash(ctx context.Context, hash string, tenant *string) (Record, error)
+	GetByHash(ctx context.Context, hash string, tenant *string) (protocol.Sealed, error)
 
 	// Scan streams tenant's chain in sequence order starting at sequence
 	// from. It holds at most a bounded batch of records in memory. The
 	// iteration stops at the first error, which it yields.
-	Scan(ctx context.Context, tenant string, from int64) iter.Seq2[Record, error]
+	Scan(ctx context.Context, tenant string, from int64) iter.Seq2[protocol.Sealed, error]
 
 	// List returns the capsules matching f ordered by sequence descending
 	// (newest first), then tenant ascending.
-	List(ctx context.Context, f Filter) ([]Record, error)
+	List(ctx context.Context, f Filter) ([]protocol.Sealed, error)
 
 	// Count returns how many capsules match f, ignoring Limit and Offset.
 	Count(ctx context.Context, f Filter) (int64, error)

@@ -15,10 +15,10 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/checkpoint"
 	"github.com/capsule-go/capsule/internal/tree"
 	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 const checkpointUsage = `
@@ -185,8 +185,8 @@ func checkpointKeys(keyFlag, pubHex string) ([]ed25519.PublicKey, error) {
 }
 
 // wrap watches records as verification streams them.
-func (w *checkpointWatch) wrap(recs iter.Seq2[capsule.Sealed, error], file bool) iter.Seq2[capsule.Sealed, error] {
-	return func(yield func(capsule.Sealed, error) bool) {
+func (w *checkpointWatch) wrap(recs iter.Seq2[protocol.Sealed, error], file bool) iter.Seq2[protocol.Sealed, error] {
+	return func(yield func(protocol.Sealed, error) bool) {
 		for rec, err := range recs {
 			if err == nil {
 				if rec.Sequence == w.cp.Size-1 {

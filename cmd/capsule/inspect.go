@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/internal/cli"
 	"github.com/capsule-go/capsule/internal/sections"
 	"github.com/capsule-go/capsule/protocol"
@@ -56,7 +55,7 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	defer src.Close()
 
-	var rec capsule.Sealed
+	var rec protocol.Sealed
 	switch {
 	case seqSet:
 		rec, err = findBySeq(ctx, src, *seq)
@@ -96,7 +95,7 @@ func runInspect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 }
 
 // findBySeq returns the capsule at sequence seq of the source's chain.
-func findBySeq(ctx context.Context, src *source, seq int64) (capsule.Sealed, error) {
+func findBySeq(ctx context.Context, src *source, seq int64) (protocol.Sealed, error) {
 	if src.store != nil {
 		for rec, err := range src.store.Scan(ctx, src.tenant, seq) {
 			if err != nil {
@@ -107,7 +106,7 @@ func findBySeq(ctx context.Context, src *source, seq int64) (capsule.Sealed, err
 			}
 			break
 		}
-		return capsule.Sealed{}, fmt.Errorf("no capsule at sequence %d in the chain of tenant %q in %s", seq, src.tenant, src.name)
+		return protocol.Sealed{}, fmt.Errorf("no capsule at sequence %d in the chain of tenant %q in %s", seq, src.tenant, src.name)
 	}
 	for rec, err := range src.Records(ctx) {
 		if err != nil {
@@ -117,13 +116,13 @@ func findBySeq(ctx context.Context, src *source, seq int64) (capsule.Sealed, err
 			return rec, nil
 		}
 	}
-	return capsule.Sealed{}, fmt.Errorf("no capsule at sequence %d in %s", seq, src.name)
+	return protocol.Sealed{}, fmt.Errorf("no capsule at sequence %d in %s", seq, src.name)
 }
 
 // findByID returns the capsule whose id is id or starts with it.
-func findByID(ctx context.Context, src *source, id string, tenant *string) (capsule.Sealed, error) {
+func findByID(ctx context.Context, src *source, id string, tenant *string) (protocol.Sealed, error) {
 	if id == "" {
-		return capsule.Sealed{}, usageError("--id wants a capsule id or prefix")
+		return protocol.Sealed{}, usageError("--id wants a capsule id or prefix")
 	}
 	if src.store != nil {
 		rec, err := src.store.Get(ctx, id, tenant)
@@ -135,7 +134,7 @@ func findByID(ctx context.Context, src *source, id string, tenant *string) (caps
 		}
 		return rec, err
 	}
-	var found capsule.Sealed
+	var found protocol.Sealed
 	n := 0
 	for rec, err := range src.Records(ctx) {
 		if err != nil {
@@ -143,7 +142,7 @@ func findByID(ctx context.Context, src *source, id string, tenant *string) (caps
 		}
 		if strings.HasPrefix(rec.ID, id) {
 			if n++; n > 1 {
-				return capsule.Sealed{}, fmt.Errorf("id prefix %q matches several capsules in %s (%s, %s …): give more digits", id, src.name, found.ID, rec.ID)
+				return protocol.Sealed{}, fmt.Errorf("id prefix %q matches several capsules in %s (%s, %s …): give more digits", id, src.name, found.ID, rec.ID)
 			}
 			found = rec
 		}
@@ -155,7 +154,7 @@ func findByID(ctx context.Context, src *source, id string, tenant *string) (caps
 }
 
 // writeCapsule writes rec readably: identity, sections, seal.
-func writeCapsule(w *bytes.Buffer, rec *capsule.Sealed, m map[string]any, c cli.Colour) {
+func writeCapsule(w *bytes.Buffer, rec *protocol.Sealed, m map[string]any, c cli.Colour) {
 	fmt.Fprintf(w, "%s %s\n", c.Bold("Capsule"), c.Bold(visibleJSON(rec.ID)))
 	if rec.Tenant != "" {
 		writeField(w, c, "  ", "tenant", rec.Tenant)

@@ -139,13 +139,13 @@ func canonicalOf(t *testing.T, text []byte) string {
 }
 
 // legacyRecords returns the records of the legacy chain, for tenant.
-func legacyRecords(t *testing.T, tenant string) []capsule.Sealed {
+func legacyRecords(t *testing.T, tenant string) []protocol.Sealed {
 	t.Helper()
 	v, err := canonical.Parse(readFile(t, filepath.Join(legacyDir, "chain.json")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []capsule.Sealed
+	var recs []protocol.Sealed
 	for _, e := range v.([]any) {
 		m := e.(map[string]any)
 		if _, ok := m["spec_version"]; ok {
@@ -174,7 +174,7 @@ func referenceSchema(t *testing.T) string {
 
 // referenceDB writes recs to a new SQLite file in the reference's layout,
 // each content as indented JSON text (stored text need not be canonical).
-func referenceDB(t *testing.T, recs []capsule.Sealed) string {
+func referenceDB(t *testing.T, recs []protocol.Sealed) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "capsules.db")
 	db, err := sql.Open("sqlite3", path)

@@ -4,14 +4,14 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // findOnly returns the capsule of a source whose chain holds exactly one,
 // for inspect without --seq or --id. A longer chain is a usage error that
 // says how long it is.
-func findOnly(ctx context.Context, src *source) (capsule.Sealed, error) {
-	var only capsule.Sealed
+func findOnly(ctx context.Context, src *source) (protocol.Sealed, error) {
+	var only protocol.Sealed
 	n := 0
 	for rec, err := range src.Records(ctx) {
 		if err != nil {

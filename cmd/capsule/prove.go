@@ -14,10 +14,10 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/checkpoint"
 	"github.com/capsule-go/capsule/keys"
 	"github.com/capsule-go/capsule/proof"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -75,7 +75,7 @@ func runProve(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return f.fail(stderr, err, exitError)
 	}
 	defer src.Close()
-	var rec capsule.Sealed
+	var rec protocol.Sealed
 	if seqSet {
 		rec, err = findBySeq(ctx, src, *seq)
 	} else {

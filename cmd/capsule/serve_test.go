@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
@@ -178,7 +179,7 @@ func TestServeChecksSignaturePQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sealed []capsule.Sealed
+	var sealed []protocol.Sealed
 	for range 3 {
 		s, err := c.Append(t.Context(), "", capsule.New(capsule.TypeAgent))
 		if err != nil {

@@ -242,7 +242,7 @@ func (s *source) Close() error {
 // Records streams the chain in order. For a file, the records are the
 // elements of the array as written; elements that are not sealed capsules
 // the runtime can read are reported as a *badElementError.
-func (s *source) Records(ctx context.Context) iter.Seq2[capsule.Sealed, error] {
+func (s *source) Records(ctx context.Context) iter.Seq2[protocol.Sealed, error] {
 	if s.store != nil {
 		return s.store.Scan(ctx, s.tenant, storage.ScanAll)
 	}
@@ -251,8 +251,8 @@ func (s *source) Records(ctx context.Context) iter.Seq2[capsule.Sealed, error] {
 	if s.path != "-" {
 		f, err := os.Open(s.path)
 		if err != nil {
-			return func(yield func(capsule.Sealed, error) bool) {
-				yield(capsule.Sealed{}, fmt.Errorf("open %s: %w", s.path, unwrapPathError(err)))
+			return func(yield func(protocol.Sealed, error) bool) {
+				yield(protocol.Sealed{}, fmt.Errorf("open %s: %w", s.path, unwrapPathError(err)))
 			}
 		}
 		r, closer = f, f
@@ -325,7 +325,7 @@ type fileChain struct {
 // all is the iterator of the file's records. When its consumer stops
 // early it counts the remaining elements (without parsing them) before
 // returning, so that Total can report the length of the whole file.
-func (f *fileChain) all(yield func(capsule.Sealed, error) bool) {
+func (f *fileChain) all(yield func(protocol.Sealed, error) bool) {
 	exited := false
 	exit := func(counted bool) {
 		if !exited {
@@ -345,7 +345,7 @@ func (f *fileChain) all(yield func(capsule.Sealed, error) bool) {
 			// The consumer may stop reading after an error and never
 			// return from yield, so publish the count first.
 			exit(false)
-			yield(capsule.Sealed{}, err)
+			yield(protocol.Sealed{}, err)
 			return
 		}
 		f.total++
@@ -359,7 +359,7 @@ func (f *fileChain) all(yield func(capsule.Sealed, error) bool) {
 			} else {
 				exit(false)
 			}
-			yield(capsule.Sealed{}, err)
+			yield(protocol.Sealed{}, err)
 			return
 		}
 		if !yield(rec, nil) {
@@ -383,7 +383,7 @@ func (f *fileChain) countRemaining() bool {
 }
 
 // parse reads one element of the file as a sealed capsule.
-func (f *fileChain) parse(raw []byte) (capsule.Sealed, error) {
+func (f *fileChain) parse(raw []byte) (protocol.Sealed, error) {
 	i := f.vr.Index()
 	bad := func(err error) error {
 		e := &badElementError{index: i, sequence: int64(i), err: err}
@@ -403,20 +403,20 @@ func (f *fileChain) parse(raw []byte) (capsule.Sealed, error) {
 	if err != nil {
 		if !json.Valid(raw) {
 			// Not JSON at all: the file is unreadable, not a broken chain.
-			return capsule.Sealed{}, fmt.Errorf("element %d: invalid JSON: %v", i, err)
+			return protocol.Sealed{}, fmt.Errorf("element %d: invalid JSON: %v", i, err)
 		}
-		return capsule.Sealed{}, bad(err)
+		return protocol.Sealed{}, bad(err)
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return capsule.Sealed{}, bad(errors.New("not a JSON object"))
+		return protocol.Sealed{}, bad(errors.New("not a JSON object"))
 	}
 	if err := protocol.CheckSealedShape(m); err != nil {
-		return capsule.Sealed{}, bad(err)
+		return protocol.Sealed{}, bad(err)
 	}
 	rec, err := protocol.ParseSealed(m, f.tenant)
 	if err != nil {
-		return capsule.Sealed{}, bad(err)
+		return protocol.Sealed{}, bad(err)
 	}
 	return rec, nil
 }

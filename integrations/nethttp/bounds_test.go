@@ -18,6 +18,7 @@ import (
 
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -29,8 +30,8 @@ type heldStore struct {
 	release chan struct{}
 }
 
-func (s *heldStore) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[storage.Record, error] {
-	return func(yield func(storage.Record, error) bool) {
+func (s *heldStore) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[protocol.Sealed, error] {
+	return func(yield func(protocol.Sealed, error) bool) {
 		s.scans.Add(1)
 		select {
 		case <-s.release:
@@ -119,8 +120,8 @@ func stall(ctx context.Context) error {
 	}
 }
 
-func (stalledStore) Get(ctx context.Context, id string, tenant *string) (storage.Record, error) {
-	return storage.Record{}, stall(ctx)
+func (stalledStore) Get(ctx context.Context, id string, tenant *string) (protocol.Sealed, error) {
+	return protocol.Sealed{}, stall(ctx)
 }
 
 func (stalledStore) Count(ctx context.Context, f storage.Filter) (int64, error) {
@@ -177,9 +178,9 @@ func TestOptionsStar(t *testing.T) {
 
 // bigFixture adds a chain "big" of n capsules of about size bytes of
 // content each to f, and returns it.
-func bigFixture(t *testing.T, f *fixture, n, size int) []capsule.Sealed {
+func bigFixture(t *testing.T, f *fixture, n, size int) []protocol.Sealed {
 	t.Helper()
-	var chain []capsule.Sealed
+	var chain []protocol.Sealed
 	for i := range n {
 		cp := capsule.New(capsule.TypeTool)
 		cp.Reasoning.Analysis = fmt.Sprintf("%d:%s", i, strings.Repeat("x", size))
@@ -194,8 +195,8 @@ func bigFixture(t *testing.T, f *fixture, n, size int) []capsule.Sealed {
 
 // newestUpTo returns chain newest first from offset, up to and including
 // the capsule that brings the content to budget bytes, at most limit.
-func newestUpTo(chain []capsule.Sealed, offset, limit int, budget int64) []capsule.Sealed {
-	var out []capsule.Sealed
+func newestUpTo(chain []protocol.Sealed, offset, limit int, budget int64) []protocol.Sealed {
+	var out []protocol.Sealed
 	var n int64
 	for i := len(chain) - 1 - offset; i >= 0 && len(out) < limit; i-- {
 		out = append(out, chain[i])
@@ -243,7 +244,7 @@ func TestListByteBoundPaging(t *testing.T) {
 	forBackends(t, func(t *testing.T, f *fixture) {
 		srv := serve(t, nethttp.Handler(f.store, nethttp.WithListBytes(2000)))
 		all := f.all()
-		var seen []capsule.Sealed
+		var seen []protocol.Sealed
 		for offset, pages := 0, 0; ; pages++ {
 			if pages > len(all) {
 				t.Fatalf("paging did not end after %d pages", pages)
@@ -271,8 +272,8 @@ func TestListByteBoundPaging(t *testing.T) {
 
 // reversed returns recs in reverse order (so that newestUpTo, which reads
 // a chain from its end, reads recs from the start).
-func reversed(recs []capsule.Sealed) []capsule.Sealed {
-	out := make([]capsule.Sealed, len(recs))
+func reversed(recs []protocol.Sealed) []protocol.Sealed {
+	out := make([]protocol.Sealed, len(recs))
 	for i, r := range recs {
 		out[len(recs)-1-i] = r
 	}
@@ -288,7 +289,7 @@ type heldLister struct {
 	release chan struct{}
 }
 
-func (s *heldLister) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+func (s *heldLister) List(ctx context.Context, f storage.Filter) ([]protocol.Sealed, error) {
 	s.lists.Add(1)
 	select {
 	case <-s.release:

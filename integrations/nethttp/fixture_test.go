@@ -138,7 +138,7 @@ type fixture struct {
 	store  storage.Store
 	caps   *capsule.Capsules
 	tamper tamperer
-	chains map[string][]capsule.Sealed // by tenant, in sequence order
+	chains map[string][]protocol.Sealed // by tenant, in sequence order
 }
 
 // chainLens is how many capsules each seeded chain has.
@@ -163,7 +163,7 @@ func newFixture(t *testing.T, b backend) *fixture {
 		t.Fatalf("NewCapsules: %v", err)
 	}
 	t.Cleanup(func() { caps.Close() })
-	f := &fixture{store: store, caps: caps, tamper: tamper, chains: map[string][]capsule.Sealed{}}
+	f := &fixture{store: store, caps: caps, tamper: tamper, chains: map[string][]protocol.Sealed{}}
 	for _, tenant := range []string{tenantA, tenantB, tenantN} {
 		for i := range chainLens[tenant] {
 			cp := capsule.New(seededTypes[i%len(seededTypes)])
@@ -188,12 +188,12 @@ func newFixture(t *testing.T, b backend) *fixture {
 
 // all returns every seeded capsule in list order: sequence descending,
 // then tenant ascending.
-func (f *fixture) all() []capsule.Sealed {
-	var all []capsule.Sealed
+func (f *fixture) all() []protocol.Sealed {
+	var all []protocol.Sealed
 	for _, c := range f.chains {
 		all = append(all, c...)
 	}
-	slices.SortFunc(all, func(a, b capsule.Sealed) int {
+	slices.SortFunc(all, func(a, b protocol.Sealed) int {
 		if c := cmp.Compare(b.Sequence, a.Sequence); c != 0 {
 			return c
 		}
@@ -203,7 +203,7 @@ func (f *fixture) all() []capsule.Sealed {
 }
 
 // sealed returns the sealed dict of rec as protocol.AppendSealed writes it.
-func sealed(t *testing.T, rec capsule.Sealed) string {
+func sealed(t *testing.T, rec protocol.Sealed) string {
 	t.Helper()
 	b, err := protocol.AppendSealed(nil, &rec)
 	if err != nil {
@@ -214,7 +214,7 @@ func sealed(t *testing.T, rec capsule.Sealed) string {
 
 // listBody is the expected body of the list route for a page of recs,
 // all readable, none left out by the byte bound.
-func listBody(t *testing.T, recs []capsule.Sealed, total, limit, offset int) string {
+func listBody(t *testing.T, recs []protocol.Sealed, total, limit, offset int) string {
 	t.Helper()
 	next := offset + len(recs)
 	if next >= total {
@@ -226,7 +226,7 @@ func listBody(t *testing.T, recs []capsule.Sealed, total, limit, offset int) str
 // listPage is the expected body of the list route: the readable capsules
 // recs, next_offset next (-1 for null), truncated, and the unreadable
 // entries as JSON.
-func listPage(t *testing.T, recs []capsule.Sealed, total, limit, offset, next int, truncated bool, unreadable ...string) string {
+func listPage(t *testing.T, recs []protocol.Sealed, total, limit, offset, next int, truncated bool, unreadable ...string) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString(`{"capsules":[`)

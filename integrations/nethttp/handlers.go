@@ -113,7 +113,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 // unreadable is a capsule of a list page whose stored content cannot be
 // written as a sealed dict: a tampered row.
 type unreadable struct {
-	rec    *storage.Record
+	rec    *protocol.Sealed
 	offset int64 // its position in the whole listing
 	err    error
 }
@@ -155,11 +155,11 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 // lookup reads the capsule the {id} of r names, with the tenant_id
 // parameter and the tenant binding, and answers r itself (ok false) when
 // it cannot.
-func (s *server) lookup(w http.ResponseWriter, r *http.Request, route string) (_ storage.Record, ok bool) {
+func (s *server) lookup(w http.ResponseWriter, r *http.Request, route string) (_ protocol.Sealed, ok bool) {
 	bound, rerr := s.authenticate(r)
 	if rerr != nil {
 		writeRequestError(w, rerr)
-		return storage.Record{}, false
+		return protocol.Sealed{}, false
 	}
 	id := r.PathValue("id")
 	if rerr := checkID(id); rerr != nil {
@@ -169,20 +169,20 @@ func (s *server) lookup(w http.ResponseWriter, r *http.Request, route string) (_
 	vals, rerr := parseQuery(r.URL.RawQuery, "tenant_id")
 	if rerr != nil {
 		writeRequestError(w, rerr)
-		return storage.Record{}, false
+		return protocol.Sealed{}, false
 	}
 	var param *string
 	if t, ok := vals["tenant_id"]; ok {
 		if rerr := checkTenant(t); rerr != nil {
 			writeRequestError(w, rerr)
-			return storage.Record{}, false
+			return protocol.Sealed{}, false
 		}
 		param = &t
 	}
 	tenant, rerr := restrict(bound, param)
 	if rerr != nil {
 		writeRequestError(w, rerr)
-		return storage.Record{}, false
+		return protocol.Sealed{}, false
 	}
 	ctx, cancel := s.queryContext(r)
 	defer cancel()
@@ -257,7 +257,7 @@ func (s *server) storageFailure(w http.ResponseWriter, r *http.Request, op strin
 
 // unreadable answers 500 for a stored capsule that cannot be written as a
 // sealed dict.
-func (s *server) unreadable(w http.ResponseWriter, r *http.Request, rec *storage.Record, err error) {
+func (s *server) unreadable(w http.ResponseWriter, r *http.Request, rec *protocol.Sealed, err error) {
 	s.log.ErrorContext(r.Context(), "nethttp: stored capsule is unreadable", "capsule_id", rec.ID, "err", err)
 	buf := []byte(`{"error":"stored capsule is unreadable","capsule_id":`)
 	buf = appendString(buf, rec.ID)

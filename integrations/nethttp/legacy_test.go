@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
 	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
@@ -20,7 +19,7 @@ const legacyDir = "../../testdata/interop/python-legacy"
 
 // legacyChain returns the records of the legacy chain for tenant, and the
 // key that signed them.
-func legacyChain(t *testing.T, tenant string) ([]capsule.Sealed, ed25519.PublicKey) {
+func legacyChain(t *testing.T, tenant string) ([]protocol.Sealed, ed25519.PublicKey) {
 	t.Helper()
 	b, err := os.ReadFile(legacyDir + "/chain.json")
 	if err != nil {
@@ -30,7 +29,7 @@ func legacyChain(t *testing.T, tenant string) ([]capsule.Sealed, ed25519.PublicK
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []capsule.Sealed
+	var recs []protocol.Sealed
 	for _, e := range v.([]any) {
 		rec, err := protocol.ParseSealed(e.(map[string]any), tenant)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -25,8 +26,8 @@ func forBackends(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	}
 }
 
-func filter(recs []capsule.Sealed, keep func(capsule.Sealed) bool) []capsule.Sealed {
-	var out []capsule.Sealed
+func filter(recs []protocol.Sealed, keep func(protocol.Sealed) bool) []protocol.Sealed {
+	var out []protocol.Sealed
 	for _, r := range recs {
 		if keep(r) {
 			out = append(out, r)
@@ -35,7 +36,7 @@ func filter(recs []capsule.Sealed, keep func(capsule.Sealed) bool) []capsule.Sea
 	return out
 }
 
-func page(recs []capsule.Sealed, limit, offset int) []capsule.Sealed {
+func page(recs []protocol.Sealed, limit, offset int) []protocol.Sealed {
 	if offset >= len(recs) {
 		return nil
 	}
@@ -49,15 +50,15 @@ func TestList(t *testing.T) {
 		if len(all) != 15 {
 			t.Fatalf("fixture has %d capsules, want 15", len(all))
 		}
-		byTenant := func(tenant string) func(capsule.Sealed) bool {
-			return func(r capsule.Sealed) bool { return r.Tenant == tenant }
+		byTenant := func(tenant string) func(protocol.Sealed) bool {
+			return func(r protocol.Sealed) bool { return r.Tenant == tenant }
 		}
-		byType := func(typ string) func(capsule.Sealed) bool {
-			return func(r capsule.Sealed) bool { return r.Type == typ }
+		byType := func(typ string) func(protocol.Sealed) bool {
+			return func(r protocol.Sealed) bool { return r.Type == typ }
 		}
 		tests := []struct {
 			query         string
-			want          []capsule.Sealed // before paging
+			want          []protocol.Sealed // before paging
 			limit, offset int
 		}{
 			{"", all, 20, 0},
@@ -135,7 +136,7 @@ func TestGet(t *testing.T) {
 		a3 := f.chains[tenantA][3]
 		for _, tc := range []struct {
 			target string
-			want   capsule.Sealed
+			want   protocol.Sealed
 		}{
 			{"ab12ef", n0},
 			{"ab12ef56-0000-4000-8000-00000000000", n0},
@@ -411,8 +412,8 @@ type slowStore struct {
 	delay time.Duration
 }
 
-func (s slowStore) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[storage.Record, error] {
-	return func(yield func(storage.Record, error) bool) {
+func (s slowStore) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[protocol.Sealed, error] {
+	return func(yield func(protocol.Sealed, error) bool) {
 		for rec, err := range s.Store.Scan(ctx, tenant, from) {
 			if err == nil {
 				select {

@@ -3,12 +3,13 @@ package nethttp
 import (
 	"context"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
 // listPage is one page of the list route.
 type listPage struct {
-	recs  []storage.Record
+	recs  []protocol.Sealed
 	total int64
 	// end is the offset just past the page: the next page's offset.
 	end int64
@@ -139,7 +140,7 @@ func wholeHead(ctx context.Context, st storage.Store, tenant string) (head int64
 }
 
 // dataBytes is the content bytes of recs.
-func dataBytes(recs []storage.Record) int64 {
+func dataBytes(recs []protocol.Sealed) int64 {
 	var n int64
 	for _, r := range recs {
 		n += int64(len(r.Data))

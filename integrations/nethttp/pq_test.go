@@ -8,6 +8,7 @@ import (
 
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage/sqlite"
 )
 
@@ -22,7 +23,7 @@ func TestVerifyChecksSignaturePQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var sealed []capsule.Sealed
+	var sealed []protocol.Sealed
 	for range 3 {
 		s, err := c.Append(ctx, "", capsule.New(capsule.TypeAgent))
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/capsule-go/capsule/checkpoint"
 	"github.com/capsule-go/capsule/proof"
-	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // WithCheckpointSigner lets the proof route sign a checkpoint itself, with
@@ -66,7 +66,7 @@ func (s *server) proofRoute(w http.ResponseWriter, r *http.Request) {
 // checkpointFor returns the signed checkpoint to prove rec against: the
 // latest one the store keeps for rec's chain when it includes rec, else
 // one signed now when the handler has a signer, else nil.
-func (s *server) checkpointFor(r *http.Request, rec storage.Record) ([]byte, error) {
+func (s *server) checkpointFor(r *http.Request, rec protocol.Sealed) ([]byte, error) {
 	ctx, cancel := s.queryContext(r)
 	defer cancel()
 	if kept, err := proof.KeptCheckpoint(ctx, s.store, rec.Tenant, rec.Sequence); kept != nil || err != nil {

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 func TestMethods(t *testing.T) {
@@ -75,7 +75,7 @@ func TestMount(t *testing.T) {
 		}
 		// The second mount is bound to the X-Tenant header.
 		hdr := http.Header{"X-Tenant": {tenantB}}
-		b := filter(f.all(), func(r capsule.Sealed) bool { return r.Tenant == tenantB })
+		b := filter(f.all(), func(r protocol.Sealed) bool { return r.Tenant == tenantB })
 		for _, target := range []string{"/audit/", "/audit"} {
 			r := do(t, srv, http.MethodGet, target, hdr)
 			if want := listBody(t, b, len(b), 20, 0); r.status != http.StatusOK || r.body != want {
@@ -166,7 +166,7 @@ func TestUnreadableCapsule(t *testing.T) {
 		}
 		// The list names it among the others (TestListTamperedRow).
 		b := f.chains[tenantB]
-		want = listPage(t, []capsule.Sealed{b[4], b[3], b[2], b[0]}, 5, 20, 0, -1, false,
+		want = listPage(t, []protocol.Sealed{b[4], b[3], b[2], b[0]}, 5, 20, 0, -1, false,
 			unreadableEntry(t, victim, `["not an object"]`, 3))
 		if got := get(t, srv, prefix+"/?tenant_id="+tenantB, http.StatusOK); got != want {
 			t.Errorf("list of a chain with an unreadable capsule:\n got %s\nwant %s", got, want)

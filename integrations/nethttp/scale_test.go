@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/capsule-go/capsule/integrations/nethttp"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/postgres"
 	"github.com/capsule-go/capsule/storage/sqlite"
@@ -93,7 +94,7 @@ func TestListAtScale(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close(context.Background())
-		measureAtScale(t, s, n, func(ctx context.Context, tenant string, recs []storage.Record) error {
+		measureAtScale(t, s, n, func(ctx context.Context, tenant string, recs []protocol.Sealed) error {
 			return copyRecords(ctx, conn, tenant, recs)
 		})
 	})
@@ -104,7 +105,7 @@ func TestListAtScale(t *testing.T) {
 // better part of an hour through Append. It checks nothing (the chain is
 // the test's own, written by one writer) and leaves the tree behind, which
 // the list routes do not read.
-func copyRecords(ctx context.Context, conn *pgx.Conn, tenant string, recs []storage.Record) error {
+func copyRecords(ctx context.Context, conn *pgx.Conn, tenant string, recs []protocol.Sealed) error {
 	rows := make([][]any, len(recs))
 	null := func(s string) any {
 		if s == "" {
@@ -126,7 +127,7 @@ func copyRecords(ctx context.Context, conn *pgx.Conn, tenant string, recs []stor
 // measureAtScale fills the scale chain of s up to n capsules with fill (in
 // batches of 10,000), then times every list route and explorer page at
 // offsets from the head to the genesis, with and without a type filter.
-func measureAtScale(t *testing.T, s storage.Store, n int64, fill func(ctx context.Context, tenant string, recs []storage.Record) error) {
+func measureAtScale(t *testing.T, s storage.Store, n int64, fill func(ctx context.Context, tenant string, recs []protocol.Sealed) error) {
 	ctx := t.Context()
 	head, err := s.Head(ctx, scaleTenant)
 	if err != nil {

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/memory"
 	"github.com/capsule-go/capsule/storage/storagetest"
@@ -32,7 +32,7 @@ func (s *readLog) log(op string, f storage.Filter) {
 	s.filters = append(s.filters, fmt.Sprintf("%s type=%q max_sequence=%s offset=%d", op, f.Type, maxSeq, f.Offset))
 }
 
-func (s *readLog) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+func (s *readLog) List(ctx context.Context, f storage.Filter) ([]protocol.Sealed, error) {
 	s.log("list", f)
 	return s.Store.List(ctx, f)
 }
@@ -61,7 +61,7 @@ func TestListSeeksBySequence(t *testing.T) {
 		st := &readLog{Store: f.store}
 		srv := serve(t, nethttp.Handler(st))
 		a := f.chains[tenantA] // sequences 0..6
-		want := listBody(t, []capsule.Sealed{a[3], a[2]}, 7, 2, 3)
+		want := listBody(t, []protocol.Sealed{a[3], a[2]}, 7, 2, 3)
 		if got := get(t, srv, prefix+"/?tenant_id="+tenantA+"&limit=2&offset=3", http.StatusOK); got != want {
 			t.Errorf("page at offset 3:\n got %s\nwant %s", got, want)
 		}
@@ -112,12 +112,12 @@ func TestListGappedChain(t *testing.T) {
 		moved.Sequence = 9
 		pages := []struct {
 			offset, next int
-			recs         []capsule.Sealed
+			recs         []protocol.Sealed
 			missing      string
 		}{
-			{0, 5, []capsule.Sealed{moved, a[6], a[5]}, `{"first_sequence":8,"last_sequence":7,"offset":1}`},
-			{5, 9, []capsule.Sealed{a[4], a[3], a[1]}, `{"first_sequence":2,"last_sequence":2,"offset":7}`},
-			{9, -1, []capsule.Sealed{a[0]}, ``},
+			{0, 5, []protocol.Sealed{moved, a[6], a[5]}, `{"first_sequence":8,"last_sequence":7,"offset":1}`},
+			{5, 9, []protocol.Sealed{a[4], a[3], a[1]}, `{"first_sequence":2,"last_sequence":2,"offset":7}`},
+			{9, -1, []protocol.Sealed{a[0]}, ``},
 		}
 		for _, p := range pages {
 			target := fmt.Sprintf("%s/?tenant_id=%s&limit=3&offset=%d", prefix, tenantA, p.offset)
@@ -140,7 +140,7 @@ func TestListGappedChain(t *testing.T) {
 		}
 		// A page that starts in the gap.
 		target := prefix + "/?tenant_id=" + tenantA + "&limit=2&offset=7"
-		want := listPage(t, []capsule.Sealed{a[1], a[0]}, 10, 2, 7, -1, false)
+		want := listPage(t, []protocol.Sealed{a[1], a[0]}, 10, 2, 7, -1, false)
 		want = want[:len(want)-len(`[]}`)] + `[{"first_sequence":2,"last_sequence":2,"offset":7}]}`
 		if got := get(t, srv, target, http.StatusOK); got != want {
 			t.Errorf("GET %s:\n got %s\nwant %s", target, got, want)
@@ -234,7 +234,7 @@ func (s *shrunk) Head(ctx context.Context, tenant string) (storage.Head, error) 
 	return storage.Head{Sequence: recs[0].Sequence, Hash: recs[0].Hash}, nil
 }
 
-func (s *shrunk) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+func (s *shrunk) List(ctx context.Context, f storage.Filter) ([]protocol.Sealed, error) {
 	return s.Store.List(ctx, s.bound(f))
 }
 

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
 	"github.com/capsule-go/capsule/protocol"
 )
@@ -16,7 +15,7 @@ const notJSON = `tampered {not json`
 
 // unreadableEntry is the expected element of the list's "unreadable" array
 // for rec, whose stored content is now data, at offset in the listing.
-func unreadableEntry(t *testing.T, rec capsule.Sealed, data string, offset int) string {
+func unreadableEntry(t *testing.T, rec protocol.Sealed, data string, offset int) string {
 	t.Helper()
 	rec.Data = []byte(data)
 	_, err := protocol.AppendSealed(nil, &rec)
@@ -38,7 +37,7 @@ func TestListTamperedRow(t *testing.T) {
 		f.tamper(t, tenantB, victim.ID, "data", notJSON)
 
 		b := f.chains[tenantB]
-		want := listPage(t, []capsule.Sealed{b[4], b[3], b[2], b[0]}, 5, 20, 0, -1, false,
+		want := listPage(t, []protocol.Sealed{b[4], b[3], b[2], b[0]}, 5, 20, 0, -1, false,
 			unreadableEntry(t, victim, notJSON, 3))
 		if got := get(t, srv, prefix+"/?tenant_id="+tenantB, http.StatusOK); got != want {
 			t.Errorf("list of the tampered chain:\n got %s\nwant %s", got, want)
@@ -50,7 +49,7 @@ func TestListTamperedRow(t *testing.T) {
 		if all[11].ID != victim.ID {
 			t.Fatalf("fixture order: offset 11 is %s, want %s", all[11].ID, victim.ID)
 		}
-		readable := append(append([]capsule.Sealed{}, all[10:11]...), all[12:15]...)
+		readable := append(append([]protocol.Sealed{}, all[10:11]...), all[12:15]...)
 		want = listPage(t, readable, 15, 5, 10, -1, false, unreadableEntry(t, victim, notJSON, 11))
 		if got := get(t, srv, prefix+"/?limit=5&offset=10", http.StatusOK); got != want {
 			t.Errorf("list of every chain:\n got %s\nwant %s", got, want)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/integrations/nethttp"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // headerTenant binds the tenant to the X-Tenant header; a request without
@@ -48,10 +48,10 @@ func TestTenantBinding(t *testing.T) {
 
 // testBoundTenant checks that a request bound to tenant sees its chain and
 // nothing else, through every route and parameter combination.
-func testBoundTenant(t *testing.T, f *fixture, srv *httptest.Server, tenant string, all []capsule.Sealed) {
+func testBoundTenant(t *testing.T, f *fixture, srv *httptest.Server, tenant string, all []protocol.Sealed) {
 	header := http.Header{"X-Tenant": {tenant}}
 	mine := map[string]bool{}
-	var own []capsule.Sealed
+	var own []protocol.Sealed
 	var foreign []string // ids and hashes of other tenants' capsules
 	for _, r := range all {
 		if r.Tenant == tenant {
@@ -103,7 +103,7 @@ func testBoundTenant(t *testing.T, f *fixture, srv *httptest.Server, tenant stri
 					}
 					continue
 				}
-				want := filter(own, func(r capsule.Sealed) bool { return typ == "" || r.Type == typ })
+				want := filter(own, func(r protocol.Sealed) bool { return typ == "" || r.Type == typ })
 				limit, offset := 20, 0
 				fmt.Sscan(lo[0], &limit)
 				fmt.Sscan(lo[1], &offset)

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -176,8 +177,8 @@ type budget struct {
 
 // limit wraps one chain's stream. A stream that ends early ends cleanly,
 // so VerifyChain reports the checked prefix.
-func (b *budget) limit(seq iter.Seq2[capsule.Sealed, error]) iter.Seq2[capsule.Sealed, error] {
-	return func(yield func(capsule.Sealed, error) bool) {
+func (b *budget) limit(seq iter.Seq2[protocol.Sealed, error]) iter.Seq2[protocol.Sealed, error] {
+	return func(yield func(protocol.Sealed, error) bool) {
 		for rec, err := range seq {
 			if err != nil {
 				yield(rec, err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/capsule-go/capsule"
 	"github.com/capsule-go/capsule/keys"
+	"github.com/capsule-go/capsule/protocol"
 )
 
 // execer runs SQL against the database behind a store, with ? placeholders.
@@ -59,26 +60,26 @@ func TestTamperingDetected(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			cases := []struct {
 				name   string
-				tamper func(t *testing.T, recs []capsule.Sealed, exec execer, table string)
+				tamper func(t *testing.T, recs []protocol.Sealed, exec execer, table string)
 				level  capsule.Level // the lowest level that must catch it
 				broken int64
 			}{
-				{"edit a content field", func(t *testing.T, recs []capsule.Sealed, exec execer, table string) {
+				{"edit a content field", func(t *testing.T, recs []protocol.Sealed, exec execer, table string) {
 					data := strings.Replace(string(recs[4].Data), `"request":"step 4"`, `"request":"step 4, approved"`, 1)
 					exec(t, "UPDATE "+table+" SET data = ? WHERE id = ?", data, recs[4].ID)
 				}, capsule.Full, 4},
-				{"edit a stored hash", func(t *testing.T, recs []capsule.Sealed, exec execer, table string) {
+				{"edit a stored hash", func(t *testing.T, recs []protocol.Sealed, exec execer, table string) {
 					exec(t, "UPDATE "+table+" SET hash = ? WHERE id = ?", strings.Repeat("ab", 32), recs[3].ID)
 				}, capsule.Structural, 4},
-				{"delete a row", func(t *testing.T, recs []capsule.Sealed, exec execer, table string) {
+				{"delete a row", func(t *testing.T, recs []protocol.Sealed, exec execer, table string) {
 					exec(t, "DELETE FROM "+table+" WHERE id = ?", recs[5].ID)
 				}, capsule.Structural, 6},
-				{"swap two rows", func(t *testing.T, recs []capsule.Sealed, exec execer, table string) {
+				{"swap two rows", func(t *testing.T, recs []protocol.Sealed, exec execer, table string) {
 					exec(t, "UPDATE "+table+" SET sequence = -1 WHERE id = ?", recs[2].ID)
 					exec(t, "UPDATE "+table+" SET sequence = 2 WHERE id = ?", recs[3].ID)
 					exec(t, "UPDATE "+table+" SET sequence = 3 WHERE id = ?", recs[2].ID)
 				}, capsule.Structural, 2},
-				{"insert a forged row signed with another key", func(t *testing.T, recs []capsule.Sealed, exec execer, table string) {
+				{"insert a forged row signed with another key", func(t *testing.T, recs []protocol.Sealed, exec execer, table string) {
 					// A forger rewrites capsule 6 and re-seals it correctly,
 					// chained to capsule 5, with a key of their own.
 					_, priv, _ := ed25519.GenerateKey(nil)
@@ -95,7 +96,7 @@ func TestTamperingDetected(t *testing.T) {
 						forged.ID, forged.Type, forged.Sequence, forged.PreviousHash, string(forged.Data), forged.Hash, forged.Signature, "", forged.SignedAt, forged.SignedBy, forged.Domain, chainTenant)
 					// Capsule 7 still points at the real capsule 6.
 				}, capsule.Structural, 7},
-				{"replace the last row with a forged one", func(t *testing.T, recs []capsule.Sealed, exec execer, table string) {
+				{"replace the last row with a forged one", func(t *testing.T, recs []protocol.Sealed, exec execer, table string) {
 					last := recs[len(recs)-1]
 					_, priv, _ := ed25519.GenerateKey(nil)
 					forger := keys.NewSigner(priv, last.SignedBy)
@@ -118,7 +119,7 @@ func TestTamperingDetected(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer c.Close()
-					var recs []capsule.Sealed
+					var recs []protocol.Sealed
 					for i := range 10 {
 						cp := capsule.New(capsule.TypeAgent)
 						cp.Trigger.Request = "step " + string(rune('0'+i))

@@ -13,13 +13,14 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
 // Store keeps chains in memory. The zero value is not ready; use New.
 type Store struct {
 	mu     sync.RWMutex
-	chains map[string][]storage.Record
+	chains map[string][]protocol.Sealed
 	byID   map[string]ref
 	closed bool
 	// trees holds each chain's stored tree hashes (see tree.go), and
@@ -35,14 +36,14 @@ type ref struct {
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{chains: make(map[string][]storage.Record), byID: make(map[string]ref),
+	return &Store{chains: make(map[string][]protocol.Sealed), byID: make(map[string]ref),
 		trees: make(map[string][]tlog.Hash), checkpoints: make(map[string][]byte)}
 }
 
 var _ storage.Store = (*Store)(nil)
 
 // Append implements storage.Store.
-func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+func (s *Store) Append(ctx context.Context, tenant string, recs []protocol.Sealed) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -67,7 +68,7 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 		if _, dup := s.byID[r.ID]; dup {
 			return fmt.Errorf("memory: duplicate id %s", r.ID)
 		}
-		if slices.ContainsFunc(recs[:i], func(p storage.Record) bool { return p.ID == r.ID }) {
+		if slices.ContainsFunc(recs[:i], func(p protocol.Sealed) bool { return p.ID == r.ID }) {
 			return fmt.Errorf("memory: duplicate id %s inside the batch", r.ID)
 		}
 		head = storage.Head{Sequence: r.Sequence, Hash: r.Hash}
@@ -86,7 +87,7 @@ func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record
 	return nil
 }
 
-func headOf(chain []storage.Record) storage.Head {
+func headOf(chain []protocol.Sealed) storage.Head {
 	if len(chain) == 0 {
 		return storage.Head{Sequence: -1}
 	}
@@ -108,22 +109,22 @@ func (s *Store) Head(ctx context.Context, tenant string) (storage.Head, error) {
 }
 
 // Get implements storage.Store.
-func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Record, error) {
+func (s *Store) Get(ctx context.Context, id string, tenant *string) (protocol.Sealed, error) {
 	if err := ctx.Err(); err != nil {
-		return storage.Record{}, err
+		return protocol.Sealed{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return storage.Record{}, storage.ErrClosed
+		return protocol.Sealed{}, storage.ErrClosed
 	}
 	if r, ok := s.byID[id]; ok {
 		if tenant == nil || *tenant == r.tenant {
 			return s.chains[r.tenant][r.index], nil
 		}
-		return storage.Record{}, storage.ErrNotFound
+		return protocol.Sealed{}, storage.ErrNotFound
 	}
-	var found []storage.Record
+	var found []protocol.Sealed
 	for k, r := range s.byID {
 		if id != "" && len(id) < 36 && strings.HasPrefix(k, id) && (tenant == nil || *tenant == r.tenant) {
 			found = append(found, s.chains[r.tenant][r.index])
@@ -131,22 +132,22 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Rec
 	}
 	switch len(found) {
 	case 0:
-		return storage.Record{}, storage.ErrNotFound
+		return protocol.Sealed{}, storage.ErrNotFound
 	case 1:
 		return found[0], nil
 	}
-	return storage.Record{}, storage.ErrAmbiguous
+	return protocol.Sealed{}, storage.ErrAmbiguous
 }
 
 // GetByHash implements storage.Store.
-func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (storage.Record, error) {
+func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (protocol.Sealed, error) {
 	if err := ctx.Err(); err != nil {
-		return storage.Record{}, err
+		return protocol.Sealed{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return storage.Record{}, storage.ErrClosed
+		return protocol.Sealed{}, storage.ErrClosed
 	}
 	for t, chain := range s.chains {
 		if tenant != nil && *tenant != t {
@@ -158,23 +159,23 @@ func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (sto
 			}
 		}
 	}
-	return storage.Record{}, storage.ErrNotFound
+	return protocol.Sealed{}, storage.ErrNotFound
 }
 
 // Scan implements storage.Store.
-func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[storage.Record, error] {
-	return func(yield func(storage.Record, error) bool) {
+func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[protocol.Sealed, error] {
+	return func(yield func(protocol.Sealed, error) bool) {
 		for i := max(from, 0); ; i++ {
 			s.mu.RLock()
 			closed := s.closed
 			chain := s.chains[tenant]
 			s.mu.RUnlock()
 			if closed {
-				yield(storage.Record{}, storage.ErrClosed)
+				yield(protocol.Sealed{}, storage.ErrClosed)
 				return
 			}
 			if err := ctx.Err(); err != nil {
-				yield(storage.Record{}, err)
+				yield(protocol.Sealed{}, err)
 				return
 			}
 			if i >= int64(len(chain)) {
@@ -187,8 +188,8 @@ func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[s
 	}
 }
 
-func (s *Store) matching(f storage.Filter) []storage.Record {
-	var out []storage.Record
+func (s *Store) matching(f storage.Filter) []protocol.Sealed {
+	var out []protocol.Sealed
 	for t, chain := range s.chains {
 		if f.Tenant != nil && *f.Tenant != t {
 			continue
@@ -200,7 +201,7 @@ func (s *Store) matching(f storage.Filter) []storage.Record {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b storage.Record) int {
+	slices.SortFunc(out, func(a, b protocol.Sealed) int {
 		if a.Sequence != b.Sequence {
 			return int(b.Sequence - a.Sequence)
 		}
@@ -210,7 +211,7 @@ func (s *Store) matching(f storage.Filter) []storage.Record {
 }
 
 // List implements storage.Store.
-func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+func (s *Store) List(ctx context.Context, f storage.Filter) ([]protocol.Sealed, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -221,7 +222,7 @@ func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, e
 	}
 	out := s.matching(f)
 	if f.Offset >= int64(len(out)) {
-		return []storage.Record{}, nil
+		return []protocol.Sealed{}, nil
 	}
 	out = out[f.Offset:]
 	if f.Limit > 0 && f.Limit < len(out) {

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/capsule-go/capsule/internal/tree"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -15,7 +16,7 @@ var _ storage.TreeStore = (*Store)(nil)
 
 // extendTree returns the stored hashes recs add to tenant's tree, which
 // covers the whole chain before them. s.mu is held.
-func (s *Store) extendTree(tenant string, recs []storage.Record) ([]tlog.Hash, error) {
+func (s *Store) extendTree(tenant string, recs []protocol.Sealed) ([]tlog.Hash, error) {
 	size := int64(len(s.chains[tenant]))
 	leaves := make([]tlog.Hash, len(recs))
 	for i, r := range recs {

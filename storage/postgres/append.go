@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/batch"
 	"github.com/jackc/pgx/v5"
@@ -85,7 +86,7 @@ SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM tr)`, tenant, p, p+1, p
 // another error, storing nothing, when the batch is not a chain of tenant's
 // records or reuses the id of a stored capsule. On a read-only store it
 // returns [ErrReadOnly], even for an empty batch.
-func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+func (s *Store) Append(ctx context.Context, tenant string, recs []protocol.Sealed) error {
 	return s.AppendBatches(ctx, []storage.Batch{{Tenant: tenant, Records: recs}})[0]
 }
 
@@ -181,7 +182,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 
 // insertedErr is the outcome of a conditional INSERT of recs that stored
 // n rows: nil when it stored them all, ErrConflict when none.
-func insertedErr(tenant string, recs []storage.Record, n int64) error {
+func insertedErr(tenant string, recs []protocol.Sealed, n int64) error {
 	switch {
 	case n == 0:
 		return fmt.Errorf("postgres: append to %q at sequence %d: the head is not sequence %d with hash %q: %w",
@@ -455,7 +456,7 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 // insertArgs returns the conditional INSERT of recs into tenant's chain and
 // its arguments; with tree true, the INSERT that stores rows, the batch's
 // tree rows, too (insertNullTree or insertTenantTree).
-func insertArgs(tenant string, recs []storage.Record, rows treeRows, tree bool) (string, []any) {
+func insertArgs(tenant string, recs []protocol.Sealed, rows treeRows, tree bool) (string, []any) {
 	n := len(recs)
 	ids, types, prevs, data, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	sigs, sigsPQ, signedAt, signedBy, sessions, domains := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -540,7 +541,7 @@ func readInsert(br pgx.BatchResults, in treeInsert, plan *treePlan) (int64, erro
 // data and constraint errors (SQLSTATE classes 22 and 23, a unique
 // violation on a constraint an operator added among them) wrap
 // [storage.ErrRejected]: the batch is refused, the store is not down.
-func appendErr(tenant string, recs []storage.Record, err error) error {
+func appendErr(tenant string, recs []protocol.Sealed, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {

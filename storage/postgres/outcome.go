@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -187,7 +187,7 @@ func (s *Store) settle(ctx context.Context, pc *pgconn.PgConn) error {
 // stored reports whether recs, a batch of tenant's chain whose transaction
 // had an unknown outcome, are stored: a batch is all there or not at all.
 // While no server answers it asks again (see ask).
-func (s *Store) stored(ctx context.Context, tenant string, recs []storage.Record) (bool, error) {
+func (s *Store) stored(ctx context.Context, tenant string, recs []protocol.Sealed) (bool, error) {
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.ID

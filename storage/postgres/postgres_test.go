@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/sqlite"
 	"github.com/capsule-go/capsule/storage/storagetest"
@@ -188,7 +189,7 @@ func TestTableCompressesData(t *testing.T) {
 	pool := rawPool(t, schema)
 	rec := storagetest.Chain("", storage.Head{Sequence: -1}, 1)[0]
 	rec.Data = []byte(`{"domain": "agents", "note": "` + strings.Repeat("a capsule's content compresses ", 100) + `"}`)
-	if err := s.Append(t.Context(), "", []storage.Record{rec}); err != nil {
+	if err := s.Append(t.Context(), "", []protocol.Sealed{rec}); err != nil {
 		t.Fatal(err)
 	}
 	var lz4 bool
@@ -320,7 +321,7 @@ func TestExistingTable(t *testing.T) {
 	}
 	defer s.Close()
 	got := storagetest.CheckChain(t.Context(), t, s, "acme", 1)
-	want := storage.Record{ID: "00000000-0000-4000-8000-000000000001", Type: "tool", Domain: "y", Tenant: "acme",
+	want := protocol.Sealed{ID: "00000000-0000-4000-8000-000000000001", Type: "tool", Domain: "y", Tenant: "acme",
 		Data: []byte(`{"domain": "y"}`), Hash: "h1", Signature: "s1", SignaturePQ: "pq", SessionID: "sess"}
 	if !reflect.DeepEqual(got[0], want) {
 		t.Fatalf("got  %+v\nwant %+v", got[0], want)
@@ -430,7 +431,7 @@ func TestUniqueViolation(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() {
-			done <- s.Append(t.Context(), tenant, []storage.Record{storagetest.NewRecord(tenant, 2, chain[1].Hash)})
+			done <- s.Append(t.Context(), tenant, []protocol.Sealed{storagetest.NewRecord(tenant, 2, chain[1].Hash)})
 		}()
 		select {
 		case err := <-done:
@@ -522,7 +523,7 @@ func TestNullColumns(t *testing.T) {
 	s, schema := openSchema(t)
 	r := storagetest.NewRecord("", 0, "")
 	r.SessionID = ""
-	if err := s.Append(t.Context(), "", []storage.Record{r}); err != nil {
+	if err := s.Append(t.Context(), "", []protocol.Sealed{r}); err != nil {
 		t.Fatal(err)
 	}
 	var prevNull, sessionNull, tenantNull bool

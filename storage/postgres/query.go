@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/capsule-go/capsule/storage"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage/internal/rows"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -66,8 +66,8 @@ func (q *query) sql(what, tail string) string {
 const recordCols = "id, type, domain, COALESCE(tenant_id, ''), sequence, COALESCE(previous_hash, ''), data, hash, " +
 	"signature, signature_pq, COALESCE(signed_at, ''), COALESCE(signed_by, ''), COALESCE(session_id, '')"
 
-func scanRecord(row pgx.Row) (storage.Record, error) {
-	var r storage.Record
+func scanRecord(row pgx.Row) (protocol.Sealed, error) {
+	var r protocol.Sealed
 	var seq int32
 	err := row.Scan(&r.ID, &r.Type, &r.Domain, &r.Tenant, &seq, &r.PreviousHash, &r.Data, &r.Hash,
 		&r.Signature, &r.SignaturePQ, &r.SignedAt, &r.SignedBy, &r.SessionID)
@@ -87,13 +87,13 @@ func (s *Store) noTable(err error) bool {
 
 // queryRecords runs sql and reads every row as a Record; a read-only store
 // reads no row from a missing table.
-func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]storage.Record, error) {
+func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]protocol.Sealed, error) {
 	return s.queryRecordsMax(ctx, 0, sql, args...)
 }
 
 // queryRecordsMax is queryRecords reading rows until they hold maxBytes
 // bytes of Data or more (every row when maxBytes <= 0).
-func (s *Store) queryRecordsMax(ctx context.Context, maxBytes int64, sql string, args ...any) ([]storage.Record, error) {
+func (s *Store) queryRecordsMax(ctx context.Context, maxBytes int64, sql string, args ...any) ([]protocol.Sealed, error) {
 	c, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		if s.noTable(err) {
@@ -102,7 +102,7 @@ func (s *Store) queryRecordsMax(ctx context.Context, maxBytes int64, sql string,
 		return nil, err
 	}
 	defer c.Close()
-	recs, err := rows.Collect(c, maxBytes, func() (storage.Record, error) { return scanRecord(c) })
+	recs, err := rows.Collect(c, maxBytes, func() (protocol.Sealed, error) { return scanRecord(c) })
 	if err != nil && !s.noTable(err) {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/rows"
 	"github.com/jackc/pgx/v5"
@@ -57,41 +58,41 @@ func getQuery(id string, tenant *string) *query {
 
 // Get returns the capsule with id id or, when id is shorter than a full
 // id, the one capsule whose id starts with it.
-func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Record, error) {
+func (s *Store) Get(ctx context.Context, id string, tenant *string) (protocol.Sealed, error) {
 	if err := s.ready(ctx); err != nil {
-		return storage.Record{}, fmt.Errorf("postgres: get: %w", err)
+		return protocol.Sealed{}, fmt.Errorf("postgres: get: %w", err)
 	}
 	if id == "" {
-		return storage.Record{}, fmt.Errorf("postgres: get: empty id: %w", storage.ErrNotFound)
+		return protocol.Sealed{}, fmt.Errorf("postgres: get: empty id: %w", storage.ErrNotFound)
 	}
 	q := getQuery(id, tenant)
 	recs, err := s.queryRecords(ctx, q.sql(recordCols, "LIMIT 2"), q.args...)
 	if err != nil {
-		return storage.Record{}, fmt.Errorf("postgres: get %q: %w", id, err)
+		return protocol.Sealed{}, fmt.Errorf("postgres: get %q: %w", id, err)
 	}
 	switch len(recs) {
 	case 0:
-		return storage.Record{}, fmt.Errorf("postgres: get %q: %w", id, storage.ErrNotFound)
+		return protocol.Sealed{}, fmt.Errorf("postgres: get %q: %w", id, storage.ErrNotFound)
 	case 1:
 		return recs[0], nil
 	}
-	return storage.Record{}, fmt.Errorf("postgres: get %q: %w", id, storage.ErrAmbiguous)
+	return protocol.Sealed{}, fmt.Errorf("postgres: get %q: %w", id, storage.ErrAmbiguous)
 }
 
 // GetByHash returns the capsule with the given hash.
-func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (storage.Record, error) {
+func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (protocol.Sealed, error) {
 	if err := s.ready(ctx); err != nil {
-		return storage.Record{}, fmt.Errorf("postgres: get by hash: %w", err)
+		return protocol.Sealed{}, fmt.Errorf("postgres: get by hash: %w", err)
 	}
 	var q query
 	q.where("hash = %s", hash)
 	q.tenantFilter(tenant)
 	recs, err := s.queryRecords(ctx, q.sql(recordCols, "LIMIT 1"), q.args...)
 	if err != nil {
-		return storage.Record{}, fmt.Errorf("postgres: get by hash %q: %w", hash, err)
+		return protocol.Sealed{}, fmt.Errorf("postgres: get by hash %q: %w", hash, err)
 	}
 	if len(recs) == 0 {
-		return storage.Record{}, fmt.Errorf("postgres: get by hash %q: %w", hash, storage.ErrNotFound)
+		return protocol.Sealed{}, fmt.Errorf("postgres: get by hash %q: %w", hash, storage.ErrNotFound)
 	}
 	return recs[0], nil
 }
@@ -99,13 +100,13 @@ func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (sto
 // Scan streams tenant's chain from sequence from, reading batches of 512
 // records by key (sequence), so memory stays bounded whatever the length
 // of the chain and no connection is held between batches.
-func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[storage.Record, error] {
-	return func(yield func(storage.Record, error) bool) {
+func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[protocol.Sealed, error] {
+	return func(yield func(protocol.Sealed, error) bool) {
 		var q query
 		q.tenant(tenant)
 		q.where("sequence >= %s::int8", from)
 		sql := q.sql(recordCols, "ORDER BY sequence LIMIT "+strconv.Itoa(scanBatch))
-		scan := rows.Keyset(from, scanBatch, func(next int64) ([]storage.Record, error) {
+		scan := rows.Keyset(from, scanBatch, func(next int64) ([]protocol.Sealed, error) {
 			if err := s.ready(ctx); err != nil {
 				return nil, fmt.Errorf("postgres: scan %q: %w", tenant, err)
 			}
@@ -155,7 +156,7 @@ const chainOrder = `ORDER BY sequence DESC`
 
 // List returns the capsules matching f, newest first, then by tenant (the
 // null tenant first, then in byte order).
-func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+func (s *Store) List(ctx context.Context, f storage.Filter) ([]protocol.Sealed, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: list: %w", err)
 	}

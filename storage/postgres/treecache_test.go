@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/storagetest"
 )
@@ -83,7 +84,7 @@ func TestTreeInInsert(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := t.Context()
-	chains := map[string][]storage.Record{}
+	chains := map[string][]protocol.Sealed{}
 	for round := range 3 {
 		var batches []storage.Batch
 		for _, tenant := range []string{"", "acme", "beta"} {

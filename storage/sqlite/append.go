@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/capsule-go/capsule/internal/tree"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/batch"
 	"github.com/capsule-go/capsule/storage/sqlite/internal/driver"
@@ -20,7 +21,7 @@ import (
 // another error, storing nothing, when the batch is not a chain of tenant's
 // records or reuses the id of a stored capsule. On a read-only store it
 // returns [ErrReadOnly], even for an empty batch.
-func (s *Store) Append(ctx context.Context, tenant string, recs []storage.Record) error {
+func (s *Store) Append(ctx context.Context, tenant string, recs []protocol.Sealed) error {
 	if s.closed.Load() {
 		return s.errClosed("append")
 	}
@@ -282,7 +283,7 @@ func (s *Store) checkIDs(ctx context.Context, w *writeTx, batches []storage.Batc
 // inside w, which holds the write lock and whose ids [Store.checkIDs] has
 // checked. wrote reports whether it ran an insert, so that the transaction
 // may hold part of recs.
-func (s *Store) appendTx(ctx context.Context, w *writeTx, tenant string, recs []storage.Record) (wrote bool, err error) {
+func (s *Store) appendTx(ctx context.Context, w *writeTx, tenant string, recs []protocol.Sealed) (wrote bool, err error) {
 	t := tableOf(tenant)
 	head := storage.Head{Sequence: -1}
 	var headArgs []any
@@ -345,13 +346,13 @@ func (s *Store) refuse(ctx context.Context, tx *sql.Tx, err error) error {
 	return err
 }
 
-func (s *Store) appendErr(tenant string, recs []storage.Record, err error) error {
+func (s *Store) appendErr(tenant string, recs []protocol.Sealed, err error) error {
 	return fmt.Errorf("sqlite: append to %q at sequence %d: %w", tenant, recs[0].Sequence, err)
 }
 
 // insertErr maps a failed INSERT of r: a taken sequence means another
 // writer extended the chain (ErrConflict), a taken id does not.
-func (s *Store) insertErr(tenant string, r storage.Record, err error) error {
+func (s *Store) insertErr(tenant string, r protocol.Sealed, err error) error {
 	// Both tables have one UNIQUE constraint besides the id primary key:
 	// the (tenant's) sequence.
 	code, _ := driver.Code(err)

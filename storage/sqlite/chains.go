@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/summary"
 )
@@ -26,7 +27,7 @@ func (s *Store) chain(ctx context.Context, tenant string) (c storage.Chain, ok b
 	c.Tenant = tenant
 	for _, end := range []struct {
 		order string
-		rec   *storage.Record
+		rec   *protocol.Sealed
 	}{{"ASC", &c.First}, {"DESC", &c.Last}} {
 		q, args := p.sql(p.t.cols)
 		recs, err := s.queryRecords(ctx, q+" ORDER BY sequence "+end.order+" LIMIT 1", args...)

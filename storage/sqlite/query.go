@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/rows"
@@ -150,13 +151,13 @@ func union(ps []part) (string, []any) {
 }
 
 // scanRecord reads a row selected with table.cols.
-func scanRecord(row interface{ Scan(...any) error }) (storage.Record, error) {
-	var r storage.Record
+func scanRecord(row interface{ Scan(...any) error }) (protocol.Sealed, error) {
+	var r protocol.Sealed
 	var domain, prev, signedAt, signedBy, session sql.NullString
 	err := row.Scan(&r.ID, &r.Type, &domain, &r.Tenant, &r.Sequence, &prev, &r.Data, &r.Hash,
 		&r.Signature, &r.SignaturePQ, &signedAt, &signedBy, &session)
 	if err != nil {
-		return storage.Record{}, err
+		return protocol.Sealed{}, err
 	}
 	r.Domain, r.PreviousHash, r.SignedAt, r.SignedBy, r.SessionID = domain.String, prev.String, signedAt.String, signedBy.String, session.String
 	if !domain.Valid {
@@ -171,20 +172,20 @@ func scanRecord(row interface{ Scan(...any) error }) (storage.Record, error) {
 }
 
 // queryRecords runs q and reads every row as a Record.
-func (s *Store) queryRecords(ctx context.Context, q string, args ...any) ([]storage.Record, error) {
+func (s *Store) queryRecords(ctx context.Context, q string, args ...any) ([]protocol.Sealed, error) {
 	return s.queryRecordsMax(ctx, 0, q, args...)
 }
 
 // queryRecordsMax runs q and reads its rows as Records until they hold
 // maxBytes bytes of Data or more (every row when maxBytes <= 0); SQLite
 // reads no row after that.
-func (s *Store) queryRecordsMax(ctx context.Context, maxBytes int64, q string, args ...any) ([]storage.Record, error) {
+func (s *Store) queryRecordsMax(ctx context.Context, maxBytes int64, q string, args ...any) ([]protocol.Sealed, error) {
 	c, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	return rows.Collect(c, maxBytes, func() (storage.Record, error) { return scanRecord(c) })
+	return rows.Collect(c, maxBytes, func() (protocol.Sealed, error) { return scanRecord(c) })
 }
 
 func (s *Store) errClosed(op string) error {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/internal/rows"
 )
@@ -44,32 +45,32 @@ const idLen = 36
 
 // Get returns the capsule with id id or, when id is shorter than a full
 // id, the one capsule whose id starts with it.
-func (s *Store) Get(ctx context.Context, id string, tenant *string) (storage.Record, error) {
+func (s *Store) Get(ctx context.Context, id string, tenant *string) (protocol.Sealed, error) {
 	if s.closed.Load() {
-		return storage.Record{}, s.errClosed("get")
+		return protocol.Sealed{}, s.errClosed("get")
 	}
 	if id == "" {
-		return storage.Record{}, fmt.Errorf("sqlite: get: empty id: %w", storage.ErrNotFound)
+		return protocol.Sealed{}, fmt.Errorf("sqlite: get: empty id: %w", storage.ErrNotFound)
 	}
 	ps, err := s.parts(ctx, tenant)
 	if err != nil {
-		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, err)
+		return protocol.Sealed{}, fmt.Errorf("sqlite: get %q: %w", id, err)
 	}
 	if len(ps) == 0 {
-		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrNotFound)
+		return protocol.Sealed{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrNotFound)
 	}
 	q, args := getQuery(ps, id)
 	recs, err := s.queryRecords(ctx, q, args...)
 	if err != nil {
-		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, err)
+		return protocol.Sealed{}, fmt.Errorf("sqlite: get %q: %w", id, err)
 	}
 	switch len(recs) {
 	case 0:
-		return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrNotFound)
+		return protocol.Sealed{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrNotFound)
 	case 1:
 		return recs[0], nil
 	}
-	return storage.Record{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrAmbiguous)
+	return protocol.Sealed{}, fmt.Errorf("sqlite: get %q: %w", id, storage.ErrAmbiguous)
 }
 
 // getQuery returns Get's SELECT over ps of the capsule whose id is id or,
@@ -97,16 +98,16 @@ func getQuery(ps []part, id string) (string, []any) {
 }
 
 // GetByHash returns the capsule with the given hash.
-func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (storage.Record, error) {
+func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (protocol.Sealed, error) {
 	if s.closed.Load() {
-		return storage.Record{}, s.errClosed("get by hash")
+		return protocol.Sealed{}, s.errClosed("get by hash")
 	}
 	ps, err := s.parts(ctx, tenant)
 	if err != nil {
-		return storage.Record{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, err)
+		return protocol.Sealed{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, err)
 	}
 	if len(ps) == 0 {
-		return storage.Record{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, storage.ErrNotFound)
+		return protocol.Sealed{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, storage.ErrNotFound)
 	}
 	for i := range ps {
 		ps[i].where("hash = ?", hash)
@@ -114,10 +115,10 @@ func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (sto
 	q, args := union(ps)
 	recs, err := s.queryRecords(ctx, q+" LIMIT 1", args...)
 	if err != nil {
-		return storage.Record{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, err)
+		return protocol.Sealed{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, err)
 	}
 	if len(recs) == 0 {
-		return storage.Record{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, storage.ErrNotFound)
+		return protocol.Sealed{}, fmt.Errorf("sqlite: get by hash %q: %w", hash, storage.ErrNotFound)
 	}
 	return recs[0], nil
 }
@@ -125,15 +126,15 @@ func (s *Store) GetByHash(ctx context.Context, hash string, tenant *string) (sto
 // Scan streams tenant's chain from sequence from, reading batches of 512
 // records by key (sequence), so memory stays bounded whatever the length
 // of the chain and no read transaction stays open between batches.
-func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[storage.Record, error] {
-	return func(yield func(storage.Record, error) bool) {
+func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[protocol.Sealed, error] {
+	return func(yield func(protocol.Sealed, error) bool) {
 		if s.closed.Load() {
-			yield(storage.Record{}, s.errClosed(fmt.Sprintf("scan %q", tenant)))
+			yield(protocol.Sealed{}, s.errClosed(fmt.Sprintf("scan %q", tenant)))
 			return
 		}
 		ps, err := s.parts(ctx, &tenant)
 		if err != nil {
-			yield(storage.Record{}, fmt.Errorf("sqlite: scan %q from %d: %w", tenant, from, err))
+			yield(protocol.Sealed{}, fmt.Errorf("sqlite: scan %q from %d: %w", tenant, from, err))
 			return
 		}
 		if len(ps) == 0 {
@@ -143,7 +144,7 @@ func (s *Store) Scan(ctx context.Context, tenant string, from int64) iter.Seq2[s
 		p.where("sequence >= ?", nil)
 		q, args := p.sql(p.t.cols)
 		q += " ORDER BY sequence LIMIT " + strconv.Itoa(scanBatch)
-		scan := rows.Keyset(from, scanBatch, func(next int64) ([]storage.Record, error) {
+		scan := rows.Keyset(from, scanBatch, func(next int64) ([]protocol.Sealed, error) {
 			if s.closed.Load() {
 				return nil, s.errClosed(fmt.Sprintf("scan %q", tenant))
 			}
@@ -190,7 +191,7 @@ func (s *Store) filtered(ctx context.Context, f storage.Filter) ([]part, error) 
 }
 
 // List returns the capsules matching f, newest first, then by tenant.
-func (s *Store) List(ctx context.Context, f storage.Filter) ([]storage.Record, error) {
+func (s *Store) List(ctx context.Context, f storage.Filter) ([]protocol.Sealed, error) {
 	if s.closed.Load() {
 		return nil, s.errClosed("list")
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	sqlitedriver "github.com/capsule-go/capsule/storage/sqlite/internal/driver"
 	"github.com/capsule-go/capsule/storage/storagetest"
@@ -98,9 +99,9 @@ func journalVersions(t *testing.T, path string) [2]byte {
 }
 
 // scan collects tenant's chain from sequence from.
-func scan(t *testing.T, s storage.Store, tenant string, from int64) []storage.Record {
+func scan(t *testing.T, s storage.Store, tenant string, from int64) []protocol.Sealed {
 	t.Helper()
-	var recs []storage.Record
+	var recs []protocol.Sealed
 	for r, err := range s.Scan(t.Context(), tenant, from) {
 		if err != nil {
 			t.Fatalf("Scan(%q, %d): %v", tenant, from, err)
@@ -210,7 +211,7 @@ func TestReadOnlyReferenceFile(t *testing.T) {
 	if list, err := s.List(ctx, storage.Filter{Tenant: new("t1")}); err != nil || len(list) != 0 {
 		t.Fatalf("List of a tenant without a table = %d records, %v", len(list), err)
 	}
-	if list, err := s.List(ctx, storage.Filter{Limit: 2, Offset: 1}); err != nil || !reflect.DeepEqual(list, []storage.Record{recs[10], recs[9]}) {
+	if list, err := s.List(ctx, storage.Filter{Limit: 2, Offset: 1}); err != nil || !reflect.DeepEqual(list, []protocol.Sealed{recs[10], recs[9]}) {
 		t.Fatalf("List limit 2 offset 1 = %d records, %v", len(list), err)
 	}
 	for _, c := range []struct {
@@ -369,7 +370,7 @@ func TestReadOnlyMissingTables(t *testing.T) {
 			t.Fatalf("Count of the null tenant = %d, %v; want 0", n, err)
 		}
 		list, err := s.List(ctx, storage.Filter{})
-		if err != nil || !reflect.DeepEqual(list, []storage.Record{tenant[2], tenant[1], tenant[0]}) {
+		if err != nil || !reflect.DeepEqual(list, []protocol.Sealed{tenant[2], tenant[1], tenant[0]}) {
 			t.Fatalf("List = %d records, %v", len(list), err)
 		}
 		if _, err := s.Get(ctx, null[0].ID, nil); !errors.Is(err, storage.ErrNotFound) {

@@ -7,13 +7,14 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/storagetest"
 )
 
 // appendChain appends n records to tenant's chain in batches of batch and
 // returns recs with them.
-func appendChain(t *testing.T, s *Store, tenant string, recs []storage.Record, n, batch int) []storage.Record {
+func appendChain(t *testing.T, s *Store, tenant string, recs []protocol.Sealed, n, batch int) []protocol.Sealed {
 	t.Helper()
 	for n > 0 {
 		head := storage.Head{Sequence: -1}
@@ -45,7 +46,7 @@ func count(t *testing.T, s *Store, query string, args ...any) int64 {
 // capsule_tree, as the reference table has no column for them.
 func TestTenantTreeInRows(t *testing.T) {
 	s, _ := openTemp(t)
-	var acme, null []storage.Record
+	var acme, null []protocol.Sealed
 	for _, batch := range []int{1, 5, 64, 2} {
 		acme = appendChain(t, s, "acme", acme, 2*batch, batch)
 		null = appendChain(t, s, "", null, batch, batch)

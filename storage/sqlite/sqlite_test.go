@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 	sqlitedriver "github.com/capsule-go/capsule/storage/sqlite/internal/driver"
 	"github.com/capsule-go/capsule/storage/storagetest"
@@ -159,7 +160,7 @@ func TestPythonReferenceFile(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	defer s.Close()
-	var recs []storage.Record
+	var recs []protocol.Sealed
 	for r, err := range s.Scan(t.Context(), "", 0) {
 		if err != nil {
 			t.Fatalf("Scan: %v", err)
@@ -173,7 +174,7 @@ func TestPythonReferenceFile(t *testing.T) {
 		want := chain[i]
 		ctxSection, _ := want["context"].(map[string]any)
 		session, _ := ctxSection["session_id"].(string)
-		wantRec := storage.Record{
+		wantRec := protocol.Sealed{
 			ID: want.str("id"), Type: want.str("type"), Domain: want.str("domain"), Tenant: "",
 			Sequence: int64(i), PreviousHash: want.str("previous_hash"), SessionID: session,
 			Data: r.Data, Hash: want.str("hash"), Signature: want.str("signature"),
@@ -224,7 +225,7 @@ func TestPythonReferenceFile(t *testing.T) {
 
 	// A 13th capsule, then a tenant chain beside the reference table.
 	next := storagetest.NewRecord("", 12, head.Hash)
-	if err := s.Append(t.Context(), "", []storage.Record{next}); err != nil {
+	if err := s.Append(t.Context(), "", []protocol.Sealed{next}); err != nil {
 		t.Fatalf("Append of capsule 12: %v", err)
 	}
 	if err := s.Append(t.Context(), "t1", storagetest.Chain("t1", storage.Head{Sequence: -1}, 2)); err != nil {
@@ -277,7 +278,7 @@ func TestNullColumns(t *testing.T) {
 	s, path := openTemp(t)
 	r := storagetest.NewRecord("", 0, "")
 	r.SessionID = ""
-	if err := s.Append(t.Context(), "", []storage.Record{r}); err != nil {
+	if err := s.Append(t.Context(), "", []protocol.Sealed{r}); err != nil {
 		t.Fatal(err)
 	}
 	var prev, session, data string
@@ -393,7 +394,7 @@ func TestUniqueViolation(t *testing.T) {
 			t.Fatal(err)
 		}
 		tbl := tableOf(tenant)
-		insert := func(r storage.Record) error {
+		insert := func(r protocol.Sealed) error {
 			args := []any{r.ID, r.Type, r.Sequence, nullable(r.PreviousHash), string(r.Data), r.Hash,
 				r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID), r.Domain, tenant, nil}
 			_, err := s.w.ExecContext(t.Context(), tbl.insert, args[:strings.Count(tbl.insert, "?")]...)

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/capsule-go/capsule/internal/tree"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -384,7 +385,7 @@ func (s *Store) growTx(ctx context.Context, w *writeTx, tenant string, size int6
 // when it covers the chain up to head, or lags by at most inlineCatchUp
 // capsules (which it then catches up); else (or when the store keeps no
 // tree) planTree returns nil, and the tree is left for GrowTree.
-func (s *Store) planTree(ctx context.Context, w *writeTx, tenant string, head storage.Head, headTree bool, recs []storage.Record) (*extension, error) {
+func (s *Store) planTree(ctx context.Context, w *writeTx, tenant string, head storage.Head, headTree bool, recs []protocol.Sealed) (*extension, error) {
 	if s.noTree {
 		return nil, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -20,7 +21,7 @@ func testAppendAndScan(t *testing.T, s storage.Store) {
 	appendOK(t, s, "", one)
 	more := Chain("", storage.Head{Sequence: 1, Hash: one.Hash}, 3)
 	appendOK(t, s, "", more...)
-	want := append([]storage.Record{genesis, one}, more...)
+	want := append([]protocol.Sealed{genesis, one}, more...)
 	last := more[2]
 	if h := headOf(t, s, ""); h != (storage.Head{Sequence: 4, Hash: last.Hash}) || h.Empty() {
 		t.Fatalf("Head = %+v, want {4 %s}", h, last.Hash)
@@ -35,7 +36,7 @@ func testAppendAndScan(t *testing.T, s storage.Store) {
 		if err != nil {
 			t.Fatalf("Get(%s): %v", w.ID, err)
 		}
-		sameRecords(t, "Get", []storage.Record{got}, []storage.Record{w})
+		sameRecords(t, "Get", []protocol.Sealed{got}, []protocol.Sealed{w})
 	}
 }
 
@@ -74,14 +75,14 @@ func testEmptyAppend(t *testing.T, s storage.Store) {
 		t.Fatalf("Append of no records to an empty chain: %v", err)
 	}
 	recs := grow(t, s, "", 2, 2)
-	if err := s.Append(t.Context(), "", []storage.Record{}); err != nil {
+	if err := s.Append(t.Context(), "", []protocol.Sealed{}); err != nil {
 		t.Fatalf("Append of no records: %v", err)
 	}
 	sameRecords(t, "Scan", scanAll(t, s, "", 0), recs)
 }
 
 // assertUnchanged checks that tenant's chain is still exactly want.
-func assertUnchanged(t *testing.T, s storage.Store, tenant string, want []storage.Record) {
+func assertUnchanged(t *testing.T, s storage.Store, tenant string, want []protocol.Sealed) {
 	t.Helper()
 	sameRecords(t, "chain after a rejected Append", scanAll(t, s, tenant, 0), want)
 	n, err := s.Count(t.Context(), storage.Filter{Tenant: ptr(tenant)})
@@ -99,10 +100,10 @@ func testConflicts(t *testing.T, s storage.Store) {
 				defer assertUnchanged(t, s, "", prev)
 			}
 			bad := NewRecord(tenant, 0, randomHex(32))
-			err := s.Append(t.Context(), tenant, []storage.Record{bad})
+			err := s.Append(t.Context(), tenant, []protocol.Sealed{bad})
 			wantErr(t, "genesis with a previous_hash", err, storage.ErrConflict)
 			bad = NewRecord(tenant, 1, randomHex(32))
-			err = s.Append(t.Context(), tenant, []storage.Record{bad})
+			err = s.Append(t.Context(), tenant, []protocol.Sealed{bad})
 			wantErr(t, "sequence 1 on an empty chain", err, storage.ErrConflict)
 			if recs := scanAll(t, s, tenant, 0); len(recs) != 0 {
 				t.Fatalf("rejected genesis stored %d records", len(recs))
@@ -112,16 +113,16 @@ func testConflicts(t *testing.T, s storage.Store) {
 			head := storage.Head{Sequence: 2, Hash: chain[2].Hash}
 			cases := []struct {
 				name string
-				recs []storage.Record
+				recs []protocol.Sealed
 			}{
 				{"stale head: genesis again", Chain(tenant, storage.Head{Sequence: -1}, 1)},
 				{"stale head: older link", Chain(tenant, storage.Head{Sequence: 0, Hash: chain[0].Hash}, 2)},
-				{"duplicate sequence", []storage.Record{NewRecord(tenant, 2, chain[1].Hash)}},
-				{"gap", []storage.Record{NewRecord(tenant, 4, chain[2].Hash)}},
-				{"wrong previous_hash", []storage.Record{NewRecord(tenant, 3, chain[1].Hash)}},
-				{"empty previous_hash", []storage.Record{NewRecord(tenant, 3, "")}},
+				{"duplicate sequence", []protocol.Sealed{NewRecord(tenant, 2, chain[1].Hash)}},
+				{"gap", []protocol.Sealed{NewRecord(tenant, 4, chain[2].Hash)}},
+				{"wrong previous_hash", []protocol.Sealed{NewRecord(tenant, 3, chain[1].Hash)}},
+				{"empty previous_hash", []protocol.Sealed{NewRecord(tenant, 3, "")}},
 				{"wrong previous_hash, batch", Chain(tenant, storage.Head{Sequence: 2, Hash: randomHex(32)}, 5)},
-				{"negative sequence", []storage.Record{NewRecord(tenant, -1, "")}},
+				{"negative sequence", []protocol.Sealed{NewRecord(tenant, -1, "")}},
 			}
 			for _, c := range cases {
 				err := s.Append(t.Context(), tenant, c.recs)
@@ -151,7 +152,7 @@ func testInvalidBatch(t *testing.T, s storage.Store) {
 	otherTenant[1] = refresh(otherTenant[1])
 	cases := []struct {
 		name string
-		recs []storage.Record
+		recs []protocol.Sealed
 	}{
 		{"sequence gap inside the batch", gap},
 		{"broken link inside the batch", unlinked},
@@ -223,7 +224,7 @@ func testDuplicateIDInBatch(t *testing.T, s storage.Store) {
 }
 
 func testTenantChains(t *testing.T, s storage.Store) {
-	chains := map[string][]storage.Record{}
+	chains := map[string][]protocol.Sealed{}
 	// Interleave the writes so each chain sees the others grow.
 	for round := range 3 {
 		for _, tenant := range []string{"b", "", "a"} {
@@ -248,7 +249,7 @@ func testTenantChains(t *testing.T, s storage.Store) {
 		t.Fatalf("Head of tenant c without records = %+v", h)
 	}
 	// A record's previous hash is only meaningful inside its own chain.
-	err := s.Append(t.Context(), "a", []storage.Record{NewRecord("a", 6, chains["b"][5].Hash)})
+	err := s.Append(t.Context(), "a", []protocol.Sealed{NewRecord("a", 6, chains["b"][5].Hash)})
 	wantErr(t, "link to another tenant's head", err, storage.ErrConflict)
 	tenants, err := s.Tenants(t.Context())
 	if err != nil || !slices.Equal(tenants, []string{"", "a", "b"}) {
@@ -267,7 +268,7 @@ func testConcurrentAppenders(t *testing.T, s storage.Store) {
 	const writers, each = 8, 15
 	ctx := t.Context()
 	var mu sync.Mutex
-	acked := map[string][]storage.Record{}
+	acked := map[string][]protocol.Sealed{}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*writers)
 	for i := range 2 * writers {
@@ -289,7 +290,7 @@ func testConcurrentAppenders(t *testing.T, s storage.Store) {
 	}
 	for _, tenant := range []string{"", "c"} {
 		chain := CheckChain(ctx, t, s, tenant, writers*each)
-		stored := map[string]storage.Record{}
+		stored := map[string]protocol.Sealed{}
 		for _, r := range chain {
 			stored[r.ID] = r
 		}
@@ -301,7 +302,7 @@ func testConcurrentAppenders(t *testing.T, s storage.Store) {
 			if !ok {
 				t.Fatalf("tenant %q: acknowledged record %s (sequence %d) is missing", tenant, want.ID, want.Sequence)
 			}
-			sameRecords(t, "acknowledged record", []storage.Record{got}, []storage.Record{want})
+			sameRecords(t, "acknowledged record", []protocol.Sealed{got}, []protocol.Sealed{want})
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -13,7 +14,7 @@ func testChains(t *testing.T, s storage.Store) {
 	if err != nil || len(chains) != 0 {
 		t.Fatalf("Chains of an empty store = %+v, %v; want none", chains, err)
 	}
-	want := map[string][]storage.Record{}
+	want := map[string][]protocol.Sealed{}
 	for _, tenant := range []string{"b", "", "a"} {
 		want[tenant] = grow(t, s, tenant, len(tenant)*3+2, 2)
 	}

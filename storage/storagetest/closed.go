@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -41,7 +42,7 @@ func testClosed(t *testing.T, s storage.Store) {
 
 // checkClosed checks that every call of the closed store s fails wrapping
 // [storage.ErrClosed]; rec is the genesis of the null tenant's chain s held.
-func checkClosed(t *testing.T, s storage.Store, rec storage.Record) {
+func checkClosed(t *testing.T, s storage.Store, rec protocol.Sealed) {
 	t.Helper()
 	ctx := t.Context()
 	err := s.Append(ctx, "", Chain("", storage.Head{Sequence: 0, Hash: rec.Hash}, 1))

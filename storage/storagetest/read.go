@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -17,7 +18,7 @@ func testGet(t *testing.T, s storage.Store) {
 		{"a", "abcdef02-0000-4000-8000-000000000001"},
 		{"b", "12345678-0000-4000-8000-000000000001"},
 	}
-	byID := map[string]storage.Record{}
+	byID := map[string]protocol.Sealed{}
 	for _, x := range ids {
 		r := Chain(x.tenant, headOf(t, s, x.tenant), 1)[0]
 		r.ID = x.id
@@ -44,7 +45,7 @@ func testGet(t *testing.T, s storage.Store) {
 		if err != nil {
 			t.Fatalf("Get(%q, %v): %v", f.id, f.tenant, err)
 		}
-		sameRecords(t, fmt.Sprintf("Get(%q)", f.id), []storage.Record{got}, []storage.Record{byID[f.want]})
+		sameRecords(t, fmt.Sprintf("Get(%q)", f.id), []protocol.Sealed{got}, []protocol.Sealed{byID[f.want]})
 	}
 	ambiguous := []struct {
 		id     string
@@ -80,7 +81,7 @@ func testGet(t *testing.T, s storage.Store) {
 }
 
 func testGetByHash(t *testing.T, s storage.Store) {
-	recs := map[string][]storage.Record{
+	recs := map[string][]protocol.Sealed{
 		"":  grow(t, s, "", 3, 2),
 		"a": grow(t, s, "a", 2, 2),
 	}
@@ -91,7 +92,7 @@ func testGetByHash(t *testing.T, s storage.Store) {
 				if err != nil {
 					t.Fatalf("GetByHash(%s, %v): %v", want.Hash, filter, err)
 				}
-				sameRecords(t, "GetByHash", []storage.Record{got}, []storage.Record{want})
+				sameRecords(t, "GetByHash", []protocol.Sealed{got}, []protocol.Sealed{want})
 			}
 			other := "a"
 			if tenant == "a" {
@@ -124,7 +125,7 @@ func testScan(t *testing.T, s storage.Store) {
 	// The consumer stops early; the store must stay usable, including for
 	// writes, and a second scan must start over.
 	for range 3 {
-		var got []storage.Record
+		var got []protocol.Sealed
 		for r, err := range s.Scan(t.Context(), "a", 2) {
 			if err != nil {
 				t.Fatalf("Scan: %v", err)
@@ -142,7 +143,7 @@ func testScan(t *testing.T, s storage.Store) {
 
 	// A chain that grows during the scan: the scan may or may not see the
 	// new records, but what it yields stays in order without duplicates.
-	var got []storage.Record
+	var got []protocol.Sealed
 	for r, err := range s.Scan(t.Context(), "a", 0) {
 		if err != nil {
 			t.Fatalf("Scan: %v", err)
@@ -189,8 +190,8 @@ func testScanManyPages(t *testing.T, s storage.Store) {
 
 // listFixture writes chains for the null tenant and tenants "a" and "b"
 // with varied types, domains and sessions, and returns every record.
-func listFixture(t *testing.T, s storage.Store) []storage.Record {
-	var all []storage.Record
+func listFixture(t *testing.T, s storage.Store) []protocol.Sealed {
+	var all []protocol.Sealed
 	for tenant, n := range map[string]int{"": 7, "a": 5, "b": 9} {
 		head := storage.Head{Sequence: -1}
 		for i := range n {
@@ -207,8 +208,8 @@ func listFixture(t *testing.T, s storage.Store) []storage.Record {
 }
 
 // expectList is the reference implementation of List over all.
-func expectList(all []storage.Record, f storage.Filter) []storage.Record {
-	var out []storage.Record
+func expectList(all []protocol.Sealed, f storage.Filter) []protocol.Sealed {
+	var out []protocol.Sealed
 	for _, r := range all {
 		if (f.Tenant == nil || *f.Tenant == r.Tenant) &&
 			(f.Type == "" || f.Type == r.Type) &&
@@ -219,7 +220,7 @@ func expectList(all []storage.Record, f storage.Filter) []storage.Record {
 			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b storage.Record) int {
+	slices.SortFunc(out, func(a, b protocol.Sealed) int {
 		return cmp.Or(cmp.Compare(b.Sequence, a.Sequence), cmp.Compare(a.Tenant, b.Tenant))
 	})
 	out = out[min(int64(len(out)), f.Offset):]

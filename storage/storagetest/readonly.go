@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -73,7 +74,7 @@ func CheckAppendRefused(t testing.TB, s storage.Store, head storage.Head) {
 	t.Helper()
 	for _, c := range []struct {
 		tenant string
-		recs   []storage.Record
+		recs   []protocol.Sealed
 	}{
 		{"", Chain("", head, 1)},
 		{"t1", Chain("t1", storage.Head{Sequence: -1}, 2)},
@@ -153,7 +154,7 @@ func testReadOnlyMatchesWritable(t *testing.T, ro ReadOnly) {
 	ctx := t.Context()
 	w, loc := ro.open(t)
 	sizes := map[string]int{"": 9, "a": 4, "b": 700} // "b" spans two Scan batches
-	chains := map[string][]storage.Record{}
+	chains := map[string][]protocol.Sealed{}
 	for tenant, n := range sizes {
 		chains[tenant] = grow(t, w, tenant, n, 100)
 	}

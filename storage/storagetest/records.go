@@ -27,8 +27,8 @@ var sessionIDs = []string{"", "5e55e55e-0000-4000-8000-000000000001", "5e55e55e-
 // unsorted keys, non-ASCII text) so that a store altering the bytes is
 // caught. The store does not verify cryptography, so nothing here is a
 // valid seal.
-func NewRecord(tenant string, seq int64, prev string) storage.Record {
-	r := storage.Record{
+func NewRecord(tenant string, seq int64, prev string) protocol.Sealed {
+	r := protocol.Sealed{
 		ID:           newUUID(),
 		Type:         pick(capsuleTypes, seq),
 		Domain:       pick([]string{"agents", "vault"}, seq),
@@ -51,7 +51,7 @@ func NewRecord(tenant string, seq int64, prev string) storage.Record {
 // recordData encodes the JSON object stored as r.Data. It carries the
 // domain, as a capsule's content does, because a store may read the domain
 // back from it.
-func recordData(r storage.Record) []byte {
+func recordData(r protocol.Sealed) []byte {
 	q := func(s string) string {
 		b, err := json.Marshal(s)
 		if err != nil {
@@ -64,14 +64,14 @@ func recordData(r storage.Record) []byte {
 }
 
 // refresh recomputes r.Data after a test changed r's fields.
-func refresh(r storage.Record) storage.Record {
+func refresh(r protocol.Sealed) protocol.Sealed {
 	r.Data = recordData(r)
 	return r
 }
 
 // Chain returns n synthetic records following head in tenant's chain.
-func Chain(tenant string, head storage.Head, n int) []storage.Record {
-	recs := make([]storage.Record, n)
+func Chain(tenant string, head storage.Head, n int) []protocol.Sealed {
+	recs := make([]protocol.Sealed, n)
 	prev, seq := head.Hash, head.Sequence+1
 	for i := range recs {
 		recs[i] = NewRecord(tenant, seq, prev)
@@ -85,15 +85,15 @@ func Chain(tenant string, head storage.Head, n int) []storage.Record {
 // append, and start over on storage.ErrConflict. It returns the records
 // whose Append succeeded, in order, and stops at the first other error or
 // when ctx ends.
-func AppendRetry(ctx context.Context, s storage.Store, tenant string, n int) ([]storage.Record, error) {
-	acked := make([]storage.Record, 0, n)
+func AppendRetry(ctx context.Context, s storage.Store, tenant string, n int) ([]protocol.Sealed, error) {
+	acked := make([]protocol.Sealed, 0, n)
 	for len(acked) < n {
 		head, err := s.Head(ctx, tenant)
 		if err != nil {
 			return acked, fmt.Errorf("head of %q: %w", tenant, err)
 		}
 		rec := NewRecord(tenant, head.Sequence+1, head.Hash)
-		err = s.Append(ctx, tenant, []storage.Record{rec})
+		err = s.Append(ctx, tenant, []protocol.Sealed{rec})
 		switch {
 		case err == nil:
 			acked = append(acked, rec)
@@ -111,9 +111,9 @@ func AppendRetry(ctx context.Context, s storage.Store, tenant string, n int) ([]
 // CheckChain scans tenant's chain and reports through t every gap, broken
 // link or record of another tenant, and a length other than want. It
 // returns the records scanned.
-func CheckChain(ctx context.Context, t testing.TB, s storage.Store, tenant string, want int) []storage.Record {
+func CheckChain(ctx context.Context, t testing.TB, s storage.Store, tenant string, want int) []protocol.Sealed {
 	t.Helper()
-	var recs []storage.Record
+	var recs []protocol.Sealed
 	prev := ""
 	for r, err := range s.Scan(ctx, tenant, 0) {
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
@@ -62,7 +63,7 @@ func runSubtests[A any](t *testing.T, arg func(t *testing.T) A, tests []subtest[
 }
 
 // appendOK appends recs and fails the test on error.
-func appendOK(t *testing.T, s storage.Store, tenant string, recs ...storage.Record) {
+func appendOK(t *testing.T, s storage.Store, tenant string, recs ...protocol.Sealed) {
 	t.Helper()
 	if err := s.Append(t.Context(), tenant, recs); err != nil {
 		t.Fatalf("Append(%q, %d records from sequence %d): %v", tenant, len(recs), recs[0].Sequence, err)
@@ -71,10 +72,10 @@ func appendOK(t *testing.T, s storage.Store, tenant string, recs ...storage.Reco
 
 // grow appends n synthetic records to tenant's chain, in batches of at most
 // batch, and returns them.
-func grow(t *testing.T, s storage.Store, tenant string, n, batch int) []storage.Record {
+func grow(t *testing.T, s storage.Store, tenant string, n, batch int) []protocol.Sealed {
 	t.Helper()
 	head := headOf(t, s, tenant)
-	var all []storage.Record
+	var all []protocol.Sealed
 	for len(all) < n {
 		recs := Chain(tenant, head, min(batch, n-len(all)))
 		appendOK(t, s, tenant, recs...)
@@ -95,9 +96,9 @@ func headOf(t *testing.T, s storage.Store, tenant string) storage.Head {
 }
 
 // scanAll collects tenant's chain from sequence from.
-func scanAll(t *testing.T, s storage.Store, tenant string, from int64) []storage.Record {
+func scanAll(t *testing.T, s storage.Store, tenant string, from int64) []protocol.Sealed {
 	t.Helper()
-	var recs []storage.Record
+	var recs []protocol.Sealed
 	for r, err := range s.Scan(t.Context(), tenant, from) {
 		if err != nil {
 			t.Fatalf("Scan(%q, %d): %v", tenant, from, err)
@@ -109,7 +110,7 @@ func scanAll(t *testing.T, s storage.Store, tenant string, from int64) []storage
 
 // sameRecords fails the test unless got and want hold the same records,
 // byte for byte, in the same order.
-func sameRecords(t *testing.T, what string, got, want []storage.Record) {
+func sameRecords(t *testing.T, what string, got, want []protocol.Sealed) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: got %d records, want %d\ngot sequences %v\nwant %v", what, len(got), len(want), seqs(got), seqs(want))
@@ -121,7 +122,7 @@ func sameRecords(t *testing.T, what string, got, want []storage.Record) {
 	}
 }
 
-func seqs(recs []storage.Record) []string {
+func seqs(recs []protocol.Sealed) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
 		out[i] = fmt.Sprintf("%q/%d", r.Tenant, r.Sequence)
@@ -129,7 +130,7 @@ func seqs(recs []storage.Record) []string {
 	return out
 }
 
-func show(r storage.Record) string {
+func show(r protocol.Sealed) string {
 	d := r.Data
 	r.Data = nil
 	return fmt.Sprintf("%+v Data=%q", r, d)

@@ -12,13 +12,14 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/capsule-go/capsule/logtree"
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
 // IndependentTree returns a reader of the stored hashes of the tree of
 // recs, computed with tlog record by record from the capsules' hashes
 // alone, to check a store's tree against.
-func IndependentTree(t testing.TB, recs []storage.Record) tlog.HashReader {
+func IndependentTree(t testing.TB, recs []protocol.Sealed) tlog.HashReader {
 	t.Helper()
 	var stored []tlog.Hash
 	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
@@ -47,7 +48,7 @@ func IndependentTree(t testing.TB, recs []storage.Record) tlog.HashReader {
 
 // CheckTree checks tenant's tree in s against the chain recs: the root of
 // every prefix, and inclusion and consistency proofs, checked with tlog.
-func CheckTree(ctx context.Context, t testing.TB, s storage.Store, tenant string, recs []storage.Record) {
+func CheckTree(ctx context.Context, t testing.TB, s storage.Store, tenant string, recs []protocol.Sealed) {
 	t.Helper()
 	ref := IndependentTree(t, recs)
 	n := int64(len(recs))
@@ -103,7 +104,7 @@ func testTree(t *testing.T, s storage.Store) {
 		t.Skip("the store keeps no tree")
 	}
 	ctx := context.Background()
-	chains := map[string][]storage.Record{}
+	chains := map[string][]protocol.Sealed{}
 	for _, tenant := range []string{"", "acme"} {
 		for _, n := range []int{1, 2, 3, 7, 1, 9} {
 			chains[tenant] = append(chains[tenant], grow(t, s, tenant, n, n)...)

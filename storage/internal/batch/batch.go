@@ -23,7 +23,7 @@ var ErrInvalid = errors.New("invalid batch")
 // (sequence + 1, previous_hash = its hash), with distinct ids and hashes of
 // 64 hex digits (a Merkle tree leaf each). Whether recs[0] extends the
 // stored head is for the store to check.
-func Check(tenant string, recs []storage.Record) error {
+func Check(tenant string, recs []protocol.Sealed) error {
 	if err := protocol.CheckTenant(tenant); err != nil {
 		return fmt.Errorf("tenant %q %w: %w", printable(tenant), err, ErrInvalid)
 	}

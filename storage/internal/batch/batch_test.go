@@ -7,14 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/storage"
 )
 
 func TestCheck(t *testing.T) {
-	rec := func(tenant, id string, seq int64, prev, hash string) storage.Record {
-		return storage.Record{Tenant: tenant, ID: id, Sequence: seq, PreviousHash: hx(prev), Hash: hx(hash)}
+	rec := func(tenant, id string, seq int64, prev, hash string) protocol.Sealed {
+		return protocol.Sealed{Tenant: tenant, ID: id, Sequence: seq, PreviousHash: hx(prev), Hash: hx(hash)}
 	}
-	ok := [][]storage.Record{
+	ok := [][]protocol.Sealed{
 		{rec("", "a", 0, "", "h0")},
 		{rec("t", "a", 7, "x", "h7"), rec("t", "b", 8, "h7", "h8"), rec("t", "c", 9, "h8", "h9")},
 	}
@@ -23,7 +24,7 @@ func TestCheck(t *testing.T) {
 			t.Errorf("batch %d: %v", i, err)
 		}
 	}
-	bad := map[string][]storage.Record{
+	bad := map[string][]protocol.Sealed{
 		"other tenant":  {rec("t", "a", 0, "", "h0"), rec("u", "b", 1, "h0", "h1")},
 		"first tenant":  {rec("u", "a", 0, "", "h0")},
 		"sequence gap":  {rec("t", "a", 0, "", "h0"), rec("t", "b", 2, "h0", "h2")},
@@ -48,8 +49,8 @@ func TestFailRest(t *testing.T) {
 }
 
 func TestCheckAll(t *testing.T) {
-	good := []storage.Record{{Tenant: "a", ID: "1", Sequence: 0, Hash: hx("h0")}}
-	bad := []storage.Record{{Tenant: "b", ID: "1", Sequence: 0}, {Tenant: "b", ID: "2", Sequence: 5}}
+	good := []protocol.Sealed{{Tenant: "a", ID: "1", Sequence: 0, Hash: hx("h0")}}
+	bad := []protocol.Sealed{{Tenant: "b", ID: "1", Sequence: 0}, {Tenant: "b", ID: "2", Sequence: 5}}
 	batches := []storage.Batch{{Tenant: "a", Records: good}, {Tenant: "b"}, {Tenant: "b", Records: bad}, {Tenant: "a", Records: good}}
 	errs := make([]error, len(batches))
 	live := CheckAll("x", batches, errs)
