@@ -228,15 +228,29 @@ func readElements(ctx context.Context, vr *cli.ValueReader, elems chan<- element
 			return
 		}
 		cp, err := contentCapsule(raw)
-		elems <- element{cp: cp, index: vr.Index(), err: err, code: inputCode(raw)}
 		if err != nil {
+			elems <- element{index: vr.Index(), err: err, code: inputCode(raw)}
 			return
 		}
+		elems <- element{cp: cp, index: vr.Index()}
 	}
 }
 
-// contentCapsule reads one element of seal's input as capsule content.
+// contentCapsule reads one element of seal's input as capsule content,
+// straight from its text (capsule.ParseContent). An element it refuses
+// is read again by contentCapsuleMap, for the error in seal's order.
 func contentCapsule(raw []byte) (*capsule.Capsule, error) {
+	if cp, err := capsule.ParseContent(raw); err == nil && cp.Check() == nil {
+		return cp, nil
+	}
+	return contentCapsuleMap(raw)
+}
+
+// contentCapsuleMap reads one element of seal's input as capsule content
+// through its tree (canonical.Parse, then capsule.FromContent), reporting
+// in order: text that is not JSON, JSON that is not an object, a sealed
+// capsule, then the first field the model or its Check refuses.
+func contentCapsuleMap(raw []byte) (*capsule.Capsule, error) {
 	v, err := canonical.Parse(raw)
 	if err != nil {
 		return nil, err
