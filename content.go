@@ -271,12 +271,10 @@ func (r *reader) time(field string, dst *time.Time) {
 // parseTimestamp reads trigger.timestamp, which must be UTC; it returns
 // the message of a refusal, "" on success.
 func parseTimestamp(s string) (time.Time, string) {
-	b, err := canonical.AppendContent(nil, map[string]any{"trigger": map[string]any{"timestamp": s}})
-	if err != nil {
+	norm, ok := canonical.NormalizeTimestamp(s)
+	if !ok {
 		return time.Time{}, "not an ISO-8601 timestamp: " + s
 	}
-	// b is {"trigger":{"timestamp":"<normalized>"}}
-	norm := string(b[len(`{"trigger":{"timestamp":"`) : len(b)-3])
 	t, err := time.Parse("2006-01-02T15:04:05.999999-07:00", norm)
 	if err != nil {
 		return time.Time{}, "not an ISO-8601 timestamp: " + s
