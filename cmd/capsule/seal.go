@@ -257,7 +257,7 @@ func contentCapsuleMap(raw []byte) (*capsule.Capsule, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, errors.New("capsule content must be a JSON object")
+		return nil, capsule.ErrNotObject
 	}
 	for _, k := range protocol.SealKeys() {
 		if _, ok := m[k]; ok {
