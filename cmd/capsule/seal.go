@@ -165,6 +165,7 @@ type sealed struct {
 type sealPrinter struct {
 	w    *bufio.Writer
 	name string
+	line []byte // the line being printed, its buffer reused
 }
 
 // print waits for the group s to be durable and prints its capsules, one
@@ -175,11 +176,12 @@ func (p *sealPrinter) print(ctx context.Context, s *sealed) error {
 		return fmt.Errorf("%s: elements %d to %d: %w", p.name, s.group[0].index, s.group[len(s.group)-1].index, err)
 	}
 	for i := range recs {
-		line, err := protocol.AppendSealed(nil, &recs[i])
-		if err != nil {
+		var err error
+		if p.line, err = protocol.AppendSealed(p.line[:0], &recs[i]); err != nil {
 			return fmt.Errorf("element %d was stored but cannot be printed: %w", s.group[i].index, err)
 		}
-		p.w.Write(append(line, '\n'))
+		p.line = append(p.line, '\n')
+		p.w.Write(p.line)
 	}
 	if err := p.w.Flush(); err != nil {
 		return fmt.Errorf("capsules were stored but cannot be printed: %w", err)
