@@ -260,23 +260,29 @@ func (r *reader) time(field string, dst *time.Time) {
 	if s == "" {
 		return
 	}
-	b, err := canonical.AppendContent(nil, map[string]any{"trigger": map[string]any{"timestamp": s}})
-	if err != nil {
-		r.fail(field, "not an ISO-8601 timestamp: "+s)
+	t, msg := parseTimestamp(s)
+	if msg != "" {
+		r.fail(field, msg)
 		return
 	}
-	// b is {"trigger":{"timestamp":"<normalized>"}}
-	norm := string(b[len(`{"trigger":{"timestamp":"`) : len(b)-3])
+	*dst = t
+}
+
+// parseTimestamp reads trigger.timestamp, which must be UTC; it returns
+// the message of a refusal, "" on success.
+func parseTimestamp(s string) (time.Time, string) {
+	norm, ok := canonical.NormalizeTimestamp(s)
+	if !ok {
+		return time.Time{}, "not an ISO-8601 timestamp: " + s
+	}
 	t, err := time.Parse("2006-01-02T15:04:05.999999-07:00", norm)
 	if err != nil {
-		r.fail(field, "not an ISO-8601 timestamp: "+s)
-		return
+		return time.Time{}, "not an ISO-8601 timestamp: " + s
 	}
 	if _, off := t.Zone(); off != 0 {
-		r.fail(field, "timestamp must be UTC (+00:00): "+s)
-		return
+		return time.Time{}, "timestamp must be UTC (+00:00): " + s
 	}
-	*dst = t.UTC()
+	return t.UTC(), ""
 }
 
 func (r *reader) object(field string, dst *map[string]any) {

@@ -378,6 +378,326 @@ func contentKey(k string) bool {
 	return false
 }
 
+// decodeCapsule reads one content object into x.
+func (d *decoder) decodeCapsule(x *Capsule) {
+	if !d.BeginObject() {
+		return
+	}
+	var seen uint32
+	for key, ok := d.Key(); ok; key, ok = d.Key() {
+		switch string(key) {
+		case "id":
+			d.once(&seen, 1<<0)
+			d.uuid(&x.ID)
+		case "type":
+			d.once(&seen, 1<<1)
+			d.capsuleType(&x.Type)
+		case "domain":
+			d.once(&seen, 1<<2)
+			d.str(&x.Domain)
+		case "parent_id":
+			d.once(&seen, 1<<3)
+			d.nullable(&x.ParentID)
+		case "sequence":
+			d.once(&seen, 1<<4)
+			d.int(&x.Sequence)
+		case "previous_hash":
+			d.once(&seen, 1<<5)
+			d.nullable(&x.PreviousHash)
+		case "spec_version":
+			d.once(&seen, 1<<6)
+			d.constant("1.0")
+		case "trigger":
+			d.once(&seen, 1<<7)
+			d.decodeTrigger(&x.Trigger)
+		case "context":
+			d.once(&seen, 1<<8)
+			d.decodeContext(&x.Context)
+		case "reasoning":
+			d.once(&seen, 1<<9)
+			d.decodeReasoning(&x.Reasoning)
+		case "authority":
+			d.once(&seen, 1<<10)
+			d.decodeAuthority(&x.Authority)
+		case "execution":
+			d.once(&seen, 1<<11)
+			d.decodeExecution(&x.Execution)
+		case "outcome":
+			d.once(&seen, 1<<12)
+			d.decodeOutcome(&x.Outcome)
+		default:
+			d.unknown()
+		}
+	}
+}
+
+// decodeTrigger reads one trigger object into x.
+func (d *decoder) decodeTrigger(x *Trigger) {
+	if !d.BeginObject() {
+		return
+	}
+	var seen uint32
+	for key, ok := d.Key(); ok; key, ok = d.Key() {
+		switch string(key) {
+		case "type":
+			d.once(&seen, 1<<0)
+			d.str(&x.Type)
+		case "source":
+			d.once(&seen, 1<<1)
+			d.str(&x.Source)
+		case "timestamp":
+			d.once(&seen, 1<<2)
+			d.time(&x.Timestamp)
+		case "request":
+			d.once(&seen, 1<<3)
+			d.str(&x.Request)
+		case "correlation_id":
+			d.once(&seen, 1<<4)
+			d.nullable(&x.CorrelationID)
+		case "user_id":
+			d.once(&seen, 1<<5)
+			d.nullable(&x.UserID)
+		default:
+			d.unknown()
+		}
+	}
+}
+
+// decodeContext reads one context object into x.
+func (d *decoder) decodeContext(x *Context) {
+	if !d.BeginObject() {
+		return
+	}
+	var seen uint32
+	for key, ok := d.Key(); ok; key, ok = d.Key() {
+		switch string(key) {
+		case "agent_id":
+			d.once(&seen, 1<<0)
+			d.str(&x.AgentID)
+		case "session_id":
+			d.once(&seen, 1<<1)
+			d.nullable(&x.SessionID)
+		case "environment":
+			d.once(&seen, 1<<2)
+			d.object(&x.Environment)
+		default:
+			d.unknown()
+		}
+	}
+}
+
+// decodeReasoning reads one reasoning object into x.
+func (d *decoder) decodeReasoning(x *Reasoning) {
+	if !d.BeginObject() {
+		return
+	}
+	var seen uint32
+	for key, ok := d.Key(); ok; key, ok = d.Key() {
+		switch string(key) {
+		case "analysis":
+			d.once(&seen, 1<<0)
+			d.str(&x.Analysis)
+		case "options":
+			d.once(&seen, 1<<1)
+			if d.BeginArray() {
+				for d.More() {
+					var o Option
+					d.decodeOption(&o)
+					x.Options = append(x.Options, o)
+				}
+			}
+		case "options_considered":
+			d.once(&seen, 1<<2)
+			d.strs(&x.OptionsConsidered)
+		case "selected_option":
+			d.once(&seen, 1<<3)
+			d.str(&x.SelectedOption)
+		case "reasoning":
+			d.once(&seen, 1<<4)
+			d.str(&x.Reasoning)
+		case "confidence":
+			d.once(&seen, 1<<5)
+			d.float(&x.Confidence)
+		case "model":
+			d.once(&seen, 1<<6)
+			d.nullable(&x.Model)
+		case "prompt_hash":
+			d.once(&seen, 1<<7)
+			d.nullable(&x.PromptHash)
+		default:
+			d.unknown()
+		}
+	}
+	if len(x.Options) > 0 && x.OptionsConsidered != nil {
+		d.mirror(x.OptionsConsidered, len(x.Options), func(i int) string { return x.Options[i].Description })
+	}
+}
+
+// decodeOption reads one reasoning.options object into x.
+func (d *decoder) decodeOption(x *Option) {
+	if !d.BeginObject() {
+		return
+	}
+	var seen uint32
+	for key, ok := d.Key(); ok; key, ok = d.Key() {
+		switch string(key) {
+		case "id":
+			d.once(&seen, 1<<0)
+			d.str(&x.ID)
+		case "description":
+			d.once(&seen, 1<<1)
+			d.str(&x.Description)
+		case "pros":
+			d.once(&seen, 1<<2)
+			d.strs(&x.Pros)
+		case "cons":
+			d.once(&seen, 1<<3)
+			d.strs(&x.Cons)
+		case "estimated_impact":
+			d.once(&seen, 1<<4)
+			d.object(&x.EstimatedImpact)
+		case "feasibility":
+			d.once(&seen, 1<<5)
+			d.float(&x.Feasibility)
+		case "risks":
+			d.once(&seen, 1<<6)
+			d.strs(&x.Risks)
+		case "selected":
+			d.once(&seen, 1<<7)
+			d.bool(&x.Selected)
+		case "rejection_reason":
+			d.once(&seen, 1<<8)
+			d.str(&x.RejectionReason)
+		default:
+			d.unknown()
+		}
+	}
+}
+
+// decodeAuthority reads one authority object into x.
+func (d *decoder) decodeAuthority(x *Authority) {
+	if !d.BeginObject() {
+		return
+	}
+	var seen uint32
+	for key, ok := d.Key(); ok; key, ok = d.Key() {
+		switch string(key) {
+		case "type":
+			d.once(&seen, 1<<0)
+			d.str(&x.Type)
+		case "approver":
+			d.once(&seen, 1<<1)
+			d.nullable(&x.Approver)
+		case "policy_reference":
+			d.once(&seen, 1<<2)
+			d.nullable(&x.PolicyReference)
+		case "chain":
+			d.once(&seen, 1<<3)
+			d.objects(&x.Chain)
+		case "escalation_reason":
+			d.once(&seen, 1<<4)
+			d.nullable(&x.EscalationReason)
+		default:
+			d.unknown()
+		}
+	}
+}
+
+// decodeExecution reads one execution object into x.
+func (d *decoder) decodeExecution(x *Execution) {
+	if !d.BeginObject() {
+		return
+	}
+	var seen uint32
+	for key, ok := d.Key(); ok; key, ok = d.Key() {
+		switch string(key) {
+		case "tool_calls":
+			d.once(&seen, 1<<0)
+			if d.BeginArray() {
+				for d.More() {
+					var o ToolCall
+					d.decodeToolCall(&o)
+					x.ToolCalls = append(x.ToolCalls, o)
+				}
+			}
+		case "duration_ms":
+			d.once(&seen, 1<<1)
+			d.int(&x.DurationMS)
+		case "resources_used":
+			d.once(&seen, 1<<2)
+			d.object(&x.ResourcesUsed)
+		default:
+			d.unknown()
+		}
+	}
+}
+
+// decodeToolCall reads one execution.tool_calls object into x.
+func (d *decoder) decodeToolCall(x *ToolCall) {
+	if !d.BeginObject() {
+		return
+	}
+	var seen uint32
+	for key, ok := d.Key(); ok; key, ok = d.Key() {
+		switch string(key) {
+		case "tool":
+			d.once(&seen, 1<<0)
+			d.str(&x.Tool)
+		case "arguments":
+			d.once(&seen, 1<<1)
+			d.object(&x.Arguments)
+		case "result":
+			d.once(&seen, 1<<2)
+			d.any(&x.Result)
+		case "success":
+			d.once(&seen, 1<<3)
+			d.bool(&x.Success)
+		case "duration_ms":
+			d.once(&seen, 1<<4)
+			d.int(&x.DurationMS)
+		case "error":
+			d.once(&seen, 1<<5)
+			d.nullable(&x.Error)
+		default:
+			d.unknown()
+		}
+	}
+}
+
+// decodeOutcome reads one outcome object into x.
+func (d *decoder) decodeOutcome(x *Outcome) {
+	if !d.BeginObject() {
+		return
+	}
+	var seen uint32
+	for key, ok := d.Key(); ok; key, ok = d.Key() {
+		switch string(key) {
+		case "status":
+			d.once(&seen, 1<<0)
+			if s := d.String(); s != "" {
+				x.Status = Status(s)
+			}
+		case "result":
+			d.once(&seen, 1<<1)
+			d.any(&x.Result)
+		case "summary":
+			d.once(&seen, 1<<2)
+			d.str(&x.Summary)
+		case "error":
+			d.once(&seen, 1<<3)
+			d.nullable(&x.Error)
+		case "side_effects":
+			d.once(&seen, 1<<4)
+			d.strs(&x.SideEffects)
+		case "metrics":
+			d.once(&seen, 1<<5)
+			d.object(&x.Metrics)
+		default:
+			d.unknown()
+		}
+	}
+}
+
 // check reports the first field of c that breaks a rule of the
 // declaration, as a *FieldError.
 func (c *Capsule) check() error {

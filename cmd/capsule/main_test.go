@@ -64,7 +64,7 @@ func pythonDataDir(t *testing.T) string {
 }
 
 // emptyDataDir points QUANTUMPIPES_DATA_DIR at a new empty directory.
-func emptyDataDir(t *testing.T) string {
+func emptyDataDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	t.Setenv("QUANTUMPIPES_DATA_DIR", dir)

@@ -165,6 +165,7 @@ type sealed struct {
 type sealPrinter struct {
 	w    *bufio.Writer
 	name string
+	line []byte // the line being printed, its buffer reused
 }
 
 // print waits for the group s to be durable and prints its capsules, one
@@ -175,11 +176,12 @@ func (p *sealPrinter) print(ctx context.Context, s *sealed) error {
 		return fmt.Errorf("%s: elements %d to %d: %w", p.name, s.group[0].index, s.group[len(s.group)-1].index, err)
 	}
 	for i := range recs {
-		line, err := protocol.AppendSealed(nil, &recs[i])
-		if err != nil {
+		var err error
+		if p.line, err = protocol.AppendSealed(p.line[:0], &recs[i]); err != nil {
 			return fmt.Errorf("element %d was stored but cannot be printed: %w", s.group[i].index, err)
 		}
-		p.w.Write(append(line, '\n'))
+		p.line = append(p.line, '\n')
+		p.w.Write(p.line)
 	}
 	if err := p.w.Flush(); err != nil {
 		return fmt.Errorf("capsules were stored but cannot be printed: %w", err)
@@ -228,22 +230,36 @@ func readElements(ctx context.Context, vr *cli.ValueReader, elems chan<- element
 			return
 		}
 		cp, err := contentCapsule(raw)
-		elems <- element{cp: cp, index: vr.Index(), err: err, code: inputCode(raw)}
 		if err != nil {
+			elems <- element{index: vr.Index(), err: err, code: inputCode(raw)}
 			return
 		}
+		elems <- element{cp: cp, index: vr.Index()}
 	}
 }
 
-// contentCapsule reads one element of seal's input as capsule content.
+// contentCapsule reads one element of seal's input as capsule content,
+// straight from its text (capsule.ParseContent). An element it refuses
+// is read again by contentCapsuleMap, for the error in seal's order.
 func contentCapsule(raw []byte) (*capsule.Capsule, error) {
+	if cp, err := capsule.ParseContent(raw); err == nil && cp.Check() == nil {
+		return cp, nil
+	}
+	return contentCapsuleMap(raw)
+}
+
+// contentCapsuleMap reads one element of seal's input as capsule content
+// through its tree (canonical.Parse, then capsule.FromContent), reporting
+// in order: text that is not JSON, JSON that is not an object, a sealed
+// capsule, then the first field the model or its Check refuses.
+func contentCapsuleMap(raw []byte) (*capsule.Capsule, error) {
 	v, err := canonical.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, errors.New("capsule content must be a JSON object")
+		return nil, capsule.ErrNotObject
 	}
 	for _, k := range protocol.SealKeys() {
 		if _, ok := m[k]; ok {

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/capsule-go/capsule"
+	"github.com/capsule-go/capsule/internal/bench"
 	"github.com/capsule-go/capsule/protocol"
 	"github.com/capsule-go/capsule/protocol/canonical"
 )
@@ -264,4 +269,132 @@ func lastHash(t *testing.T, line string) string {
 		t.Fatal(err)
 	}
 	return rec.Hash
+}
+
+// sealInputs returns seal's inputs for the differential test: the content
+// of every conformance vector, a typical capsule, and variants that each
+// check of the map path refuses.
+func sealInputs(t *testing.T) [][]byte {
+	t.Helper()
+	var in [][]byte
+	for _, name := range []string{"fixtures.json", "invalid-fixtures.json", "stored-document-fixtures.json"} {
+		v, err := canonical.Parse(readFile(t, filepath.Join("..", "..", "testdata", "conformance", name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fx := range v.(map[string]any)["fixtures"].([]any) {
+			for _, k := range []string{"capsule_dict", "stored_document"} {
+				if doc, ok := fx.(map[string]any)[k]; ok {
+					b, err := canonical.Append(nil, doc)
+					if err != nil {
+						t.Fatal(err)
+					}
+					in = append(in, b)
+				}
+			}
+		}
+	}
+	if len(in) < 30 {
+		t.Fatalf("%d conformance documents", len(in))
+	}
+	in = append(in, typicalLine(t))
+	for _, s := range []string{
+		`{"type":"tool","trigger":{"source":"cron","request":"nightly backup"}}`,
+		`not json`, `[1]`, `"x"`, `{"type":"tool"} x`, `{"type":"tool","type":"chat"}`,
+		`{"hash":"x"}`, `{"bogus":1,"signature":"s"}`, `{"signed_by":1}`, `{"type":"tool","bogus":1}`,
+		`{"type":"nope"}`, `{"type":""}`, `{"outcome":{"status":"done"}}`, `{"outcome":{"status":""}}`,
+		`{"reasoning":{"confidence":1.5}}`, `{"reasoning":{"confidence":"x"}}`, `{"reasoning":{"options":[{"feasibility":-1}]}}`,
+		`{"execution":{"duration_ms":-3}}`, `{"execution":{"tool_calls":[{"tool":"t","duration_ms":-1}]}}`,
+		`{"domain":"` + strings.Repeat("d", 51) + `"}`, `{"context":{"session_id":"` + strings.Repeat("s", 37) + `"}}`,
+		`{"id":"not-a-uuid"}`, `{"parent_id":"not-a-uuid"}`, `{"trigger":{"timestamp":"2026-01-15T12:00:00+02:00"}}`,
+		`{"context":{"environment":{"n":1.0,"big":123456789012345678901234567890}}}`, `{"reasoning":{"confidence":1e400}}`,
+		`{"trigger":{"request":"\ud800"}}`, `{"context":{"environment":{"k":1,"k":2}}}`,
+	} {
+		in = append(in, []byte(s))
+	}
+	return in
+}
+
+// typicalLine is the content of bench.Typical, as a line of seal's input.
+func typicalLine(t testing.TB) []byte {
+	t.Helper()
+	b, err := bench.Typical().Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// seal's input path (capsule.ParseContent) accepts and refuses what the
+// map path (canonical.Parse, capsule.FromContent) does, with the same
+// message or an equal capsule.
+func TestContentCapsuleAgreesWithMapPath(t *testing.T) {
+	for _, raw := range sealInputs(t) {
+		got, err := contentCapsule(raw)
+		want, wantErr := contentCapsuleMap(raw)
+		if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+			t.Errorf("%s:\n got error %v\nwant error %v", raw, err, wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if !bytes.Contains(raw, []byte(`"id"`)) {
+			got.ID = want.ID // a fresh default id each
+		}
+		if !bytes.Contains(raw, []byte(`"timestamp"`)) {
+			got.Trigger.Timestamp = want.Trigger.Timestamp
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %#v\nwant %#v", raw, got, want)
+		}
+	}
+}
+
+// BenchmarkContentCapsule measures seal's input path on a typical line
+// (bench.Typical's content), beside the map path it replaced.
+func BenchmarkContentCapsule(b *testing.B) {
+	line := typicalLine(b)
+	for _, bm := range []struct {
+		name string
+		read func([]byte) (*capsule.Capsule, error)
+	}{{"direct", contentCapsule}, {"map", contentCapsuleMap}} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.SetBytes(int64(len(line)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bm.read(line); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSeal runs capsule seal on 20,000 typical lines into a new
+// SQLite file per iteration, reporting lines per second.
+func BenchmarkSeal(b *testing.B) {
+	emptyDataDir(b)
+	const n = 20000
+	var in bytes.Buffer
+	for range n {
+		in.Write(typicalLine(b))
+		in.WriteByte('\n')
+	}
+	dir := b.TempDir()
+	i := 0
+	for b.Loop() {
+		i++
+		db := filepath.Join(dir, fmt.Sprintf("%d.db", i))
+		var errb bytes.Buffer
+		if code := run(b.Context(), []string{"seal", "--db", db}, bytes.NewReader(in.Bytes()), io.Discard, &errb); code != 0 {
+			b.Fatal(errb.String())
+		}
+		b.StopTimer()
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(db + suffix)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "lines/s")
 }

@@ -146,6 +146,53 @@ func TestValueReader(t *testing.T) {
 	}
 }
 
+// Values read from a reader that returns one byte at a time (a buffer
+// chunk per byte, strings split anywhere) are those read in one piece.
+func TestValueReaderByteByByte(t *testing.T) {
+	for _, in := range []string{
+		`[{"a":"x\\"}, {"b":"\u00e9 ]\"}\\\""} ,[1,"2"],"x\"y",-1.5e3 , true,null]`,
+		"{\"a\":\"" + strings.Repeat("long string ", 20000) + "\\\"\"}\n{\"b\":\"\\\\\"}",
+		`{"a":1} {"b":"\\"} "s" 3`, `[{"a":"x]`, `["\`,
+	} {
+		want, _, wantErr := values(in, 1<<20)
+		var got []string
+		vr := NewValueReader(iotest.OneByteReader(strings.NewReader(in)), 1<<20)
+		var err error
+		for {
+			var v []byte
+			if v, err = vr.Next(); err != nil {
+				break
+			}
+			got = append(got, string(v))
+		}
+		if err == io.EOF {
+			err = nil
+		}
+		if !slices.Equal(got, want) || (err == nil) != (wantErr == nil) {
+			t.Errorf("%.40q: byte by byte %.60q %v, in one piece %.60q %v", in, got, err, want, wantErr)
+		}
+	}
+}
+
+// BenchmarkValueReader delimits lines of typical capsule content, as
+// capsule seal reads them.
+func BenchmarkValueReader(b *testing.B) {
+	line := `{"authority":{"approver":null,"chain":[],"escalation_reason":null,"policy_reference":null,"type":"autonomous"},` +
+		`"context":{"agent_id":"example.com/agents.Deploy","environment":{"cwd":"/workspace","os":"linux","region":"eu-west-1"},"session_id":"sess_def456"},` +
+		`"domain":"agents","id":"01a23c0e-f8bd-7928-8014-4ffe8c121e01","trigger":{"request":"Deploy service v2.4 to production after the canary stays healthy for ten minutes",` +
+		`"source":"scheduler","timestamp":"2026-12-03T13:18:30.123456+00:00","type":"user_request"},"type":"agent"}` + "\n"
+	in := []byte(strings.Repeat(line, 1000))
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		vr := NewValueReader(bytes.NewReader(in), 1<<20)
+		for {
+			if _, err := vr.Next(); err != nil {
+				break
+			}
+		}
+	}
+}
+
 func TestValueReaderBoundedMemory(t *testing.T) {
 	// A huge value is refused after reading about the limit, not all of
 	// it.

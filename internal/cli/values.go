@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -147,6 +148,13 @@ func (v *ValueReader) value(i int) ([]byte, error) {
 				scalar = c != '{' && c != '[' && c != '"'
 			}
 			if inString {
+				if !escaped {
+					// Jump over the plain bytes of the string.
+					if n += stringRun(chunk[n:]); n == len(chunk) {
+						break scan
+					}
+					c = chunk[n]
+				}
 				switch {
 				case escaped:
 					escaped = false
@@ -204,6 +212,19 @@ func (v *ValueReader) value(i int) ([]byte, error) {
 			return v.buf, nil
 		}
 	}
+}
+
+// stringRun returns the length of the run of b, inside a string literal,
+// before its next quote or backslash (len(b) if none).
+func stringRun(b []byte) int {
+	end := bytes.IndexByte(b, '"')
+	if end < 0 {
+		end = len(b)
+	}
+	if i := bytes.IndexByte(b[:end], '\\'); i >= 0 {
+		return i
+	}
+	return end
 }
 
 // end checks that nothing but whitespace follows the array.

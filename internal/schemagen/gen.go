@@ -112,7 +112,7 @@ For the fields whose protocol default is null (%s) the empty string stands for n
 A Capsule is not safe for concurrent use.`
 
 // genModel writes the model of package capsule: its structs, defaults,
-// encoder, decoder and checks.
+// encoder, decoders and checks.
 func genModel(b *bytes.Buffer) error {
 	b.WriteString("package capsule\n\nimport (\n\t\"fmt\"\n\t\"strconv\"\n\t\"time\"\n\n\t\"github.com/capsule-go/capsule/protocol/canonical\"\n)\n\n")
 	var nullable []string
@@ -152,6 +152,9 @@ func genModel(b *bytes.Buffer) error {
 	genDefaults(b)
 	genEncoder(b)
 	if err := genDecoder(b); err != nil {
+		return err
+	}
+	if err := genStream(b); err != nil {
 		return err
 	}
 	genCheck(b)

@@ -62,8 +62,9 @@ func TestOneDeclarationAddsAField(t *testing.T) {
 			"\tSourceAttribution string\n", // the struct
 			"Context.SourceAttribution",    // its doc: a null default
 			"`,\"source_attribution\":`",   // the encoder, in key order
-			"e.nullable(b, c.Context.SourceAttribution, \"context.source_attribution\")", // its value
-			"x0.nullable(\"context.source_attribution\", &c.Context.SourceAttribution)",  // the decoder
+			"e.nullable(b, c.Context.SourceAttribution, \"context.source_attribution\")",                      // its value
+			"x0.nullable(\"context.source_attribution\", &c.Context.SourceAttribution)",                       // the decoder
+			"case \"source_attribution\":\n\t\t\td.once(&seen, 1<<3)\n\t\t\td.nullable(&x.SourceAttribution)", // the text decoder
 		},
 		"protocol/canonical/schema_gen.go": {"case \"source_attribution\":"}, // the interned key
 	} {

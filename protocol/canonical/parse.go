@@ -33,9 +33,12 @@ type parser struct {
 	data  []byte
 	pos   int
 	depth int
-	buf   []byte     // scratch for unescaping
-	vals  stack[any] // pending array elements
-	kvs   stack[kv]  // pending object members
+	// text, when not empty, is a copy of data (made by a [Decoder]):
+	// strings and numbers are its substrings instead of new strings.
+	text string
+	buf  []byte     // scratch for unescaping
+	vals stack[any] // pending array elements
+	kvs  stack[kv]  // pending object members
 }
 
 type kv struct {
@@ -185,50 +188,51 @@ func (p *parser) key() (string, *Error) {
 	if err != nil {
 		return "", err
 	}
+	if escaped || p.text != "" {
+		return p.string(end, escaped), nil
+	}
 	lit := p.data[p.pos+1 : end-1]
 	p.pos = end
-	if escaped {
-		p.buf = unescape(p.buf[:0], lit)
-		return string(p.buf), nil
-	}
 	return internKey(lit), nil
 }
 
 func (p *parser) str() (any, *Error) {
-	end, escaped, err := scanString(p.data, p.pos)
+	start := p.pos
+	end, escaped, err := scanString(p.data, start)
 	if err != nil {
 		return nil, err
 	}
-	lit := p.data[p.pos+1 : end-1]
+	if !escaped {
+		if v, ok := internValue(p.data[start+1 : end-1]); ok {
+			p.pos = end
+			return v, nil
+		}
+	}
+	return p.string(end, escaped), nil
+}
+
+// string returns the text of the string literal at p.pos, which
+// [scanString] has validated up to end, and moves past it.
+func (p *parser) string(end int, escaped bool) string {
+	start := p.pos
 	p.pos = end
-	if escaped {
+	lit := p.data[start+1 : end-1]
+	switch {
+	case escaped:
 		p.buf = unescape(p.buf[:0], lit)
-		return string(p.buf), nil
+		return string(p.buf)
+	case p.text != "":
+		return p.text[start+1 : end-1]
 	}
-	if v, ok := internValue(lit); ok {
-		return v, nil
-	}
-	return string(lit), nil
+	return string(lit)
 }
 
 func (p *parser) number() (any, *Error) {
-	start := p.pos
-	end, integer, err := scanNumber(p.data, start)
+	n, err := p.numberLit()
 	if err != nil {
 		return nil, err
 	}
-	p.pos = end
-	lit := p.data[start:end]
-	if integer {
-		if err := checkIntDigits(lit); err != nil {
-			return nil, atError(start, err.Msg)
-		}
-	} else if mayOverflow(lit) {
-		if _, err := parseFloat(lit); err != nil {
-			return nil, atError(start, err.Msg)
-		}
-	}
-	switch string(lit) {
+	switch n {
 	case "0":
 		return Number("0"), nil
 	case "1":
@@ -237,6 +241,35 @@ func (p *parser) number() (any, *Error) {
 		return Number("0.0"), nil
 	case "1.0":
 		return Number("1.0"), nil
+	}
+	return n, nil
+}
+
+// numberLit reads the number literal at p.pos.
+func (p *parser) numberLit() (Number, *Error) {
+	start := p.pos
+	end, integer, err := scanNumber(p.data, start)
+	if err != nil {
+		return "", err
+	}
+	p.pos = end
+	lit := p.data[start:end]
+	if integer {
+		if err := checkIntDigits(lit); err != nil {
+			return "", atError(start, err.Msg)
+		}
+	} else if mayOverflow(lit) {
+		if _, err := parseFloat(lit); err != nil {
+			return "", atError(start, err.Msg)
+		}
+	}
+	switch {
+	case p.text != "":
+		return Number(p.text[start:end]), nil
+	case string(lit) == "0.0":
+		return "0.0", nil
+	case string(lit) == "1.0":
+		return "1.0", nil
 	}
 	return Number(lit), nil
 }

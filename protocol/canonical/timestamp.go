@@ -110,7 +110,6 @@ func appendTimestampText[S ~string | ~[]byte](dst []byte, s S) ([]byte, bool) {
 	return append(dst, '"'), true
 }
 
-// digits decodes the n decimal digits at s[i:].
 // IsTimestamp reports whether s is a timestamp the canonical form accepts
 // for trigger.timestamp: YYYY-MM-DD(T| )HH:MM:SS[.f{1,6}][Z|±HH:MM], with
 // a real date and time.
@@ -120,6 +119,19 @@ func IsTimestamp(s string) bool {
 	return ok
 }
 
+// NormalizeTimestamp returns the timestamp s as the canonical form writes
+// trigger.timestamp (without its quotes), false when s is not a timestamp
+// [IsTimestamp] accepts.
+func NormalizeTimestamp(s string) (string, bool) {
+	var buf [48]byte
+	b, ok := appendTimestampText(buf[:0], s)
+	if !ok {
+		return "", false
+	}
+	return string(b[1 : len(b)-1]), true
+}
+
+// digits decodes the n decimal digits at s[i:].
 func digits[S ~string | ~[]byte](s S, i, n int) (int, bool) {
 	v := 0
 	for j := i; j < i+n; j++ {
