@@ -18,10 +18,10 @@ import (
 )
 
 // treeCostPhase is how long each store takes appends in one iteration of
-// BenchmarkCapsulesTreeCost.
+// BenchmarkTreeCostCapsules.
 const treeCostPhase = 100 * time.Millisecond
 
-// BenchmarkCapsulesTreeCost measures what keeping the Merkle tree costs
+// BenchmarkTreeCostCapsules measures what keeping the Merkle tree costs
 // appends as users make them: typical capsules sealed and appended through
 // capsule.Capsules (group commit included) by 1 and by 64 writers on one
 // chain. Each iteration gives each of two stores, one keeping the tree and
@@ -32,7 +32,7 @@ const treeCostPhase = 100 * time.Millisecond
 // machine changing between iterations) and the WAL bytes per capsule of
 // each (the server's whole WAL during the store's phases: exact on a
 // server nothing else writes to).
-func BenchmarkCapsulesTreeCost(b *testing.B) {
+func BenchmarkTreeCostCapsules(b *testing.B) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		b.Fatal(err)
