@@ -51,6 +51,20 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem . ./protocol/... ./storage/... ./gen/...
 	$(GO) run ./cmd/capsule bench
 
+# Each parser and encoder for a minute (FUZZTIME=10s for a quick pass).
+FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzCanonicalize -fuzztime=60s ./protocol/canonical
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=60s ./protocol/uri
+	$(GO) test -run='^$$' -fuzz='^FuzzCanonicalize$$' -fuzztime=$(FUZZTIME) ./protocol/canonical
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./protocol/canonical
+	$(GO) test -run='^$$' -fuzz='^FuzzNumber$$' -fuzztime=$(FUZZTIME) ./protocol/canonical
+	$(GO) test -run='^$$' -fuzz='^FuzzDecoder$$' -fuzztime=$(FUZZTIME) ./protocol/canonical
+	$(GO) test -run='^$$' -fuzz='^FuzzParseContent$$' -fuzztime=$(FUZZTIME) .
+	$(GO) test -run='^$$' -fuzz='^FuzzAppendSealed$$' -fuzztime=$(FUZZTIME) ./protocol
+	$(GO) test -run='^$$' -fuzz='^FuzzDocument$$' -fuzztime=$(FUZZTIME) ./protocol/validate
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./protocol/uri
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./proof
+	$(GO) test -run='^$$' -fuzz='^FuzzListQuery$$' -fuzztime=$(FUZZTIME) ./integrations/nethttp
+	$(GO) test -run='^$$' -fuzz='^FuzzGetPath$$' -fuzztime=$(FUZZTIME) ./integrations/nethttp
+	$(GO) test -run='^$$' -fuzz='^FuzzParseDirective$$' -fuzztime=$(FUZZTIME) ./internal/directive
+	$(GO) test -run='^$$' -fuzz='^FuzzNearMiss$$' -fuzztime=$(FUZZTIME) ./internal/directive
+	$(GO) test -run='^$$' -fuzz='^FuzzValueReader$$' -fuzztime=$(FUZZTIME) ./internal/cli
