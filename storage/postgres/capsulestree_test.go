@@ -23,8 +23,8 @@ const treeCostPhase = 100 * time.Millisecond
 
 // BenchmarkTreeCostCapsules measures what keeping the Merkle tree costs
 // appends as users make them: typical capsules sealed and appended through
-// capsule.Capsules (group commit included) by 1 and by 64 writers on one
-// chain. Each iteration gives each of two stores, one keeping the tree and
+// capsule.Capsules (group commit included) by 1 writer, and by 64 writers
+// on one chain and spread over 64 chains. Each iteration gives each of two stores, one keeping the tree and
 // one not, a phase of treeCostPhase, in alternating order, so that both
 // see the same load of a shared machine. It reports the capsules/s of
 // each from the median phase, the overhead in percent from the median
@@ -38,8 +38,9 @@ func BenchmarkTreeCostCapsules(b *testing.B) {
 		b.Fatal(err)
 	}
 	signer := keys.NewSigner(priv, "")
-	for _, writers := range []int{1, 64} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+	for _, c := range []struct{ writers, chains int }{{1, 1}, {64, 1}, {64, 64}} {
+		writers, chains := c.writers, c.chains
+		b.Run(fmt.Sprintf("writers=%d/chains=%d", writers, chains), func(b *testing.B) {
 			ctx := b.Context()
 			withTree, withoutTree := postgres.OpenTreeCostStores(b)
 			var cs [2]*capsule.Capsules
@@ -61,7 +62,7 @@ func BenchmarkTreeCostCapsules(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					n, d, err := appendFor(ctx, cs[k], writers, treeCostPhase)
+					n, d, err := appendFor(ctx, cs[k], writers, chains, treeCostPhase)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -91,19 +92,21 @@ func BenchmarkTreeCostCapsules(b *testing.B) {
 	}
 }
 
-// appendFor appends typical capsules to c's chain "bench" from writers
-// goroutines for d, and returns how many it stored and how long it took.
-func appendFor(ctx context.Context, c *capsule.Capsules, writers int, d time.Duration) (int64, time.Duration, error) {
+// appendFor appends typical capsules from writers goroutines for d, spread
+// over chains chains ("bench0", "bench1"…), and returns how many it stored
+// and how long it took.
+func appendFor(ctx context.Context, c *capsule.Capsules, writers, chains int, d time.Duration) (int64, time.Duration, error) {
 	var n atomic.Int64
 	var once sync.Once
 	var firstErr error
 	var wg sync.WaitGroup
 	start := time.Now()
 	stop := start.Add(d)
-	for range writers {
+	for w := range writers {
+		tenant := fmt.Sprint("bench", w%chains)
 		wg.Go(func() {
 			for time.Now().Before(stop) {
-				if _, err := c.Append(ctx, "bench", bench.Typical()); err != nil {
+				if _, err := c.Append(ctx, tenant, bench.Typical()); err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
