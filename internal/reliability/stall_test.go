@@ -237,7 +237,6 @@ func TestStalledPostgresManyChains(t *testing.T) {
 
 // stallWriter is what one writer of stallManyChains saw.
 type stallWriter struct {
-	mu          sync.Mutex
 	acked       int64     // calls that returned nil
 	failedSince bool      // a call failed since the stall began
 	backAt      time.Time // first success after the server answered again
