@@ -169,6 +169,41 @@ func Record(index int64) int64 {
 	return (n+1)<<level - 1
 }
 
+// RowEnd returns the size of a tree kept partly in its chain's rows, each
+// record's row holding the stored hashes its addition stores (see
+// RecordHashes): runs is the size the tree's runs cover, head the chain's
+// last record (-1 for none), has whether head's row holds its hashes, and
+// holds reports whether the row of a record does. The rows of records runs
+// to size-1 hold theirs and the later ones none, so a binary search over
+// the rows from runs finds the size. The row of record runs is looked at
+// first: a tree that lags its chain (one written before trees were kept,
+// say) has no row hashes at all.
+func RowEnd(runs, head int64, has bool, holds func(seq int64) (bool, error)) (int64, error) {
+	if has {
+		return head + 1, nil
+	}
+	if runs > head {
+		return runs, nil
+	}
+	if h, err := holds(runs); err != nil || !h {
+		return runs, err
+	}
+	lo, hi := runs+1, head // the first row without is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		h, err := holds(mid)
+		if err != nil {
+			return 0, err
+		}
+		if h {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
 // RecordHashes returns the stored hashes record n adds, concatenated, from
 // added, the stored hashes from index tlog.StoredHashCount(size) on, where
 // size <= n.

@@ -60,6 +60,41 @@ var (
 	insertTenantTree = insertHeadTenant + ", ins AS (" + insertBody + "$15::text" + insertFrom + "\nRETURNING 1)" + treePart("$15::text", 16)
 )
 
+// insertNullRowTree and insertTenantRowTree are insertNull and
+// insertTenant storing in each row the stored hashes its record adds to
+// the tree (see tree.go), when the tree covers the chain up to the batch:
+// the head's row holds its hashes, or the runs in capsule_tree end where
+// the batch's extend ($p+1, the stored-hash count). They answer the
+// capsules stored and how many of them hold hashes.
+var (
+	insertNullRowTree   = rowTreeInsert("tenant_id IS NULL", "NULL", "''", 15)
+	insertTenantRowTree = rowTreeInsert("tenant_id = $15::text", "$15::text", "$15::text", 16)
+)
+
+// rowTreeInsert returns the statement of insertNullRowTree or
+// insertTenantRowTree: where selects the chain's rows, tenant is the
+// value of tenant_id and key the tenant's key in capsule_tree (SQL
+// expressions), $p the hashes of each record (bytea[]) and $p+1 the
+// stored-hash count they extend.
+func rowTreeInsert(where, tenant, key string, p int) string {
+	return fmt.Sprintf(`WITH head AS (SELECT sequence, hash, tree IS NOT NULL AS has FROM quantumpipes_capsules WHERE %[1]s ORDER BY sequence DESC LIMIT 1), ins AS (
+INSERT INTO quantumpipes_capsules
+	(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id, tree)
+SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
+	r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, %[2]s,
+	CASE WHEN (SELECT has FROM head) OR coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c
+		WHERE c.tenant_id = %[3]s ORDER BY c.idx DESC LIMIT 1), 0) = $%[5]d::int8 THEN r.tree END
+FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+	$9::text[], $10::text[], $11::text[], $12::text[], $%[4]d::bytea[]) WITH ORDINALITY
+	AS r(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tree, ord)
+WHERE CASE WHEN EXISTS (SELECT 1 FROM head)
+	THEN EXISTS (SELECT 1 FROM head WHERE head.sequence = $13::int8 - 1 AND head.hash = $14::text)
+	ELSE $13::int8 = 0 AND $14::text = '' END
+ORDER BY r.ord
+RETURNING tree IS NOT NULL AS t)
+SELECT count(*), count(*) FILTER (WHERE t) FROM ins`, where, tenant, key, p, p+1)
+}
+
 // treePart is the tree part of insertNullTree and insertTenantTree for the
 // tree of tenant (an SQL expression): the runs of stored hashes ($p, the
 // index of each run's first hash, and $p+1, its hashes) are stored only if
@@ -322,6 +357,37 @@ FROM (SELECT tenant_id, count(*) AS n FROM ins GROUP BY tenant_id) i
 LEFT JOIN (SELECT tenant_id, count(*) AS n FROM tr GROUP BY tenant_id) t ON t.tenant_id = i.tenant_id`
 )
 
+// insertManyRowTree is insertMany storing in each row the stored hashes
+// its record adds to its chain's tree, as insertTenantRowTree does: $16
+// holds each row's hashes (NULL for a tenant without), $17 the stored-hash
+// count its tenant's hashes extend (-1 for none). It answers, per tenant
+// with capsules stored, how many it stored and how many hold hashes.
+const insertManyRowTree = `
+WITH r AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+		$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[], $16::bytea[], $17::int8[]) WITH ORDINALITY
+	AS r(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain,
+		tenant, first_seq, first_prev, tree, want, ord)
+), ok AS (
+	SELECT r.tenant, r.want >= 0 AND (h.has OR coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c
+		WHERE c.tenant_id = r.tenant ORDER BY c.idx DESC LIMIT 1), 0) = r.want) AS tree_ok
+	FROM r
+	LEFT JOIN LATERAL (SELECT q.sequence, q.hash, q.tree IS NOT NULL AS has FROM quantumpipes_capsules q
+		WHERE q.tenant_id = r.tenant ORDER BY q.sequence DESC LIMIT 1) h ON true
+	WHERE r.sequence = r.first_seq AND CASE WHEN h.sequence IS NULL
+		THEN r.first_seq = 0 AND r.first_prev = ''
+		ELSE h.sequence = r.first_seq - 1 AND h.hash = r.first_prev END
+), ins AS (
+	INSERT INTO quantumpipes_capsules
+		(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id, tree)
+	SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
+		r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, r.tenant, CASE WHEN ok.tree_ok THEN r.tree END
+	FROM r JOIN ok USING (tenant)
+	ORDER BY r.ord
+	RETURNING tenant_id, tree IS NOT NULL AS t
+)
+SELECT tenant_id, count(*), count(*) FILTER (WHERE t) FROM ins GROUP BY tenant_id`
+
 // appendCombined stores the queued batches (sorted by tenant, the null
 // tenant first if present) in one transaction with one INSERT for every
 // named tenant, taking the sorted advisory locks in one statement. It
@@ -363,9 +429,12 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 	args := []any{cols[0], cols[1], seqs, cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9], cols[10],
 		cols[11], cols[12], firstSeqs, cols[14]}
 	treeArgs := plan.manyArgs(tenants)
-	if treeArgs != nil {
+	switch {
+	case plan.inRows && treeArgs != nil:
+		b.Queue(insertManyRowTree, append(args, plan.rowArgs(batches, named)...)...)
+	case treeArgs != nil:
 		b.Queue(insertManyTree, append(args, treeArgs...)...)
-	} else {
+	default:
 		b.Queue(insertMany, args...)
 	}
 	b.Queue("COMMIT")
@@ -454,8 +523,10 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 }
 
 // insertArgs returns the conditional INSERT of recs into tenant's chain and
-// its arguments; with tree true, the INSERT that stores rows, the batch's
-// tree rows, too (insertNullTree or insertTenantTree).
+// its arguments; with tree true, the INSERT that stores the batch's tree
+// rows too: in the capsules' rows when rows has them (insertNullRowTree or
+// insertTenantRowTree), else in capsule_tree (insertNullTree or
+// insertTenantTree).
 func insertArgs(tenant string, recs []protocol.Sealed, rows treeRows, tree bool) (string, []any) {
 	n := len(recs)
 	ids, types, prevs, data, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -467,10 +538,14 @@ func insertArgs(tenant string, recs []protocol.Sealed, rows treeRows, tree bool)
 	}
 	args := []any{ids, types, seqs, prevs, data, hashes, sigs, sigsPQ, signedAt, signedBy, sessions, domains, recs[0].Sequence, recs[0].PreviousHash}
 	switch {
+	case tenant == "" && tree && rows.rec != nil:
+		return insertNullRowTree, append(args, rows.rec, rows.want)
 	case tenant == "" && tree:
 		return insertNullTree, append(args, rows.idx, rows.hashes, rows.want)
 	case tenant == "":
 		return insertNull, args
+	case tree && rows.rec != nil:
+		return insertTenantRowTree, append(args, tenant, rows.rec, rows.want)
 	case tree:
 		return insertTenantTree, append(args, tenant, rows.idx, rows.hashes, rows.want)
 	}

@@ -77,6 +77,7 @@ type Store struct {
 
 	schemaMu    sync.Mutex  // serializes the creation of the table
 	schemaReady atomic.Bool // the table exists
+	rowTree     atomic.Bool // the table has the column tree (see tree.go)
 
 	trees tree.Cache // the frontier of each chain's tree (see tree.go)
 	// noTree makes appends write no tree: for the benchmark that
@@ -257,6 +258,11 @@ func (s *Store) ready(ctx context.Context) error {
 	if err := s.createTreeSchema(ctx); err != nil {
 		return err
 	}
+	rowTree, err := s.addTreeColumn(ctx)
+	if err != nil {
+		return err
+	}
+	s.rowTree.Store(rowTree)
 	s.schemaReady.Store(true)
 	return nil
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/capsule-go/capsule/internal/tree"
@@ -36,6 +39,87 @@ var treeSchema = []string{
 	size BIGINT NOT NULL,
 	note BYTEA NOT NULL
 )`,
+}
+
+// A chain's tree lives in the rows of its capsules too: an append to a
+// chain whose tree is whole stores the stored hashes each record adds
+// (those at indexes tlog.StoredHashCount(n) to tlog.StoredHashCount(n+1)-1
+// for record n) in the record's own row, in a column tree that this
+// package adds to the reference table (the reference neither reads nor
+// writes it: a row it inserts holds NULL there). A row of capsule_tree is
+// one more heap tuple and index entry per chain each commit extends, about
+// 270 bytes of WAL per capsule when a commit carries one capsule per
+// chain; the hashes in the row add their own size. capsule_tree keeps the
+// hashes of catch-ups (an append's of a short lag, and GrowTree's), of
+// versions before the column, and of a database whose table this package
+// may not alter (it then writes every append's there, as before). So a
+// chain's tree of size records holds its hashes in capsule_tree up to some
+// size (the end of its last run there), and, from that size on, in the
+// rows of records up to size-1; no later row holds any (see
+// [tree.RowEnd]). A hash is read from the row first, then from
+// capsule_tree.
+const (
+	treeColumnDDL = "ALTER TABLE quantumpipes_capsules ADD COLUMN IF NOT EXISTS tree BYTEA"
+	// The hashes do not compress: kept in the row, never tried.
+	treeColumnPlain = "ALTER TABLE quantumpipes_capsules ALTER COLUMN tree SET STORAGE PLAIN"
+	treeColumnQuery = "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('quantumpipes_capsules') AND attname = 'tree' AND NOT attisdropped)"
+	// treeColumnLockTimeout bounds how long adding the column waits for
+	// the table's lock, behind which every append of every process queues:
+	// past it, this process goes on without the column and the next Open
+	// tries again.
+	treeColumnLockTimeout = "SET LOCAL lock_timeout = '1s'"
+)
+
+// addTreeColumn adds the column tree to the reference table when missing,
+// under the schema's advisory lock, and reports whether the table has it.
+// A role that may not alter the table (not its owner), or a table whose
+// lock is not free within treeColumnLockTimeout, leaves it without: the
+// store then keeps the tree in capsule_tree alone.
+func (s *Store) addTreeColumn(ctx context.Context) (bool, error) {
+	var has bool
+	if err := s.pool.QueryRow(ctx, treeColumnQuery).Scan(&has); err != nil {
+		return false, fmt.Errorf("look for column tree: %w", err)
+	}
+	if has {
+		return true, nil
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, stmt := range []string{treeColumnLockTimeout, treeColumnDDL, treeColumnPlain} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "42501" || pe.Code == "55P03") {
+		// insufficient_privilege or lock_not_available
+		slog.WarnContext(ctx, "postgres: the tree stays in capsule_tree alone: cannot add column tree to quantumpipes_capsules", "err", err)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("add column tree: %w", err)
+	}
+	return true, nil
+}
+
+// rowTrees reports whether the reference table has the column tree; a
+// read-only store looks again until it finds it.
+func (s *Store) rowTrees(ctx context.Context, q rowQuerier) (bool, error) {
+	if s.rowTree.Load() {
+		return true, nil
+	}
+	if !s.readOnly && s.schemaReady.Load() {
+		return false, nil
+	}
+	var has bool
+	if err := q.QueryRow(ctx, treeColumnQuery).Scan(&has); err != nil {
+		return false, fmt.Errorf("look for column tree: %w", err)
+	}
+	if has {
+		s.rowTree.Store(true)
+	}
+	return has, nil
 }
 
 // createTreeSchema creates the tree's tables when missing, under the
@@ -99,6 +183,7 @@ var _ storage.TreeStore = (*Store)(nil)
 // insertManyTree), stored only if that statement stored the batch and the
 // tree has the stored-hash count they extend.
 type treePlan struct {
+	inRows  bool     // the rows go in the capsules' rows, not capsule_tree
 	tenants []string // tenants whose tree rows are planned
 	rows    map[string]treeRows
 	next    map[string]tree.Front
@@ -106,11 +191,15 @@ type treePlan struct {
 }
 
 // treeRows is the tree rows of one batch: runs of stored hashes (see
-// tree.Runs) and the stored-hash count of the tree they extend.
+// tree.Runs) for capsule_tree, or the stored hashes of each record for its
+// row (rec, see tree.RecordHashes); the stored-hash count of the tree they
+// extend; and how many rows hold them once stored.
 type treeRows struct {
 	idx    []int64
 	hashes [][]byte
+	rec    [][]byte
 	want   int64
+	count  int64
 }
 
 // planTree computes the tree rows of the queued batches whose trees cover
@@ -118,7 +207,7 @@ type treeRows struct {
 // first. A batch whose tree lags gets none (see GrowTree); nor does any
 // batch when the tree cannot be read.
 func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []int) *treePlan {
-	p := &treePlan{rows: map[string]treeRows{}, next: map[string]tree.Front{}, got: map[string]int64{}}
+	p := &treePlan{inRows: s.rowTree.Load(), rows: map[string]treeRows{}, next: map[string]tree.Front{}, got: map[string]int64{}}
 	if s.noTree {
 		return p
 	}
@@ -141,10 +230,20 @@ func (s *Store) planTree(ctx context.Context, batches []storage.Batch, queued []
 			continue
 		}
 		base := tlog.StoredHashCount(f.Size)
-		starts, runs := tree.Runs(base, added, maxRun)
+		rows := treeRows{want: base}
+		if p.inRows {
+			rows.rec = make([][]byte, len(leaves))
+			for k := range rows.rec {
+				rows.rec[k] = tree.RecordHashes(f.Size, added, start+int64(k))
+			}
+			rows.count = int64(len(leaves))
+		} else {
+			rows.idx, rows.hashes = tree.Runs(base, added, maxRun)
+			rows.count = int64(len(rows.idx))
+		}
 		end := f.Size + int64(len(leaves))
 		p.tenants = append(p.tenants, b.Tenant)
-		p.rows[b.Tenant] = treeRows{idx: starts, hashes: runs, want: base}
+		p.rows[b.Tenant] = rows
 		p.next[b.Tenant] = tree.Front{Size: end, Hashes: tree.NextFrontier(f.Size, f.Hashes, added, end)}
 	}
 	return p
@@ -199,6 +298,26 @@ func (p *treePlan) manyArgs(tenants []string) []any {
 	return []any{rowTenant, idx, hashes, tenant, want}
 }
 
+// rowArgs returns the arguments of insertManyRowTree's tree part for the
+// batches at named, in the order of their records: each record's hashes
+// ($16) and its tenant's stored-hash count (-1 for a tenant without).
+func (p *treePlan) rowArgs(batches []storage.Batch, named []int) []any {
+	var rec [][]byte
+	var want []int64
+	for _, i := range named {
+		b := batches[i]
+		r, ok := p.rows[b.Tenant]
+		for k := range b.Records {
+			if ok {
+				rec, want = append(rec, r.rec[k]), append(want, r.want)
+			} else {
+				rec, want = append(rec, nil), append(want, -1)
+			}
+		}
+	}
+	return []any{rec, want}
+}
+
 // done updates the cache once the transaction ended: a tenant whose rows
 // were all stored in a committed transaction has its new frontier cached;
 // any other is read again at its next append. It returns the tenants whose
@@ -208,7 +327,7 @@ func (p *treePlan) manyArgs(tenants []string) []any {
 func (p *treePlan) done(c *tree.Cache, committed bool) (lagging []string) {
 	for _, t := range p.tenants {
 		switch {
-		case committed && p.got[t] == int64(len(p.rows[t].idx)):
+		case committed && p.got[t] == p.rows[t].count:
 			c.Set(t, p.next[t])
 		case committed && p.got[t] == 0:
 			c.Drop(t)
@@ -240,11 +359,50 @@ func (s *Store) catchUp(ctx context.Context, batches []storage.Batch, errs []err
 
 // treeSize returns the size of tenant's stored tree.
 func (s *Store) treeSize(ctx context.Context, tenant string) (int64, error) {
-	var count int64
-	if err := s.pool.QueryRow(ctx, treeCountQuery, tenant).Scan(&count); err != nil {
+	n, err := s.treeSizeQ(ctx, s.pool, tenant)
+	if err != nil {
 		return 0, fmt.Errorf("read the tree size of %q: %w", tenant, err)
 	}
-	return tree.Size(count)
+	return n, nil
+}
+
+// treeSizeQ returns the size of tenant's stored tree as q sees it: the end
+// of its runs in capsule_tree, or of the rows holding hashes after them.
+func (s *Store) treeSizeQ(ctx context.Context, q rowQuerier, tenant string) (int64, error) {
+	var count int64
+	if err := q.QueryRow(ctx, treeCountQuery, tenant).Scan(&count); err != nil {
+		return 0, err
+	}
+	runs, err := tree.Size(count)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := s.rowTrees(ctx, q)
+	if err != nil || !rows {
+		return runs, err
+	}
+	var head query
+	head.tenant(tenant)
+	var last int64
+	var has bool
+	err = q.QueryRow(ctx, head.sql("sequence, tree IS NOT NULL", "ORDER BY sequence DESC LIMIT 1"), head.args...).Scan(&last, &has)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return runs, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return tree.RowEnd(runs, last, has, func(seq int64) (bool, error) {
+		var r query
+		r.where("sequence = %s", seq)
+		r.tenant(tenant)
+		var h bool
+		err := q.QueryRow(ctx, r.sql("tree IS NOT NULL", ""), r.args...).Scan(&h)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return h, err
+	})
 }
 
 // hasTree reports whether the tree's table exists (a read-only store may
@@ -260,27 +418,44 @@ func (s *Store) hasTree(ctx context.Context) (bool, error) {
 
 // readHashes returns tenant's stored hashes at indexes.
 func (s *Store) readHashes(ctx context.Context, tenant string, indexes []int64) ([]tlog.Hash, error) {
-	return readHashesQ(ctx, s.pool, tenant, indexes)
+	return s.readHashesQ(ctx, s.pool, tenant, indexes)
 }
 
 // rowQuerier is a pool or a transaction.
 type rowQuerier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-func readHashesQ(ctx context.Context, q rowQuerier, tenant string, indexes []int64) ([]tlog.Hash, error) {
+// readHashesQ returns tenant's stored hashes at indexes as q sees them:
+// from the rows of the records that added them, then from capsule_tree.
+func (s *Store) readHashesQ(ctx context.Context, q rowQuerier, tenant string, indexes []int64) ([]tlog.Hash, error) {
 	if len(indexes) == 0 {
 		return nil, nil
 	}
-	if tree.Contiguous(indexes, maxRun) {
-		return readRange(ctx, q, tenant, indexes[0], int64(len(indexes)))
+	rowTrees, err := s.rowTrees(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
 	}
-	rows, err := q.Query(ctx, treeReadQuery, tenant, indexes)
+	if tree.Contiguous(indexes, maxRun) {
+		return readRange(ctx, q, tenant, rowTrees, indexes[0], int64(len(indexes)))
+	}
+	found := make(map[int64]tlog.Hash, len(indexes))
+	missing := indexes
+	if rowTrees {
+		if err := readRowHashes(ctx, q, tenant, indexes, found); err != nil {
+			return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+		}
+		missing = slices.DeleteFunc(slices.Clone(indexes), func(i int64) bool { _, ok := found[i]; return ok })
+	}
+	if len(missing) == 0 {
+		return tree.InOrder(tenant, indexes, found)
+	}
+	rows, err := q.Query(ctx, treeReadQuery, tenant, missing)
 	if err != nil {
 		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
 	}
 	defer rows.Close()
-	found := make(map[int64]tlog.Hash, len(indexes))
 	for rows.Next() {
 		var i int64
 		var h []byte
@@ -298,18 +473,83 @@ func readHashesQ(ctx context.Context, q rowQuerier, tenant string, indexes []int
 	return tree.InOrder(tenant, indexes, found)
 }
 
-// readRange returns tenant's n stored hashes from index lo, reading the
-// runs that hold them in one range of the primary key (tree check reads
-// the whole tree so).
-func readRange(ctx context.Context, q rowQuerier, tenant string, lo, n int64) ([]tlog.Hash, error) {
-	rows, err := q.Query(ctx, treeRangeQuery, tenant, lo-maxRun, lo+n)
+// readRowHashes adds to found the hashes at indexes that the rows of the
+// records that added them hold.
+func readRowHashes(ctx context.Context, q rowQuerier, tenant string, indexes []int64, found map[int64]tlog.Hash) error {
+	recs := make([]int64, len(indexes))
+	for k, i := range indexes {
+		recs[k] = tree.Record(i)
+	}
+	var r query
+	r.where("sequence = ANY(%s::int8[])", slices.Compact(slices.Sorted(slices.Values(recs))))
+	r.conds = append(r.conds, "tree IS NOT NULL")
+	r.tenant(tenant)
+	rows, err := q.Query(ctx, r.sql("sequence, tree", ""), r.args...)
 	if err != nil {
-		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+		return err
 	}
 	defer rows.Close()
+	held := make(map[int64][]byte)
+	for rows.Next() {
+		var seq int64
+		var hs []byte
+		if err := rows.Scan(&seq, &hs); err != nil {
+			return err
+		}
+		held[seq] = hs
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for k, i := range indexes {
+		hs := held[recs[k]]
+		off := (i - tlog.StoredHashCount(recs[k])) * tlog.HashSize
+		if off+tlog.HashSize <= int64(len(hs)) {
+			found[i] = tlog.Hash(hs[off : off+tlog.HashSize])
+		}
+	}
+	return nil
+}
+
+// readRange returns tenant's n stored hashes from index lo, reading the
+// rows of the records that hold them, when rowTrees, then the runs in
+// capsule_tree that may hold the others in one range of its primary key
+// (tree check reads the whole tree so).
+func readRange(ctx context.Context, q rowQuerier, tenant string, rowTrees bool, lo, n int64) ([]tlog.Hash, error) {
 	r := tree.NewRange(lo, n)
-	if err := r.ScanRuns(rows); err != nil {
-		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+	if rowTrees {
+		var c query
+		c.where("sequence >= %s", tree.Record(lo))
+		c.where("sequence <= %s", tree.Record(lo+n-1))
+		c.conds = append(c.conds, "tree IS NOT NULL")
+		c.tenant(tenant)
+		rows, err := q.Query(ctx, c.sql("sequence, tree", "ORDER BY sequence"), c.args...)
+		if err != nil {
+			return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+		}
+		for rows.Next() {
+			var seq int64
+			var hs []byte
+			if err := rows.Scan(&seq, &hs); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+			}
+			r.Add(tlog.StoredHashCount(seq), hs)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+		}
+	}
+	if !r.Full() {
+		rows, err := q.Query(ctx, treeRangeQuery, tenant, lo-maxRun, lo+n)
+		if err != nil {
+			return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+		}
+		defer rows.Close()
+		if err := r.ScanRuns(rows); err != nil {
+			return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
+		}
 	}
 	hs, err := r.Hashes()
 	if err != nil {
@@ -365,13 +605,9 @@ func (s *Store) GrowTree(ctx context.Context, tenant string, max int) (int64, er
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", chainLock(tenant)); err != nil {
 			return fmt.Errorf("lock the chain: %w", err)
 		}
-		var count int64
-		if err := tx.QueryRow(ctx, treeCountQuery, tenant).Scan(&count); err != nil {
-			return fmt.Errorf("read the tree size: %w", err)
-		}
 		var err error
-		if size, err = tree.Size(count); err != nil {
-			return err
+		if size, err = s.treeSizeQ(ctx, tx, tenant); err != nil {
+			return fmt.Errorf("read the tree size: %w", err)
 		}
 		var q query
 		q.where("sequence >= %s", size)
@@ -406,7 +642,7 @@ func (s *Store) GrowTree(ctx context.Context, tenant string, max int) (int64, er
 		if len(leaves) == 0 {
 			return nil
 		}
-		front, err := readHashesQ(ctx, tx, tenant, tree.Frontier(size))
+		front, err := s.readHashesQ(ctx, tx, tenant, tree.Frontier(size))
 		if err != nil {
 			return err
 		}

@@ -121,7 +121,7 @@ func TestTreeInInsert(t *testing.T) {
 	// A tree lost while the store has its frontier cached: the INSERT
 	// stores the capsules and not the tree rows, and the append catches
 	// the tree up; the other chains' rows are stored as planned.
-	if _, err := s.pool.Exec(ctx, "DELETE FROM capsule_tree WHERE tenant_id = 'acme'"); err != nil {
+	if err := dropTree(s, "acme"); err != nil {
 		t.Fatal(err)
 	}
 	var batches []storage.Batch

@@ -8,27 +8,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/capsule-go/capsule/protocol"
-	"github.com/capsule-go/capsule/storage"
 	"github.com/capsule-go/capsule/storage/storagetest"
 )
-
-// appendChain appends n records to tenant's chain in batches of batch and
-// returns recs with them.
-func appendChain(t *testing.T, s *Store, tenant string, recs []protocol.Sealed, n, batch int) []protocol.Sealed {
-	t.Helper()
-	for n > 0 {
-		head := storage.Head{Sequence: -1}
-		if len(recs) > 0 {
-			head = storage.Head{Sequence: recs[len(recs)-1].Sequence, Hash: recs[len(recs)-1].Hash}
-		}
-		b := storagetest.Chain(tenant, head, min(batch, n))
-		if err := s.Append(t.Context(), tenant, b); err != nil {
-			t.Fatal(err)
-		}
-		recs, n = append(recs, b...), n-len(b)
-	}
-	return recs
-}
 
 // count returns the single integer query answers on s's writer.
 func count(t *testing.T, s *Store, query string, args ...any) int64 {
@@ -48,8 +29,8 @@ func TestTenantTreeInRows(t *testing.T) {
 	s, _ := openTemp(t)
 	var acme, null []protocol.Sealed
 	for _, batch := range []int{1, 5, 64, 2} {
-		acme = appendChain(t, s, "acme", acme, 2*batch, batch)
-		null = appendChain(t, s, "", null, batch, batch)
+		acme = storagetest.AppendChain(t, s, "acme", acme, 2*batch, batch)
+		null = storagetest.AppendChain(t, s, "", null, batch, batch)
 	}
 	if n := count(t, s, "SELECT count(*) FROM capsule_tree WHERE tenant_id = 'acme'"); n != 0 {
 		t.Errorf("appends to acme stored %d rows in capsule_tree, want none", n)
@@ -71,7 +52,7 @@ func TestTenantTreeInRows(t *testing.T) {
 func TestTreeColumnMigration(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTemp(t)
-	acme := appendChain(t, s, "acme", nil, 40, 7)
+	acme := storagetest.AppendChain(t, s, "acme", nil, 40, 7)
 	// Move the trees to capsule_tree as runs and drop the column: the
 	// layout of a file written before it.
 	rows, err := s.w.QueryContext(ctx, "SELECT sequence, tree FROM capsule_tenant_chains WHERE tenant_id = 'acme' ORDER BY sequence")
@@ -122,7 +103,7 @@ func TestTreeColumnMigration(t *testing.T) {
 	if n, err := s.TreeSize(ctx, "acme"); err != nil || n != int64(len(acme)) {
 		t.Fatalf("tree size after the migration: %d, %v; want %d", n, err, len(acme))
 	}
-	acme = appendChain(t, s, "acme", acme, 30, 4)
+	acme = storagetest.AppendChain(t, s, "acme", acme, 30, 4)
 	if n := count(t, s, "SELECT count(*) FROM capsule_tree WHERE tenant_id = 'acme'"); n != int64(len(runs)) {
 		t.Errorf("appends after the migration stored %d runs in capsule_tree, want the %d before", n, len(runs))
 	}
@@ -137,19 +118,12 @@ func TestTreeColumnMigration(t *testing.T) {
 // catches the rest up.
 func TestRowTreeLag(t *testing.T) {
 	s, _ := openTemp(t)
-	acme := appendChain(t, s, "acme", nil, 10, 3)
-	s.noTree = true
-	acme = appendChain(t, s, "acme", acme, 5, 2)
-	s.noTree = false
-	s.trees.Drop("acme")
-	if n, err := s.TreeSize(t.Context(), "acme"); err != nil || n != 10 {
-		t.Fatalf("tree size: %d, %v; want 10", n, err)
-	}
-	acme = appendChain(t, s, "acme", acme, 1, 1)
-	if n, err := s.TreeSize(t.Context(), "acme"); err != nil || n != int64(len(acme)) {
-		t.Fatalf("tree size after the catch-up: %d, %v; want %d", n, err, len(acme))
-	}
-	storagetest.CheckTree(t.Context(), t, s, "acme", acme)
+	storagetest.TreeLag(t, s, func(keep bool) {
+		s.noTree = !keep
+		if keep {
+			s.trees.Drop("acme")
+		}
+	})
 }
 
 // The tree reads of a tenant's rows each search the (tenant_id, sequence)
@@ -157,7 +131,7 @@ func TestRowTreeLag(t *testing.T) {
 // never scan the chain.
 func TestRowTreeReadsUseIndex(t *testing.T) {
 	s, _ := openTemp(t)
-	appendChain(t, s, "acme", nil, 3, 3)
+	storagetest.AppendChain(t, s, "acme", nil, 3, 3)
 	for _, q := range []struct {
 		query string
 		args  []any

@@ -133,43 +133,17 @@ func treeSize(ctx context.Context, q querier, tenant string, rows bool) (int64, 
 
 // rowTreeEnd returns the size of the tree of tenant's chain, whose last
 // record is head (-1 for none), from runs, the size its runs in
-// capsule_tree cover, and has, whether head's row holds its hashes: the
-// rows of records runs to size-1 hold theirs and the later ones none, so
-// a binary search over the rows from runs finds it. The row of record
-// runs is looked at first: a tree that lags its chain (one written before
-// trees were kept, say) has no row hashes at all.
+// capsule_tree cover, and has, whether head's row holds its hashes (see
+// [tree.RowEnd]).
 func rowTreeEnd(ctx context.Context, q querier, tenant string, runs, head int64, has bool) (int64, error) {
-	if has {
-		return head + 1, nil
-	}
-	holds := func(seq int64) (bool, error) {
+	return tree.RowEnd(runs, head, has, func(seq int64) (bool, error) {
 		var h bool
 		err := q.QueryRowContext(ctx, rowHasTree, tenant, seq).Scan(&h)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return false, fmt.Errorf("read the tree size: %w", err)
 		}
 		return h, nil
-	}
-	if runs > head {
-		return runs, nil
-	}
-	if h, err := holds(runs); err != nil || !h {
-		return runs, err
-	}
-	lo, hi := runs+1, head // the first row without is in [lo, hi]
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		h, err := holds(mid)
-		if err != nil {
-			return 0, err
-		}
-		if h {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo, nil
+	})
 }
 
 // readHashes returns tenant's stored hashes at indexes as q sees them;

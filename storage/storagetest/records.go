@@ -69,6 +69,25 @@ func refresh(r protocol.Sealed) protocol.Sealed {
 	return r
 }
 
+// AppendChain appends n synthetic records to tenant's chain in s, in
+// batches of batch, after recs (the chain so far), and returns recs with
+// them.
+func AppendChain(t testing.TB, s storage.Store, tenant string, recs []protocol.Sealed, n, batch int) []protocol.Sealed {
+	t.Helper()
+	for n > 0 {
+		head := storage.Head{Sequence: -1}
+		if len(recs) > 0 {
+			head = storage.Head{Sequence: recs[len(recs)-1].Sequence, Hash: recs[len(recs)-1].Hash}
+		}
+		b := Chain(tenant, head, min(batch, n))
+		if err := s.Append(context.Background(), tenant, b); err != nil {
+			t.Fatal(err)
+		}
+		recs, n = append(recs, b...), n-len(b)
+	}
+	return recs
+}
+
 // Chain returns n synthetic records following head in tenant's chain.
 func Chain(tenant string, head storage.Head, n int) []protocol.Sealed {
 	recs := make([]protocol.Sealed, n)

@@ -265,3 +265,25 @@ func checkTreeOf(t *testing.T, s storage.Store, tenant string, n int64) {
 		t.Fatalf("tree of %q covers %d of %d capsules, want %d", tenant, rep.TreeSize, rep.ChainSize, n)
 	}
 }
+
+// TreeLag checks a tree that covers its chain up to some record, with
+// later records appended without a tree (keepTree(false) makes s append
+// so; keepTree(true) makes it keep the tree again and forget what it
+// cached of it): it has that size, and the next append catches the rest
+// up.
+func TreeLag(t *testing.T, s storage.Store, keepTree func(bool)) {
+	t.Helper()
+	ts := s.(storage.TreeStore)
+	acme := AppendChain(t, s, "acme", nil, 10, 3)
+	keepTree(false)
+	acme = AppendChain(t, s, "acme", acme, 5, 2)
+	keepTree(true)
+	if n, err := ts.TreeSize(t.Context(), "acme"); err != nil || n != 10 {
+		t.Fatalf("tree size: %d, %v; want 10", n, err)
+	}
+	acme = AppendChain(t, s, "acme", acme, 1, 1)
+	if n, err := ts.TreeSize(t.Context(), "acme"); err != nil || n != int64(len(acme)) {
+		t.Fatalf("tree size after the catch-up: %d, %v; want %d", n, err, len(acme))
+	}
+	CheckTree(t.Context(), t, s, "acme", acme)
+}
