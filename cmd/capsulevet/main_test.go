@@ -100,8 +100,9 @@ func build(t *testing.T) string {
 
 // runIn runs a command in dir and returns its standard error, standard
 // output and exit code. The go command runs with GOPROXY=off: this module
-// is replaced by its directory and the others are in the module cache, so
-// go get -tool must not ask a proxy for a module named after the command.
+// is replaced by its directory and the others are in the module cache
+// (see TestVetTool's "go tool"), so go get -tool must not ask a proxy for
+// a module named after the command.
 func runIn(t *testing.T, dir string, name string, args ...string) (stderr, stdout string, code int) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -164,6 +165,15 @@ func TestVetTool(t *testing.T) {
 		}
 	})
 	t.Run("go tool", func(t *testing.T) {
+		// go get -tool resolves every module of this module's graph, some
+		// of which no build here needs: have them in the module cache
+		// (from the environment's proxy, as any build would), so that a
+		// fresh machine's cache is enough.
+		download := exec.Command("go", "mod", "download")
+		download.Dir = filepath.Join("..", "..")
+		if out, err := download.CombinedOutput(); err != nil {
+			t.Fatalf("go mod download: %v\n%s", err, out)
+		}
 		if stderr, _, code := runIn(t, dir, "go", "get", "-tool", "github.com/capsule-go/capsule/cmd/capsulevet"); code != 0 {
 			t.Fatalf("go get -tool: exit %d\n%s", code, stderr)
 		}
