@@ -4,13 +4,15 @@
 // Capsules live in the Python reference's table, quantumpipes_capsules,
 // created with the reference layout when missing: the reference columns
 // plus domain and tenant_id (NULL for the null tenant), UNIQUE(tenant_id,
-// sequence) and a unique index on sequence where tenant_id is NULL. One
-// index is this package's own, on id COLLATE "C", so that an id prefix is
-// a range of an index whatever the database's collation; a writable store
-// adds it (CREATE INDEX CONCURRENTLY) to a table that lacks it, when it is
-// allowed to. The
-// table is found through the connection's search_path. A table created here
-// compresses data with lz4 when the server has it (else with the server's
+// sequence) and a unique index on sequence where tenant_id is NULL. Two
+// indexes are this package's own: on (tenant_id, type, sequence), for a
+// type filter, and, where the id column does not sort in byte order (its
+// collation is not C, POSIX or C.UTF-8), on id COLLATE "C", so that an id
+// prefix is a range of an index whatever the database's collation; a
+// writable store adds them (CREATE INDEX CONCURRENTLY) to a table that
+// lacks them, when it is allowed to. A column tree of this package's
+// holds each chain's Merkle tree (see tree.go). The table is found
+// through the connection's search_path. A table created here compresses data with lz4 when the server has it (else with the server's
 // default, pglz, as the reference's table does): a row over 2 KB (a
 // typical capsule) is then compressed in place, 3,054 -> 2,610 bytes of
 // WAL per typical capsule with 64 writers, no slower; the columns are the
@@ -75,9 +77,10 @@ type Store struct {
 	readOnly bool
 	locks    bool // take advisory locks on chains (the default)
 
-	schemaMu    sync.Mutex  // serializes the creation of the table
-	schemaReady atomic.Bool // the table exists
-	rowTree     atomic.Bool // the table has the column tree (see tree.go)
+	schemaMu    sync.Mutex   // serializes the creation of the table
+	schemaReady atomic.Bool  // the table exists
+	rowTree     atomic.Bool  // the table has the column tree (see tree.go)
+	idBytes     atomic.Int32 // the id column sorts in byte order (see idOrder)
 
 	trees tree.Cache // the frontier of each chain's tree (see tree.go)
 	// noTree makes appends write no tree: for the benchmark that

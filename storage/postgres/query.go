@@ -128,8 +128,13 @@ func prefixEnd(prefix string) (end string, ok bool) {
 }
 
 // wherePrefix restricts q to the ids starting with prefix, as a range in
-// byte order that the index ix_quantumpipes_capsules_id_c answers.
-func (q *query) wherePrefix(prefix string) {
+// byte order that the primary key answers when bytes (the id column sorts
+// in byte order), else the index ix_quantumpipes_capsules_id_c.
+func (q *query) wherePrefix(prefix string, bytes bool) {
+	if end, ok := prefixEnd(prefix); ok && bytes {
+		q.where(`id >= %s AND id < %s`, prefix, end)
+		return
+	}
 	if end, ok := prefixEnd(prefix); ok {
 		q.where(`id COLLATE "C" >= %s AND id COLLATE "C" < %s`, prefix, end)
 		return

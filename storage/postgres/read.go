@@ -44,13 +44,13 @@ func (s *Store) Head(ctx context.Context, tenant string) (storage.Head, error) {
 const idLen = 36
 
 // getQuery selects the capsules of Get: the one whose id is id or, for a
-// shorter id, those starting with it.
-func getQuery(id string, tenant *string) *query {
+// shorter id, those starting with it (see wherePrefix for bytes).
+func getQuery(id string, tenant *string, bytes bool) *query {
 	var q query
 	if len(id) >= idLen {
 		q.where("id = %s", id)
 	} else {
-		q.wherePrefix(id)
+		q.wherePrefix(id, bytes)
 	}
 	q.tenantFilter(tenant)
 	return &q
@@ -65,7 +65,11 @@ func (s *Store) Get(ctx context.Context, id string, tenant *string) (protocol.Se
 	if id == "" {
 		return protocol.Sealed{}, fmt.Errorf("postgres: get: empty id: %w", storage.ErrNotFound)
 	}
-	q := getQuery(id, tenant)
+	bytes, err := s.idOrder(ctx, s.pool)
+	if err != nil {
+		return protocol.Sealed{}, fmt.Errorf("postgres: get %q: %w", id, err)
+	}
+	q := getQuery(id, tenant, bytes)
 	recs, err := s.queryRecords(ctx, q.sql(recordCols, "LIMIT 2"), q.args...)
 	if err != nil {
 		return protocol.Sealed{}, fmt.Errorf("postgres: get %q: %w", id, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -37,8 +38,9 @@ var schema = []string{
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_domain ON quantumpipes_capsules (domain)",
 	"CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_tenant_id ON quantumpipes_capsules (tenant_id)",
 	"CREATE UNIQUE INDEX IF NOT EXISTS uq_capsule_global_sequence ON quantumpipes_capsules (sequence) WHERE tenant_id IS NULL",
-	ownIndexes[0].ddl,
 	ownIndexes[1].ddl,
+	// ownIndexes[0] follows, unless the id column sorts in byte order
+	// (see createSchema).
 }
 
 // compressData makes PostgreSQL compress data with lz4: several times
@@ -53,7 +55,10 @@ const compressData = "ALTER TABLE quantumpipes_capsules ALTER COLUMN data SET CO
 var ownIndexes = [2]struct{ name, lock, ddl string }{
 	// Serves id prefixes: the primary key sorts in the database's
 	// collation, in which a prefix is not a range (nor can LIKE use it
-	// unless the collation is "C"); in byte order it is.
+	// unless the collation is "C"); in byte order it is. Not built where
+	// the primary key sorts in byte order already (see idByteOrder): it
+	// would cost every append a second index entry of the id, about 100
+	// bytes of WAL per capsule, for nothing.
 	{"ix_quantumpipes_capsules_id_c", "capsule:id-index", `CREATE INDEX IF NOT EXISTS ix_quantumpipes_capsules_id_c ON quantumpipes_capsules (id COLLATE "C")`},
 	// Serves a chain's capsules of one type, newest first (List and Count
 	// with a type filter), from index entries instead of every row of the
@@ -81,7 +86,14 @@ func (s *Store) createSchema(ctx context.Context) error {
 		return fmt.Errorf("look for table quantumpipes_capsules: %w", err)
 	}
 	if exists {
-		for _, ix := range ownIndexes {
+		bytes, err := s.idOrder(ctx, s.pool)
+		if err != nil {
+			return err
+		}
+		for k, ix := range ownIndexes {
+			if k == 0 && bytes {
+				continue
+			}
 			if err := s.createIndex(ctx, ix.name, ix.lock, ix.ddl); err != nil {
 				return err
 			}
@@ -101,8 +113,17 @@ func (s *Store) createSchema(ctx context.Context) error {
 				return err
 			}
 		}
+		bytes, err := s.idOrder(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !bytes {
+			if _, err := tx.Exec(ctx, ownIndexes[0].ddl); err != nil {
+				return err
+			}
+		}
 		var lz4 bool
-		err := tx.QueryRow(ctx, "SELECT coalesce('lz4' = ANY(enumvals), false) FROM pg_settings WHERE name = 'default_toast_compression'").Scan(&lz4)
+		err = tx.QueryRow(ctx, "SELECT coalesce('lz4' = ANY(enumvals), false) FROM pg_settings WHERE name = 'default_toast_compression'").Scan(&lz4)
 		if err != nil || !lz4 {
 			return err
 		}
@@ -150,3 +171,53 @@ func (s *Store) createIndex(ctx context.Context, name, lock, ddl string) error {
 	}
 	return nil
 }
+
+// idCollationQuery answers the id column's collation: its provider
+// (c: libc, b: builtin, i: ICU, d: the database's) and locale, the
+// database's provider and locale standing in for "default". The
+// database's provider is read through row_to_json, since
+// pg_database.datlocprovider only exists from PostgreSQL 15 (libc before).
+const idCollationQuery = `SELECT CASE WHEN c.collname = 'default' THEN coalesce(row_to_json(d)->>'datlocprovider', 'c') ELSE c.collprovider::text END,
+	CASE WHEN c.collname = 'default' THEN d.datcollate::text ELSE coalesce(c.collcollate::text, '') END,
+	c.collname::text
+FROM pg_attribute a JOIN pg_collation c ON c.oid = a.attcollation
+CROSS JOIN (SELECT * FROM pg_database WHERE datname = current_database()) d
+WHERE a.attrelid = to_regclass('quantumpipes_capsules') AND a.attname = 'id'`
+
+// idOrder reports whether the table's id column sorts in byte order, so
+// that its primary key answers an id prefix as a range (see wherePrefix),
+// as q sees it; the answer is kept once the table exists. The collations
+// that do: libc's C and POSIX, its C.UTF-8 (code point order, which is
+// byte order in UTF-8), the builtin provider's (PostgreSQL 17: C and
+// C.UTF-8, both code point order) and ucs_basic.
+func (s *Store) idOrder(ctx context.Context, q rowQuerier) (bool, error) {
+	switch s.idBytes.Load() {
+	case idBytes:
+		return true, nil
+	case idCollated:
+		return false, nil
+	}
+	var provider, locale, name string
+	err := q.QueryRow(ctx, idCollationQuery).Scan(&provider, &locale, &name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // no table yet
+	}
+	if err != nil {
+		return false, fmt.Errorf("look at the collation of quantumpipes_capsules.id: %w", err)
+	}
+	bytes := name == "C" || name == "POSIX" || name == "ucs_basic" || provider == "b" ||
+		provider == "c" && slices.Contains([]string{"C", "POSIX", "C.UTF-8", "C.utf8"}, locale)
+	if bytes {
+		s.idBytes.Store(idBytes)
+	} else {
+		s.idBytes.Store(idCollated)
+	}
+	return bytes, nil
+}
+
+// The values of Store.idBytes.
+const (
+	_ int32 = iota // not looked at yet
+	idBytes
+	idCollated
+)
