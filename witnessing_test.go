@@ -94,7 +94,7 @@ func (f fakeCosigner) answer(w http.ResponseWriter, body []byte) {
 func TestWitnessingNeverBlocksAppends(t *testing.T) {
 	ctx := context.Background()
 	fake := newFakeCosigner(t)
-	var mode atomic.Value // "hang", "fail" or "cosign"
+	var mode atomic.Value // "hang", "hold", "fail" or "cosign"
 	mode.Store("hang")
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})
@@ -110,6 +110,9 @@ func TestWitnessingNeverBlocksAppends(t *testing.T) {
 			case <-r.Context().Done():
 			}
 			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		case "hold": // until the client gives up
+			entered <- struct{}{}
+			<-r.Context().Done()
 		case "fail":
 			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		default:
@@ -189,8 +192,9 @@ func TestWitnessingNeverBlocksAppends(t *testing.T) {
 	if requests.Load() != before {
 		t.Fatalf("a chain that did not grow was sent to the witness again")
 	}
-	// Close does not wait for a hanging witness.
-	mode.Store("hang")
+	// Close does not wait for a hanging witness ("hang" no longer hangs:
+	// release is closed).
+	mode.Store("hold")
 	appendN(1)
 	tick <- time.Now()
 	<-entered
