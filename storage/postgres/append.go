@@ -28,27 +28,52 @@ import (
 // cannot drift to the tenant_id index and filter the whole chain on every
 // append, as an EXISTS over "sequence >= $13" did (7 ms per batch at 34,000
 // capsules).
-const (
-	insertHeadNull   = `WITH head AS (SELECT sequence, hash FROM quantumpipes_capsules WHERE tenant_id IS NULL ORDER BY sequence DESC LIMIT 1)`
-	insertHeadTenant = `WITH head AS (SELECT sequence, hash FROM quantumpipes_capsules WHERE tenant_id = $15::text ORDER BY sequence DESC LIMIT 1)`
-	insertBody       = `
+var (
+	insertNull = insertHead("tenant_id IS NULL", false) + insertRows("NULL", "", 0)
+	// insertTenant takes the tenant as $15.
+	insertTenant = insertHead("tenant_id = $15::text", false) + insertRows("$15::text", "", 0)
+)
+
+// insertHead is the WITH clause of a conditional INSERT that reads the
+// head of the chain whose rows where selects; has adds whether the head's
+// row holds tree hashes (see tree.go).
+func insertHead(where string, has bool) string {
+	cols := "sequence, hash"
+	if has {
+		cols += ", tree IS NOT NULL AS has"
+	}
+	return "WITH head AS (SELECT " + cols + " FROM quantumpipes_capsules WHERE " + where + " ORDER BY sequence DESC LIMIT 1)"
+}
+
+// insertRows is the conditional INSERT of a batch's rows after
+// insertHead: tenant is the value of tenant_id and, with treeParam > 0,
+// tree that of the column tree (SQL expressions), r.tree being each
+// record's hashes, the bytea[] $treeParam.
+func insertRows(tenant, tree string, treeParam int) string {
+	var col, val, array, name string
+	if treeParam > 0 {
+		col, val, array, name = ", tree", ",\n\t"+tree, fmt.Sprintf(", $%d::bytea[]", treeParam), ", tree"
+	}
+	return `
 INSERT INTO quantumpipes_capsules
-	(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id)
+	(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id` + col + `)
 SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
-	r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, `
-	insertFrom = `
+	r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, ` + tenant + val + `
 FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-	$9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
-	AS r(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, ord)
+	$9::text[], $10::text[], $11::text[], $12::text[]` + array + `) WITH ORDINALITY
+	AS r(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain` + name + `, ord)
 WHERE CASE WHEN EXISTS (SELECT 1 FROM head)
 	THEN EXISTS (SELECT 1 FROM head WHERE head.sequence = $13::int8 - 1 AND head.hash = $14::text)
 	ELSE $13::int8 = 0 AND $14::text = '' END
 ORDER BY r.ord`
+}
 
-	insertNull = insertHeadNull + insertBody + "NULL" + insertFrom
-	// insertTenant takes the tenant as $15.
-	insertTenant = insertHeadTenant + insertBody + "$15::text" + insertFrom
-)
+// runsEnd is the stored-hash count that the runs of the tree of tenant
+// (an SQL expression) in capsule_tree cover: the end of the last.
+func runsEnd(tenant string) string {
+	return "coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c WHERE c.tenant_id = " + tenant +
+		" ORDER BY c.idx DESC LIMIT 1), 0)"
+}
 
 // insertNullTree and insertTenantTree are insertNull and insertTenant
 // storing the batch's tree rows too, in the same statement: one statement
@@ -56,44 +81,25 @@ ORDER BY r.ord`
 // batch's capsules, since the capsule INSERT's RETURNING says whether it
 // stored them. They answer the capsules and the tree rows stored.
 var (
-	insertNullTree   = insertHeadNull + ", ins AS (" + insertBody + "NULL" + insertFrom + "\nRETURNING 1)" + treePart("''", 15)
-	insertTenantTree = insertHeadTenant + ", ins AS (" + insertBody + "$15::text" + insertFrom + "\nRETURNING 1)" + treePart("$15::text", 16)
+	insertNullTree   = insertHead("tenant_id IS NULL", false) + ", ins AS (" + insertRows("NULL", "", 0) + "\nRETURNING 1)" + treePart("''", 15)
+	insertTenantTree = insertHead("tenant_id = $15::text", false) + ", ins AS (" + insertRows("$15::text", "", 0) + "\nRETURNING 1)" + treePart("$15::text", 16)
 )
 
 // insertNullRowTree and insertTenantRowTree are insertNull and
 // insertTenant storing in each row the stored hashes its record adds to
-// the tree (see tree.go), when the tree covers the chain up to the batch:
-// the head's row holds its hashes, or the runs in capsule_tree end where
-// the batch's extend ($p+1, the stored-hash count). They answer the
-// capsules stored and how many of them hold hashes.
+// the tree (see tree.go, $15 or $16), when the tree covers the chain up to
+// the batch: the head's row holds its hashes, or the runs in capsule_tree
+// end where the batch's extend ($16 or $17, the stored-hash count). They
+// answer the capsules stored and how many of them hold hashes.
 var (
-	insertNullRowTree   = rowTreeInsert("tenant_id IS NULL", "NULL", "''", 15)
-	insertTenantRowTree = rowTreeInsert("tenant_id = $15::text", "$15::text", "$15::text", 16)
+	insertNullRowTree = insertHead("tenant_id IS NULL", true) + ", ins AS (" +
+		insertRows("NULL", "CASE WHEN (SELECT has FROM head) OR "+runsEnd("''")+" = $16::int8 THEN r.tree END", 15) + rowTreeCounts
+	insertTenantRowTree = insertHead("tenant_id = $15::text", true) + ", ins AS (" +
+		insertRows("$15::text", "CASE WHEN (SELECT has FROM head) OR "+runsEnd("$15::text")+" = $17::int8 THEN r.tree END", 16) + rowTreeCounts
 )
 
-// rowTreeInsert returns the statement of insertNullRowTree or
-// insertTenantRowTree: where selects the chain's rows, tenant is the
-// value of tenant_id and key the tenant's key in capsule_tree (SQL
-// expressions), $p the hashes of each record (bytea[]) and $p+1 the
-// stored-hash count they extend.
-func rowTreeInsert(where, tenant, key string, p int) string {
-	return fmt.Sprintf(`WITH head AS (SELECT sequence, hash, tree IS NOT NULL AS has FROM quantumpipes_capsules WHERE %[1]s ORDER BY sequence DESC LIMIT 1), ins AS (
-INSERT INTO quantumpipes_capsules
-	(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id, tree)
-SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
-	r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, %[2]s,
-	CASE WHEN (SELECT has FROM head) OR coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c
-		WHERE c.tenant_id = %[3]s ORDER BY c.idx DESC LIMIT 1), 0) = $%[5]d::int8 THEN r.tree END
-FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-	$9::text[], $10::text[], $11::text[], $12::text[], $%[4]d::bytea[]) WITH ORDINALITY
-	AS r(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tree, ord)
-WHERE CASE WHEN EXISTS (SELECT 1 FROM head)
-	THEN EXISTS (SELECT 1 FROM head WHERE head.sequence = $13::int8 - 1 AND head.hash = $14::text)
-	ELSE $13::int8 = 0 AND $14::text = '' END
-ORDER BY r.ord
-RETURNING tree IS NOT NULL AS t)
-SELECT count(*), count(*) FILTER (WHERE t) FROM ins`, where, tenant, key, p, p+1)
-}
+// rowTreeCounts ends insertNullRowTree and insertTenantRowTree.
+const rowTreeCounts = "\nRETURNING tree IS NOT NULL AS t)\nSELECT count(*), count(*) FILTER (WHERE t) FROM ins"
 
 // treePart is the tree part of insertNullTree and insertTenantTree for the
 // tree of tenant (an SQL expression): the runs of stored hashes ($p, the
@@ -108,11 +114,10 @@ func treePart(tenant string, p int) string {
 	return fmt.Sprintf(`, tr AS (
 	INSERT INTO capsule_tree (tenant_id, idx, hashes)
 	SELECT %[1]s, t.idx, t.hashes FROM unnest($%[2]d::int8[], $%[3]d::bytea[]) AS t(idx, hashes)
-	WHERE EXISTS (SELECT 1 FROM ins) AND coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c
-		WHERE c.tenant_id = %[1]s ORDER BY c.idx DESC LIMIT 1), 0) = $%[4]d::int8
+	WHERE EXISTS (SELECT 1 FROM ins) AND %[5]s = $%[4]d::int8
 	ON CONFLICT DO NOTHING
 	RETURNING 1)
-SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM tr)`, tenant, p, p+1, p+2)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM tr)`, tenant, p, p+1, p+2, runsEnd(tenant))
 }
 
 // Append stores recs as the next links of tenant's chain in one
@@ -309,42 +314,18 @@ func (s *Store) recheck(ctx context.Context, batches []storage.Batch, queued []i
 // hash of its tenant's batch, and a tenant's rows are inserted only if its
 // head (read through the (tenant_id, sequence) index) is what that first
 // record extends. It returns the tenant of each row inserted.
-const (
-	insertManyHead = `
-WITH r AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-		$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[]) WITH ORDINALITY
-	AS r(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain,
-		tenant, first_seq, first_prev, ord)
-), ok AS (
-	SELECT r.tenant FROM r
-	LEFT JOIN LATERAL (SELECT q.sequence, q.hash FROM quantumpipes_capsules q
-		WHERE q.tenant_id = r.tenant ORDER BY q.sequence DESC LIMIT 1) h ON true
-	WHERE r.sequence = r.first_seq AND CASE WHEN h.sequence IS NULL
-		THEN r.first_seq = 0 AND r.first_prev = ''
-		ELSE h.sequence = r.first_seq - 1 AND h.hash = r.first_prev END
-)`
-	insertManyBody = `
-INSERT INTO quantumpipes_capsules
-	(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id)
-SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
-	r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, r.tenant
-FROM r JOIN ok USING (tenant)
-ORDER BY r.ord
-RETURNING tenant_id`
-	insertMany = insertManyHead + insertManyBody
+var insertMany = insertManyHead(false) + insertManyBody(false)
 
-	// insertManyTree is insertMany storing the tree rows of the batches
-	// too, as insertTenantTree does: $16-$18 are one element per tree row
-	// (tenant, index of the run's first hash, its hashes), $19-$20 one per
-	// tenant with tree rows (tenant, the stored-hash count of the tree
-	// they extend). It answers, per tenant with capsules stored, how many
-	// it stored and how many tree rows.
-	insertManyTree = insertManyHead + ", ins AS (" + insertManyBody + `
+// insertManyTree is insertMany storing the tree rows of the batches too,
+// as insertTenantTree does: $16-$18 are one element per tree row (tenant,
+// index of the run's first hash, its hashes), $19-$20 one per tenant with
+// tree rows (tenant, the stored-hash count of the tree they extend). It
+// answers, per tenant with capsules stored, how many it stored and how
+// many tree rows.
+var insertManyTree = insertManyHead(false) + ", ins AS (" + insertManyBody(false) + `
 ), good AS (
 	SELECT g.tenant FROM unnest($19::text[], $20::int8[]) AS g(tenant, want)
-	WHERE g.tenant IN (SELECT tenant_id FROM ins) AND coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c
-		WHERE c.tenant_id = g.tenant ORDER BY c.idx DESC LIMIT 1), 0) = g.want
+	WHERE g.tenant IN (SELECT tenant_id FROM ins) AND ` + runsEnd("g.tenant") + ` = g.want
 ), tr AS (
 	INSERT INTO capsule_tree (tenant_id, idx, hashes)
 	SELECT t.tenant, t.idx, t.hashes FROM unnest($16::text[], $17::int8[], $18::bytea[]) AS t(tenant, idx, hashes)
@@ -355,38 +336,62 @@ RETURNING tenant_id`
 SELECT i.tenant_id, i.n, coalesce(t.n, 0)
 FROM (SELECT tenant_id, count(*) AS n FROM ins GROUP BY tenant_id) i
 LEFT JOIN (SELECT tenant_id, count(*) AS n FROM tr GROUP BY tenant_id) t ON t.tenant_id = i.tenant_id`
-)
 
 // insertManyRowTree is insertMany storing in each row the stored hashes
 // its record adds to its chain's tree, as insertTenantRowTree does: $16
 // holds each row's hashes (NULL for a tenant without), $17 the stored-hash
 // count its tenant's hashes extend (-1 for none). It answers, per tenant
 // with capsules stored, how many it stored and how many hold hashes.
-const insertManyRowTree = `
+var insertManyRowTree = insertManyHead(true) + ", ins AS (" + insertManyBody(true) + `
+)
+SELECT tenant_id, count(*), count(*) FILTER (WHERE t) FROM ins GROUP BY tenant_id`
+
+// insertManyHead is the WITH clause of insertMany's statements: r, the
+// rows, and ok, the tenants whose head their batch extends. With rowTree,
+// r also has each row's tree hashes and its tenant's stored-hash count
+// ($16, $17), and ok says whether each tenant's tree covers its chain up
+// to the batch (tree_ok): the head's row holds its hashes, or the runs in
+// capsule_tree end where the batch's extend.
+func insertManyHead(rowTree bool) string {
+	var arrays, names, treeOK, has string
+	if rowTree {
+		arrays, names = ", $16::bytea[], $17::int8[]", ", tree, want"
+		treeOK = ", r.want >= 0 AND (h.has OR " + runsEnd("r.tenant") + " = r.want) AS tree_ok"
+		has = ", q.tree IS NOT NULL AS has"
+	}
+	return `
 WITH r AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-		$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[], $16::bytea[], $17::int8[]) WITH ORDINALITY
+		$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[]` + arrays + `) WITH ORDINALITY
 	AS r(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain,
-		tenant, first_seq, first_prev, tree, want, ord)
+		tenant, first_seq, first_prev` + names + `, ord)
 ), ok AS (
-	SELECT r.tenant, r.want >= 0 AND (h.has OR coalesce((SELECT c.idx + length(c.hashes) / 32 FROM capsule_tree c
-		WHERE c.tenant_id = r.tenant ORDER BY c.idx DESC LIMIT 1), 0) = r.want) AS tree_ok
-	FROM r
-	LEFT JOIN LATERAL (SELECT q.sequence, q.hash, q.tree IS NOT NULL AS has FROM quantumpipes_capsules q
+	SELECT r.tenant` + treeOK + ` FROM r
+	LEFT JOIN LATERAL (SELECT q.sequence, q.hash` + has + ` FROM quantumpipes_capsules q
 		WHERE q.tenant_id = r.tenant ORDER BY q.sequence DESC LIMIT 1) h ON true
 	WHERE r.sequence = r.first_seq AND CASE WHEN h.sequence IS NULL
 		THEN r.first_seq = 0 AND r.first_prev = ''
 		ELSE h.sequence = r.first_seq - 1 AND h.hash = r.first_prev END
-), ins AS (
-	INSERT INTO quantumpipes_capsules
-		(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id, tree)
-	SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
-		r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, r.tenant, CASE WHEN ok.tree_ok THEN r.tree END
-	FROM r JOIN ok USING (tenant)
-	ORDER BY r.ord
-	RETURNING tenant_id, tree IS NOT NULL AS t
-)
-SELECT tenant_id, count(*), count(*) FILTER (WHERE t) FROM ins GROUP BY tenant_id`
+)`
+}
+
+// insertManyBody is the INSERT of insertMany's statements, after
+// insertManyHead; with rowTree, it sets the column tree of the rows whose
+// tenant's tree covers its chain, and returns whether it did (t).
+func insertManyBody(rowTree bool) string {
+	var col, val, ret string
+	if rowTree {
+		col, val, ret = ", tree", ", CASE WHEN ok.tree_ok THEN r.tree END", ", tree IS NOT NULL AS t"
+	}
+	return `
+INSERT INTO quantumpipes_capsules
+	(id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id, domain, tenant_id` + col + `)
+SELECT r.id, r.type, r.sequence, NULLIF(r.previous_hash, ''), r.data, r.hash, r.signature, r.signature_pq,
+	r.signed_at, r.signed_by, NULLIF(r.session_id, ''), r.domain, r.tenant` + val + `
+FROM r JOIN ok USING (tenant)
+ORDER BY r.ord
+RETURNING tenant_id` + ret
+}
 
 // appendCombined stores the queued batches (sorted by tenant, the null
 // tenant first if present) in one transaction with one INSERT for every

@@ -149,9 +149,12 @@ func (s *Store) createTreeSchema(ctx context.Context) error {
 	return nil
 }
 
+// treeCountQuery reads the stored-hash count of the runs of the tree of
+// tenant $1 in capsule_tree.
+var treeCountQuery = "SELECT " + runsEnd("$1")
+
 // Statements of the tree.
 const (
-	treeCountQuery = "SELECT coalesce((SELECT idx + length(hashes) / 32 FROM capsule_tree WHERE tenant_id = $1 ORDER BY idx DESC LIMIT 1), 0)"
 	// treeReadQuery reads each index from the run that holds it.
 	treeReadQuery = `SELECT x.i, substring(r.hashes FROM (x.i - r.idx)::int * 32 + 1 FOR 32)
 FROM unnest($2::int8[]) AS x(i)
