@@ -15,15 +15,14 @@ import (
 	"github.com/capsule-go/capsule/storage"
 )
 
-// The Merkle tree of each chain (see [storage.TreeStore]) lives in two
-// tables of this package's own beside the reference table: capsule_tree
-// holds tlog's stored hashes of every chain in runs, one row per run of
-// up to maxRun consecutive hashes (those an append or a catch-up adds),
-// keyed by tenant (the empty string for the null tenant) and the
-// stored-hash index of the run's first hash; capsule_checkpoints holds the
-// latest cosigned checkpoint of each chain. One row per append rather
-// than one per hash keeps what the tree adds to an append's write-ahead
-// log small.
+// The Merkle tree of each chain (see [storage.TreeStore]) lives in the
+// capsules' rows (see below) and in two tables of this package's own
+// beside the reference table: capsule_tree holds tlog's stored hashes in
+// runs, one row per run of up to maxRun consecutive hashes (those a
+// catch-up adds, or an append where the rows cannot hold them), keyed by
+// tenant (the empty string for the null tenant) and the stored-hash index
+// of the run's first hash; capsule_checkpoints holds the latest cosigned
+// checkpoint of each chain.
 var treeSchema = []string{
 	`CREATE TABLE IF NOT EXISTS capsule_tree (
 	tenant_id TEXT COLLATE "C" NOT NULL,
