@@ -26,19 +26,27 @@ import (
 // (tenant_id, sequence) index (or, for the null tenant, the partial index on
 // sequence) answers without a sort, where an EXISTS over "sequence >= $13"
 // made a plan cached while the table was small filter the whole chain on
-// every append (7 ms per batch at 34,000 capsules). That does not rule it
-// out: the generic plan PostgreSQL caches for insertTenantRowTree, made
-// while a new table is nearly empty, reads the head through the tenant_id
-// index and sorts the chain (auto_explain: 3.7 ms of a 5.7 ms INSERT at
-// 6,400 capsules; BenchmarkTreeCost at 64 records a commit). Planning such
-// batches anew avoids it but costs more than it saves for commits of
-// typical capsules; a head check no plan can route through the tenant_id
-// index is still to be found.
+// every append (7 ms per batch at 34,000 capsules). Every append
+// transaction also plans without sorts (see appendSettings).
 var (
 	insertNull = insertHead("tenant_id IS NULL", false) + insertRows("NULL", "", 0)
 	// insertTenant takes the tenant as $15.
 	insertTenant = insertHead("tenant_id = $15::text", false) + insertRows("$15::text", "", 0)
 )
+
+// appendSettings begins every append transaction, after BEGIN: it keeps
+// its statements from reading a chain's head through the index on
+// tenant_id and sorting the chain. Without statistics (a table that was
+// never analyzed: a new one, or autovacuum off) that plan and the one
+// through the unique index cost the planner the same while the table is
+// small, and the generic plan a connection caches for a statement at its
+// sixth execution then sorted the whole chain on every append (auto_explain:
+// 3.7 ms of a 5.7 ms 64-capsule INSERT at 6,400 capsules); appends of
+// 64-record batches ran three to four times slower, with or without the
+// tree. No append statement needs a sort where an index gives the order,
+// and those that need one (a batch of many chains in record order) still
+// sort.
+const appendSettings = "SET LOCAL enable_sort = off"
 
 // insertHead is the WITH clause of a conditional INSERT that reads the
 // head of the chain whose rows where selects; has adds whether the head's
@@ -187,6 +195,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 	plan := s.planTree(ctx, batches, queued)
 	var b pgx.Batch
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	b.Queue(appendSettings)
 	for _, k := range locks {
 		b.Queue("SELECT pg_advisory_xact_lock($1)", k)
 	}
@@ -408,6 +417,7 @@ RETURNING tenant_id` + ret
 func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, queued []int, locks []int64, plan *treePlan) (errs []error, ok bool) {
 	var b pgx.Batch
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	b.Queue(appendSettings)
 	if len(locks) > 0 {
 		// unnest yields the sorted keys in order: locks are taken in it.
 		b.Queue("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k", locks)
@@ -455,6 +465,9 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 	err := s.pipeline(ctx, &b, func(br pgx.BatchResults) (bool, error) {
 		if _, err := br.Exec(); err != nil {
 			return false, fmt.Errorf("begin: %w", err)
+		}
+		if _, err := br.Exec(); err != nil {
+			return false, fmt.Errorf("settings: %w", err)
 		}
 		if len(locks) > 0 {
 			if _, err := br.Exec(); err != nil {
@@ -570,13 +583,16 @@ type treeInsert struct {
 	tree   bool
 }
 
-// readAppend reads the results of AppendBatches' pipeline (BEGIN, locks
-// advisory locks, the INSERTs, COMMIT) and returns how many capsules each
+// readAppend reads the results of AppendBatches' pipeline (BEGIN,
+// appendSettings, locks advisory locks, the INSERTs, COMMIT) and returns how many capsules each
 // INSERT stored; the tree rows those with tree rows stored go to plan.
 // When an INSERT failed, failed is its index; else -1.
 func readAppend(br pgx.BatchResults, locks int, inserts []treeInsert, plan *treePlan) (inserted []int64, failed int, err error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, -1, fmt.Errorf("begin: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, -1, fmt.Errorf("settings: %w", err)
 	}
 	for range locks {
 		if _, err := br.Exec(); err != nil {

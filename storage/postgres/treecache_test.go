@@ -69,10 +69,10 @@ func (c *batchCounter) sizes() []int {
 }
 
 // Keeping the tree adds no statement to an append's pipeline: the tree
-// rows go in the capsules' INSERT (BEGIN, the chain's lock, the INSERT,
-// COMMIT), for the null tenant and a named one, and in a transaction of
-// three chains (BEGIN, the locks, the null tenant's INSERT, the named
-// tenants' INSERT, COMMIT). A tree lost meanwhile is caught up.
+// rows go in the capsules' INSERT (BEGIN, appendSettings, the chain's
+// lock, the INSERT, COMMIT), for the null tenant and a named one, and in a
+// transaction of three chains (BEGIN, appendSettings, the locks, the null
+// tenant's INSERT, the named tenants' INSERT, COMMIT). A tree lost meanwhile is caught up.
 func TestTreeInInsert(t *testing.T) {
 	schema := newSchema(t)
 	var c batchCounter
@@ -98,8 +98,8 @@ func TestTreeInInsert(t *testing.T) {
 				if err := s.Append(ctx, tenant, recs); err != nil {
 					t.Fatal(err)
 				}
-				if got := c.batches; len(got) != 1 || len(got[0]) != 4 {
-					t.Fatalf("round %d, %q: pipelines of %v statements, want one of 4", round, tenant, c.sizes())
+				if got := c.batches; len(got) != 1 || len(got[0]) != 5 {
+					t.Fatalf("round %d, %q: pipelines of %v statements, want one of 5", round, tenant, c.sizes())
 				}
 				continue
 			}
@@ -114,8 +114,8 @@ func TestTreeInInsert(t *testing.T) {
 				t.Fatalf("batch %d: %v", i, err)
 			}
 		}
-		if got := c.batches; len(got) != 1 || len(got[0]) != 5 {
-			t.Fatalf("three chains: pipelines of %v statements, want one of 5", c.sizes())
+		if got := c.batches; len(got) != 1 || len(got[0]) != 6 {
+			t.Fatalf("three chains: pipelines of %v statements, want one of 6", c.sizes())
 		}
 	}
 	// A tree lost while the store has its frontier cached: the INSERT
