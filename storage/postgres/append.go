@@ -43,10 +43,12 @@ var (
 // sixth execution then sorted the whole chain on every append (auto_explain:
 // 3.7 ms of a 5.7 ms 64-capsule INSERT at 6,400 capsules); appends of
 // 64-record batches ran three to four times slower, with or without the
-// tree. No append statement needs a sort where an index gives the order,
-// and those that need one (a batch of many chains in record order) still
-// sort.
-const appendSettings = "SET LOCAL enable_sort = off"
+// tree. No append statement needs a sort where an index gives the order;
+// the one sort no plan avoids (a batch of many chains, inserted in record
+// order) still runs, but a disabled sort costs the planner 1e10, over the
+// thresholds at which PostgreSQL compiles a statement (JIT): half a second
+// per append, hence jit off too (see TestPlansReadChainsByIndex).
+const appendSettings = "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
 
 // insertHead is the WITH clause of a conditional INSERT that reads the
 // head of the chain whose rows where selects; has adds whether the head's

@@ -33,7 +33,7 @@ func (s *Store) chain(ctx context.Context, tenant string) (c storage.Chain, ok b
 		return c, false, err
 	}
 	c.First, c.Last = first[0], last[0]
-	if err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&c.Length); err != nil {
+	if err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), readArgs(q.args)...).Scan(&c.Length); err != nil {
 		return c, false, fmt.Errorf("chain %q: count: %w", tenant, err)
 	}
 	return c, true, nil

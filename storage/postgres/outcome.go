@@ -197,7 +197,7 @@ func (s *Store) stored(ctx context.Context, tenant string, recs []protocol.Seale
 	q.tenant(tenant)
 	var n int
 	err := ask(ctx, func(ctx context.Context) error {
-		return s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n)
+		return s.pool.QueryRow(ctx, q.sql("count(*)", ""), readArgs(q.args)...).Scan(&n)
 	})
 	if err != nil {
 		return false, fmt.Errorf("look for the batch: %w", err)

@@ -13,6 +13,20 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// planned is the execution mode of this package's reads: each is planned
+// for its arguments, as an unnamed statement whose description pgx caches.
+// A prepared statement gets, from its sixth execution on, a generic plan
+// made with the statistics of that moment and kept for as long as the
+// connection lives: on a table never analyzed (a new one, or autovacuum
+// off) and still small, the generic plans of a chain's head and of a page
+// of it read through the tenant_id index and sorted the whole chain
+// (TestPlansReadChainsByIndex). The appends, whose plans are worth
+// caching, keep their prepared statements (see appendSettings).
+const planned = pgx.QueryExecModeCacheDescribe
+
+// readArgs returns the arguments of a read: planned, then args.
+func readArgs(args []any) []any { return append([]any{planned}, args...) }
+
 // query builds a SELECT with numbered parameters.
 type query struct {
 	conds []string
@@ -94,7 +108,7 @@ func (s *Store) queryRecords(ctx context.Context, sql string, args ...any) ([]pr
 // queryRecordsMax is queryRecords reading rows until they hold maxBytes
 // bytes of Data or more (every row when maxBytes <= 0).
 func (s *Store) queryRecordsMax(ctx context.Context, maxBytes int64, sql string, args ...any) ([]protocol.Sealed, error) {
-	c, err := s.pool.Query(ctx, sql, args...)
+	c, err := s.pool.Query(ctx, sql, readArgs(args)...)
 	if err != nil {
 		if s.noTable(err) {
 			return nil, nil

@@ -23,7 +23,7 @@ func (s *Store) Head(ctx context.Context, tenant string) (storage.Head, error) {
 	q.tenant(tenant)
 	h := storage.Head{Sequence: -1}
 	var seq int32
-	err := s.pool.QueryRow(ctx, q.sql("sequence, hash", "ORDER BY sequence DESC LIMIT 1"), q.args...).Scan(&seq, &h.Hash)
+	err := s.pool.QueryRow(ctx, q.sql("sequence, hash", "ORDER BY sequence DESC LIMIT 1"), readArgs(q.args)...).Scan(&seq, &h.Hash)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || s.noTable(err):
 		return h, nil
@@ -221,7 +221,7 @@ func (s *Store) Count(ctx context.Context, f storage.Filter) (int64, error) {
 	}
 	q := filter(f)
 	var n int64
-	err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), q.args...).Scan(&n)
+	err := s.pool.QueryRow(ctx, q.sql("count(*)", ""), readArgs(q.args)...).Scan(&n)
 	switch {
 	case s.noTable(err):
 		return 0, nil
@@ -250,7 +250,7 @@ func (s *Store) Tenants(ctx context.Context) ([]string, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: tenants: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, tenantsQuery)
+	rows, err := s.pool.Query(ctx, tenantsQuery, planned)
 	switch {
 	case s.noTable(err):
 		return nil, nil

@@ -372,7 +372,7 @@ func (s *Store) treeSize(ctx context.Context, tenant string) (int64, error) {
 // of its runs in capsule_tree, or of the rows holding hashes after them.
 func (s *Store) treeSizeQ(ctx context.Context, q rowQuerier, tenant string) (int64, error) {
 	var count int64
-	if err := q.QueryRow(ctx, treeCountQuery, tenant).Scan(&count); err != nil {
+	if err := q.QueryRow(ctx, treeCountQuery, readArgs([]any{tenant})...).Scan(&count); err != nil {
 		return 0, err
 	}
 	runs, err := tree.Size(count)
@@ -387,7 +387,7 @@ func (s *Store) treeSizeQ(ctx context.Context, q rowQuerier, tenant string) (int
 	head.tenant(tenant)
 	var last int64
 	var has bool
-	err = q.QueryRow(ctx, head.sql("sequence, tree IS NOT NULL", "ORDER BY sequence DESC LIMIT 1"), head.args...).Scan(&last, &has)
+	err = q.QueryRow(ctx, head.sql("sequence, tree IS NOT NULL", "ORDER BY sequence DESC LIMIT 1"), readArgs(head.args)...).Scan(&last, &has)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return runs, nil
 	}
@@ -399,7 +399,7 @@ func (s *Store) treeSizeQ(ctx context.Context, q rowQuerier, tenant string) (int
 		r.where("sequence = %s", seq)
 		r.tenant(tenant)
 		var h bool
-		err := q.QueryRow(ctx, r.sql("tree IS NOT NULL", ""), r.args...).Scan(&h)
+		err := q.QueryRow(ctx, r.sql("tree IS NOT NULL", ""), readArgs(r.args)...).Scan(&h)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil
 		}
@@ -453,7 +453,7 @@ func (s *Store) readHashesQ(ctx context.Context, q rowQuerier, tenant string, in
 	if len(missing) == 0 {
 		return tree.InOrder(tenant, indexes, found)
 	}
-	rows, err := q.Query(ctx, treeReadQuery, tenant, missing)
+	rows, err := q.Query(ctx, treeReadQuery, readArgs([]any{tenant, missing})...)
 	if err != nil {
 		return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
 	}
@@ -486,7 +486,7 @@ func readRowHashes(ctx context.Context, q rowQuerier, tenant string, indexes []i
 	r.where("sequence = ANY(%s::int8[])", slices.Compact(slices.Sorted(slices.Values(recs))))
 	r.conds = append(r.conds, "tree IS NOT NULL")
 	r.tenant(tenant)
-	rows, err := q.Query(ctx, r.sql("sequence, tree", ""), r.args...)
+	rows, err := q.Query(ctx, r.sql("sequence, tree", ""), readArgs(r.args)...)
 	if err != nil {
 		return err
 	}
@@ -525,7 +525,7 @@ func readRange(ctx context.Context, q rowQuerier, tenant string, rowTrees bool, 
 		c.where("sequence <= %s", tree.Record(lo+n-1))
 		c.conds = append(c.conds, "tree IS NOT NULL")
 		c.tenant(tenant)
-		rows, err := q.Query(ctx, c.sql("sequence, tree", "ORDER BY sequence"), c.args...)
+		rows, err := q.Query(ctx, c.sql("sequence, tree", "ORDER BY sequence"), readArgs(c.args)...)
 		if err != nil {
 			return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
 		}
@@ -544,7 +544,7 @@ func readRange(ctx context.Context, q rowQuerier, tenant string, rowTrees bool, 
 		}
 	}
 	if !r.Full() {
-		rows, err := q.Query(ctx, treeRangeQuery, tenant, lo-maxRun, lo+n)
+		rows, err := q.Query(ctx, treeRangeQuery, readArgs([]any{tenant, lo - maxRun, lo + n})...)
 		if err != nil {
 			return nil, fmt.Errorf("read the tree of %q: %w", tenant, err)
 		}
@@ -614,7 +614,7 @@ func (s *Store) GrowTree(ctx context.Context, tenant string, max int) (int64, er
 		var q query
 		q.where("sequence >= %s", size)
 		q.tenant(tenant)
-		rows, err := tx.Query(ctx, q.sql("sequence, hash", fmt.Sprintf(" ORDER BY sequence LIMIT %d", max)), q.args...)
+		rows, err := tx.Query(ctx, q.sql("sequence, hash", fmt.Sprintf(" ORDER BY sequence LIMIT %d", max)), readArgs(q.args)...)
 		if err != nil {
 			return fmt.Errorf("read the chain: %w", err)
 		}
