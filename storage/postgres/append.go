@@ -106,16 +106,16 @@ var (
 // the tree (see tree.go, $15 or $16), when the tree covers the chain up to
 // the batch: the head's row holds its hashes, or the runs in capsule_tree
 // end where the batch's extend ($16 or $17, the stored-hash count). They
-// answer the capsules stored and how many of them hold hashes.
+// answer a row per capsule stored: whether it holds hashes.
 var (
-	insertNullRowTree = insertHead("tenant_id IS NULL", true) + ", ins AS (" +
-		insertRows("NULL", "CASE WHEN (SELECT has FROM head) OR "+runsEnd("''")+" = $16::int8 THEN r.tree END", 15) + rowTreeCounts
-	insertTenantRowTree = insertHead("tenant_id = $15::text", true) + ", ins AS (" +
-		insertRows("$15::text", "CASE WHEN (SELECT has FROM head) OR "+runsEnd("$15::text")+" = $17::int8 THEN r.tree END", 16) + rowTreeCounts
+	insertNullRowTree = insertHead("tenant_id IS NULL", true) +
+		insertRows("NULL", "CASE WHEN (SELECT has FROM head) OR "+runsEnd("''")+" = $16::int8 THEN r.tree END", 15) + rowTreeReturning
+	insertTenantRowTree = insertHead("tenant_id = $15::text", true) +
+		insertRows("$15::text", "CASE WHEN (SELECT has FROM head) OR "+runsEnd("$15::text")+" = $17::int8 THEN r.tree END", 16) + rowTreeReturning
 )
 
-// rowTreeCounts ends insertNullRowTree and insertTenantRowTree.
-const rowTreeCounts = "\nRETURNING tree IS NOT NULL AS t)\nSELECT count(*), count(*) FILTER (WHERE t) FROM ins"
+// rowTreeReturning ends insertNullRowTree and insertTenantRowTree.
+const rowTreeReturning = "\nRETURNING tree IS NOT NULL"
 
 // treePart is the tree part of insertNullTree and insertTenantTree for the
 // tree of tenant (an SQL expression): the runs of stored hashes ($p, the
@@ -207,7 +207,7 @@ func (s *Store) AppendBatches(ctx context.Context, batches []storage.Batch) []er
 		rows, ok := plan.rows[t]
 		insert, args := insertArgs(t, batches[i].Records, rows, ok)
 		b.Queue(insert, args...)
-		inserts[k] = treeInsert{tenant: t, tree: ok}
+		inserts[k] = treeInsert{tenant: t, tree: ok, inRows: ok && rows.rec != nil}
 	}
 	b.Queue("COMMIT")
 	var inserted []int64
@@ -432,7 +432,7 @@ func (s *Store) appendCombined(ctx context.Context, batches []storage.Batch, que
 		rows, ok := plan.rows[""]
 		insert, args := insertArgs("", batches[null].Records, rows, ok)
 		b.Queue(insert, args...)
-		nullInsert.tree = ok
+		nullInsert = treeInsert{tenant: "", tree: ok, inRows: ok && rows.rec != nil}
 	}
 	var cols [15][]string
 	var seqs, firstSeqs []int64
@@ -583,11 +583,13 @@ func insertArgs(tenant string, recs []protocol.Sealed, rows treeRows, tree bool)
 type treeInsert struct {
 	tenant string
 	tree   bool
+	inRows bool // in the capsules' rows (insertNullRowTree, insertTenantRowTree)
 }
 
 // readAppend reads the results of AppendBatches' pipeline (BEGIN,
-// appendSettings, locks advisory locks, the INSERTs, COMMIT) and returns how many capsules each
-// INSERT stored; the tree rows those with tree rows stored go to plan.
+// appendSettings, locks advisory locks, the INSERTs, COMMIT) and returns
+// how many capsules each INSERT stored; the tree rows those with tree rows
+// stored go to plan.
 // When an INSERT failed, failed is its index; else -1.
 func readAppend(br pgx.BatchResults, locks int, inserts []treeInsert, plan *treePlan) (inserted []int64, failed int, err error) {
 	if _, err := br.Exec(); err != nil {
@@ -625,12 +627,31 @@ func readAppend(br pgx.BatchResults, locks int, inserts []treeInsert, plan *tree
 // which) and returns how many capsules it stored; the count of tree rows
 // one with tree rows stored goes to plan.
 func readInsert(br pgx.BatchResults, in treeInsert, plan *treePlan) (int64, error) {
-	if !in.tree {
+	var n, stored int64
+	switch {
+	case !in.tree:
 		tag, err := br.Exec()
 		return tag.RowsAffected(), err
+	case !in.inRows:
+		if err := br.QueryRow().Scan(&n, &stored); err != nil {
+			return 0, err
+		}
+		plan.got[in.tenant] = stored
+		return n, nil
 	}
-	var n, stored int64
-	if err := br.QueryRow().Scan(&n, &stored); err != nil {
+	rows, err := br.Query()
+	if err != nil {
+		return 0, err
+	}
+	var has bool
+	_, err = pgx.ForEachRow(rows, []any{&has}, func() error {
+		n++
+		if has {
+			stored++
+		}
+		return nil
+	})
+	if err != nil {
 		return 0, err
 	}
 	plan.got[in.tenant] = stored
