@@ -135,10 +135,10 @@ func TestTreeColumnMigration(t *testing.T) {
 // rest up.
 func TestRowTreeLag(t *testing.T) {
 	s, _ := openSchema(t)
-	storagetest.TreeLag(t, s, func(keep bool) {
+	storagetest.TreeLag(t, s, func(tenant string, keep bool) {
 		s.noTree = !keep
 		if keep {
-			s.trees.Drop("acme")
+			s.trees.Drop(tenant)
 		}
 	})
 }

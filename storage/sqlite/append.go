@@ -313,22 +313,18 @@ func (s *Store) appendTx(ctx context.Context, w *writeTx, tenant string, recs []
 	}
 	for _, r := range recs {
 		args := []any{r.ID, r.Type, r.Sequence, nullable(r.PreviousHash), string(r.Data), r.Hash,
-			r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID)}
+			r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID), x.rowTree(r.Sequence)}
 		if tenant != "" {
-			args = append(args, r.Domain, tenant, x.rowTree(r.Sequence))
+			args = append(args, r.Domain, tenant)
 		}
 		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return true, s.insertErr(tenant, r, err)
 		}
 	}
 	if x != nil {
-		// The hashes of a tenant's records are in their rows; those of a
-		// catch-up, and all the null tenant's, go to capsule_tree.
-		upto := x.front.Size
-		if tenant != "" {
-			upto = head.Sequence + 1
-		}
-		if err := s.storeRuns(ctx, w, tenant, *x, upto); err != nil {
+		// The hashes of recs are in their rows; those of a catch-up go to
+		// capsule_tree.
+		if err := s.storeRuns(ctx, w, tenant, *x, head.Sequence+1); err != nil {
 			return true, s.appendErr(tenant, recs, err)
 		}
 		w.grown(tenant, x.front)

@@ -29,9 +29,11 @@ type table struct {
 	// whether its row holds its tree hashes (see tree.go).
 	appendHead string
 	// insert stores a record: id, type, sequence, previous_hash, data, hash,
-	// signature, signature_pq, signed_at, signed_by, session_id, domain,
-	// tenant_id, tree (the reference table has none of the last three).
+	// signature, signature_pq, signed_at, signed_by, session_id, tree,
+	// domain, tenant_id (the reference table has none of the last two).
 	insert string
+	// tree is the SQL of the tree hashes its rows hold (see tree.go).
+	tree rowTreeSQL
 }
 
 // topLevelString returns the string value of key in the top-level JSON
@@ -64,9 +66,10 @@ var (
 			"signature, signature_pq, signed_at, signed_by, session_id",
 		domain:     refDomain,
 		head:       "SELECT sequence, hash FROM capsules ORDER BY sequence DESC LIMIT 1",
-		appendHead: "SELECT sequence, hash, 0 FROM capsules ORDER BY sequence DESC LIMIT 1",
+		appendHead: "SELECT sequence, hash, tree IS NOT NULL FROM capsules ORDER BY sequence DESC LIMIT 1",
 		insert: "INSERT INTO capsules (id, type, sequence, previous_hash, data, hash, signature, signature_pq, " +
-			"signed_at, signed_by, session_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+			"signed_at, signed_by, session_id, tree) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		tree: rowTreeStatements("capsules", "''"),
 	}
 	tenantTable = table{
 		name: "capsule_tenant_chains",
@@ -77,7 +80,8 @@ var (
 		head:       "SELECT sequence, hash FROM capsule_tenant_chains WHERE tenant_id = ? ORDER BY sequence DESC LIMIT 1",
 		appendHead: "SELECT sequence, hash, tree IS NOT NULL FROM capsule_tenant_chains WHERE tenant_id = ? ORDER BY sequence DESC LIMIT 1",
 		insert: "INSERT INTO capsule_tenant_chains (id, type, sequence, previous_hash, data, hash, signature, signature_pq, " +
-			"signed_at, signed_by, session_id, domain, tenant_id, tree) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+			"signed_at, signed_by, session_id, tree, domain, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+		tree: rowTreeStatements("capsule_tenant_chains", "tenant_id"),
 	}
 )
 

@@ -112,16 +112,16 @@ func (s *Store) tables(ctx context.Context) (tableSet, error) {
 // on a loaded 2-core machine), which writers of other processes wait for
 // up to their busy timeout.
 func (s *Store) createSchema(ctx context.Context) error {
-	var n, col int
+	var n, cols int
 	err := s.w.QueryRowContext(ctx,
 		"SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('capsules', 'capsule_tenant_chains', "+
 			"'capsule_tree', 'capsule_checkpoints') "+
 			"OR type = 'index' AND name IN ('ix_capsules_type_sequence', 'ix_capsule_tenant_chains_type')), "+
-			"("+treeColumnQuery+")").Scan(&n, &col)
+			"("+refTable.tree.hasColumn+") + ("+tenantTable.tree.hasColumn+")").Scan(&n, &cols)
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
-	if n == 6 && col == 1 {
+	if n == 6 && cols == 2 {
 		return nil
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -134,14 +134,19 @@ func (s *Store) createSchema(ctx context.Context) error {
 			return fmt.Errorf("sqlite: open %s: create schema: %w", s.path, err)
 		}
 	}
-	// The tree column, added to the tenant table of a file of any
-	// version (a new column of NULLs: SQLite rewrites no row).
-	if err := tx.QueryRowContext(ctx, treeColumnQuery).Scan(&col); err != nil {
-		return fmt.Errorf("sqlite: open %s: create schema: %w", s.path, err)
-	}
-	if col == 0 {
-		if _, err := tx.ExecContext(ctx, treeColumnDDL); err != nil {
+	// The tree column, added to both tables of a file of any version (a
+	// new column of NULLs: SQLite rewrites no row). The Python reference
+	// names its columns in every statement, so it neither reads the
+	// column nor writes it (its rows hold NULL: a tree not built yet).
+	for _, t := range []table{refTable, tenantTable} {
+		var col int
+		if err := tx.QueryRowContext(ctx, t.tree.hasColumn).Scan(&col); err != nil {
 			return fmt.Errorf("sqlite: open %s: create schema: %w", s.path, err)
+		}
+		if col == 0 {
+			if _, err := tx.ExecContext(ctx, t.tree.addColumn); err != nil {
+				return fmt.Errorf("sqlite: open %s: create schema: %w", s.path, err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {

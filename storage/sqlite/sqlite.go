@@ -5,9 +5,10 @@
 //
 // The file is shared with the Python reference implementation: the null
 // tenant's chain lives in the reference table "capsules", created with the
-// reference's exact DDL when missing and never altered, so a file written by
-// either side opens and verifies on the other (the reference ignores
-// tenants). The chains of other tenants live in a second table,
+// reference's exact DDL when missing and altered only by one column of
+// ours, "tree" (see tree.go), which the reference, naming its columns in
+// its statements, never reads and leaves NULL; so a file written by either
+// side opens and verifies on the other (the reference ignores tenants). The chains of other tenants live in a second table,
 // "capsule_tenant_chains", which the reference does not read.
 //
 // The database runs in WAL mode. Writes go through one connection and take
@@ -149,10 +150,11 @@ type Store struct {
 	// present holds the tableSet of the tables known to exist; it only
 	// grows. A writable store creates both at Open.
 	present atomic.Uint32
-	// treeTables reports that the tree's tables exist, and rowTrees that
-	// the tenant table has its tree column (see tree.go).
+	// treeTables reports that the tree's tables exist, and rowTrees holds
+	// the tableSet of the tables known to have the tree column (see
+	// tree.go); it only grows.
 	treeTables atomic.Bool
-	rowTrees   atomic.Bool
+	rowTrees   atomic.Uint32
 	// noTree makes appends write no tree: for the benchmark that
 	// measures what keeping it costs, never set otherwise.
 	noTree bool
@@ -215,7 +217,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	s.present.Store(uint32(allTables))
 	s.treeTables.Store(true)
-	s.rowTrees.Store(true)
+	s.rowTrees.Store(uint32(allTables))
 	if err := s.recordFiles(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -83,9 +83,11 @@ func schemaOf(t *testing.T, path string) []string {
 }
 
 // referenceSchema is sqlite_master for the table of the Python reference,
-// as in testdata/interop/python-reference/capsules.db.
+// as in testdata/interop/python-reference/capsules.db, with what this
+// package adds to it: the column tree (", tree BLOB", where SQLite's ALTER
+// TABLE ADD COLUMN puts it in the stored text) and an index.
 var referenceSchema = []string{
-	"table capsules CREATE TABLE capsules (\n\tid VARCHAR(36) NOT NULL,\n\ttype VARCHAR(20) NOT NULL,\n\tsequence INTEGER NOT NULL,\n\tprevious_hash VARCHAR(64),\n\tdata TEXT NOT NULL,\n\thash VARCHAR(64) NOT NULL,\n\tsignature TEXT NOT NULL,\n\tsignature_pq TEXT NOT NULL,\n\tsigned_at VARCHAR(40),\n\tsigned_by VARCHAR(32),\n\tsession_id VARCHAR(36),\n\tPRIMARY KEY (id),\n\tCONSTRAINT uq_capsule_sequence UNIQUE (sequence)\n)",
+	"table capsules CREATE TABLE capsules (\n\tid VARCHAR(36) NOT NULL,\n\ttype VARCHAR(20) NOT NULL,\n\tsequence INTEGER NOT NULL,\n\tprevious_hash VARCHAR(64),\n\tdata TEXT NOT NULL,\n\thash VARCHAR(64) NOT NULL,\n\tsignature TEXT NOT NULL,\n\tsignature_pq TEXT NOT NULL,\n\tsigned_at VARCHAR(40),\n\tsigned_by VARCHAR(32),\n\tsession_id VARCHAR(36)" + addedTreeColumn + ",\n\tPRIMARY KEY (id),\n\tCONSTRAINT uq_capsule_sequence UNIQUE (sequence)\n)",
 	"index ix_capsules_hash CREATE INDEX ix_capsules_hash ON capsules (hash)",
 	"index ix_capsules_sequence CREATE INDEX ix_capsules_sequence ON capsules (sequence)",
 	"index ix_capsules_session_id CREATE INDEX ix_capsules_session_id ON capsules (session_id)",
@@ -94,6 +96,18 @@ var referenceSchema = []string{
 	"index ix_capsules_type_sequence CREATE INDEX ix_capsules_type_sequence ON capsules (type, sequence)",
 	"index sqlite_autoindex_capsules_1 ",
 	"index sqlite_autoindex_capsules_2 ",
+}
+
+// addedTreeColumn is what adding the column tree adds to the stored text of
+// the reference's CREATE TABLE.
+const addedTreeColumn = ", tree BLOB"
+
+// writtenByReference is referenceSchema as the Python reference writes
+// it: without this package's column and index.
+func writtenByReference() []string {
+	schema := slices.DeleteFunc(slices.Clone(referenceSchema), func(s string) bool { return strings.Contains(s, "ix_capsules_type_sequence") })
+	schema[0] = strings.Replace(schema[0], addedTreeColumn, "", 1)
+	return schema
 }
 
 // referenceDataSHA256 is the SHA-256 of the data column of each capsule of
@@ -138,8 +152,7 @@ func TestPythonReferenceFile(t *testing.T) {
 	const ref = "../../testdata/interop/python-reference"
 	path := filepath.Join(t.TempDir(), "capsules.db")
 	copyFile(t, filepath.Join(ref, "capsules.db"), path)
-	// The file as the reference wrote it: the schema less our own index.
-	written := slices.DeleteFunc(slices.Clone(referenceSchema), func(s string) bool { return strings.Contains(s, "ix_capsules_type_sequence") })
+	written := writtenByReference()
 	if got := schemaOf(t, path); !reflect.DeepEqual(got, written) {
 		t.Fatalf("schema of the reference file:\n%q\nwant\n%q", got, written)
 	}
@@ -246,12 +259,87 @@ func TestPythonReferenceFile(t *testing.T) {
 	if got := schemaOf(t, path); !reflect.DeepEqual(got, referenceSchema) {
 		t.Fatalf("schema of the reference table after writing:\n%q\nwant\n%q", got, referenceSchema)
 	}
+	// The reference's 12 rows hold no tree: the 13th append caught it up.
+	storagetest.CheckTree(t.Context(), t, s2, "", recs2)
 	// The reference reads the row it would have written: TEXT columns, NULL
 	// session and previous hash only where it writes NULL.
 	var typ, prevType string
 	err = rawDB(t, path).QueryRow("SELECT typeof(data), typeof(previous_hash) FROM capsules WHERE sequence = 12").Scan(&typ, &prevType)
 	if err != nil || typ != "text" || prevType != "text" {
 		t.Fatalf("stored types: data %s, previous_hash %s, %v", typ, prevType, err)
+	}
+}
+
+// referenceColumns are the columns the Python reference names in its
+// INSERTs and SELECTs (SQLAlchemy's, from its model): all but ours.
+const referenceColumns = "id, type, sequence, previous_hash, data, hash, signature, signature_pq, signed_at, signed_by, session_id"
+
+// The Python reference, writing to a file of ours, names its eleven
+// columns, as SQLAlchemy does, and leaves the column tree NULL: its rows
+// read back as it wrote them, their tree is caught up (by GrowTree, or by
+// the next append), and its SELECT of its eleven columns reads every row.
+func TestReferenceRowsInOurFile(t *testing.T) {
+	ctx := t.Context()
+	s, path := openTemp(t)
+	recs := storagetest.AppendChain(t, s, "", nil, 5, 2)
+	db, err := sql.Open(sqlitedriver.Name, "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	insert := func(n int) {
+		t.Helper()
+		last := recs[len(recs)-1]
+		for _, r := range storagetest.Chain("", storage.Head{Sequence: last.Sequence, Hash: last.Hash}, n) {
+			_, err := db.ExecContext(ctx, "INSERT INTO capsules ("+referenceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				r.ID, r.Type, r.Sequence, r.PreviousHash, string(r.Data), r.Hash, r.Signature, r.SignaturePQ,
+				r.SignedAt, r.SignedBy, nullable(r.SessionID))
+			if err != nil {
+				t.Fatalf("the reference's INSERT: %v", err)
+			}
+			recs = append(recs, r)
+		}
+	}
+	insert(3)
+	if got := storagetest.CheckChain(ctx, t, s, "", len(recs)); !reflect.DeepEqual(got, recs) {
+		t.Fatal("the chain with the reference's rows reads back otherwise")
+	}
+	if n, err := s.TreeSize(ctx, ""); err != nil || n != 5 {
+		t.Fatalf("tree size with the reference's rows: %d, %v; want 5", n, err)
+	}
+	if n, err := s.GrowTree(ctx, "", 100); err != nil || n != int64(len(recs)) {
+		t.Fatalf("GrowTree: %d, %v; want %d", n, err, len(recs))
+	}
+	storagetest.CheckTree(ctx, t, s, "", recs)
+	insert(4)
+	recs = storagetest.AppendChain(t, s, "", recs, 2, 1)
+	if n, err := s.TreeSize(ctx, ""); err != nil || n != int64(len(recs)) {
+		t.Fatalf("tree size after an append over the reference's rows: %d, %v; want %d", n, err, len(recs))
+	}
+	storagetest.CheckTree(ctx, t, s, "", recs)
+
+	rows, err := db.QueryContext(ctx, "SELECT "+referenceColumns+" FROM capsules ORDER BY sequence")
+	if err != nil {
+		t.Fatalf("the reference's SELECT: %v", err)
+	}
+	defer rows.Close()
+	var n int
+	for ; rows.Next(); n++ {
+		var r protocol.Sealed
+		var data string
+		var prev, session sql.NullString
+		if err := rows.Scan(&r.ID, &r.Type, &r.Sequence, &prev, &data, &r.Hash, &r.Signature, &r.SignaturePQ,
+			&r.SignedAt, &r.SignedBy, &session); err != nil {
+			t.Fatalf("the reference's SELECT: %v", err)
+		}
+		want := recs[n]
+		r.Tenant, r.Domain, r.PreviousHash, r.SessionID, r.Data = want.Tenant, want.Domain, prev.String, session.String, []byte(data)
+		if !reflect.DeepEqual(r, want) {
+			t.Fatalf("the reference's SELECT of row %d:\ngot  %+v\nwant %+v", n, r, want)
+		}
+	}
+	if err := rows.Err(); err != nil || n != len(recs) {
+		t.Fatalf("the reference's SELECT read %d rows, want %d (%v)", n, len(recs), err)
 	}
 }
 
@@ -396,7 +484,7 @@ func TestUniqueViolation(t *testing.T) {
 		tbl := tableOf(tenant)
 		insert := func(r protocol.Sealed) error {
 			args := []any{r.ID, r.Type, r.Sequence, nullable(r.PreviousHash), string(r.Data), r.Hash,
-				r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID), r.Domain, tenant, nil}
+				r.Signature, r.SignaturePQ, r.SignedAt, r.SignedBy, nullable(r.SessionID), nil, r.Domain, tenant}
 			_, err := s.w.ExecContext(t.Context(), tbl.insert, args[:strings.Count(tbl.insert, "?")]...)
 			return s.insertErr(tenant, r, err)
 		}
@@ -709,7 +797,8 @@ func dropTree(s *Store, tenant string) error {
 	if _, err := s.w.Exec("DELETE FROM capsule_tree WHERE tenant_id = ?", tenant); err != nil {
 		return err
 	}
-	if _, err := s.w.Exec("UPDATE capsule_tenant_chains SET tree = NULL WHERE tenant_id = ?", tenant); err != nil {
+	tbl := tableOf(tenant)
+	if _, err := s.w.Exec("UPDATE "+tbl.name+" SET tree = NULL WHERE "+tbl.tree.where, tenant); err != nil {
 		return err
 	}
 	s.trees.Drop(tenant)

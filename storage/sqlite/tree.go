@@ -15,27 +15,34 @@ import (
 	"github.com/capsule-go/capsule/storage"
 )
 
-// The Merkle tree of each chain (see [storage.TreeStore]) lives where the
-// Python reference neither reads nor needs it: capsule_tree holds tlog's
-// stored hashes of chains, keyed by tenant (the empty string for the null
-// tenant) and stored-hash index, and capsule_checkpoints the latest
-// cosigned checkpoint of each chain.
+// The Merkle tree of each chain (see [storage.TreeStore]) is kept where the
+// Python reference neither reads nor needs it: the column tree of each
+// capsule's row, which Open adds to both tables (the reference table, the
+// null tenant's chain, and the tenant table), holds the stored hashes its
+// record adds to the tree (those at indexes tlog.StoredHashCount(n) to
+// tlog.StoredHashCount(n+1)-1 for record n); capsule_tree holds stored
+// hashes in runs, keyed by tenant (the empty string for the null tenant)
+// and stored-hash index; capsule_checkpoints the latest cosigned
+// checkpoint of each chain.
 //
-// A tenant chain's append stores the hashes each record adds (those at
-// indexes tlog.StoredHashCount(n) to tlog.StoredHashCount(n+1)-1 for record
-// n) in the record's own row, in the tenant table's column tree, rather
-// than in capsule_tree: the row's page is written anyway, where a row of
-// capsule_tree is one more page per commit, per chain a commit extends
-// (capsule_tree is ordered by tenant), so that writers spread over 64
-// chains wrote a page of tree for each capsule. capsule_tree keeps the
-// null tenant's tree (the reference table has no such column), the hashes
-// of tenant chains that versions before the column wrote, and those of
-// catch-ups (an append's of a short lag, and GrowTree's). So a tenant
-// chain's tree of size records holds its hashes in capsule_tree up to some
-// size (the end of its last run there), and, from that size on, in the
-// rows of records up to size-1; no later row holds any. A row that holds
-// none reads as NULL, and a hash is read from the row first, then from
-// capsule_tree.
+// An append stores the hashes of its records in their rows, whose pages
+// it writes anyway, where a row of capsule_tree is one more page per
+// commit, per chain a commit extends (capsule_tree is ordered by tenant):
+// writers spread over 64 chains wrote a page of tree for each capsule, and
+// a single writer on the null tenant's chain a page more per one-capsule
+// commit. The Python reference names its columns in every statement
+// (SQLAlchemy's model), so it neither reads the column nor writes it: a
+// row it inserts holds NULL there, a tree not built yet. capsule_tree
+// keeps the hashes that versions before the column wrote (every chain's
+// then) and those of catch-ups (an append's of a short lag, and
+// GrowTree's, over the reference's rows say). So a chain's tree of size
+// records holds its hashes in capsule_tree up to some size (the end of its
+// last run there), and, from that size on, in the rows of records up to
+// size-1; no later row holds any. A row that holds none reads as NULL, and
+// a hash is read from the row first, then from capsule_tree. A read-only
+// store on a file whose table lacks the column reads the chain's tree from
+// capsule_tree alone. Both tables run the same statements (rowTreeSQL),
+// which select a chain's rows by tenant.
 const (
 	treeTableDDL = "CREATE TABLE IF NOT EXISTS capsule_tree (\n" +
 		"\ttenant_id TEXT NOT NULL,\n" +
@@ -71,23 +78,49 @@ const (
 	readCheckpoint  = "SELECT note FROM capsule_checkpoints WHERE tenant_id = ?"
 	leavesRefQuery  = "SELECT sequence, hash FROM capsules WHERE sequence >= ?1 ORDER BY sequence LIMIT ?2"
 	leavesTenantQry = "SELECT sequence, hash FROM capsule_tenant_chains WHERE tenant_id = ?3 AND sequence >= ?1 ORDER BY sequence LIMIT ?2"
-
-	// The tenant table's tree column, which Open adds to a file of any
-	// version.
-	treeColumnDDL   = "ALTER TABLE capsule_tenant_chains ADD COLUMN tree BLOB"
-	treeColumnQuery = "SELECT count(*) FROM pragma_table_info('capsule_tenant_chains') WHERE name = 'tree'"
-	rowTreeHead     = "SELECT sequence, tree IS NOT NULL FROM capsule_tenant_chains WHERE tenant_id = ?1 ORDER BY sequence DESC LIMIT 1"
-	rowHasTree      = "SELECT tree IS NOT NULL FROM capsule_tenant_chains WHERE tenant_id = ?1 AND sequence = ?2"
-	// rowTreeReadQuery reads, for each [record, offset] of the JSON array
-	// ?2, the hash at offset in the record's row (NULL or empty when the
-	// row holds none).
-	rowTreeReadQuery = "SELECT j.key, (SELECT substr(c.tree, json_extract(j.value, '$[1]') * 32 + 1, 32) " +
-		"FROM capsule_tenant_chains c WHERE c.tenant_id = ?1 AND c.sequence = json_extract(j.value, '$[0]')) " +
-		"FROM json_each(?2) AS j"
-	// rowTreeRangeQuery reads the tree hashes of records ?2 to ?3.
-	rowTreeRangeQuery = "SELECT sequence, tree FROM capsule_tenant_chains " +
-		"WHERE tenant_id = ?1 AND sequence >= ?2 AND sequence <= ?3 AND tree IS NOT NULL ORDER BY sequence"
 )
+
+// rowTreeSQL is the SQL of the tree hashes that the rows of one of the two
+// tables hold in their column tree, which Open adds to a file of any
+// version. ?1 is the tenant in every statement but the two on the
+// column, so that both tables run them alike.
+type rowTreeSQL struct {
+	// where selects the rows of the chain of tenant ?1.
+	where string
+	// addColumn adds the column; hasColumn counts it (0 or 1).
+	addColumn, hasColumn string
+	// head reads the chain's last record and whether its row holds
+	// hashes; has whether record ?2's row does.
+	head, has string
+	// read reads, for each [record, offset] of the JSON array ?2, the
+	// hash at offset in the record's row (NULL or empty when the row
+	// holds none).
+	read string
+	// rangeOf reads the tree hashes of records ?2 to ?3.
+	rangeOf string
+}
+
+// rowTreeStatements returns the statements of table name, whose rows
+// belong to the tenant tenantKey (an SQL expression: the reference table
+// holds the null tenant's chain alone, where SQLite folds "” = ?1" into
+// a constant and searches the sequence index as it would without it).
+func rowTreeStatements(name, tenantKey string) rowTreeSQL {
+	where := tenantKey + " = ?1"
+	chain := " WHERE " + where
+	return rowTreeSQL{
+		where:     where,
+		addColumn: "ALTER TABLE " + name + " ADD COLUMN tree BLOB",
+		hasColumn: "SELECT count(*) FROM pragma_table_info('" + name + "') WHERE name = 'tree'",
+		head:      "SELECT sequence, tree IS NOT NULL FROM " + name + chain + " ORDER BY sequence DESC LIMIT 1",
+		has:       "SELECT tree IS NOT NULL FROM " + name + chain + " AND sequence = ?2",
+		// The names of read's subquery are the table's (json_each has
+		// none of them).
+		read: "SELECT j.key, (SELECT substr(tree, json_extract(j.value, '$[1]') * 32 + 1, 32) FROM " + name + chain +
+			" AND sequence = json_extract(j.value, '$[0]')) FROM json_each(?2) AS j",
+		rangeOf: "SELECT sequence, tree FROM " + name + chain +
+			" AND sequence >= ?2 AND sequence <= ?3 AND tree IS NOT NULL ORDER BY sequence",
+	}
+}
 
 // inlineCatchUp is how far behind its chain a tree may be for an append to
 // catch it up in its own transaction; a tree further behind is caught up
@@ -113,15 +146,15 @@ func runsSize(ctx context.Context, q querier, tenant string) (int64, error) {
 }
 
 // treeSize returns the size of tenant's stored tree as q sees it; rows
-// reports that the tenant table has the tree column.
+// reports that the table of tenant's chain has the tree column.
 func treeSize(ctx context.Context, q querier, tenant string, rows bool) (int64, error) {
 	runs, err := runsSize(ctx, q, tenant)
-	if err != nil || tenant == "" || !rows {
+	if err != nil || !rows {
 		return runs, err
 	}
 	var head int64
 	var has bool
-	err = q.QueryRowContext(ctx, rowTreeHead, tenant).Scan(&head, &has)
+	err = q.QueryRowContext(ctx, tableOf(tenant).tree.head, tenant).Scan(&head, &has)
 	if errors.Is(err, sql.ErrNoRows) {
 		return runs, nil
 	}
@@ -138,7 +171,7 @@ func treeSize(ctx context.Context, q querier, tenant string, rows bool) (int64, 
 func rowTreeEnd(ctx context.Context, q querier, tenant string, runs, head int64, has bool) (int64, error) {
 	return tree.RowEnd(runs, head, has, func(seq int64) (bool, error) {
 		var h bool
-		err := q.QueryRowContext(ctx, rowHasTree, tenant, seq).Scan(&h)
+		err := q.QueryRowContext(ctx, tableOf(tenant).tree.has, tenant, seq).Scan(&h)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return false, fmt.Errorf("read the tree size: %w", err)
 		}
@@ -147,12 +180,11 @@ func rowTreeEnd(ctx context.Context, q querier, tenant string, runs, head int64,
 }
 
 // readHashes returns tenant's stored hashes at indexes as q sees them;
-// rows reports that the tenant table has the tree column.
+// rows reports that the table of tenant's chain has the tree column.
 func readHashes(ctx context.Context, q querier, tenant string, rows bool, indexes []int64) ([]tlog.Hash, error) {
 	if len(indexes) == 0 {
 		return nil, nil
 	}
-	rows = rows && tenant != ""
 	if tree.Contiguous(indexes, maxRun) {
 		return readRange(ctx, q, tenant, rows, indexes[0], int64(len(indexes)))
 	}
@@ -164,7 +196,7 @@ func readHashes(ctx context.Context, q querier, tenant string, rows bool, indexe
 			n := tree.Record(i)
 			pairs[k] = [2]int64{n, i - tlog.StoredHashCount(n)}
 		}
-		if err := scanHashes(ctx, q, rowTreeReadQuery, tenant, pairs, func(k int64, h tlog.Hash) {
+		if err := scanHashes(ctx, q, tableOf(tenant).tree.read, tenant, pairs, func(k int64, h tlog.Hash) {
 			found[indexes[k]] = h
 		}); err != nil {
 			return nil, err
@@ -220,7 +252,7 @@ func scanHashes(ctx context.Context, q querier, query, tenant string, arg any, a
 func readRange(ctx context.Context, q querier, tenant string, rows bool, lo, n int64) ([]tlog.Hash, error) {
 	r := tree.NewRange(lo, n)
 	if rows {
-		c, err := q.QueryContext(ctx, rowTreeRangeQuery, tenant, tree.Record(lo), tree.Record(lo+n-1))
+		c, err := q.QueryContext(ctx, tableOf(tenant).tree.rangeOf, tenant, tree.Record(lo), tree.Record(lo+n-1))
 		if err != nil {
 			return nil, fmt.Errorf("read the tree: %w", err)
 		}
@@ -365,20 +397,18 @@ func (s *Store) planTree(ctx context.Context, w *writeTx, tenant string, head st
 	}
 	next := head.Sequence + 1
 	size := next
-	// The tree covers the chain when head's row says so or, for the null
-	// tenant, when the cache says the tree of this process's last append
-	// did: the chain has not grown since (its head is where that append
-	// left it), so no other writer grew the tree either.
+	// The tree covers the chain when head's row says so or when the
+	// cache says the tree of this process's last append or catch-up did
+	// (a catch-up's hashes are in capsule_tree, not in head's row): the
+	// chain has not grown since (its head is where that left it), and no
+	// writer shrinks a tree.
 	if f, ok := s.trees.Get(tenant); !headTree && !(ok && f.Size == next) {
 		runs, err := runsSize(ctx, w.tx, tenant)
 		if err != nil {
 			return nil, err
 		}
-		size = runs
-		if tenant != "" {
-			if size, err = rowTreeEnd(ctx, w.tx, tenant, runs, head.Sequence, false); err != nil {
-				return nil, err
-			}
+		if size, err = rowTreeEnd(ctx, w.tx, tenant, runs, head.Sequence, false); err != nil {
+			return nil, err
 		}
 	}
 	if size > next || next-size > inlineCatchUp {
@@ -435,18 +465,19 @@ func (s *Store) hasTree(ctx context.Context) (bool, error) {
 	return n == 2, nil
 }
 
-// hasRowTrees reports whether the tenant table has the tree column; a
-// read-only store looks again until it has.
-func (s *Store) hasRowTrees(ctx context.Context) (bool, error) {
-	if s.rowTrees.Load() {
+// hasRowTrees reports whether the table of tenant's chain has the tree
+// column; a read-only store looks again until it has.
+func (s *Store) hasRowTrees(ctx context.Context, tenant string) (bool, error) {
+	t := tableOf(tenant)
+	if tableSet(s.rowTrees.Load())&t.bit != 0 {
 		return true, nil
 	}
 	var n int
-	if err := s.r.QueryRowContext(ctx, treeColumnQuery).Scan(&n); err != nil {
+	if err := s.r.QueryRowContext(ctx, t.tree.hasColumn).Scan(&n); err != nil {
 		return false, fmt.Errorf("read the schema: %w", err)
 	}
 	if n == 1 {
-		s.rowTrees.Store(true)
+		s.rowTrees.Or(uint32(t.bit))
 	}
 	return n == 1, nil
 }
@@ -461,7 +492,7 @@ func (s *Store) TreeSize(ctx context.Context, tenant string) (int64, error) {
 	if err != nil || !ok {
 		return 0, err
 	}
-	rows, err := s.hasRowTrees(ctx)
+	rows, err := s.hasRowTrees(ctx, tenant)
 	if err != nil {
 		return 0, err
 	}
@@ -481,7 +512,7 @@ func (s *Store) ReadTreeHashes(ctx context.Context, tenant string, indexes []int
 	if ok, err := s.hasTree(ctx); err != nil || !ok {
 		return nil, fmt.Errorf("sqlite: tree of %q: no tree stored (%v)", tenant, err)
 	}
-	rows, err := s.hasRowTrees(ctx)
+	rows, err := s.hasRowTrees(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,7 @@ func BenchmarkTreeCost(b *testing.B) {
 }
 
 // BenchmarkTreeCostNullTenant is BenchmarkTreeCost on the null tenant's
-// chain, whose tree is in capsule_tree (the reference table has no column
-// for it).
+// chain, the reference table's.
 func BenchmarkTreeCostNullTenant(b *testing.B) {
 	storagetest.BenchmarkTreeCostOf(b, "", openWithTree, openWithoutTree)
 }

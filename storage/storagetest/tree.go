@@ -266,24 +266,27 @@ func checkTreeOf(t *testing.T, s storage.Store, tenant string, n int64) {
 	}
 }
 
-// TreeLag checks a tree that covers its chain up to some record, with
-// later records appended without a tree (keepTree(false) makes s append
-// so; keepTree(true) makes it keep the tree again and forget what it
-// cached of it): it has that size, and the next append catches the rest
-// up.
-func TreeLag(t *testing.T, s storage.Store, keepTree func(bool)) {
+// TreeLag checks, on the chains of tenant "acme" and of the null tenant,
+// a tree that covers its chain up to some record, with later records
+// appended without a tree (keepTree(tenant, false) makes s append so;
+// keepTree(tenant, true) makes it keep the tree again and forget what it
+// cached of tenant's): it has that size, and the next append catches the
+// rest up.
+func TreeLag(t *testing.T, s storage.Store, keepTree func(tenant string, keep bool)) {
 	t.Helper()
 	ts := s.(storage.TreeStore)
-	acme := AppendChain(t, s, "acme", nil, 10, 3)
-	keepTree(false)
-	acme = AppendChain(t, s, "acme", acme, 5, 2)
-	keepTree(true)
-	if n, err := ts.TreeSize(t.Context(), "acme"); err != nil || n != 10 {
-		t.Fatalf("tree size: %d, %v; want 10", n, err)
+	for _, tenant := range []string{"acme", ""} {
+		recs := AppendChain(t, s, tenant, nil, 10, 3)
+		keepTree(tenant, false)
+		recs = AppendChain(t, s, tenant, recs, 5, 2)
+		keepTree(tenant, true)
+		if n, err := ts.TreeSize(t.Context(), tenant); err != nil || n != 10 {
+			t.Fatalf("%q: tree size: %d, %v; want 10", tenant, n, err)
+		}
+		recs = AppendChain(t, s, tenant, recs, 1, 1)
+		if n, err := ts.TreeSize(t.Context(), tenant); err != nil || n != int64(len(recs)) {
+			t.Fatalf("%q: tree size after the catch-up: %d, %v; want %d", tenant, n, err, len(recs))
+		}
+		CheckTree(t.Context(), t, s, tenant, recs)
 	}
-	acme = AppendChain(t, s, "acme", acme, 1, 1)
-	if n, err := ts.TreeSize(t.Context(), "acme"); err != nil || n != int64(len(acme)) {
-		t.Fatalf("tree size after the catch-up: %d, %v; want %d", n, err, len(acme))
-	}
-	CheckTree(t.Context(), t, s, "acme", acme)
 }
