@@ -8,7 +8,8 @@
 // reference's exact DDL when missing and altered only by one column of
 // ours, "tree" (see tree.go), which the reference, naming its columns in
 // its statements, never reads and leaves NULL; so a file written by either
-// side opens and verifies on the other (the reference ignores tenants). The chains of other tenants live in a second table,
+// side opens and verifies on the other (the reference ignores tenants).
+// The chains of other tenants live in a second table,
 // "capsule_tenant_chains", which the reference does not read.
 //
 // The database runs in WAL mode. Writes go through one connection and take
