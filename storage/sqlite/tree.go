@@ -102,7 +102,7 @@ type rowTreeSQL struct {
 
 // rowTreeStatements returns the statements of table name, whose rows
 // belong to the tenant tenantKey (an SQL expression: the reference table
-// holds the null tenant's chain alone, where SQLite folds "” = ?1" into
+// holds the null tenant's chain alone, where SQLite folds "'' = ?1" into
 // a constant and searches the sequence index as it would without it).
 func rowTreeStatements(name, tenantKey string) rowTreeSQL {
 	where := tenantKey + " = ?1"
