@@ -102,8 +102,9 @@ type rowTreeSQL struct {
 
 // rowTreeStatements returns the statements of table name, whose rows
 // belong to the tenant tenantKey (an SQL expression: the reference table
-// holds the null tenant's chain alone, where SQLite folds "'' = ?1" into
-// a constant and searches the sequence index as it would without it).
+// holds the null tenant's chain alone, and its key, the empty string, is a
+// literal that SQLite compares with ?1 once, as a constant, searching the
+// sequence index as it would without it).
 func rowTreeStatements(name, tenantKey string) rowTreeSQL {
 	where := tenantKey + " = ?1"
 	chain := " WHERE " + where
