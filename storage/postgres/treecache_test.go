@@ -34,9 +34,13 @@ func TestTreeCacheKept(t *testing.T) {
 type batchCounter struct {
 	mu      sync.Mutex
 	batches [][]string // the statements of each pipeline, in order
+	queries []string   // the statements sent alone
 }
 
-func (c *batchCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+func (c *batchCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queries = append(c.queries, d.SQL)
 	return ctx
 }
 
@@ -72,8 +76,18 @@ func (c *batchCounter) sizes() []int {
 // rows go in the capsules' INSERT (BEGIN, appendSettings, the chain's
 // lock, the INSERT, COMMIT), for the null tenant and a named one, and in a
 // transaction of three chains (BEGIN, appendSettings, the locks, the null
-// tenant's INSERT, the named tenants' INSERT, COMMIT). A tree lost meanwhile is caught up.
+// tenant's INSERT, the named tenants' INSERT, COMMIT); once the store
+// knows a chain's frontier, an append sends nothing else (no catch-up).
+// So in both layouts: hashes in the capsules' rows, and in runs of
+// capsule_tree (a store that may not add the column). A tree lost
+// meanwhile is caught up.
 func TestTreeInInsert(t *testing.T) {
+	for _, layout := range []string{"rows", "runs"} {
+		t.Run(layout, func(t *testing.T) { testTreeInInsert(t, layout == "rows") })
+	}
+}
+
+func testTreeInInsert(t *testing.T, inRows bool) {
 	schema := newSchema(t)
 	var c batchCounter
 	s, err := Open(t.Context(), testURL(t), inSchema(schema), WithPoolConfig(func(pc *pgxpool.Config) {
@@ -83,6 +97,7 @@ func TestTreeInInsert(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	s.rowTree.Store(inRows)
 	ctx := t.Context()
 	chains := map[string][]protocol.Sealed{}
 	for round := range 3 {
@@ -94,12 +109,15 @@ func TestTreeInInsert(t *testing.T) {
 			recs := storagetest.Chain(tenant, headOf(t, s, tenant), 1+round)
 			chains[tenant] = append(chains[tenant], recs...)
 			if round < 2 {
-				c.batches = nil
+				c.batches, c.queries = nil, nil
 				if err := s.Append(ctx, tenant, recs); err != nil {
 					t.Fatal(err)
 				}
 				if got := c.batches; len(got) != 1 || len(got[0]) != 5 {
 					t.Fatalf("round %d, %q: pipelines of %v statements, want one of 5", round, tenant, c.sizes())
+				}
+				if round == 1 && len(c.queries) > 0 {
+					t.Fatalf("round %d, %q: the append sent %q besides its pipeline", round, tenant, c.queries)
 				}
 				continue
 			}
@@ -117,6 +135,11 @@ func TestTreeInInsert(t *testing.T) {
 		if got := c.batches; len(got) != 1 || len(got[0]) != 6 {
 			t.Fatalf("three chains: pipelines of %v statements, want one of 6", c.sizes())
 		}
+	}
+	rows := count(t, s.pool, "SELECT count(*) FROM quantumpipes_capsules WHERE tree IS NOT NULL")
+	runs := count(t, s.pool, "SELECT count(*) FROM capsule_tree")
+	if inRows && (rows == 0 || runs != 0) || !inRows && (rows != 0 || runs == 0) {
+		t.Fatalf("%d rows hold hashes, %d runs in capsule_tree", rows, runs)
 	}
 	// A tree lost while the store has its frontier cached: the INSERT
 	// stores the capsules and not the tree rows, and the append catches
