@@ -239,6 +239,7 @@ func TestRowTreeReadsUseIndex(t *testing.T) {
 			{tbl.tree.rangeOf, []any{tenant, 0, 2}},
 			{tbl.tree.has, []any{tenant, 1}},
 			{tbl.tree.head, []any{tenant}},
+			{tbl.tree.leaves, []any{tenant, 1, 2}},
 		} {
 			plan := explainPlan(t, s, q.query, q.args)
 			searched := false

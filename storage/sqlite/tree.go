@@ -73,17 +73,16 @@ const (
 	treeInsert = "INSERT INTO capsule_tree (tenant_id, idx, hashes) VALUES (?1, ?2, ?3)"
 	// treeRangeQuery reads the runs that may hold indexes [?2, ?3): a run
 	// starts at most maxRun-1 (?4-1) before the first.
-	treeRangeQuery  = "SELECT idx, hashes FROM capsule_tree WHERE tenant_id = ?1 AND idx > ?2 - ?4 AND idx < ?3 ORDER BY idx"
-	saveCheckpoint  = "INSERT INTO capsule_checkpoints (tenant_id, size, note) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= capsule_checkpoints.size"
-	readCheckpoint  = "SELECT note FROM capsule_checkpoints WHERE tenant_id = ?"
-	leavesRefQuery  = "SELECT sequence, hash FROM capsules WHERE sequence >= ?1 ORDER BY sequence LIMIT ?2"
-	leavesTenantQry = "SELECT sequence, hash FROM capsule_tenant_chains WHERE tenant_id = ?3 AND sequence >= ?1 ORDER BY sequence LIMIT ?2"
+	treeRangeQuery = "SELECT idx, hashes FROM capsule_tree WHERE tenant_id = ?1 AND idx > ?2 - ?4 AND idx < ?3 ORDER BY idx"
+	saveCheckpoint = "INSERT INTO capsule_checkpoints (tenant_id, size, note) VALUES (?1, ?2, ?3) ON CONFLICT (tenant_id) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= capsule_checkpoints.size"
+	readCheckpoint = "SELECT note FROM capsule_checkpoints WHERE tenant_id = ?"
 )
 
-// rowTreeSQL is the SQL of the tree hashes that the rows of one of the two
-// tables hold in their column tree, which Open adds to a file of any
-// version. ?1 is the tenant in every statement but the two on the
-// column, so that both tables run them alike.
+// rowTreeSQL is the tree's SQL on one of the two tables: the hashes its
+// rows hold in their column tree, which Open adds to a file of any
+// version, and the leaves of its chains. ?1 is the tenant in every
+// statement but the two on the column, so that both tables run them
+// alike.
 type rowTreeSQL struct {
 	// where selects the rows of the chain of tenant ?1.
 	where string
@@ -98,6 +97,9 @@ type rowTreeSQL struct {
 	read string
 	// rangeOf reads the tree hashes of records ?2 to ?3.
 	rangeOf string
+	// leaves reads the sequence and hash of at most ?3 records from
+	// sequence ?2 on.
+	leaves string
 }
 
 // rowTreeStatements returns the statements of table name, whose rows
@@ -120,6 +122,7 @@ func rowTreeStatements(name, tenantKey string) rowTreeSQL {
 			" AND sequence = json_extract(j.value, '$[0]')) FROM json_each(?2) AS j",
 		rangeOf: "SELECT sequence, tree FROM " + name + chain +
 			" AND sequence >= ?2 AND sequence <= ?3 AND tree IS NOT NULL ORDER BY sequence",
+		leaves: "SELECT sequence, hash FROM " + name + chain + " AND sequence >= ?2 ORDER BY sequence LIMIT ?3",
 	}
 }
 
@@ -291,11 +294,7 @@ func readRange(ctx context.Context, q querier, tenant string, rows bool, lo, n i
 // readLeaves returns the leaves of up to limit capsules of tenant's chain
 // from sequence from, as q sees them; fewer when the chain ends.
 func readLeaves(ctx context.Context, q querier, tenant string, from int64, limit int) ([]tlog.Hash, error) {
-	query, args := leavesRefQuery, []any{from, limit}
-	if tenant != "" {
-		query, args = leavesTenantQry, append(args, tenant)
-	}
-	rows, err := q.QueryContext(ctx, query, args...)
+	rows, err := q.QueryContext(ctx, tableOf(tenant).tree.leaves, tenant, from, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read the chain: %w", err)
 	}
