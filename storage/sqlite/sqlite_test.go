@@ -138,6 +138,28 @@ func TestFreshFileHasReferenceSchema(t *testing.T) {
 	if err := rawDB(t, path).QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
 	}
+	if got := pageSizeOf(t, path); got != pageSize {
+		t.Fatalf("page size of a new file = %d, want %d", got, pageSize)
+	}
+}
+
+// pageSizeOf reads the page size from the header of the database file at
+// path (bytes 16-17, big-endian; 1 means 65536).
+func pageSizeOf(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var h [18]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		t.Fatal(err)
+	}
+	if n := int(h[16])<<8 | int(h[17]); n != 1 {
+		return n
+	}
+	return 65536
 }
 
 // chainEntry is one sealed capsule of chain.json.
@@ -152,6 +174,7 @@ func TestPythonReferenceFile(t *testing.T) {
 	const ref = "../../testdata/interop/python-reference"
 	path := filepath.Join(t.TempDir(), "capsules.db")
 	copyFile(t, filepath.Join(ref, "capsules.db"), path)
+	refPageSize := pageSizeOf(t, path)
 	written := writtenByReference()
 	if got := schemaOf(t, path); !reflect.DeepEqual(got, written) {
 		t.Fatalf("schema of the reference file:\n%q\nwant\n%q", got, written)
@@ -258,6 +281,9 @@ func TestPythonReferenceFile(t *testing.T) {
 	}
 	if got := schemaOf(t, path); !reflect.DeepEqual(got, referenceSchema) {
 		t.Fatalf("schema of the reference table after writing:\n%q\nwant\n%q", got, referenceSchema)
+	}
+	if got := pageSizeOf(t, path); got != refPageSize || got == pageSize {
+		t.Fatalf("page size of the reference's file after writing = %d, want its own %d (not ours, %d)", got, refPageSize, pageSize)
 	}
 	// The reference's 12 rows hold no tree: the 13th append caught it up.
 	storagetest.CheckTree(t.Context(), t, s2, "", recs2)

@@ -2,7 +2,7 @@
 // it uses: github.com/mattn/go-sqlite3 when cgo is available, the pure-Go
 // modernc.org/sqlite when it is not, chosen by build constraint. Both take
 // the same data source names (a file: URI with _busy_timeout,
-// _journal_mode, _synchronous, _query_only, _txlock and SQLite's own URI
+// _synchronous, _query_only, _txlock and SQLite's own URI
 // parameters such as mode=ro) and write the same file format, so a file
 // written through one is read and appended to through the other.
 package driver

@@ -17,13 +17,19 @@ const Name = "sqlite"
 const PureGo = true
 
 // Writer returns the driver name and extra data source parameters of a
-// connection that runs pragmas (name and value pairs) whenever it
-// connects, so that a connection database/sql opens again gets them too.
+// connection that runs pragmas (name and value pairs) and then enters WAL
+// mode whenever it connects, so that a connection database/sql opens
+// again gets them too. The driver runs the pragmas in the order of their
+// text, not as given, so none may depend on another.
 func Writer(pragmas [][2]string) (name string, params url.Values) {
 	params = url.Values{}
 	for _, p := range pragmas {
 		params.Add("_pragma", fmt.Sprintf("%s(%s)", p[0], p[1]))
 	}
+	// The driver applies _journal_mode after every _pragma: entering WAL
+	// mode writes the file's first page, after which a page_size pragma no
+	// longer changes a new file.
+	params.Set("_journal_mode", "WAL")
 	return Name, params
 }
 
