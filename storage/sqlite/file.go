@@ -11,9 +11,10 @@ import (
 
 // DiskHeadroom is the free space below which a writable store checkpoints
 // its write-ahead log into the database file, and truncates it, after
-// every commit instead of every 64 MB of WAL: the WAL then holds one batch
-// at most, and the space it held is returned to the file system. Above it,
-// the WAL may grow to 64 MB (plus the batch that crosses that) before the
+// every commit instead of every 64 MB of WAL (128 MB in a file of
+// 4,096-byte pages, see pageSize): the WAL then holds one batch at most,
+// and the space it held is returned to the file system. Above it, the WAL
+// may grow to that size (plus the batch that crosses it) before the
 // database file grows by the same pages at the checkpoint.
 const DiskHeadroom = 256 << 20
 
